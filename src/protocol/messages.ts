@@ -1,0 +1,226 @@
+/**
+ * Wire messages: a tagged union on `type`, msgpack-encoded, validated before use. Nothing on the
+ * wire is executable; a body is plain maps, strings, numbers and bins.
+ */
+import { Packr } from 'msgpackr';
+import { ProtocolError } from '../errors.js';
+import type { WirePartial } from '../aggregate/partial.js';
+import type { ScanSpec } from '../scan-spec.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export const MessageType = {
+  challenge: 'challenge',
+  hello: 'hello',
+  welcome: 'welcome',
+  refuse: 'refuse',
+  task: 'task',
+  result: 'result',
+  failure: 'failure',
+  ping: 'ping',
+  pong: 'pong',
+  done: 'done',
+} as const;
+
+export interface Challenge {
+  type: 'challenge';
+  protocol: number;
+  nonce: Uint8Array;
+  /** Whether a token proof is required. */
+  auth: boolean;
+}
+export interface Hello {
+  type: 'hello';
+  protocol: number;
+  workerId: string;
+  /** HMAC-SHA256(token, nonce), or null when the worker has no token. */
+  proof: Uint8Array | null;
+  slots: number;
+}
+export interface Welcome {
+  type: 'welcome';
+  runId: number;
+  spec: ScanSpec;
+}
+export interface Refuse {
+  type: 'refuse';
+  code: string;
+  reason: string;
+}
+/** The chunk travels as bytes (`data`) or, when the worker can read the file, as a byte range. */
+export interface Task {
+  type: 'task';
+  chunkId: number;
+  attempt: number;
+  data?: Uint8Array;
+  range?: { path: string; start: number; end: number };
+}
+export interface Result {
+  type: 'result';
+  chunkId: number;
+  attempt: number;
+  partial: WirePartial;
+  parseMs: number;
+}
+export interface Failure {
+  type: 'failure';
+  chunkId: number;
+  attempt: number;
+  code: string;
+  message: string;
+}
+export interface Ping {
+  type: 'ping';
+  t: number;
+}
+export interface Pong {
+  type: 'pong';
+  t: number;
+}
+export interface Done {
+  type: 'done';
+  runId: number;
+  status: string;
+}
+
+export type ToWorker = Challenge | Welcome | Refuse | Task | Ping | Pong | Done;
+export type ToCoordinator = Hello | Result | Failure | Ping | Pong;
+export type Message = ToWorker | ToCoordinator;
+
+// Records off: every body is a self-describing map. Buffers decode as views into the frame body.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+export function encodeMessage(msg: Message): Buffer {
+  return packr.pack(msg);
+}
+
+/**
+ * Encodes a task whose bytes are appended as-is after the envelope, so the chunk is never copied
+ * into an encoder buffer: returns [envelope, data], whose concatenation is one msgpack map.
+ */
+export function encodeTaskParts(task: Omit<Task, 'data'>, data: Uint8Array): [Buffer, Uint8Array] {
+  const head = packr.pack(task);
+  const entries = head[0] - 0x80;
+  if (head[0] < 0x80 || entries >= 15) throw new Error('task envelope must be a small fixmap');
+  // fixmap with one more entry, then key "data" (fixstr) and a bin32 header.
+  const tail = Buffer.allocUnsafe(5 + 5);
+  tail[0] = 0xa4;
+  tail.write('data', 1, 'latin1');
+  tail[5] = 0xc6;
+  tail.writeUInt32BE(data.length, 6);
+  const envelope = Buffer.concat([head, tail]);
+  envelope[0] = 0x80 + entries + 1;
+  return [envelope, data];
+}
+
+export function decodeMessage(body: Buffer): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = packr.unpack(body);
+  } catch (err) {
+    throw new ProtocolError(`undecodable frame: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ProtocolError('frame body is not a map');
+  }
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string') throw new ProtocolError('frame body has no type');
+  return value as Record<string, unknown>;
+}
+
+// --- validation -----------------------------------------------------------------------------
+
+function fail(type: string, field: string): never {
+  throw new ProtocolError(`malformed ${type}: bad ${field}`);
+}
+function int(m: Record<string, unknown>, k: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = m[k];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(String(m.type), k);
+  return v;
+}
+function num(m: Record<string, unknown>, k: string): number {
+  const v = m[k];
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(String(m.type), k);
+  return v;
+}
+function str(m: Record<string, unknown>, k: string, maxLen = 4096): string {
+  const v = m[k];
+  if (typeof v !== 'string' || v.length > maxLen) fail(String(m.type), k);
+  return v;
+}
+function bin(m: Record<string, unknown>, k: string): Uint8Array {
+  const v = m[k];
+  if (!(v instanceof Uint8Array)) fail(String(m.type), k);
+  return v;
+}
+
+export function asHello(m: Record<string, unknown>): Hello {
+  if (m.type !== 'hello') throw new ProtocolError(`expected hello, got ${String(m.type)}`);
+  const proof = m.proof === null || m.proof === undefined ? null : bin(m, 'proof');
+  const workerId = str(m, 'workerId', 200);
+  if (!/^[\w.:@-]{1,200}$/.test(workerId)) fail('hello', 'workerId');
+  return { type: 'hello', protocol: int(m, 'protocol'), workerId, proof, slots: int(m, 'slots', 1, 64) };
+}
+
+/** Validates a message the coordinator received after the handshake. Partials are checked by the aggregate module. */
+export function asToCoordinator(m: Record<string, unknown>): ToCoordinator {
+  switch (m.type) {
+    case 'result': {
+      const partial = m.partial;
+      if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) fail('result', 'partial');
+      return {
+        type: 'result',
+        chunkId: int(m, 'chunkId'),
+        attempt: int(m, 'attempt'),
+        partial: partial as WirePartial,
+        parseMs: num(m, 'parseMs'),
+      };
+    }
+    case 'failure':
+      return {
+        type: 'failure',
+        chunkId: int(m, 'chunkId'),
+        attempt: int(m, 'attempt'),
+        code: str(m, 'code', 100),
+        message: str(m, 'message'),
+      };
+    case 'ping':
+      return { type: 'ping', t: num(m, 't') };
+    case 'pong':
+      return { type: 'pong', t: num(m, 't') };
+    default:
+      throw new ProtocolError(`unexpected message type ${JSON.stringify(m.type)} from a worker`);
+  }
+}
+
+export function asToWorker(m: Record<string, unknown>): ToWorker {
+  switch (m.type) {
+    case 'challenge':
+      return { type: 'challenge', protocol: int(m, 'protocol'), nonce: bin(m, 'nonce'), auth: m.auth === true };
+    case 'welcome': {
+      const spec = m.spec;
+      if (spec === null || typeof spec !== 'object') fail('welcome', 'spec');
+      return { type: 'welcome', runId: int(m, 'runId'), spec: spec as ScanSpec };
+    }
+    case 'refuse':
+      return { type: 'refuse', code: str(m, 'code', 100), reason: str(m, 'reason') };
+    case 'task': {
+      const task: Task = { type: 'task', chunkId: int(m, 'chunkId'), attempt: int(m, 'attempt') };
+      if (m.data !== undefined) task.data = bin(m, 'data');
+      else {
+        const r = m.range as Record<string, unknown> | undefined;
+        if (r === null || typeof r !== 'object') fail('task', 'data');
+        task.range = { path: str(r, 'path'), start: int(r, 'start'), end: int(r, 'end') };
+      }
+      return task;
+    }
+    case 'ping':
+      return { type: 'ping', t: num(m, 't') };
+    case 'pong':
+      return { type: 'pong', t: num(m, 't') };
+    case 'done':
+      return { type: 'done', runId: int(m, 'runId'), status: str(m, 'status', 100) };
+    default:
+      throw new ProtocolError(`unexpected message type ${JSON.stringify(m.type)} from the coordinator`);
+  }
+}

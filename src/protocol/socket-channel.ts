@@ -1,0 +1,106 @@
+/**
+ * The socket adapter: the only module that imports node:net.
+ */
+import net from 'node:net';
+import { SalesgridError } from '../errors.js';
+import { BaseChannel, type Channel } from './channel.js';
+import { DEFAULT_MAX_FRAME } from './frame-codec.js';
+
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+}
+
+class SocketChannel extends BaseChannel {
+  readonly remote: string;
+  readonly loopback: boolean;
+  private readonly socket: net.Socket;
+
+  constructor(socket: net.Socket, maxFrame: number) {
+    super(maxFrame);
+    this.socket = socket;
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.loopback = isLoopbackAddress(socket.remoteAddress);
+    socket.setNoDelay(true);
+    socket.on('data', (bytes: Buffer) => this.receive(bytes));
+    socket.on('error', (err) => this.closedByTransport(err.message));
+    socket.on('close', () => this.closedByTransport(null));
+  }
+
+  protected writeParts(parts: Uint8Array[]): void {
+    if (this.closed || this.socket.destroyed) return;
+    this.socket.cork();
+    for (const p of parts) this.socket.write(p);
+    this.socket.uncork();
+  }
+
+  end(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  protected teardown(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface Listener {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Listens on host:port (port 0 picks a free one) and hands each connection over as a Channel. */
+export function listen(
+  host: string,
+  port: number,
+  onChannel: (channel: Channel) => void,
+  maxFrame = DEFAULT_MAX_FRAME,
+): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      onChannel(new SocketChannel(socket, maxFrame));
+    });
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is already in use`
+          : err.code === 'EADDRNOTAVAIL'
+            ? `address ${host} is not available on this machine`
+            : err.code === 'EACCES'
+              ? `no permission to listen on ${host}:${port}`
+              : err.message;
+      reject(new SalesgridError('E_CONNECT', `cannot listen: ${why}`, { exitCode: 2 }));
+    });
+    server.listen(port, host, () => {
+      const addr = server.address() as net.AddressInfo;
+      resolve({
+        host: addr.address,
+        port: addr.port,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+/** Opens a connection; rejects with the OS reason (ECONNREFUSED, …) if it cannot. */
+export function connect(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME): Promise<Channel> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const onError = (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      reject(new SalesgridError('E_CONNECT', `cannot connect to ${host}:${port}: ${err.code ?? err.message}`));
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      resolve(new SocketChannel(socket, maxFrame));
+    });
+  });
+}

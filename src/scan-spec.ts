@@ -1,0 +1,75 @@
+/**
+ * What a worker needs to parse a chunk: column indexes and formats, never the header text.
+ * Built by the coordinator from the header and a sample; sent in `welcome`.
+ */
+import { ProtocolError } from './errors.js';
+
+export type DateFormat = 'mdy' | 'dmy' | 'ymd';
+
+export interface Dimension {
+  name: string;
+  index: number;
+}
+
+export interface ScanSpec {
+  /** Field delimiter byte (`,` `;` tab `|`). */
+  delimiter: number;
+  /** Fields every record must have. */
+  fieldCount: number;
+  /** Unit price column, or -1 when the file has only a line total. */
+  price: number;
+  /** Quantity column, or -1 for one unit per row. */
+  quantity: number;
+  /** Line-total column used as the row's revenue, or -1 for price × quantity. */
+  revenue: number;
+  /** Date column, or -1 for no trends. */
+  date: number;
+  dateFormat: DateFormat | null;
+  /** Decimal separator is `,` (and `.` groups thousands), as in many European exports. */
+  decimalComma: boolean;
+  /** Money decimals the accumulators start at; a value with more decimals raises the scale exactly. */
+  scale: number;
+  dimensions: Dimension[];
+  /** Cap on distinct keys per dimension. */
+  maxKeys: number;
+  /** Column names by index for reject reasons (only the used ones are non-empty). */
+  names: string[];
+}
+
+export const MAX_SCALE = 9;
+
+export function validateSpec(raw: unknown): ScanSpec {
+  const s = raw as Partial<ScanSpec> | null;
+  const ok =
+    s !== null &&
+    typeof s === 'object' &&
+    Number.isInteger(s.delimiter) &&
+    Number.isInteger(s.fieldCount) &&
+    (s.fieldCount as number) > 0 &&
+    (s.fieldCount as number) <= 10000 &&
+    [s.price, s.quantity, s.revenue, s.date].every(
+      (i) => Number.isInteger(i) && (i as number) >= -1 && (i as number) < (s.fieldCount as number),
+    ) &&
+    (s.dateFormat === null || s.dateFormat === 'mdy' || s.dateFormat === 'dmy' || s.dateFormat === 'ymd') &&
+    typeof s.decimalComma === 'boolean' &&
+    Number.isInteger(s.scale) &&
+    (s.scale as number) >= 0 &&
+    (s.scale as number) <= MAX_SCALE &&
+    Array.isArray(s.dimensions) &&
+    s.dimensions.every(
+      (d) =>
+        d !== null &&
+        typeof d === 'object' &&
+        typeof d.name === 'string' &&
+        Number.isInteger(d.index) &&
+        d.index >= 0 &&
+        d.index < (s.fieldCount as number),
+    ) &&
+    Number.isInteger(s.maxKeys) &&
+    (s.maxKeys as number) > 0 &&
+    Array.isArray(s.names) &&
+    (s.price !== -1 || s.revenue !== -1) &&
+    (s.date === -1 || s.dateFormat !== null);
+  if (!ok) throw new ProtocolError('malformed welcome: bad scan spec');
+  return s as ScanSpec;
+}

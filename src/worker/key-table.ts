@@ -1,0 +1,137 @@
+/**
+ * Interns byte-range keys without building a string per row: FNV-1a over the bytes, open
+ * addressing, byte comparison on hit. Each key carries exact rows/units/revenue accumulators.
+ */
+import { TooManyKeysError } from '../errors.js';
+
+const LIMIT = 2 ** 52;
+
+export class KeyTable {
+  readonly name: string;
+  private readonly maxKeys: number;
+  private table: Int32Array;
+  private mask: number;
+  private bytes: Buffer;
+  private bytesUsed = 0;
+  private starts: number[] = [];
+  private lengths: number[] = [];
+  private hashes: number[] = [];
+  readonly keys: string[] = [];
+  readonly rows: number[] = [];
+  readonly units: number[] = [];
+  readonly unitsBig: bigint[] = [];
+  readonly revenue: number[] = [];
+  readonly revenueBig: bigint[] = [];
+
+  constructor(name: string, maxKeys: number) {
+    this.name = name;
+    this.maxKeys = maxKeys;
+    this.table = new Int32Array(256);
+    this.mask = 255;
+    this.bytes = Buffer.allocUnsafe(4096);
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** Slot of the key in buf[s, e), inserting it if new. Throws TooManyKeysError past the cap. */
+  slot(buf: Uint8Array, s: number, e: number): number {
+    let h = 0x811c9dc5;
+    for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+    const len = e - s;
+    let p = h & this.mask;
+    for (;;) {
+      const v = this.table[p];
+      if (v === 0) break;
+      const slot = v - 1;
+      if (this.hashes[slot] === h && this.lengths[slot] === len && this.same(slot, buf, s, len)) return slot;
+      p = (p + 1) & this.mask;
+    }
+    return this.insert(buf, s, e, h, p);
+  }
+
+  private same(slot: number, buf: Uint8Array, s: number, len: number): boolean {
+    const base = this.starts[slot];
+    const bytes = this.bytes;
+    for (let i = 0; i < len; i++) if (bytes[base + i] !== buf[s + i]) return false;
+    return true;
+  }
+
+  private insert(buf: Uint8Array, s: number, e: number, h: number, p: number): number {
+    if (this.keys.length >= this.maxKeys) {
+      throw new TooManyKeysError(
+        `column "${this.name}" has more than ${this.maxKeys} distinct values; raise --max-keys or drop the dimension`,
+      );
+    }
+    const len = e - s;
+    if (this.bytesUsed + len > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.bytesUsed + len));
+      this.bytes.copy(grown, 0, 0, this.bytesUsed);
+      this.bytes = grown;
+    }
+    this.bytes.set(buf.subarray(s, e), this.bytesUsed);
+    const slot = this.keys.length;
+    this.starts.push(this.bytesUsed);
+    this.lengths.push(len);
+    this.hashes.push(h);
+    this.bytesUsed += len;
+    this.keys.push(Buffer.from(buf.buffer, buf.byteOffset + s, len).toString('utf8'));
+    this.rows.push(0);
+    this.units.push(0);
+    this.unitsBig.push(0n);
+    this.revenue.push(0);
+    this.revenueBig.push(0n);
+    this.table[p] = slot + 1;
+    if (this.keys.length * 2 > this.mask) this.grow();
+    return slot;
+  }
+
+  private grow(): void {
+    const size = (this.mask + 1) * 2;
+    this.table = new Int32Array(size);
+    this.mask = size - 1;
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      let p = this.hashes[slot] & this.mask;
+      while (this.table[p] !== 0) p = (p + 1) & this.mask;
+      this.table[p] = slot + 1;
+    }
+  }
+
+  add(slot: number, units: number, revenue: number): void {
+    this.rows[slot]++;
+    let u = this.units[slot] + units;
+    if (u > LIMIT || u < -LIMIT) {
+      this.unitsBig[slot] += BigInt(u);
+      u = 0;
+    }
+    this.units[slot] = u;
+    let r = this.revenue[slot] + revenue;
+    if (r > LIMIT || r < -LIMIT) {
+      this.revenueBig[slot] += BigInt(r);
+      r = 0;
+    }
+    this.revenue[slot] = r;
+  }
+
+  /** Adds an amount too large for the number path. */
+  addBig(slot: number, revenue: bigint): void {
+    this.revenueBig[slot] += revenue;
+  }
+
+  /** Multiplies every money accumulator by `factor` (a scale raise). */
+  upscale(factor: bigint): void {
+    for (let i = 0; i < this.keys.length; i++) {
+      this.revenueBig[i] = (this.revenueBig[i] + BigInt(this.revenue[i])) * factor;
+      this.revenue[i] = 0;
+    }
+  }
+
+  unitsOf(slot: number): bigint {
+    return this.unitsBig[slot] + BigInt(this.units[slot]);
+  }
+
+  revenueOf(slot: number): bigint {
+    return this.revenueBig[slot] + BigInt(this.revenue[slot]);
+  }
+}

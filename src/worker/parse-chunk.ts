@@ -1,0 +1,410 @@
+/**
+ * A chunk's bytes → one exact partial aggregate. The hot path: numbers and dates are parsed in
+ * place from bytes, dimension keys are interned by bytes, and no string is built for a good row.
+ * Money accumulates as integers in the smallest unit of `scale`; a number accumulator is folded
+ * into its bigint twin before it can pass 2^53.
+ */
+import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
+import { pow10 } from '../aggregate/decimal.js';
+import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
+import { KeyTable } from './key-table.js';
+import {
+  ESCAPED,
+  Fields,
+  fieldText,
+  RECORD_OK,
+  type RecordSink,
+  TEXT_AFTER_QUOTE,
+  tokenize,
+  UNTERMINATED_QUOTE,
+} from './tokenizer.js';
+
+const LIMIT = 2 ** 52;
+const SAFE = Number.MAX_SAFE_INTEGER;
+/** Months from 1900-01 to 2199-12, indexed (year - 1900) * 12 + month - 1. */
+const FIRST_YEAR = 1900;
+const YEARS = 300;
+const MONTHS = YEARS * 12;
+const RAW_MAX = 200;
+const POW10N: number[] = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+const ZERO = 48;
+const NINE = 57;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOLLAR = 0x24;
+const DOT = 0x2e;
+const COMMA = 0x2c;
+const SPACE = 0x20;
+const SLASH = 0x2f;
+const T_UPPER = 0x54;
+
+const NUM_OK = 0;
+const NUM_BAD = 1;
+const NUM_TOO_PRECISE = 2;
+const NUM_TOO_LARGE = 3;
+
+export class ChunkAggregator implements RecordSink {
+  private readonly spec: ScanSpec;
+  private readonly fields: Fields;
+  private buf: Uint8Array = new Uint8Array(0);
+  private readonly dimTables: KeyTable[];
+  private readonly dimIndex: Int32Array;
+  private readonly decimalPoint: number;
+  private readonly groupSep: number;
+
+  scale: number;
+  rows = 0;
+  rejected = 0;
+  private units = 0;
+  private unitsBig = 0n;
+  private revenue = 0;
+  private revenueBig = 0n;
+  private priceSum = 0;
+  private priceSumBig = 0n;
+  private priceMin = Number.POSITIVE_INFINITY;
+  private priceMax = Number.NEGATIVE_INFINITY;
+  private readonly mRows = new Float64Array(MONTHS);
+  private readonly mUnits = new Float64Array(MONTHS);
+  private readonly mRevenue = new Float64Array(MONTHS);
+  private readonly mBig = new Map<number, [bigint, bigint]>();
+  readonly rejects: WireReject[] = [];
+
+  // Outputs of parseNumber / parseMonth, kept as fields to avoid allocating per call.
+  private num = 0;
+  private numDecimals = 0;
+
+  constructor(spec: ScanSpec) {
+    this.spec = spec;
+    this.scale = spec.scale;
+    this.fields = new Fields(spec.fieldCount + 1);
+    this.dimTables = spec.dimensions.map((d) => new KeyTable(d.name, spec.maxKeys));
+    this.dimIndex = Int32Array.from(spec.dimensions.map((d) => d.index));
+    this.decimalPoint = spec.decimalComma ? COMMA : DOT;
+    this.groupSep = spec.decimalComma ? DOT : COMMA;
+  }
+
+  /** Parses buf[0, n) and returns the number of line feeds in it. */
+  scan(buf: Uint8Array, n = buf.length): number {
+    this.buf = buf;
+    return tokenize(buf, n, this.spec.delimiter, this.fields, this);
+  }
+
+  record(line: number, nf: number, start: number, end: number, problem: number): void {
+    const spec = this.spec;
+    if (problem !== RECORD_OK) {
+      this.reject(line, start, end, problem === UNTERMINATED_QUOTE ? 'unterminated quoted field' : 'text after a closing quote');
+      return;
+    }
+    if (nf !== spec.fieldCount) {
+      if (nf === 1 && this.fields.end[0] === this.fields.start[0]) this.reject(line, start, end, 'empty line');
+      else this.reject(line, start, end, `expected ${spec.fieldCount} fields, found ${nf}`);
+      return;
+    }
+    const fs = this.fields.start;
+    const fe = this.fields.end;
+    const ff = this.fields.flag;
+
+    // Unit price (or the line amount standing in for it), at the current scale.
+    let price = 0;
+    if (spec.price >= 0) {
+      const p = spec.price;
+      const status = this.parseNumber(fs[p], fe[p], ff[p]);
+      if (status !== NUM_OK) return this.rejectNumber(line, start, end, p, status);
+      price = this.scaled();
+      if (price !== price) return this.reject(line, start, end, `${spec.names[p]} is too large`);
+    }
+    let qty = 1;
+    if (spec.quantity >= 0) {
+      const q = spec.quantity;
+      const status = this.parseNumber(fs[q], fe[q], ff[q]);
+      if (status !== NUM_OK) return this.rejectNumber(line, start, end, q, status);
+      if (this.numDecimals !== 0) return this.reject(line, start, end, `${spec.names[q]} is not a whole number`);
+      qty = this.num;
+    }
+    let lineTotal = 0;
+    if (spec.revenue >= 0) {
+      const r = spec.revenue;
+      const status = this.parseNumber(fs[r], fe[r], ff[r]);
+      if (status !== NUM_OK) return this.rejectNumber(line, start, end, r, status);
+      lineTotal = this.scaled();
+      if (lineTotal !== lineTotal) return this.reject(line, start, end, `${spec.names[r]} is too large`);
+      // A scale raise while reading the total leaves `price` at the old scale.
+      if (spec.price >= 0 && this.priceScale !== this.scale) price *= POW10N[this.scale - this.priceScale];
+    }
+    let month = -1;
+    if (spec.date >= 0) {
+      const d = spec.date;
+      month = this.parseMonth(fs[d], fe[d]);
+      if (month < 0) return this.reject(line, start, end, `${spec.names[d]} is not a valid date`);
+    }
+
+    // All fields good: count the row.
+    const useRevenueCol = spec.revenue >= 0;
+    let rev = useRevenueCol ? lineTotal : price * qty;
+    let revBig: bigint | null = null;
+    if (!useRevenueCol && (rev > SAFE || rev < -SAFE)) {
+      revBig = BigInt(price) * BigInt(qty);
+      rev = 0;
+    }
+    const stat = spec.price >= 0 ? price : lineTotal;
+    this.rows++;
+    this.addUnits(qty);
+    if (revBig !== null) this.revenueBig += revBig;
+    else {
+      let r = this.revenue + rev;
+      if (r > LIMIT || r < -LIMIT) {
+        this.revenueBig += BigInt(r);
+        r = 0;
+      }
+      this.revenue = r;
+    }
+    let ps = this.priceSum + stat;
+    if (ps > LIMIT || ps < -LIMIT) {
+      this.priceSumBig += BigInt(ps);
+      ps = 0;
+    }
+    this.priceSum = ps;
+    if (stat < this.priceMin) this.priceMin = stat;
+    if (stat > this.priceMax) this.priceMax = stat;
+
+    if (month >= 0) {
+      this.mRows[month]++;
+      let u = this.mUnits[month] + qty;
+      let r = this.mRevenue[month] + rev;
+      if (u > LIMIT || u < -LIMIT || r > LIMIT || r < -LIMIT || revBig !== null) {
+        const big = this.monthBig(month);
+        big[0] += BigInt(u);
+        big[1] += BigInt(r) + (revBig ?? 0n);
+        u = 0;
+        r = 0;
+      }
+      this.mUnits[month] = u;
+      this.mRevenue[month] = r;
+    }
+    const tables = this.dimTables;
+    for (let k = 0; k < tables.length; k++) {
+      const f = this.dimIndex[k];
+      let slot: number;
+      if (ff[f] === ESCAPED) {
+        const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
+        slot = tables[k].slot(key, 0, key.length);
+      } else slot = tables[k].slot(this.buf, fs[f], fe[f]);
+      if (revBig !== null) {
+        tables[k].add(slot, qty, 0);
+        tables[k].addBig(slot, revBig);
+      } else tables[k].add(slot, qty, rev);
+    }
+  }
+
+  private priceScale = 0;
+
+  /** The last parsed number at the current scale (raising the scale if it needs more decimals); NaN if unsafe. */
+  private scaled(): number {
+    const dec = this.numDecimals;
+    if (dec > this.scale) this.raiseScale(dec);
+    this.priceScale = this.scale;
+    const v = this.num * POW10N[this.scale - dec];
+    return v > SAFE || v < -SAFE ? Number.NaN : v;
+  }
+
+  private addUnits(qty: number): void {
+    let u = this.units + qty;
+    if (u > LIMIT || u < -LIMIT) {
+      this.unitsBig += BigInt(u);
+      u = 0;
+    }
+    this.units = u;
+  }
+
+  private monthBig(month: number): [bigint, bigint] {
+    let big = this.mBig.get(month);
+    if (big === undefined) this.mBig.set(month, (big = [0n, 0n]));
+    return big;
+  }
+
+  /** Re-expresses every money accumulator at a larger scale, exactly. */
+  private raiseScale(to: number): void {
+    const k = to - this.scale;
+    const f = pow10(k);
+    const fn = POW10N[k];
+    this.revenueBig = (this.revenueBig + BigInt(this.revenue)) * f;
+    this.revenue = 0;
+    this.priceSumBig = (this.priceSumBig + BigInt(this.priceSum)) * f;
+    this.priceSum = 0;
+    if (this.rows > 0) {
+      // Min/max stay numbers; values this wide (> 2^53 / 10^k) are rejected as too large upstream.
+      this.priceMin *= fn;
+      this.priceMax *= fn;
+    }
+    for (let m = 0; m < MONTHS; m++) {
+      if (this.mRows[m] === 0) continue;
+      const big = this.monthBig(m);
+      big[1] = (big[1] + BigInt(this.mRevenue[m])) * f;
+      this.mRevenue[m] = 0;
+    }
+    for (const [m, big] of this.mBig) if (this.mRows[m] === 0) big[1] *= f;
+    for (const t of this.dimTables) t.upscale(f);
+    this.scale = to;
+  }
+
+  /**
+   * Parses a decimal number in buf[s, e) into this.num (integer mantissa) and this.numDecimals.
+   * Accepts a sign, a leading `$`, surrounding spaces, and thousands separators in groups of three.
+   */
+  private parseNumber(s: number, e: number, flag: number): number {
+    const buf = this.buf;
+    if (flag === ESCAPED) return NUM_BAD;
+    while (s < e && buf[s] === SPACE) s++;
+    while (e > s && buf[e - 1] === SPACE) e--;
+    let neg = false;
+    if (s < e && buf[s] === MINUS) {
+      neg = true;
+      s++;
+    } else if (s < e && buf[s] === PLUS) s++;
+    if (s < e && buf[s] === DOLLAR) {
+      s++;
+      if (!neg && s < e && buf[s] === MINUS) {
+        neg = true;
+        s++;
+      }
+    }
+    let m = 0;
+    let digits = 0;
+    let dec = -1;
+    let group = -1; // digits since the last separator, or -1 before any
+    let lead = 0; // digits before the first separator
+    for (let i = s; i < e; i++) {
+      const c = buf[i];
+      if (c >= ZERO && c <= NINE) {
+        m = m * 10 + (c - ZERO);
+        digits++;
+        if (dec >= 0) dec++;
+        else if (group >= 0) group++;
+        else lead++;
+      } else if (c === this.decimalPoint && dec < 0) {
+        if (group >= 0 && group !== 3) return NUM_BAD;
+        dec = 0;
+      } else if (c === this.groupSep && dec < 0) {
+        if (lead === 0 || lead > 3 || (group >= 0 && group !== 3)) return NUM_BAD;
+        group = 0;
+      } else return NUM_BAD;
+    }
+    if (digits === 0 || (group >= 0 && dec < 0 && group !== 3)) return NUM_BAD;
+    if (digits > 15) return NUM_TOO_LARGE;
+    if (dec > MAX_SCALE) return NUM_TOO_PRECISE;
+    this.num = neg ? -m : m;
+    this.numDecimals = dec < 0 ? 0 : dec;
+    return NUM_OK;
+  }
+
+  /** Month index of a date in buf[s, e), or -1. Trailing time parts (` 10:23:00`, `T10:23Z`) are ignored. */
+  private parseMonth(s: number, e: number): number {
+    const buf = this.buf;
+    let a = 0;
+    let b = 0;
+    let c = 0;
+    let i = s;
+    let na = 0;
+    let nb = 0;
+    let nc = 0;
+    while (i < e && buf[i] >= ZERO && buf[i] <= NINE && na < 5) {
+      a = a * 10 + buf[i++] - ZERO;
+      na++;
+    }
+    if (i >= e) return -1;
+    const sep = buf[i++];
+    if (sep !== SLASH && sep !== MINUS && sep !== DOT) return -1;
+    while (i < e && buf[i] >= ZERO && buf[i] <= NINE && nb < 3) {
+      b = b * 10 + buf[i++] - ZERO;
+      nb++;
+    }
+    if (i >= e || buf[i++] !== sep) return -1;
+    while (i < e && buf[i] >= ZERO && buf[i] <= NINE && nc < 5) {
+      c = c * 10 + buf[i++] - ZERO;
+      nc++;
+    }
+    if (i < e && buf[i] !== SPACE && buf[i] !== T_UPPER) return -1;
+    let year: number;
+    let month: number;
+    let day: number;
+    const fmt = this.spec.dateFormat;
+    if (fmt === 'ymd') {
+      if (na !== 4 || nb < 1 || nb > 2 || nc < 1 || nc > 2) return -1;
+      year = a;
+      month = b;
+      day = c;
+    } else {
+      if (nc !== 4 || na < 1 || na > 2 || nb < 1 || nb > 2) return -1;
+      year = c;
+      month = fmt === 'mdy' ? a : b;
+      day = fmt === 'mdy' ? b : a;
+    }
+    if (month < 1 || month > 12 || day < 1 || year < FIRST_YEAR || year >= FIRST_YEAR + YEARS) return -1;
+    const leap = month === 2 && (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 1 : 0;
+    if (day > DAYS[month - 1] + leap) return -1;
+    return (year - FIRST_YEAR) * 12 + month - 1;
+  }
+
+  private rejectNumber(line: number, start: number, end: number, field: number, status: number): void {
+    const name = this.spec.names[field];
+    const why =
+      status === NUM_TOO_PRECISE
+        ? `${name} has more than ${MAX_SCALE} decimals`
+        : status === NUM_TOO_LARGE
+          ? `${name} is too large`
+          : `${name} is not a number`;
+    this.reject(line, start, end, why);
+  }
+
+  private reject(line: number, start: number, end: number, reason: string): void {
+    this.rejected++;
+    const raw = Buffer.from(this.buf.buffer, this.buf.byteOffset + start, Math.min(end - start, RAW_MAX * 4))
+      .toString('utf8')
+      .slice(0, RAW_MAX);
+    this.rejects.push([line, reason, raw]);
+  }
+
+  /** The exact partial of everything scanned so far. */
+  toAgg(): Agg {
+    const agg = emptyAgg(this.scale);
+    agg.rows = this.rows;
+    agg.rejected = this.rejected;
+    agg.units = this.unitsBig + BigInt(this.units);
+    agg.revenue = this.revenueBig + BigInt(this.revenue);
+    agg.priceSum = this.priceSumBig + BigInt(this.priceSum);
+    if (this.rows > 0) {
+      agg.priceMin = BigInt(this.priceMin);
+      agg.priceMax = BigInt(this.priceMax);
+    }
+    for (let m = 0; m < MONTHS; m++) {
+      const rows = this.mRows[m];
+      if (rows === 0) continue;
+      const big = this.mBig.get(m);
+      const year = FIRST_YEAR + Math.floor(m / 12);
+      const key = `${year}-${String((m % 12) + 1).padStart(2, '0')}`;
+      const cell: Cell = {
+        rows,
+        units: (big?.[0] ?? 0n) + BigInt(this.mUnits[m]),
+        revenue: (big?.[1] ?? 0n) + BigInt(this.mRevenue[m]),
+      };
+      agg.months.set(key, cell);
+    }
+    for (const t of this.dimTables) {
+      const cells = new Map<string, Cell>();
+      for (let slot = 0; slot < t.size; slot++) {
+        cells.set(t.keys[slot], { rows: t.rows[slot], units: t.unitsOf(slot), revenue: t.revenueOf(slot) });
+      }
+      agg.dims.set(t.name, cells);
+    }
+    return agg;
+  }
+}
+
+/** Parses one chunk (record-aligned bytes) into its exact partial, line count and rejects. */
+export function parseChunk(buf: Uint8Array, spec: ScanSpec): ChunkOutcome {
+  const aggregator = new ChunkAggregator(spec);
+  const lines = aggregator.scan(buf);
+  return { agg: aggregator.toAgg(), lines, rejects: aggregator.rejects };
+}

@@ -1,0 +1,172 @@
+/**
+ * RFC 4180 tokenizer over bytes. It records field offsets in typed arrays and never builds a
+ * string; a sink decides what to do with each record. Quoted fields may hold delimiters, doubled
+ * quotes and line breaks. CRLF and LF both end a record.
+ */
+
+export const QUOTE = 0x22;
+export const LF = 0x0a;
+export const CR = 0x0d;
+
+/** Field flags. */
+export const PLAIN = 0;
+export const QUOTED = 1;
+/** Quoted and holding doubled quotes: the bytes need unescaping before use as text. */
+export const ESCAPED = 2;
+
+/** Record problems found by the tokenizer itself. */
+export const RECORD_OK = 0;
+export const UNTERMINATED_QUOTE = 1;
+export const TEXT_AFTER_QUOTE = 2;
+
+export interface RecordSink {
+  /**
+   * One record. `nf` fields were seen (offsets kept for the first `cap`). `line` is the record's
+   * first line relative to the buffer start (0-based); [start, end) its bytes without the line end.
+   */
+  record(line: number, nf: number, start: number, end: number, problem: number): void;
+}
+
+export class Fields {
+  readonly cap: number;
+  readonly start: Int32Array;
+  readonly end: Int32Array;
+  readonly flag: Uint8Array;
+  constructor(cap: number) {
+    this.cap = cap;
+    this.start = new Int32Array(cap);
+    this.end = new Int32Array(cap);
+    this.flag = new Uint8Array(cap);
+  }
+}
+
+/** Tokenizes buf[0, n); returns the number of LF bytes seen (physical lines ended). */
+export function tokenize(buf: Uint8Array, n: number, delim: number, fields: Fields, sink: RecordSink): number {
+  const fs = fields.start;
+  const fe = fields.end;
+  const ff = fields.flag;
+  const cap = fields.cap;
+  let i = 0;
+  let line = 0;
+  while (i < n) {
+    const recStart = i;
+    const recLine = line;
+    let nf = 0;
+    let problem = RECORD_OK;
+    let recEnd = n;
+    for (;;) {
+      let c = 0;
+      if (buf[i] === QUOTE) {
+        let flag = QUOTED;
+        const s = ++i;
+        for (;;) {
+          if (i >= n) break;
+          c = buf[i];
+          if (c === QUOTE) {
+            if (i + 1 < n && buf[i + 1] === QUOTE) {
+              flag = ESCAPED;
+              i += 2;
+              continue;
+            }
+            break;
+          }
+          if (c === LF) line++;
+          i++;
+        }
+        if (i >= n) {
+          problem = UNTERMINATED_QUOTE;
+          if (nf < cap) {
+            fs[nf] = s;
+            fe[nf] = n;
+            ff[nf] = flag;
+          }
+          nf++;
+          recEnd = n;
+          break;
+        }
+        const e = i++;
+        if (nf < cap) {
+          fs[nf] = s;
+          fe[nf] = e;
+          ff[nf] = flag;
+        }
+        nf++;
+        if (i < n && buf[i] === delim) {
+          i++;
+          if (i >= n) {
+            // A delimiter as the buffer's last byte: one more, empty, field.
+            if (nf < cap) {
+              fs[nf] = i;
+              fe[nf] = i;
+              ff[nf] = PLAIN;
+            }
+            nf++;
+            recEnd = n;
+            break;
+          }
+          continue;
+        }
+        let j = i;
+        if (j < n && buf[j] === CR) j++;
+        if (j >= n || buf[j] === LF) {
+          recEnd = i;
+          if (j < n) line++;
+          i = j + 1;
+          break;
+        }
+        problem = TEXT_AFTER_QUOTE;
+        while (i < n && buf[i] !== LF) i++;
+        recEnd = i;
+        if (i < n) line++;
+        i++;
+        break;
+      }
+      const s = i;
+      while (i < n) {
+        c = buf[i];
+        if (c === delim || c === LF) break;
+        i++;
+      }
+      let e = i;
+      if (i >= n || c === LF) {
+        if (e > s && buf[e - 1] === CR) e--;
+        if (nf < cap) {
+          fs[nf] = s;
+          fe[nf] = e;
+          ff[nf] = PLAIN;
+        }
+        nf++;
+        recEnd = e;
+        if (i < n) line++;
+        i++;
+        break;
+      }
+      if (nf < cap) {
+        fs[nf] = s;
+        fe[nf] = e;
+        ff[nf] = PLAIN;
+      }
+      nf++;
+      i++;
+      if (i >= n) {
+        // A delimiter as the buffer's last byte: one more, empty, field.
+        if (nf < cap) {
+          fs[nf] = i;
+          fe[nf] = i;
+          ff[nf] = PLAIN;
+        }
+        nf++;
+        recEnd = n;
+        break;
+      }
+    }
+    sink.record(recLine, nf, recStart, recEnd, problem);
+  }
+  return line;
+}
+
+/** Text of a field, unescaping doubled quotes. For slow paths only. */
+export function fieldText(buf: Uint8Array, s: number, e: number, flag: number): string {
+  const text = Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8');
+  return flag === ESCAPED ? text.replaceAll('""', '"') : text;
+}

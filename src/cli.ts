@@ -1,1 +1,329 @@
-console.log("salesgrid")
+/**
+ * The `salesgrid` command line: parses argv with commander, validates through config.ts, calls
+ * the run* functions, and sets process.exitCode. No logic of its own.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { groupThousands } from './aggregate/decimal.js';
+import {
+  DEFAULT_DATA,
+  DEFAULT_DB,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  parseCoordinatorOptions,
+  parseIntOption,
+  parseWorkerOptions,
+  type RawCoordinatorFlags,
+  type RawWorkerFlags,
+} from './config.js';
+import { Coordinator, type RunSummary } from './coordinator/coordinator.js';
+import { Store } from './db/store.js';
+import { errorMessage, SalesgridError, UsageError } from './errors.js';
+import { generateCsv } from './generate.js';
+import { buildReport, formatReport, pickRun } from './report.js';
+import { LocalRun } from './run-local.js';
+import { renderTable } from './table.js';
+import { consoleCoordinatorUi, consoleWorkerUi } from './ui.js';
+import { runWorker } from './worker/run-worker.js';
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+function addColumnOptions(cmd: Command): Command {
+  return cmd
+    .option('--price <col>', 'unit price column (default: detected from common names)')
+    .option('--quantity <col>', 'quantity column (default: detected; 1 per row when absent)')
+    .option('--revenue <col>', "line-total column to use as each row's revenue instead of price × quantity")
+    .option('--date <col>', 'date column for monthly/yearly results (default: detected)')
+    .option('--date-format <fmt>', 'mdy, dmy or ymd (default: detected from a sample)')
+    .option('--dimension <col>', 'a column to break revenue down by (repeatable)', collect)
+    .option('--delimiter <d>', 'field delimiter: , ; | or tab (default: detected)')
+    .option('--max-keys <n>', 'most distinct values a dimension may have', '100000');
+}
+
+function addRunOptions(cmd: Command): Command {
+  return addColumnOptions(
+    cmd
+      .option('--db <path>', 'SQLite database', DEFAULT_DB)
+      .option('--chunk-size <size>', 'bytes per chunk, e.g. 4MiB, 512KiB', '4MiB')
+      .option('--max-attempts <n>', 'tries per chunk before the run fails', '3')
+      .option('--lease-timeout <s>', 'seconds a worker may hold a chunk (default: grows with --chunk-size)')
+      .option('--wait-timeout <s>', 'give up when no worker is connected for this long (default: wait)')
+      .option('--resume', 'continue the last unfinished run over this file in --db')
+      .option('--token <token>', 'shared secret workers must prove (default: $SALESGRID_TOKEN)')
+      .option('--quiet', 'no progress or info lines')
+      .option('--json', 'print the end-of-run summary as JSON'),
+  );
+}
+
+function printSummary(s: RunSummary, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return;
+  }
+  const t = s.totals;
+  const lines = [
+    '',
+    `run ${s.runId} ${s.status} in ${(s.wallMs / 1000).toFixed(2)}s${s.resumed ? ' (resumed)' : ''}: ${s.chunks} chunks, ${s.retries} retries${s.duplicates ? `, ${s.duplicates} late duplicate(s) ignored` : ''}`,
+    renderTable(
+      ['rows', 'rejected', 'units', 'revenue', 'min price', 'max price', 'avg price'],
+      [
+        [
+          t.rows.toLocaleString('en-US'),
+          t.rejected.toLocaleString('en-US'),
+          groupThousands(t.units),
+          groupThousands(t.revenue),
+          t.minPrice ?? '-',
+          t.maxPrice ?? '-',
+          t.avgPrice ?? '-',
+        ],
+      ],
+    ),
+  ];
+  if (s.workers.length > 0) {
+    lines.push(
+      '',
+      renderTable(
+        ['worker', 'chunks', 'rows', 'revenue', 'busy s'],
+        s.workers.map((w) => [
+          w.workerId,
+          w.chunks,
+          w.rows.toLocaleString('en-US'),
+          groupThousands(w.revenue),
+          (w.busyMs / 1000).toFixed(2),
+        ]),
+      ),
+    );
+  }
+  lines.push('', `results in ${s.db}`);
+  if (s.status === 'done') {
+    const db = s.db === DEFAULT_DB ? '' : ` --db ${s.db}`;
+    lines.push(`next: salesgrid report${db}   |   salesgrid eda${db}`);
+  } else if (s.status === 'interrupted')
+    lines.push(
+      `resume with: salesgrid coordinator ${s.file} --resume${s.db === DEFAULT_DB ? '' : ` --db ${s.db}`}`,
+    );
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Installs SIGINT/SIGTERM handlers that call `stop`; a second signal exits at once. */
+function onSignals(stop: (signal: NodeJS.Signals) => void): () => void {
+  let count = 0;
+  const handler = (signal: NodeJS.Signals) => {
+    count++;
+    if (count > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+    stop(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
+const signalExit = (signal: NodeJS.Signals | null) => (signal === 'SIGTERM' ? 143 : 130);
+
+async function ensureDataset(file: string, quiet: boolean): Promise<void> {
+  if (fs.existsSync(file)) return;
+  if (!quiet)
+    process.stderr.write(`${file} is missing; generating the default dataset (5,000,000 rows, seed 42)\n`);
+  await generateCsv({
+    rows: 5_000_000,
+    seed: 42,
+    out: file,
+    onProgress: quiet
+      ? undefined
+      : (rows) => {
+          if (process.stderr.isTTY) process.stderr.write(`\r  ${rows.toLocaleString('en-US')} rows`);
+        },
+  });
+  if (!quiet && process.stderr.isTTY) process.stderr.write('\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('salesgrid')
+    .description(
+      'Aggregate large sales CSV files exactly across a coordinator and worker processes over TCP.',
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('generate')
+    .description('write a seeded CSV in the "5m Sales Records" layout')
+    .option('--rows <n>', 'data rows', '5000000')
+    .option('--seed <n>', 'random seed (same seed, same bytes)', '42')
+    .option('--out <path>', 'output file', DEFAULT_DATA)
+    .option('--quote-text', 'quote every text field, as R write.csv does')
+    .option('--quiet', 'no progress')
+    .action(async (o: { rows: string; seed: string; out: string; quoteText?: boolean; quiet?: boolean }) => {
+      const rows = parseIntOption('--rows', o.rows, 0, 1_000_000_000);
+      const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
+      const t0 = Date.now();
+      const tty = process.stderr.isTTY && !o.quiet;
+      const res = await generateCsv({
+        rows,
+        seed,
+        out: o.out,
+        quoteText: o.quoteText === true,
+        onProgress: (done, bytes) => {
+          if (tty)
+            process.stderr.write(
+              `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
+            );
+        },
+      });
+      if (tty) process.stderr.write('\n');
+      if (!o.quiet) {
+        process.stdout.write(
+          `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
+        );
+      }
+    });
+
+  addRunOptions(
+    program
+      .command('coordinator')
+      .description('listen for workers, hand out chunks of <csv>, merge and store the results')
+      .argument('<csv>', 'the sales CSV file')
+      .option('--host <host>', 'address to listen on (non-loopback needs --token)', DEFAULT_HOST)
+      .option('--port <port>', 'port to listen on (0 = any free port)', String(DEFAULT_PORT))
+      .option('--handshake-timeout <s>', 'seconds a new connection has to say hello', '10')
+      .addOption(
+        new Option('--transport <kind>', 'send chunk bytes, or byte ranges when workers share the file')
+          .choices(['bytes', 'range'])
+          .default('bytes'),
+      ),
+  ).action(async (csv: string, o: RawCoordinatorFlags) => {
+    const opts = parseCoordinatorOptions(csv, o);
+    const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
+    if (opts.token === null && !opts.quiet) ui.info('no token set: accepting loopback workers only');
+    const coordinator = new Coordinator(opts, ui);
+    let signal: NodeJS.Signals | null = null;
+    const off = onSignals((s) => {
+      signal = s;
+      coordinator.interrupt();
+    });
+    try {
+      const summary = await coordinator.run();
+      ui.close();
+      printSummary(summary, opts.json);
+      if (summary.status === 'interrupted') process.exitCode = signalExit(signal);
+    } catch (err) {
+      ui.close();
+      throw err;
+    } finally {
+      off();
+    }
+  });
+
+  program
+    .command('worker')
+    .description('connect to a coordinator and parse chunks until the run is over')
+    .option('--connect <host:port>', 'coordinator address', `${DEFAULT_HOST}:${DEFAULT_PORT}`)
+    .option('--id <id>', 'worker name in results (default: hostname-pid)')
+    .option('--token <token>', 'shared secret (default: $SALESGRID_TOKEN)')
+    .option('--slots <n>', 'chunks in flight to this worker', '2')
+    .option('--retry-for <s>', 'keep trying to reach the coordinator this long', '120')
+    .option('--stay', 'wait for the next run instead of exiting after one')
+    .option('--quiet', 'warnings only')
+    .action(async (o: RawWorkerFlags) => {
+      const opts = parseWorkerOptions(o);
+      const ui = consoleWorkerUi(opts.quiet);
+      const off = onSignals((s) => {
+        ui.warn(`${opts.id}: stopped by ${s}`);
+        process.exit(signalExit(s));
+      });
+      try {
+        await runWorker(opts, ui);
+      } finally {
+        off();
+      }
+    });
+
+  addRunOptions(
+    program
+      .command('run')
+      .description('coordinator plus N local worker processes, in one command')
+      .argument('[csv]', 'the sales CSV file', DEFAULT_DATA)
+      .option('--workers <n>', 'worker processes', String(os.availableParallelism()))
+      .option('--slots <n>', 'chunks in flight per worker', '2')
+      .option('--generate', `generate the default dataset first if <csv> is missing`)
+      .addOption(
+        new Option('--transport <kind>', 'send chunk bytes, or byte ranges (children read the file)')
+          .choices(['bytes', 'range'])
+          .default('bytes'),
+      ),
+  ).action(
+    async (csv: string, o: RawCoordinatorFlags & { workers: string; slots: string; generate?: boolean }) => {
+      const workers = parseIntOption('--workers', o.workers, 1, 256);
+      const slots = parseIntOption('--slots', o.slots, 1, 64);
+      const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
+      if (o.generate) await ensureDataset(csv, opts.quiet);
+      const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
+      const local = new LocalRun();
+      const off = onSignals((s) => local.interrupt(s));
+      const onExit = () => local.killAll();
+      process.on('exit', onExit);
+      try {
+        const summary = await local.run(opts, { workers, slots }, ui);
+        ui.close();
+        printSummary(summary, opts.json);
+        if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
+      } catch (err) {
+        ui.close();
+        throw err;
+      } finally {
+        off();
+        process.off('exit', onExit);
+      }
+    },
+  );
+
+  program
+    .command('report')
+    .description("print a run's totals, monthly table, workers and rejects from the database")
+    .option('--db <path>', 'SQLite database', DEFAULT_DB)
+    .option('--run <id>', 'run id (default: the latest)')
+    .option('--json', 'machine-readable output')
+    .action((o: { db: string; run?: string; json?: boolean }) => {
+      const runId =
+        o.run === undefined ? undefined : parseIntOption('--run', o.run, 1, Number.MAX_SAFE_INTEGER);
+      const store = Store.openReadOnly(o.db);
+      try {
+        const data = buildReport(store, pickRun(store, runId));
+        process.stdout.write(o.json ? `${JSON.stringify(data, null, 2)}\n` : `${formatReport(data)}\n`);
+      } finally {
+        store.close();
+      }
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return 2;
+  }
+  try {
+    await program.parseAsync(argv);
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
+        ? 0
+        : 2;
+    }
+    const code = err instanceof SalesgridError ? err.exitCode : 1;
+    const prefix = err instanceof UsageError ? 'usage error' : 'error';
+    process.stderr.write(`salesgrid: ${prefix}: ${errorMessage(err)}\n`);
+    if (!(err instanceof SalesgridError) && err instanceof Error && process.env.SALESGRID_DEBUG)
+      process.stderr.write(`${err.stack}\n`);
+    return code;
+  }
+}

@@ -455,12 +455,7 @@ interface RowSource {
  * Appends rows to buf from pos until the block is nearly full or maxRows are written.
  * Kept synchronous with only local state so that the hot loop optimizes well.
  */
-function fillBlock(
-  buf: Buffer,
-  pos: number,
-  src: RowSource,
-  maxRows: number,
-): { pos: number; rows: number } {
+function fillBlock(buf: Buffer, pos: number, src: RowSource, maxRows: number): { pos: number; rows: number } {
   const { parts, months, rand } = src;
   const itemCount = ITEM_TYPES.length;
   const limit = buf.length - ROW_MAX_BYTES;

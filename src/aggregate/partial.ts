@@ -68,12 +68,22 @@ function liftCell(c: Cell, from: number, to: number): Cell {
   return { rows: c.rows, units: c.units, revenue: rescale(c.revenue, from, to) };
 }
 
-function mergeCells(into: Map<string, Cell>, from: Map<string, Cell>, fromScale: number, toScale: number): void {
+function mergeCells(
+  into: Map<string, Cell>,
+  from: Map<string, Cell>,
+  fromScale: number,
+  toScale: number,
+): void {
   for (const [key, c] of from) {
     const cur = into.get(key);
     const lifted = liftCell(c, fromScale, toScale);
     if (cur === undefined) into.set(key, lifted);
-    else into.set(key, { rows: cur.rows + lifted.rows, units: cur.units + lifted.units, revenue: cur.revenue + lifted.revenue });
+    else
+      into.set(key, {
+        rows: cur.rows + lifted.rows,
+        units: cur.units + lifted.units,
+        revenue: cur.revenue + lifted.revenue,
+      });
   }
 }
 
@@ -152,14 +162,16 @@ function big(v: unknown, what: string): bigint {
   return BigInt(v);
 }
 function count(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ProtocolError(`malformed partial: ${what}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new ProtocolError(`malformed partial: ${what}`);
   return v;
 }
 function cellsFromWire(rows: unknown, what: string, maxKeys: number): Map<string, Cell> {
   if (!Array.isArray(rows) || rows.length > maxKeys) throw new ProtocolError(`malformed partial: ${what}`);
   const out = new Map<string, Cell>();
   for (const r of rows) {
-    if (!Array.isArray(r) || r.length !== 4 || typeof r[0] !== 'string') throw new ProtocolError(`malformed partial: ${what}`);
+    if (!Array.isArray(r) || r.length !== 4 || typeof r[0] !== 'string')
+      throw new ProtocolError(`malformed partial: ${what}`);
     out.set(r[0], { rows: count(r[1], what), units: big(r[2], what), revenue: big(r[3], what) });
   }
   return out;
@@ -202,11 +214,13 @@ export function aggFromWire(raw: WirePartial, maxKeys: number): ChunkOutcome {
   const scale = count(raw.scale, 'scale');
   if (scale > MAX_SCALE) throw new ProtocolError('malformed partial: scale');
   const months = cellsFromWire(raw.months, 'months', 100_000);
-  for (const m of months.keys()) if (!MONTH_RE.test(m)) throw new ProtocolError('malformed partial: month key');
+  for (const m of months.keys())
+    if (!MONTH_RE.test(m)) throw new ProtocolError('malformed partial: month key');
   if (!Array.isArray(raw.dims)) throw new ProtocolError('malformed partial: dims');
   const dims = new Map<string, Map<string, Cell>>();
   for (const d of raw.dims) {
-    if (!Array.isArray(d) || d.length !== 2 || typeof d[0] !== 'string') throw new ProtocolError('malformed partial: dims');
+    if (!Array.isArray(d) || d.length !== 2 || typeof d[0] !== 'string')
+      throw new ProtocolError('malformed partial: dims');
     dims.set(d[0], cellsFromWire(d[1], 'dims', maxKeys));
   }
   if (!Array.isArray(raw.rejects)) throw new ProtocolError('malformed partial: rejects');

@@ -3,8 +3,8 @@
  * wire is executable; a body is plain maps, strings, numbers and bins.
  */
 import { Packr } from 'msgpackr';
-import { ProtocolError } from '../errors.js';
 import type { WirePartial } from '../aggregate/partial.js';
+import { ProtocolError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -100,16 +100,16 @@ export function encodeMessage(msg: Message): Buffer {
  */
 export function encodeTaskParts(task: Omit<Task, 'data'>, data: Uint8Array): [Buffer, Uint8Array] {
   const head = packr.pack(task);
-  const entries = head[0] - 0x80;
-  if (head[0] < 0x80 || entries >= 15) throw new Error('task envelope must be a small fixmap');
-  // fixmap with one more entry, then key "data" (fixstr) and a bin32 header.
+  // fixmap (0x80 | n) or map16 (0xde, n as uint16): one more entry, then key "data" and a bin32 header.
   const tail = Buffer.allocUnsafe(5 + 5);
   tail[0] = 0xa4;
   tail.write('data', 1, 'latin1');
   tail[5] = 0xc6;
   tail.writeUInt32BE(data.length, 6);
   const envelope = Buffer.concat([head, tail]);
-  envelope[0] = 0x80 + entries + 1;
+  if (head[0] === 0xde) envelope.writeUInt16BE(head.readUInt16BE(1) + 1, 1);
+  else if (head[0] >= 0x80 && head[0] < 0x8f) envelope[0] = head[0] + 1;
+  else throw new Error('task envelope must encode as a map');
   return [envelope, data];
 }
 
@@ -167,7 +167,8 @@ export function asToCoordinator(m: Record<string, unknown>): ToCoordinator {
   switch (m.type) {
     case 'result': {
       const partial = m.partial;
-      if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) fail('result', 'partial');
+      if (partial === null || typeof partial !== 'object' || Array.isArray(partial))
+        fail('result', 'partial');
       return {
         type: 'result',
         chunkId: int(m, 'chunkId'),
@@ -196,7 +197,12 @@ export function asToCoordinator(m: Record<string, unknown>): ToCoordinator {
 export function asToWorker(m: Record<string, unknown>): ToWorker {
   switch (m.type) {
     case 'challenge':
-      return { type: 'challenge', protocol: int(m, 'protocol'), nonce: bin(m, 'nonce'), auth: m.auth === true };
+      return {
+        type: 'challenge',
+        protocol: int(m, 'protocol'),
+        nonce: bin(m, 'nonce'),
+        auth: m.auth === true,
+      };
     case 'welcome': {
       const spec = m.spec;
       if (spec === null || typeof spec !== 'object') fail('welcome', 'spec');

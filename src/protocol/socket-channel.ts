@@ -95,7 +95,9 @@ export function connect(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME
     const socket = net.connect({ host, port });
     const onError = (err: NodeJS.ErrnoException) => {
       socket.destroy();
-      reject(new SalesgridError('E_CONNECT', `cannot connect to ${host}:${port}: ${err.code ?? err.message}`));
+      reject(
+        new SalesgridError('E_CONNECT', `cannot connect to ${host}:${port}: ${err.code ?? err.message}`),
+      );
     };
     socket.once('error', onError);
     socket.once('connect', () => {

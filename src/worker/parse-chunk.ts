@@ -4,8 +4,9 @@
  * Money accumulates as integers in the smallest unit of `scale`; a number accumulator is folded
  * into its bigint twin before it can pass 2^53.
  */
-import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
+
 import { pow10 } from '../aggregate/decimal.js';
+import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { KeyTable } from './key-table.js';
 import {
@@ -14,7 +15,6 @@ import {
   fieldText,
   RECORD_OK,
   type RecordSink,
-  TEXT_AFTER_QUOTE,
   tokenize,
   UNTERMINATED_QUOTE,
 } from './tokenizer.js';
@@ -94,11 +94,17 @@ export class ChunkAggregator implements RecordSink {
   record(line: number, nf: number, start: number, end: number, problem: number): void {
     const spec = this.spec;
     if (problem !== RECORD_OK) {
-      this.reject(line, start, end, problem === UNTERMINATED_QUOTE ? 'unterminated quoted field' : 'text after a closing quote');
+      this.reject(
+        line,
+        start,
+        end,
+        problem === UNTERMINATED_QUOTE ? 'unterminated quoted field' : 'text after a closing quote',
+      );
       return;
     }
     if (nf !== spec.fieldCount) {
-      if (nf === 1 && this.fields.end[0] === this.fields.start[0]) this.reject(line, start, end, 'empty line');
+      if (nf === 1 && this.fields.end[0] === this.fields.start[0])
+        this.reject(line, start, end, 'empty line');
       else this.reject(line, start, end, `expected ${spec.fieldCount} fields, found ${nf}`);
       return;
     }
@@ -113,14 +119,15 @@ export class ChunkAggregator implements RecordSink {
       const status = this.parseNumber(fs[p], fe[p], ff[p]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, p, status);
       price = this.scaled();
-      if (price !== price) return this.reject(line, start, end, `${spec.names[p]} is too large`);
+      if (Number.isNaN(price)) return this.reject(line, start, end, `${spec.names[p]} is too large`);
     }
     let qty = 1;
     if (spec.quantity >= 0) {
       const q = spec.quantity;
       const status = this.parseNumber(fs[q], fe[q], ff[q]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, q, status);
-      if (this.numDecimals !== 0) return this.reject(line, start, end, `${spec.names[q]} is not a whole number`);
+      if (this.numDecimals !== 0)
+        return this.reject(line, start, end, `${spec.names[q]} is not a whole number`);
       qty = this.num;
     }
     let lineTotal = 0;
@@ -129,7 +136,7 @@ export class ChunkAggregator implements RecordSink {
       const status = this.parseNumber(fs[r], fe[r], ff[r]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, r, status);
       lineTotal = this.scaled();
-      if (lineTotal !== lineTotal) return this.reject(line, start, end, `${spec.names[r]} is too large`);
+      if (Number.isNaN(lineTotal)) return this.reject(line, start, end, `${spec.names[r]} is too large`);
       // A scale raise while reading the total leaves `price` at the old scale.
       if (spec.price >= 0 && this.priceScale !== this.scale) price *= POW10N[this.scale - this.priceScale];
     }
@@ -295,7 +302,7 @@ export class ChunkAggregator implements RecordSink {
     if (digits > 15) return NUM_TOO_LARGE;
     if (dec > MAX_SCALE) return NUM_TOO_PRECISE;
     this.num = neg ? -m : m;
-    this.numDecimals = dec < 0 ? 0 : dec;
+    this.numDecimals = Math.max(dec, 0);
     return NUM_OK;
   }
 
@@ -342,7 +349,7 @@ export class ChunkAggregator implements RecordSink {
       day = fmt === 'mdy' ? b : a;
     }
     if (month < 1 || month > 12 || day < 1 || year < FIRST_YEAR || year >= FIRST_YEAR + YEARS) return -1;
-    const leap = month === 2 && (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 1 : 0;
+    const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
     if (day > DAYS[month - 1] + leap) return -1;
     return (year - FIRST_YEAR) * 12 + month - 1;
   }

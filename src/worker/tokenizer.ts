@@ -41,7 +41,13 @@ export class Fields {
 }
 
 /** Tokenizes buf[0, n); returns the number of LF bytes seen (physical lines ended). */
-export function tokenize(buf: Uint8Array, n: number, delim: number, fields: Fields, sink: RecordSink): number {
+export function tokenize(
+  buf: Uint8Array,
+  n: number,
+  delim: number,
+  fields: Fields,
+  sink: RecordSink,
+): number {
   const fs = fields.start;
   const fe = fields.end;
   const ff = fields.flag;

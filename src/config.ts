@@ -1,0 +1,271 @@
+/**
+ * Defaults and option validation, in one place. Each command's options are parsed here from the
+ * raw CLI strings, checked with a message that names the bad option, and frozen.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { UsageError } from './errors.js';
+import type { DateFormat } from './scan-spec.js';
+
+export const DEFAULT_PORT = 7878;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_DB = 'results/results.db';
+export const DEFAULT_DATA = 'data/sales.csv';
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_SLOTS = 2;
+export const DEFAULT_MAX_ATTEMPTS = 3;
+export const DEFAULT_MAX_KEYS = 100_000;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const MAX_CHUNK_SIZE = 48 * 1024 * 1024;
+
+/** Lease timeout: generous next to a parse time of ~20 ms per MiB, and growing with the chunk. */
+export function defaultLeaseTimeoutMs(chunkSize: number): number {
+  return 20_000 + Math.ceil(chunkSize / (1024 * 1024)) * 2_000;
+}
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i;
+const UNITS: Record<string, number> = {
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** "4MiB", "512KiB", "1048576" → bytes. */
+export function parseSize(option: string, value: string): number {
+  const m = SIZE_RE.exec(value.trim());
+  if (!m) throw new UsageError(`${option} must be a size like 4MiB, 512KiB or 1048576, got "${value}"`);
+  const bytes = Math.round(Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]);
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`${option} must be at least 1 byte`);
+  return bytes;
+}
+
+export function parseIntOption(option: string, value: string | number, min: number, max: number): number {
+  const n = typeof value === 'number' ? value : /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${option} must be an integer from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+/** Seconds (may be fractional) → milliseconds. */
+export function parseSeconds(option: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new UsageError(`${option} must be a positive number of seconds, got "${value}"`);
+  }
+  return Math.round(n * 1000);
+}
+
+export function parsePort(option: string, value: string): number {
+  return parseIntOption(option, value, 0, 65535);
+}
+
+/** "host:port" or "port" → [host, port]. IPv6 hosts go in brackets: "[::1]:7878". */
+export function parseEndpoint(option: string, value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value.trim());
+  if (m) return { host: m[1] ?? m[2], port: parsePort(option, m[3]) };
+  if (/^\d+$/.test(value.trim())) return { host: DEFAULT_HOST, port: parsePort(option, value) };
+  throw new UsageError(`${option} must be host:port, like 127.0.0.1:${DEFAULT_PORT}, got "${value}"`);
+}
+
+export function parseDateFormat(value: string | undefined): DateFormat | undefined {
+  if (value === undefined) return undefined;
+  const v = value.toLowerCase();
+  if (v === 'mdy' || v === 'dmy' || v === 'ymd') return v;
+  throw new UsageError(`--date-format must be mdy, dmy or ymd, got "${value}"`);
+}
+
+const DELIMITERS: Record<string, string> = {
+  ',': ',',
+  ';': ';',
+  '|': '|',
+  tab: '\t',
+  '\\t': '\t',
+  '\t': '\t',
+};
+
+export function parseDelimiter(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const d = DELIMITERS[value.toLowerCase()];
+  if (d === undefined) throw new UsageError(`--delimiter must be one of , ; | tab, got "${value}"`);
+  return d;
+}
+
+/** Column choices shared by `coordinator` and `run`. Undefined means "detect". */
+export interface ColumnOptions {
+  price?: string;
+  quantity?: string;
+  revenue?: string;
+  date?: string;
+  dateFormat?: DateFormat;
+  dimensions?: string[];
+  delimiter?: string;
+  maxKeys: number;
+}
+
+export interface CoordinatorOptions {
+  file: string;
+  host: string;
+  port: number;
+  db: string;
+  token: string | null;
+  chunkSize: number;
+  maxAttempts: number;
+  leaseTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  /** Give up when no worker has connected for this long while work remains; null waits forever. */
+  waitTimeoutMs: number | null;
+  resume: boolean;
+  columns: ColumnOptions;
+  /** Send byte ranges instead of bytes (workers must read the same file). */
+  transport: 'bytes' | 'range';
+  quiet: boolean;
+  json: boolean;
+}
+
+export interface WorkerOptions {
+  host: string;
+  port: number;
+  id: string;
+  token: string | null;
+  slots: number;
+  /** Keep reconnecting this long when the coordinator is not reachable. */
+  retryForMs: number;
+  /** Wait for the next run after `done` instead of exiting. */
+  stay: boolean;
+  quiet: boolean;
+}
+
+export interface RawColumnFlags {
+  price?: string;
+  quantity?: string;
+  revenue?: string;
+  date?: string;
+  dateFormat?: string;
+  dimension?: string[];
+  delimiter?: string;
+  maxKeys?: string;
+}
+
+export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
+  const nonEmpty = (option: string, v: string | undefined) => {
+    if (v !== undefined && v.trim() === '') throw new UsageError(`${option} needs a column name`);
+    return v;
+  };
+  return Object.freeze({
+    price: nonEmpty('--price', raw.price),
+    quantity: nonEmpty('--quantity', raw.quantity),
+    revenue: nonEmpty('--revenue', raw.revenue),
+    date: nonEmpty('--date', raw.date),
+    dateFormat: parseDateFormat(raw.dateFormat),
+    dimensions: raw.dimension?.map((d) => nonEmpty('--dimension', d) as string),
+    delimiter: parseDelimiter(raw.delimiter),
+    maxKeys:
+      raw.maxKeys === undefined ? DEFAULT_MAX_KEYS : parseIntOption('--max-keys', raw.maxKeys, 1, 10_000_000),
+  });
+}
+
+export function tokenFrom(flag: string | undefined): string | null {
+  const t = flag ?? process.env.SALESGRID_TOKEN;
+  return t === undefined || t === '' ? null : t;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+}
+
+export interface RawCoordinatorFlags extends RawColumnFlags {
+  host?: string;
+  port?: string;
+  db?: string;
+  token?: string;
+  chunkSize?: string;
+  maxAttempts?: string;
+  leaseTimeout?: string;
+  handshakeTimeout?: string;
+  waitTimeout?: string;
+  resume?: boolean;
+  transport?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags): CoordinatorOptions {
+  const host = raw.host ?? DEFAULT_HOST;
+  const token = tokenFrom(raw.token);
+  if (!isLoopbackHost(host) && token === null) {
+    throw new UsageError(
+      `listening on ${host} without a token would let anyone who reaches the port take part; set --token or SALESGRID_TOKEN`,
+    );
+  }
+  const chunkSize =
+    raw.chunkSize === undefined ? DEFAULT_CHUNK_SIZE : parseSize('--chunk-size', raw.chunkSize);
+  if (chunkSize > MAX_CHUNK_SIZE)
+    throw new UsageError(`--chunk-size must be at most ${MAX_CHUNK_SIZE / 1024 / 1024}MiB`);
+  const transport = raw.transport ?? 'bytes';
+  if (transport !== 'bytes' && transport !== 'range') {
+    throw new UsageError(`--transport must be bytes or range, got "${transport}"`);
+  }
+  return Object.freeze({
+    file: path.resolve(file),
+    host,
+    port: raw.port === undefined ? DEFAULT_PORT : parsePort('--port', raw.port),
+    db: raw.db ?? DEFAULT_DB,
+    token,
+    chunkSize,
+    maxAttempts:
+      raw.maxAttempts === undefined
+        ? DEFAULT_MAX_ATTEMPTS
+        : parseIntOption('--max-attempts', raw.maxAttempts, 1, 100),
+    leaseTimeoutMs:
+      raw.leaseTimeout === undefined
+        ? defaultLeaseTimeoutMs(chunkSize)
+        : parseSeconds('--lease-timeout', raw.leaseTimeout),
+    handshakeTimeoutMs:
+      raw.handshakeTimeout === undefined
+        ? DEFAULT_HANDSHAKE_TIMEOUT_MS
+        : parseSeconds('--handshake-timeout', raw.handshakeTimeout),
+    waitTimeoutMs: raw.waitTimeout === undefined ? null : parseSeconds('--wait-timeout', raw.waitTimeout),
+    resume: raw.resume === true,
+    columns: parseColumnOptions(raw),
+    transport,
+    quiet: raw.quiet === true,
+    json: raw.json === true,
+  });
+}
+
+export interface RawWorkerFlags {
+  connect?: string;
+  id?: string;
+  token?: string;
+  slots?: string;
+  retryFor?: string;
+  stay?: boolean;
+  quiet?: boolean;
+}
+
+export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
+  const { host, port } = parseEndpoint('--connect', raw.connect ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`);
+  if (port === 0) throw new UsageError('--connect needs a real port, not 0');
+  const id = raw.id ?? `${os.hostname()}-${process.pid}`;
+  if (!/^[\w.:@-]{1,200}$/.test(id)) {
+    throw new UsageError(`--id may hold letters, digits and . _ : @ - only, got "${id}"`);
+  }
+  return Object.freeze({
+    host,
+    port,
+    id,
+    token: tokenFrom(raw.token),
+    slots: raw.slots === undefined ? DEFAULT_SLOTS : parseIntOption('--slots', raw.slots, 1, 64),
+    retryForMs: raw.retryFor === undefined ? 120_000 : parseSeconds('--retry-for', raw.retryFor),
+    stay: raw.stay === true,
+    quiet: raw.quiet === true,
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * Cuts a file into record-aligned byte chunks of about `chunkSize`, streaming with bounded memory.
+ * A cut is a line feed outside quotes. Quote state is tracked by parity from the chunk's start
+ * (always a record boundary); blocks with no quote at all skip the scan and cut at the last LF.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+
+export interface ChunkRange {
+  chunkId: number;
+  byteStart: number;
+  byteEnd: number;
+}
+
+export interface Chunk extends ChunkRange {
+  data: Buffer;
+}
+
+const LF = 0x0a;
+const QUOTE = 0x22;
+
+/** Offset just past the last LF outside quotes in buf[0, n), or 0 if there is none. Pure. */
+export function lastRecordCut(buf: Uint8Array, n: number): number {
+  if (n === 0) return 0;
+  const view = Buffer.from(buf.buffer, buf.byteOffset, n);
+  if (view.indexOf(QUOTE) < 0) return view.lastIndexOf(LF) + 1;
+  let quoted = false;
+  let cut = 0;
+  for (let i = 0; i < n; i++) {
+    const c = buf[i];
+    if (c === QUOTE) quoted = !quoted;
+    else if (c === LF && !quoted) cut = i + 1;
+  }
+  return cut;
+}
+
+export interface ChunkerOptions {
+  dataStart: number;
+  fileSize: number;
+  chunkSize: number;
+  /** Largest chunk allowed when one record is longer than chunkSize. */
+  maxChunk: number;
+  /** Ranges already finished (resume): skipped without reading. Sorted or not. */
+  skip?: ChunkRange[];
+  /** Id for chunks at a byte offset that had an id before (resume). */
+  idAt?: (byteStart: number) => number | undefined;
+  firstId?: number;
+}
+
+export class Chunker {
+  private readonly file: FileHandle;
+  private readonly opts: ChunkerOptions;
+  private pos: number;
+  private nextId: number;
+  private readonly skipStarts: Map<number, number>;
+  private readonly skipSorted: number[];
+  /** Bytes read past the last cut, carried into the next chunk. */
+  private carry: Buffer | null = null;
+
+  constructor(file: FileHandle, opts: ChunkerOptions) {
+    this.file = file;
+    this.opts = opts;
+    this.pos = opts.dataStart;
+    this.nextId = opts.firstId ?? 0;
+    this.skipStarts = new Map((opts.skip ?? []).map((r) => [r.byteStart, r.byteEnd]));
+    this.skipSorted = [...this.skipStarts.keys()].sort((a, b) => a - b);
+  }
+
+  /** Bytes of the data section handed out or skipped so far. */
+  get position(): number {
+    return this.pos;
+  }
+
+  get finished(): boolean {
+    this.skipDone();
+    return this.pos >= this.opts.fileSize;
+  }
+
+  private skipDone(): void {
+    for (;;) {
+      const end = this.skipStarts.get(this.pos);
+      if (end === undefined) return;
+      this.pos = end;
+      this.carry = null;
+    }
+  }
+
+  /** The next finished range's start after `pos`, which a new chunk must not cross. */
+  private limitAfter(pos: number): number {
+    for (const s of this.skipSorted) if (s > pos) return s;
+    return this.opts.fileSize;
+  }
+
+  /** The next chunk, or null at the end of the file. */
+  async next(): Promise<Chunk | null> {
+    this.skipDone();
+    const start = this.pos;
+    const limit = this.limitAfter(start);
+    if (start >= limit) return null;
+    let size = Math.min(this.opts.chunkSize, limit - start);
+    for (;;) {
+      const buf = Buffer.allocUnsafe(size);
+      let have = 0;
+      if (this.carry !== null && this.carry.length <= size) {
+        this.carry.copy(buf, 0);
+        have = this.carry.length;
+      }
+      this.carry = null;
+      while (have < size) {
+        const { bytesRead } = await this.file.read(buf, have, size - have, start + have);
+        if (bytesRead === 0) break;
+        have += bytesRead;
+      }
+      if (have === 0) return null;
+      const atLimit = start + have >= limit;
+      const cut = atLimit ? have : lastRecordCut(buf, have);
+      if (cut > 0) {
+        if (cut < have) this.carry = Buffer.from(buf.subarray(cut, have));
+        this.pos = start + cut;
+        const id = this.opts.idAt?.(start) ?? this.nextId++;
+        return { chunkId: id, byteStart: start, byteEnd: start + cut, data: buf.subarray(0, cut) };
+      }
+      if (size >= this.opts.maxChunk) {
+        throw new InputError(
+          `a record starting at byte ${start} is longer than ${this.opts.maxChunk} bytes (an unclosed quote?)`,
+          'E_RECORD_TOO_LONG',
+        );
+      }
+      this.carry = Buffer.from(buf.subarray(0, have));
+      size = Math.min(size * 2, this.opts.maxChunk, limit - start);
+    }
+  }
+
+  /** Reads a chunk's bytes again (a retry). */
+  async read(range: ChunkRange): Promise<Buffer> {
+    const size = range.byteEnd - range.byteStart;
+    const buf = Buffer.allocUnsafe(size);
+    let have = 0;
+    while (have < size) {
+      const { bytesRead } = await this.file.read(buf, have, size - have, range.byteStart + have);
+      if (bytesRead === 0)
+        throw new InputError(`the file shrank while reading bytes ${range.byteStart}-${range.byteEnd}`);
+      have += bytesRead;
+    }
+    return buf;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"); nothing sums it in SQL.
+ * Timestamps are ISO-8601 UTC text.
+ */
+
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  file TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ms INTEGER NOT NULL,
+  options TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  data_start INTEGER NOT NULL,
+  header_lines INTEGER NOT NULL,
+  chunk_size INTEGER NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+  error TEXT,
+  scale INTEGER NOT NULL,
+  rows INTEGER NOT NULL DEFAULT 0,
+  rejected INTEGER NOT NULL DEFAULT 0,
+  units TEXT NOT NULL DEFAULT '0',
+  revenue TEXT NOT NULL DEFAULT '0',
+  price_min TEXT,
+  price_max TEXT,
+  price_sum TEXT NOT NULL DEFAULT '0',
+  avg_price TEXT,
+  chunks_done INTEGER NOT NULL DEFAULT 0,
+  chunks_total INTEGER,
+  bytes_done INTEGER NOT NULL DEFAULT 0,
+  lock_owner TEXT,
+  lock_heartbeat_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS chunks (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  chunk_id INTEGER NOT NULL,
+  byte_start INTEGER NOT NULL,
+  byte_end INTEGER NOT NULL,
+  first_line INTEGER,
+  lines INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  worker_id TEXT,
+  dispatched_at TEXT,
+  finished_at TEXT,
+  rows INTEGER,
+  rejected INTEGER,
+  units TEXT,
+  revenue TEXT,
+  price_min TEXT,
+  price_max TEXT,
+  price_sum TEXT,
+  parse_ms REAL,
+  partial BLOB,
+  PRIMARY KEY (run_id, chunk_id)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+  run_id INTEGER NOT NULL,
+  chunk_id INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  worker_id TEXT NOT NULL,
+  dispatched_at TEXT NOT NULL,
+  finished_at TEXT,
+  outcome TEXT NOT NULL CHECK (outcome IN ('leased', 'done', 'lost', 'timeout', 'failed', 'late', 'interrupted')),
+  detail TEXT,
+  PRIMARY KEY (run_id, chunk_id, attempt)
+);
+CREATE TABLE IF NOT EXISTS workers (
+  run_id INTEGER NOT NULL,
+  worker_id TEXT NOT NULL,
+  address TEXT,
+  connected_at TEXT NOT NULL,
+  disconnected_at TEXT,
+  sessions INTEGER NOT NULL DEFAULT 1,
+  chunks INTEGER NOT NULL DEFAULT 0,
+  rows INTEGER NOT NULL DEFAULT 0,
+  revenue TEXT NOT NULL DEFAULT '0',
+  busy_ms REAL NOT NULL DEFAULT 0,
+  price_min TEXT,
+  price_max TEXT,
+  price_sum TEXT NOT NULL DEFAULT '0',
+  PRIMARY KEY (run_id, worker_id)
+);
+CREATE TABLE IF NOT EXISTS monthly (
+  run_id INTEGER NOT NULL,
+  month TEXT NOT NULL,
+  rows INTEGER NOT NULL,
+  units TEXT NOT NULL,
+  revenue TEXT NOT NULL,
+  PRIMARY KEY (run_id, month)
+);
+CREATE TABLE IF NOT EXISTS dimensions (
+  run_id INTEGER NOT NULL,
+  dimension TEXT NOT NULL,
+  key TEXT NOT NULL,
+  rows INTEGER NOT NULL,
+  units TEXT NOT NULL,
+  revenue TEXT NOT NULL,
+  PRIMARY KEY (run_id, dimension, key)
+);
+CREATE TABLE IF NOT EXISTS rejects (
+  run_id INTEGER NOT NULL,
+  chunk_id INTEGER NOT NULL,
+  rel_line INTEGER NOT NULL,
+  line INTEGER,
+  reason TEXT NOT NULL,
+  raw TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejects_run ON rejects (run_id, line);
+`;

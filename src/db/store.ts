@@ -1,0 +1,566 @@
+/**
+ * The SQLite store (better-sqlite3, WAL). The coordinator is the only writer; `report` and `eda`
+ * open it read-only. Every chunk result lands in one transaction together with its chunk row,
+ * rejects, worker stats and the run's running totals, so a crash never leaves half a result.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { SalesgridError } from '../errors.js';
+import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+
+/** The slice of better-sqlite3 this module uses. */
+interface Statement {
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+interface Db {
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  pragma(sql: string, options?: { simple?: boolean }): unknown;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+  close(): void;
+}
+
+export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
+
+export interface RunRow {
+  id: number;
+  file: string;
+  size: number;
+  mtime_ms: number;
+  options: string;
+  spec: string;
+  data_start: number;
+  header_lines: number;
+  chunk_size: number;
+  started_at: string;
+  finished_at: string | null;
+  status: RunStatus;
+  error: string | null;
+  scale: number;
+  rows: number;
+  rejected: number;
+  units: string;
+  revenue: string;
+  price_min: string | null;
+  price_max: string | null;
+  price_sum: string;
+  avg_price: string | null;
+  chunks_done: number;
+  chunks_total: number | null;
+  bytes_done: number;
+  lock_owner: string | null;
+  lock_heartbeat_ms: number | null;
+}
+
+export interface ChunkRow {
+  run_id: number;
+  chunk_id: number;
+  byte_start: number;
+  byte_end: number;
+  first_line: number | null;
+  lines: number | null;
+  status: 'pending' | 'done' | 'failed';
+  attempts: number;
+  worker_id: string | null;
+  dispatched_at: string | null;
+  finished_at: string | null;
+  rows: number | null;
+  rejected: number | null;
+  revenue: string | null;
+  parse_ms: number | null;
+  partial: Buffer | null;
+}
+
+export interface WorkerRow {
+  run_id: number;
+  worker_id: string;
+  address: string | null;
+  connected_at: string;
+  disconnected_at: string | null;
+  sessions: number;
+  chunks: number;
+  rows: number;
+  revenue: string;
+  busy_ms: number;
+  price_min: string | null;
+  price_max: string | null;
+  price_sum: string;
+}
+
+export interface AttemptRow {
+  run_id: number;
+  chunk_id: number;
+  attempt: number;
+  worker_id: string;
+  dispatched_at: string;
+  finished_at: string | null;
+  outcome: string;
+  detail: string | null;
+}
+
+export interface CellRow {
+  rows: number;
+  units: string;
+  revenue: string;
+}
+
+export interface NewRun {
+  file: string;
+  size: number;
+  mtimeMs: number;
+  options: unknown;
+  spec: unknown;
+  dataStart: number;
+  headerLines: number;
+  chunkSize: number;
+  scale: number;
+  startedAt: string;
+  lockOwner: string;
+  chunksTotal: number | null;
+}
+
+export interface ChunkResultWrite {
+  runId: number;
+  chunkId: number;
+  attempt: number;
+  workerId: string;
+  finishedAt: string;
+  lines: number;
+  rows: number;
+  rejected: number;
+  units: string;
+  revenue: string;
+  priceMin: string | null;
+  priceMax: string | null;
+  priceSum: string;
+  parseMs: number;
+  partial: Buffer;
+  rejects: [number, string, string][];
+  worker: {
+    chunks: number;
+    rows: number;
+    revenue: string;
+    busyMs: number;
+    priceMin: string | null;
+    priceMax: string | null;
+    priceSum: string;
+  };
+  run: {
+    rows: number;
+    rejected: number;
+    units: string;
+    revenue: string;
+    priceMin: string | null;
+    priceMax: string | null;
+    priceSum: string;
+    avgPrice: string | null;
+    scale: number;
+    chunksDone: number;
+    bytesDone: number;
+  };
+}
+
+export class Store {
+  private readonly db: Db;
+  readonly path: string;
+
+  private constructor(db: Db, file: string) {
+    this.db = db;
+    this.path = file;
+  }
+
+  /** Opens (and creates) a database for writing. */
+  static open(file: string): Store {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    let db: Db;
+    try {
+      db = new Database(file) as unknown as Db;
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      db.exec(SCHEMA);
+    } catch (err) {
+      throw new SalesgridError('E_INPUT', `cannot open database ${file}: ${(err as Error).message}`, {
+        exitCode: 2,
+      });
+    }
+    const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
+      | { value: string }
+      | undefined;
+    if (version === undefined)
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+    else if (Number(version.value) !== SCHEMA_VERSION) {
+      db.close();
+      throw new SalesgridError(
+        'E_INPUT',
+        `database ${file} has schema version ${version.value}; this salesgrid reads ${SCHEMA_VERSION}`,
+        {
+          exitCode: 2,
+        },
+      );
+    }
+    return new Store(db, file);
+  }
+
+  /** Opens an existing database for reading; a missing file is a clear error. */
+  static openReadOnly(file: string): Store {
+    if (!fs.existsSync(file)) {
+      throw new SalesgridError(
+        'E_NO_RUN',
+        `no database at ${file}; run "salesgrid run <csv>" first, or pass --db`,
+        { exitCode: 2 },
+      );
+    }
+    let db: Db;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true }) as unknown as Db;
+      db.pragma('busy_timeout = 5000');
+      db.prepare('SELECT 1 FROM runs LIMIT 1').get();
+    } catch (err) {
+      throw new SalesgridError('E_INPUT', `${file} is not a salesgrid database: ${(err as Error).message}`, {
+        exitCode: 2,
+      });
+    }
+    return new Store(db, file);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // --- runs -----------------------------------------------------------------------------------
+
+  createRun(r: NewRun): number {
+    const info = this.db
+      .prepare(
+        `INSERT INTO runs (file, size, mtime_ms, options, spec, data_start, header_lines, chunk_size, started_at, status, scale,
+          lock_owner, lock_heartbeat_ms, chunks_total)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
+      )
+      .run(
+        r.file,
+        r.size,
+        Math.round(r.mtimeMs),
+        JSON.stringify(r.options),
+        JSON.stringify(r.spec),
+        r.dataStart,
+        r.headerLines,
+        r.chunkSize,
+        r.startedAt,
+        r.scale,
+        r.lockOwner,
+        Date.now(),
+        r.chunksTotal,
+      );
+    return Number(info.lastInsertRowid);
+  }
+
+  getRun(id: number): RunRow | undefined {
+    return this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+  }
+
+  latestRun(status?: RunStatus): RunRow | undefined {
+    if (status === undefined)
+      return this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT 1').get() as RunRow | undefined;
+    return this.db.prepare('SELECT * FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1').get(status) as
+      | RunRow
+      | undefined;
+  }
+
+  listRuns(): RunRow[] {
+    return this.db.prepare('SELECT * FROM runs ORDER BY id').all() as RunRow[];
+  }
+
+  /** The latest run over this file, whatever its status. */
+  latestRunForFile(file: string): RunRow | undefined {
+    return this.db.prepare('SELECT * FROM runs WHERE file = ? ORDER BY id DESC LIMIT 1').get(file) as
+      | RunRow
+      | undefined;
+  }
+
+  /** A running run on this file whose owner is still beating (another live coordinator). */
+  liveRunForFile(file: string, staleAfterMs: number): RunRow | undefined {
+    return this.db
+      .prepare(
+        "SELECT * FROM runs WHERE file = ? AND status = 'running' AND lock_heartbeat_ms > ? ORDER BY id DESC LIMIT 1",
+      )
+      .get(file, Date.now() - staleAfterMs) as RunRow | undefined;
+  }
+
+  /** Takes the run's lock if no other owner has beaten within `staleAfterMs`. Atomic. */
+  takeLock(runId: number, owner: string, staleAfterMs: number): boolean {
+    const info = this.db
+      .prepare(
+        `UPDATE runs SET lock_owner = ?, lock_heartbeat_ms = ?, status = 'running', finished_at = NULL, error = NULL
+         WHERE id = ? AND (lock_owner IS NULL OR lock_owner = ? OR lock_heartbeat_ms IS NULL OR lock_heartbeat_ms < ?)`,
+      )
+      .run(owner, Date.now(), runId, owner, Date.now() - staleAfterMs);
+    return info.changes === 1;
+  }
+
+  heartbeat(runId: number, owner: string): void {
+    this.db
+      .prepare('UPDATE runs SET lock_heartbeat_ms = ? WHERE id = ? AND lock_owner = ?')
+      .run(Date.now(), runId, owner);
+  }
+
+  setChunksTotal(runId: number, total: number): void {
+    this.db.prepare('UPDATE runs SET chunks_total = ? WHERE id = ?').run(total, runId);
+  }
+
+  // --- chunks ---------------------------------------------------------------------------------
+
+  doneChunks(runId: number): ChunkRow[] {
+    return this.db
+      .prepare("SELECT * FROM chunks WHERE run_id = ? AND status = 'done' ORDER BY byte_start")
+      .all(runId) as ChunkRow[];
+  }
+
+  allChunks(runId: number): ChunkRow[] {
+    return this.db
+      .prepare('SELECT * FROM chunks WHERE run_id = ? ORDER BY byte_start')
+      .all(runId) as ChunkRow[];
+  }
+
+  /** Records a lease: the chunk row (first time) and an attempt row. */
+  recordDispatch(
+    runId: number,
+    chunkId: number,
+    byteStart: number,
+    byteEnd: number,
+    attempt: number,
+    workerId: string,
+    at: string,
+  ): void {
+    this.tx(() => {
+      this.db
+        .prepare(
+          `INSERT INTO chunks (run_id, chunk_id, byte_start, byte_end, status, attempts, worker_id, dispatched_at)
+           VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
+           ON CONFLICT (run_id, chunk_id) DO UPDATE SET attempts = excluded.attempts, worker_id = excluded.worker_id,
+             dispatched_at = excluded.dispatched_at`,
+        )
+        .run(runId, chunkId, byteStart, byteEnd, attempt, workerId, at);
+      this.db
+        .prepare(
+          `INSERT OR REPLACE INTO attempts (run_id, chunk_id, attempt, worker_id, dispatched_at, outcome) VALUES (?, ?, ?, ?, ?, 'leased')`,
+        )
+        .run(runId, chunkId, attempt, workerId, at);
+    });
+  }
+
+  /** Ends an attempt that did not produce the chunk's result. */
+  recordAttemptEnd(
+    runId: number,
+    chunkId: number,
+    attempt: number,
+    outcome: string,
+    at: string,
+    detail: string | null,
+  ): void {
+    this.db
+      .prepare(
+        'UPDATE attempts SET outcome = ?, finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?',
+      )
+      .run(outcome, at, detail, runId, chunkId, attempt);
+  }
+
+  markChunkFailed(runId: number, chunkId: number): void {
+    this.db
+      .prepare("UPDATE chunks SET status = 'failed' WHERE run_id = ? AND chunk_id = ?")
+      .run(runId, chunkId);
+  }
+
+  /** One transaction: the chunk's result, its rejects, the worker's and the run's new totals. */
+  recordResult(w: ChunkResultWrite): void {
+    this.tx(() => {
+      this.db
+        .prepare(
+          `UPDATE chunks SET status = 'done', worker_id = ?, finished_at = ?, lines = ?, rows = ?, rejected = ?, units = ?, revenue = ?,
+             price_min = ?, price_max = ?, price_sum = ?, parse_ms = ?, partial = ?
+           WHERE run_id = ? AND chunk_id = ?`,
+        )
+        .run(
+          w.workerId,
+          w.finishedAt,
+          w.lines,
+          w.rows,
+          w.rejected,
+          w.units,
+          w.revenue,
+          w.priceMin,
+          w.priceMax,
+          w.priceSum,
+          w.parseMs,
+          w.partial,
+          w.runId,
+          w.chunkId,
+        );
+      this.db
+        .prepare(
+          "UPDATE attempts SET outcome = 'done', finished_at = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?",
+        )
+        .run(w.finishedAt, w.runId, w.chunkId, w.attempt);
+      const ins = this.db.prepare(
+        'INSERT INTO rejects (run_id, chunk_id, rel_line, reason, raw) VALUES (?, ?, ?, ?, ?)',
+      );
+      for (const [rel, reason, raw] of w.rejects) ins.run(w.runId, w.chunkId, rel, reason, raw);
+      this.db
+        .prepare(
+          `UPDATE workers SET chunks = ?, rows = ?, revenue = ?, busy_ms = ?, price_min = ?, price_max = ?, price_sum = ?
+           WHERE run_id = ? AND worker_id = ?`,
+        )
+        .run(
+          w.worker.chunks,
+          w.worker.rows,
+          w.worker.revenue,
+          w.worker.busyMs,
+          w.worker.priceMin,
+          w.worker.priceMax,
+          w.worker.priceSum,
+          w.runId,
+          w.workerId,
+        );
+      const r = w.run;
+      this.db
+        .prepare(
+          `UPDATE runs SET rows = ?, rejected = ?, units = ?, revenue = ?, price_min = ?, price_max = ?, price_sum = ?, avg_price = ?,
+             scale = ?, chunks_done = ?, bytes_done = ? WHERE id = ?`,
+        )
+        .run(
+          r.rows,
+          r.rejected,
+          r.units,
+          r.revenue,
+          r.priceMin,
+          r.priceMax,
+          r.priceSum,
+          r.avgPrice,
+          r.scale,
+          r.chunksDone,
+          r.bytesDone,
+          w.runId,
+        );
+    });
+  }
+
+  // --- workers --------------------------------------------------------------------------------
+
+  workerConnected(runId: number, workerId: string, address: string, at: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO workers (run_id, worker_id, address, connected_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (run_id, worker_id) DO UPDATE SET sessions = sessions + 1, address = excluded.address, disconnected_at = NULL`,
+      )
+      .run(runId, workerId, address, at);
+  }
+
+  workerDisconnected(runId: number, workerId: string, at: string): void {
+    this.db
+      .prepare('UPDATE workers SET disconnected_at = ? WHERE run_id = ? AND worker_id = ?')
+      .run(at, runId, workerId);
+  }
+
+  workers(runId: number): WorkerRow[] {
+    return this.db
+      .prepare('SELECT * FROM workers WHERE run_id = ? ORDER BY worker_id')
+      .all(runId) as WorkerRow[];
+  }
+
+  // --- end of run -----------------------------------------------------------------------------
+
+  /**
+   * Closes a run: places line numbers (each chunk's first line is the header's lines plus the
+   * line feeds of the chunks before it), writes the merged maps, sets the status.
+   */
+  finishRun(
+    runId: number,
+    status: RunStatus,
+    at: string,
+    error: string | null,
+    merged: { monthly: [string, CellRow][]; dims: [string, string, CellRow][] } | null,
+  ): void {
+    this.tx(() => {
+      if (merged !== null) {
+        const run = this.getRun(runId);
+        let line = (run?.header_lines ?? 1) + 1;
+        const setLine = this.db.prepare('UPDATE chunks SET first_line = ? WHERE run_id = ? AND chunk_id = ?');
+        const setRejects = this.db.prepare(
+          'UPDATE rejects SET line = ? + rel_line WHERE run_id = ? AND chunk_id = ?',
+        );
+        for (const c of this.allChunks(runId)) {
+          setLine.run(line, runId, c.chunk_id);
+          setRejects.run(line, runId, c.chunk_id);
+          line += c.lines ?? 0;
+        }
+        this.db.prepare('DELETE FROM monthly WHERE run_id = ?').run(runId);
+        this.db.prepare('DELETE FROM dimensions WHERE run_id = ?').run(runId);
+        const m = this.db.prepare(
+          'INSERT INTO monthly (run_id, month, rows, units, revenue) VALUES (?, ?, ?, ?, ?)',
+        );
+        for (const [month, c] of merged.monthly) m.run(runId, month, c.rows, c.units, c.revenue);
+        const d = this.db.prepare(
+          'INSERT INTO dimensions (run_id, dimension, key, rows, units, revenue) VALUES (?, ?, ?, ?, ?, ?)',
+        );
+        for (const [dim, key, c] of merged.dims) d.run(runId, dim, key, c.rows, c.units, c.revenue);
+      }
+      this.db
+        .prepare(
+          "UPDATE attempts SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'leased'",
+        )
+        .run(at, runId);
+      this.db
+        .prepare(
+          'UPDATE runs SET status = ?, finished_at = ?, error = ?, lock_owner = NULL, lock_heartbeat_ms = NULL WHERE id = ?',
+        )
+        .run(status, at, error, runId);
+    });
+  }
+
+  // --- reads for report / eda -----------------------------------------------------------------
+
+  monthly(runId: number): ({ month: string } & CellRow)[] {
+    return this.db
+      .prepare('SELECT month, rows, units, revenue FROM monthly WHERE run_id = ? ORDER BY month')
+      .all(runId) as ({
+      month: string;
+    } & CellRow)[];
+  }
+
+  dimensions(runId: number): ({ dimension: string; key: string } & CellRow)[] {
+    return this.db
+      .prepare(
+        'SELECT dimension, key, rows, units, revenue FROM dimensions WHERE run_id = ? ORDER BY dimension, key',
+      )
+      .all(runId) as ({ dimension: string; key: string } & CellRow)[];
+  }
+
+  rejectReasons(runId: number): { reason: string; count: number; first_line: number | null }[] {
+    return this.db
+      .prepare(
+        'SELECT reason, COUNT(*) AS count, MIN(line) AS first_line FROM rejects WHERE run_id = ? GROUP BY reason ORDER BY count DESC, reason',
+      )
+      .all(runId) as { reason: string; count: number; first_line: number | null }[];
+  }
+
+  rejects(runId: number, limit: number): { line: number | null; reason: string; raw: string }[] {
+    return this.db
+      .prepare(
+        'SELECT line, reason, raw FROM rejects WHERE run_id = ? ORDER BY line, chunk_id, rel_line LIMIT ?',
+      )
+      .all(runId, limit) as { line: number | null; reason: string; raw: string }[];
+  }
+
+  attempts(runId: number): AttemptRow[] {
+    return this.db
+      .prepare('SELECT * FROM attempts WHERE run_id = ? ORDER BY dispatched_at, chunk_id, attempt')
+      .all(runId) as AttemptRow[];
+  }
+
+  private tx(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+}

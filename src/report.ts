@@ -1,0 +1,249 @@
+/**
+ * `report`: a run's totals, monthly and yearly tables, workers and rejects, read from SQLite only.
+ */
+import { formatScaled, groupThousands, parseDecimal, rescale } from './aggregate/decimal.js';
+import type { RunRow, Store } from './db/store.js';
+import { SalesgridError } from './errors.js';
+import type { ScanSpec } from './scan-spec.js';
+import { renderTable } from './table.js';
+
+export interface PeriodRow {
+  rows: number;
+  units: number;
+  revenue: string;
+}
+
+export interface ReportData {
+  runId: number;
+  status: string;
+  file: string;
+  startedAt: string;
+  finishedAt: string | null;
+  wallMs: number | null;
+  error: string | null;
+  rows: number;
+  rejected: number;
+  units: number;
+  revenue: string;
+  minPrice: string | null;
+  maxPrice: string | null;
+  avgPrice: string | null;
+  /** What the price statistics are over: the unit price, or the line amount when the file has no price column. */
+  priceBasis: 'unit price' | 'line amount';
+  chunks: number;
+  monthly: ({ month: string } & PeriodRow)[];
+  yearly: ({ year: string } & PeriodRow)[];
+  workers: {
+    workerId: string;
+    address: string | null;
+    chunks: number;
+    rows: number;
+    revenue: string;
+    busyMs: number;
+    minPrice: string | null;
+    maxPrice: string | null;
+    avgPrice: string | null;
+    connectedAt: string;
+    disconnectedAt: string | null;
+  }[];
+  dimensions: Record<string, ({ key: string } & PeriodRow)[]>;
+  rejects: { reason: string; count: number; firstLine: number | null }[];
+}
+
+function addDecimal(a: string, b: string): string {
+  const [av, as] = parseDecimal(a);
+  const [bv, bs] = parseDecimal(b);
+  const s = Math.max(as, bs);
+  return formatScaled(rescale(av, as, s) + rescale(bv, bs, s), s);
+}
+
+function avgOf(sum: string, rows: number): string | null {
+  if (rows === 0) return null;
+  const [v, s] = parseDecimal(sum);
+  const den = BigInt(rows) * 10n ** BigInt(s);
+  const neg = v < 0n;
+  const n = (neg ? -v : v) * 10000n;
+  let q = n / den;
+  if ((n % den) * 2n >= den) q += 1n;
+  return formatScaled(neg ? -q : q, 4);
+}
+
+/** Picks the run (`id`, or the latest) and fails clearly when there is none. */
+export function pickRun(store: Store, id: number | undefined): RunRow {
+  const run = id === undefined ? store.latestRun() : store.getRun(id);
+  if (run === undefined) {
+    throw new SalesgridError(
+      'E_NO_RUN',
+      id === undefined
+        ? `${store.path} holds no runs yet; run "salesgrid run <csv>" first`
+        : `${store.path} has no run ${id}`,
+      { exitCode: 2 },
+    );
+  }
+  return run;
+}
+
+export function buildReport(store: Store, run: RunRow): ReportData {
+  const spec = JSON.parse(run.spec) as ScanSpec;
+  const monthly = store
+    .monthly(run.id)
+    .map((m) => ({ month: m.month, rows: m.rows, units: Number(m.units), revenue: m.revenue }));
+  const years = new Map<string, { rows: number; units: number; revenue: string }>();
+  for (const m of monthly) {
+    const y = m.month.slice(0, 4);
+    const cur = years.get(y);
+    if (cur === undefined) years.set(y, { rows: m.rows, units: m.units, revenue: m.revenue });
+    else
+      years.set(y, {
+        rows: cur.rows + m.rows,
+        units: cur.units + m.units,
+        revenue: addDecimal(cur.revenue, m.revenue),
+      });
+  }
+  const dimensions: ReportData['dimensions'] = {};
+  for (const d of store.dimensions(run.id)) {
+    (dimensions[d.dimension] ??= []).push({
+      key: d.key,
+      rows: d.rows,
+      units: Number(d.units),
+      revenue: d.revenue,
+    });
+  }
+  for (const list of Object.values(dimensions)) {
+    list.sort((a, b) => {
+      const [av, as] = parseDecimal(a.revenue);
+      const [bv, bs] = parseDecimal(b.revenue);
+      const s = Math.max(as, bs);
+      const d = rescale(bv, bs, s) - rescale(av, as, s);
+      return d > 0n ? 1 : d < 0n ? -1 : a.key < b.key ? -1 : 1;
+    });
+  }
+  return {
+    runId: run.id,
+    status: run.status,
+    file: run.file,
+    startedAt: run.started_at,
+    finishedAt: run.finished_at,
+    wallMs: run.finished_at ? Date.parse(run.finished_at) - Date.parse(run.started_at) : null,
+    error: run.error,
+    rows: run.rows,
+    rejected: run.rejected,
+    units: Number(run.units),
+    revenue: run.revenue,
+    minPrice: run.price_min,
+    maxPrice: run.price_max,
+    avgPrice: run.avg_price,
+    priceBasis: spec.price >= 0 ? 'unit price' : 'line amount',
+    chunks: run.chunks_done,
+    monthly,
+    yearly: [...years].map(([year, c]) => ({ year, ...c })),
+    workers: store.workers(run.id).map((w) => ({
+      workerId: w.worker_id,
+      address: w.address,
+      chunks: w.chunks,
+      rows: w.rows,
+      revenue: w.revenue,
+      busyMs: Math.round(w.busy_ms),
+      minPrice: w.price_min,
+      maxPrice: w.price_max,
+      avgPrice: avgOf(w.price_sum, w.rows),
+      connectedAt: w.connected_at,
+      disconnectedAt: w.disconnected_at,
+    })),
+    dimensions,
+    rejects: store
+      .rejectReasons(run.id)
+      .map((r) => ({ reason: r.reason, count: r.count, firstLine: r.first_line })),
+  };
+}
+
+const money = (v: string | null) => (v === null ? '-' : groupThousands(v));
+const int = (n: number) => n.toLocaleString('en-US');
+
+export function formatReport(r: ReportData): string {
+  const out: string[] = [];
+  out.push(`run ${r.runId} (${r.status}) over ${r.file}`);
+  out.push(
+    `started ${r.startedAt}${r.finishedAt ? `, finished ${r.finishedAt} (${((r.wallMs ?? 0) / 1000).toFixed(2)}s)` : ''}`,
+  );
+  if (r.error) out.push(`error: ${r.error}`);
+  out.push('');
+  out.push(
+    renderTable(
+      [
+        'rows',
+        'rejected',
+        'units',
+        'revenue',
+        `min ${r.priceBasis}`,
+        `max ${r.priceBasis}`,
+        `avg ${r.priceBasis}`,
+      ],
+      [
+        [
+          int(r.rows),
+          int(r.rejected),
+          int(r.units),
+          money(r.revenue),
+          money(r.minPrice),
+          money(r.maxPrice),
+          money(r.avgPrice),
+        ],
+      ],
+    ),
+  );
+  if (r.yearly.length > 0) {
+    out.push('', 'yearly');
+    out.push(
+      renderTable(
+        ['year', 'rows', 'units', 'revenue'],
+        r.yearly.map((y) => [y.year, int(y.rows), int(y.units), money(y.revenue)]),
+      ),
+    );
+    out.push('', 'monthly');
+    out.push(
+      renderTable(
+        ['month', 'rows', 'units', 'revenue'],
+        r.monthly.map((m) => [m.month, int(m.rows), int(m.units), money(m.revenue)]),
+      ),
+    );
+  } else out.push('', 'no date column: no monthly or yearly results');
+  if (r.workers.length > 0) {
+    out.push('', 'workers');
+    out.push(
+      renderTable(
+        ['worker', 'chunks', 'rows', 'revenue', 'busy s', 'avg price', 'address'],
+        r.workers.map((w) => [
+          w.workerId,
+          int(w.chunks),
+          int(w.rows),
+          money(w.revenue),
+          (w.busyMs / 1000).toFixed(2),
+          money(w.avgPrice),
+          w.address ?? '',
+        ]),
+      ),
+    );
+  }
+  for (const [dim, list] of Object.entries(r.dimensions)) {
+    out.push('', `by ${dim} (top 10 of ${list.length})`);
+    out.push(
+      renderTable(
+        [dim, 'rows', 'units', 'revenue'],
+        list.slice(0, 10).map((d) => [d.key, int(d.rows), int(d.units), money(d.revenue)]),
+      ),
+    );
+  }
+  out.push('');
+  if (r.rejects.length === 0) out.push('rejected rows: none');
+  else {
+    out.push('rejected rows by reason');
+    out.push(
+      renderTable(
+        ['reason', 'count', 'first line'],
+        r.rejects.map((x) => [x.reason, int(x.count), x.firstLine ?? '-']),
+      ),
+    );
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,242 @@
+/**
+ * The worker process's logic: connect (with backoff while the coordinator is not up), prove the
+ * token, take tasks, parse each chunk, answer with its partial, until told `done`. Transport comes
+ * in through `connect`, so tests can hand it any Channel.
+ */
+import { createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import { aggToWire } from '../aggregate/partial.js';
+import type { WorkerOptions } from '../config.js';
+import { AuthError, errorMessage, errorToWire, ProtocolError, SalesgridError } from '../errors.js';
+import type { Channel } from '../protocol/channel.js';
+import { asToWorker, PROTOCOL_VERSION, type Task } from '../protocol/messages.js';
+import { connect as socketConnect } from '../protocol/socket-channel.js';
+import { backoffMs } from '../retry.js';
+import { type ScanSpec, validateSpec } from '../scan-spec.js';
+import { parseChunk } from './parse-chunk.js';
+
+export interface WorkerUi {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface WorkerHooks {
+  connect?: (host: string, port: number) => Promise<Channel>;
+  /** Called before a chunk is parsed (fault-injection fixtures use it). */
+  beforeParse?: (task: { chunkId: number; attempt: number }) => void | Promise<void>;
+}
+
+export interface WorkerSummary {
+  chunks: number;
+  rows: number;
+  rejected: number;
+  parseMs: number;
+  sessions: number;
+}
+
+type SessionEnd = { kind: 'done'; status: string } | { kind: 'lost'; reason: string };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runWorker(
+  opts: WorkerOptions,
+  ui: WorkerUi,
+  hooks: WorkerHooks = {},
+): Promise<WorkerSummary> {
+  const connect = hooks.connect ?? ((h: string, p: number) => socketConnect(h, p));
+  const summary: WorkerSummary = { chunks: 0, rows: 0, rejected: 0, parseMs: 0, sessions: 0 };
+  let failures = 0;
+  let giveUpAt = Date.now() + opts.retryForMs;
+  let announcedWait = false;
+  const started = Date.now();
+  const ticker = opts.quiet
+    ? null
+    : setInterval(() => {
+        const secs = (Date.now() - started) / 1000;
+        ui.info(
+          `${opts.id}: ${summary.chunks} chunk(s), ${summary.rows.toLocaleString('en-US')} rows, ${Math.round(summary.parseMs)} ms parsing in ${secs.toFixed(0)}s`,
+        );
+      }, 10_000);
+  ticker?.unref();
+  try {
+    for (;;) {
+      let channel: Channel;
+      try {
+        channel = await connect(opts.host, opts.port);
+      } catch (err) {
+        if (Date.now() >= giveUpAt) {
+          throw new SalesgridError(
+            'E_CONNECT',
+            `could not reach a coordinator at ${opts.host}:${opts.port} for ${Math.round(opts.retryForMs / 1000)}s (${errorMessage(err)})`,
+          );
+        }
+        const delay = backoffMs(failures++);
+        if (!announcedWait) {
+          ui.info(`waiting for a coordinator at ${opts.host}:${opts.port} (${errorMessage(err)}); retrying`);
+          announcedWait = true;
+        }
+        await sleep(delay);
+        continue;
+      }
+      failures = 0;
+      announcedWait = false;
+      summary.sessions++;
+      const end = await session(channel, opts, ui, hooks, summary);
+      if (end.kind === 'done') {
+        if (!opts.stay) return summary;
+        ui.info(`run over (${end.status}); waiting for the next one`);
+      } else {
+        ui.warn(`connection lost (${end.reason}); reconnecting`);
+        await sleep(backoffMs(0));
+      }
+      giveUpAt = Date.now() + opts.retryForMs;
+    }
+  } finally {
+    if (ticker) clearInterval(ticker);
+  }
+}
+
+function session(
+  channel: Channel,
+  opts: WorkerOptions,
+  ui: WorkerUi,
+  hooks: WorkerHooks,
+  summary: WorkerSummary,
+): Promise<SessionEnd> {
+  return new Promise<SessionEnd>((resolve, reject) => {
+    let spec: ScanSpec | null = null;
+    let state: 'challenge' | 'welcome' | 'ready' | 'over' = 'challenge';
+    const queue: Task[] = [];
+    let busy = false;
+
+    const finish = (end: SessionEnd | Error) => {
+      if (state === 'over') return;
+      state = 'over';
+      if (end instanceof Error) {
+        channel.destroy();
+        reject(end);
+      } else {
+        if (end.kind === 'done') channel.end();
+        resolve(end);
+      }
+    };
+
+    const work = async () => {
+      if (busy) return;
+      busy = true;
+      while (queue.length > 0 && state === 'ready' && spec !== null) {
+        const task = queue.shift() as Task;
+        try {
+          await hooks.beforeParse?.({ chunkId: task.chunkId, attempt: task.attempt });
+          const t0 = performance.now();
+          const data = task.data ?? readRange(task.range as NonNullable<Task['range']>);
+          const outcome = parseChunk(data, spec);
+          const parseMs = performance.now() - t0;
+          summary.chunks++;
+          summary.rows += outcome.agg.rows;
+          summary.rejected += outcome.agg.rejected;
+          summary.parseMs += parseMs;
+          channel.send({
+            type: 'result',
+            chunkId: task.chunkId,
+            attempt: task.attempt,
+            partial: aggToWire(outcome.agg, outcome.lines, outcome.rejects),
+            parseMs,
+          });
+        } catch (err) {
+          const wire = errorToWire(err);
+          channel.send({ type: 'failure', chunkId: task.chunkId, attempt: task.attempt, ...wire });
+        }
+        // Let pings and new tasks in between chunks.
+        await new Promise((r) => setImmediate(r));
+      }
+      busy = false;
+    };
+
+    channel.onClose((reason) => finish({ kind: 'lost', reason: reason ?? 'closed by the coordinator' }));
+    channel.onMessage((raw) => {
+      try {
+        const msg = asToWorker(raw);
+        switch (msg.type) {
+          case 'challenge': {
+            if (state !== 'challenge') throw new ProtocolError('unexpected challenge');
+            if (msg.protocol !== PROTOCOL_VERSION) {
+              return finish(
+                new SalesgridError(
+                  'E_VERSION',
+                  `the coordinator speaks protocol version ${msg.protocol}; this worker speaks ${PROTOCOL_VERSION}. Use the same salesgrid version on both.`,
+                ),
+              );
+            }
+            if (msg.auth && opts.token === null) {
+              return finish(
+                new AuthError('the coordinator requires a token: pass --token or set SALESGRID_TOKEN'),
+              );
+            }
+            const proof =
+              opts.token === null ? null : createHmac('sha256', opts.token).update(msg.nonce).digest();
+            channel.send({
+              type: 'hello',
+              protocol: PROTOCOL_VERSION,
+              workerId: opts.id,
+              proof,
+              slots: opts.slots,
+            });
+            state = 'welcome';
+            return;
+          }
+          case 'welcome':
+            if (state !== 'welcome') throw new ProtocolError('unexpected welcome');
+            spec = validateSpec(msg.spec);
+            state = 'ready';
+            ui.info(`${opts.id}: connected to ${opts.host}:${opts.port}, run ${msg.runId}`);
+            return;
+          case 'refuse':
+            if (msg.code === 'E_AUTH')
+              return finish(new AuthError(`the coordinator refused this worker: ${msg.reason}`));
+            if (msg.code === 'E_VERSION')
+              return finish(
+                new SalesgridError('E_VERSION', `the coordinator refused this worker: ${msg.reason}`),
+              );
+            if (msg.code === 'E_FINISHED') return finish({ kind: 'done', status: 'finished' });
+            return finish({ kind: 'lost', reason: `refused: ${msg.reason}` });
+          case 'task':
+            if (state !== 'ready') throw new ProtocolError('task before welcome');
+            queue.push(msg);
+            void work();
+            return;
+          case 'ping':
+            channel.send({ type: 'pong', t: msg.t });
+            return;
+          case 'pong':
+            return;
+          case 'done':
+            ui.info(
+              `${opts.id}: run ${msg.runId} is ${msg.status}; ${summary.chunks} chunk(s), ${summary.rows.toLocaleString('en-US')} rows parsed`,
+            );
+            return finish({ kind: 'done', status: msg.status });
+        }
+      } catch (err) {
+        ui.warn(`protocol error: ${errorMessage(err)}`);
+        channel.destroy(errorMessage(err));
+      }
+    });
+  });
+}
+
+function readRange(range: { path: string; start: number; end: number }): Buffer {
+  const size = range.end - range.start;
+  const buf = Buffer.allocUnsafe(size);
+  const fd = fs.openSync(range.path, 'r');
+  try {
+    let have = 0;
+    while (have < size) {
+      const n = fs.readSync(fd, buf, have, size - have, range.start + have);
+      if (n === 0) throw new SalesgridError('E_INPUT', `${range.path} is shorter than expected`);
+      have += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf;
+}

@@ -560,6 +560,11 @@ export class Store {
       .all(runId) as AttemptRow[];
   }
 
+  /** A read query for modules with their own SQL (eda). Rows are plain objects. */
+  query<T>(sql: string, ...params: unknown[]): T[] {
+    return this.db.prepare(sql).all(...params) as T[];
+  }
+
   private tx(fn: () => void): void {
     this.db.transaction(fn)();
   }

@@ -32,6 +32,8 @@ import {
   encodeTaskParts,
   type Hello,
   PROTOCOL_VERSION,
+  processUsage,
+  type Usage,
 } from '../protocol/messages.js';
 import { type Listener, listen } from '../protocol/socket-channel.js';
 import { shouldRetry } from '../retry.js';
@@ -68,6 +70,8 @@ export interface WorkerSummary {
   rows: number;
   revenue: string;
   busyMs: number;
+  /** The worker process's last reported usage (peak RSS, CPU), if it sent one. */
+  usage: Usage | null;
 }
 
 export interface RunSummary {
@@ -83,6 +87,8 @@ export interface RunSummary {
   workers: WorkerSummary[];
   error: string | null;
   resumed: boolean;
+  /** This (coordinator) process's usage at the end of the run. */
+  coordinatorUsage: Usage;
 }
 
 interface Lease {
@@ -97,6 +103,7 @@ interface WorkerStats {
   agg: Agg;
   chunks: number;
   busyMs: number;
+  usage: Usage | null;
 }
 
 interface Session {
@@ -182,6 +189,7 @@ export class Coordinator {
   private readonly attempts = new Map<number, number>();
   private readonly done = new Set<number>();
   private readonly workerStats = new Map<string, WorkerStats>();
+  private readonly usage = new Map<string, Usage>();
   private chunksDone = 0;
   private bytesDone = 0;
   private chunksSeen = 0;
@@ -492,6 +500,7 @@ export class Coordinator {
         case 'failure':
           return this.onFailure(session, msg.chunkId, msg.attempt, msg.code, msg.message);
         case 'result':
+          if (msg.usage) this.usage.set(session.workerId, msg.usage);
           return this.onResult(session, msg.chunkId, msg.attempt, msg.partial, msg.parseMs);
       }
     } catch (err) {
@@ -637,11 +646,16 @@ export class Coordinator {
   }
 
   private previewWorkerStats(workerId: string, agg: Agg, parseMs: number): WorkerStats {
-    const cur = this.workerStats.get(workerId) ?? { agg: emptyAgg(agg.scale), chunks: 0, busyMs: 0 };
+    const cur = this.workerStats.get(workerId) ?? {
+      agg: emptyAgg(agg.scale),
+      chunks: 0,
+      busyMs: 0,
+      usage: null,
+    };
     const next = emptyAgg(cur.agg.scale);
     mergeInto(next, cur.agg);
     mergeInto(next, { ...agg, months: new Map(), dims: new Map() });
-    return { agg: next, chunks: cur.chunks + 1, busyMs: cur.busyMs + parseMs };
+    return { agg: next, chunks: cur.chunks + 1, busyMs: cur.busyMs + parseMs, usage: null };
   }
 
   private addWorkerStats(workerId: string, agg: Agg, parseMs: number): void {
@@ -957,10 +971,12 @@ export class Coordinator {
           rows: s.agg.rows,
           revenue: formatScaled(s.agg.revenue, s.agg.scale),
           busyMs: Math.round(s.busyMs),
+          usage: this.usage.get(workerId) ?? null,
         }))
         .sort((a, b) => (a.workerId < b.workerId ? -1 : 1)),
       error: error?.message ?? null,
       resumed: this.resumed,
+      coordinatorUsage: processUsage(),
     };
   }
 }

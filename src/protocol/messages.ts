@@ -55,12 +55,19 @@ export interface Task {
   data?: Uint8Array;
   range?: { path: string; start: number; end: number };
 }
+/** A process's resource use so far: peak RSS and CPU time. */
+export interface Usage {
+  maxRssKb: number;
+  userMs: number;
+  systemMs: number;
+}
 export interface Result {
   type: 'result';
   chunkId: number;
   attempt: number;
   partial: WirePartial;
   parseMs: number;
+  usage?: Usage;
 }
 export interface Failure {
   type: 'failure';
@@ -154,6 +161,27 @@ function bin(m: Record<string, unknown>, k: string): Uint8Array {
   return v;
 }
 
+function asUsage(v: unknown): Usage | undefined {
+  if (v === undefined || v === null || typeof v !== 'object') return undefined;
+  const u = v as Record<string, unknown>;
+  const ok = ['maxRssKb', 'userMs', 'systemMs'].every(
+    (k) => typeof u[k] === 'number' && Number.isFinite(u[k]) && (u[k] as number) >= 0,
+  );
+  return ok
+    ? { maxRssKb: u.maxRssKb as number, userMs: u.userMs as number, systemMs: u.systemMs as number }
+    : undefined;
+}
+
+/** This process's usage, as sent in results and printed in summaries. */
+export function processUsage(): Usage {
+  const r = process.resourceUsage();
+  return {
+    maxRssKb: r.maxRSS,
+    userMs: Math.round(r.userCPUTime / 1000),
+    systemMs: Math.round(r.systemCPUTime / 1000),
+  };
+}
+
 export function asHello(m: Record<string, unknown>): Hello {
   if (m.type !== 'hello') throw new ProtocolError(`expected hello, got ${String(m.type)}`);
   const proof = m.proof === null || m.proof === undefined ? null : bin(m, 'proof');
@@ -175,6 +203,7 @@ export function asToCoordinator(m: Record<string, unknown>): ToCoordinator {
         attempt: int(m, 'attempt'),
         partial: partial as WirePartial,
         parseMs: num(m, 'parseMs'),
+        usage: asUsage(m.usage),
       };
     }
     case 'failure':

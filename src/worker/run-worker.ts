@@ -9,7 +9,7 @@ import { aggToWire } from '../aggregate/partial.js';
 import type { WorkerOptions } from '../config.js';
 import { AuthError, errorMessage, errorToWire, ProtocolError, SalesgridError } from '../errors.js';
 import type { Channel } from '../protocol/channel.js';
-import { asToWorker, PROTOCOL_VERSION, type Task } from '../protocol/messages.js';
+import { asToWorker, PROTOCOL_VERSION, processUsage, type Task } from '../protocol/messages.js';
 import { connect as socketConnect } from '../protocol/socket-channel.js';
 import { backoffMs } from '../retry.js';
 import { type ScanSpec, validateSpec } from '../scan-spec.js';
@@ -142,6 +142,7 @@ function session(
             attempt: task.attempt,
             partial: aggToWire(outcome.agg, outcome.lines, outcome.rejects),
             parseMs,
+            usage: processUsage(),
           });
         } catch (err) {
           const wire = errorToWire(err);

@@ -40,11 +40,13 @@ export class LocalRun {
       {
         ...ui,
         listening: (host, port, runId) => {
-          ui.info(
-            `run ${runId}: coordinator on ${host}:${port}, starting ${local.workers} worker process(es)`,
-          );
-          for (let i = 0; i < local.workers; i++)
+          for (let i = 0; i < local.workers; i++) {
             this.spawnWorker(host, port, `w${i + 1}`, token, local.slots);
+          }
+          const pids = this.children.map((c) => c.pid).join(', ');
+          ui.info(
+            `run ${runId}: coordinator on ${host}:${port}, ${local.workers} worker process(es) (pids ${pids})`,
+          );
         },
       },
     );

@@ -131,6 +131,19 @@ export function proofFor(token: string, nonce: Uint8Array): Buffer {
   return createHmac('sha256', token).update(nonce).digest();
 }
 
+/** True when a lock owner ("host:pid:nonce") is a process on this host that no longer exists. */
+function ownerIsDead(owner: string | null): boolean {
+  if (owner === null) return true;
+  const [host, pid] = owner.split(':');
+  if (host !== os.hostname() || !/^\d+$/.test(pid ?? '')) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -302,7 +315,7 @@ export class Coordinator {
           { exitCode: 2 },
         );
       }
-      if (!this.store.takeLock(prev.id, this.owner, LOCK_STALE_MS)) {
+      if (!this.store.takeLock(prev.id, this.owner, ownerIsDead(prev.lock_owner) ? 0 : LOCK_STALE_MS)) {
         throw new SalesgridError(
           'E_DB_LOCKED',
           `run ${prev.id} is held by another live coordinator (${prev.lock_owner})`,
@@ -353,7 +366,7 @@ export class Coordinator {
     for (const n of layout.notes) this.ui.info(`detected ${n}`);
     for (const w of layout.warnings) this.ui.warn(w);
     const live = this.store.liveRunForFile(o.file, LOCK_STALE_MS);
-    if (live !== undefined) {
+    if (live !== undefined && !ownerIsDead(live.lock_owner)) {
       throw new SalesgridError(
         'E_DB_LOCKED',
         `run ${live.id} over ${o.file} is in progress in ${o.db} (coordinator ${live.lock_owner}); use another --db or wait`,
@@ -516,8 +529,8 @@ export class Coordinator {
     this.sessions.delete(session);
     if (!wasReady) return;
     const now = Date.now();
-    this.store.workerDisconnected(this.runId, session.workerId, iso(now));
     if (this.finished) return;
+    this.store.workerDisconnected(this.runId, session.workerId, iso(now));
     const lost = [...session.leases.values()];
     if (lost.length > 0 || reason !== null) {
       this.ui.warn(
@@ -560,7 +573,14 @@ export class Coordinator {
       // Leased to this session before, timed out, and not re-leased yet: take it from the retry queue.
       const i = this.retryQueue.findIndex((r) => r.chunkId === chunkId);
       if (i < 0) return this.drop(session, `result for chunk ${chunkId}, which is not outstanding`);
-      this.commit(session, this.retryQueue.splice(i, 1)[0], attempt, outcome, parseMs);
+      this.commit(
+        session,
+        this.retryQueue.splice(i, 1)[0],
+        attempt,
+        outcome,
+        parseMs,
+        'delivered after its lease timed out',
+      );
     } else {
       if (current !== undefined && current.session !== session) {
         // A stalled worker came back first: its result counts; the re-lease's will be ignored.
@@ -574,7 +594,14 @@ export class Coordinator {
           'superseded',
         );
       }
-      this.commit(session, range, attempt, outcome, parseMs);
+      this.commit(
+        session,
+        range,
+        attempt,
+        outcome,
+        parseMs,
+        lease === undefined ? 'delivered after its lease timed out' : null,
+      );
     }
     this.pump();
   }
@@ -585,6 +612,7 @@ export class Coordinator {
     attempt: number,
     outcome: ReturnType<typeof aggFromWire>,
     parseMs: number,
+    detail: string | null = null,
   ): void {
     const { agg, lines, rejects } = outcome;
     const now = Date.now();
@@ -612,6 +640,7 @@ export class Coordinator {
       priceMax: totals.maxPrice,
       priceSum: totals.priceSum,
       parseMs,
+      detail,
       partial: packr.pack(wire),
       rejects,
       worker: {
@@ -926,6 +955,9 @@ export class Coordinator {
             [...cells].map(([k, c]) => [d, k, cell(c)] as [string, string, ReturnType<typeof cell>]),
           ),
         };
+      }
+      for (const s of this.sessions) {
+        if (s.state === 'ready') this.store.workerDisconnected(this.runId, s.workerId, iso(now));
       }
       this.store.finishRun(this.runId, status, iso(now), error?.message ?? null, merged);
     } catch (err) {

@@ -137,6 +137,8 @@ export interface ChunkResultWrite {
   priceMax: string | null;
   priceSum: string;
   parseMs: number;
+  /** Why the attempt's result is special (e.g. it came after its lease timed out). */
+  detail: string | null;
   partial: Buffer;
   rejects: [number, string, string][];
   worker: {
@@ -401,9 +403,9 @@ export class Store {
         );
       this.db
         .prepare(
-          "UPDATE attempts SET outcome = 'done', finished_at = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?",
+          "UPDATE attempts SET outcome = 'done', finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?",
         )
-        .run(w.finishedAt, w.runId, w.chunkId, w.attempt);
+        .run(w.finishedAt, w.detail, w.runId, w.chunkId, w.attempt);
       const ins = this.db.prepare(
         'INSERT INTO rejects (run_id, chunk_id, rel_line, reason, raw) VALUES (?, ?, ?, ?, ?)',
       );

@@ -203,6 +203,7 @@ export class Coordinator {
   private readonly done = new Set<number>();
   private readonly workerStats = new Map<string, WorkerStats>();
   private readonly usage = new Map<string, Usage>();
+  private readonly dropped = new WeakSet<Session>();
   private chunksDone = 0;
   private bytesDone = 0;
   private chunksSeen = 0;
@@ -448,6 +449,7 @@ export class Coordinator {
   /** Closes a misbehaving connection with a logged reason; its leases go back to the queue. */
   private drop(session: Session, reason: string): void {
     if (session.channel.closed) return;
+    this.dropped.add(session);
     this.ui.warn(`dropped ${session.workerId || session.channel.remote}: ${reason}`);
     session.channel.destroy(reason);
   }
@@ -525,14 +527,23 @@ export class Coordinator {
   private onClose(session: Session, reason: string | null): void {
     if (session.handshakeTimer) clearTimeout(session.handshakeTimer);
     const wasReady = session.state === 'ready';
+    const wasHandshake = session.state === 'handshake';
     session.state = 'closed';
     this.sessions.delete(session);
-    if (!wasReady) return;
+    if (!wasReady) {
+      // Codec errors (oversized or undecodable frames) close the channel before any handler sees them.
+      if (wasHandshake && reason !== null && !this.dropped.has(session)) {
+        this.ui.warn(`dropped ${session.channel.remote}: ${reason}`);
+      }
+      return;
+    }
     const now = Date.now();
     if (this.finished) return;
     this.store.workerDisconnected(this.runId, session.workerId, iso(now));
     const lost = [...session.leases.values()];
-    if (lost.length > 0 || reason !== null) {
+    if (this.dropped.has(session)) {
+      if (lost.length > 0) this.ui.warn(`re-queueing ${lost.length} chunk(s) of ${session.workerId}`);
+    } else if (lost.length > 0 || reason !== null) {
       this.ui.warn(
         `worker ${session.workerId} disconnected${reason ? ` (${reason})` : ''}${lost.length ? `; re-queueing ${lost.length} chunk(s)` : ''}`,
       );

@@ -1,0 +1,231 @@
+/**
+ * Hostile or broken peers against a real coordinator process: wrong tokens, garbage bytes, huge
+ * length prefixes, malformed and out-of-order messages, silent sockets, other protocol versions.
+ * The coordinator must drop each with a logged reason and finish the run for the honest workers.
+ */
+import { createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Packr } from 'msgpackr';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cli,
+  faultWorker,
+  freePort,
+  generate,
+  killAll,
+  type Reference,
+  reference,
+  report,
+  sameTotals,
+  tmpDir,
+} from './helpers/e2e.js';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+let dir: string;
+let csv: string;
+let ref: Reference;
+
+beforeAll(async () => {
+  dir = tmpDir();
+  csv = path.join(dir, 'sales.csv');
+  await generate(csv, 30_000, 31);
+  ref = reference(csv);
+});
+afterEach(() => killAll());
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function frame(body: unknown): Buffer {
+  const b = packr.pack(body);
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(b.length);
+  return Buffer.concat([h, b]);
+}
+
+/** A raw client that collects decoded frames and reports when the server closes it. */
+function rawClient(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  const frames: Record<string, unknown>[] = [];
+  let buf = Buffer.alloc(0);
+  socket.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      const n = buf.readUInt32BE(0);
+      frames.push(packr.unpack(buf.subarray(4, 4 + n)) as Record<string, unknown>);
+      buf = buf.subarray(4 + n);
+    }
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => {
+    const t0 = Date.now();
+    socket.on('close', () => resolve(Date.now() - t0));
+  });
+  const connected = new Promise<void>((r) => socket.once('connect', () => r()));
+  const challenge = async () => {
+    while (frames.length === 0) await new Promise((r) => setTimeout(r, 5));
+    return frames[0] as { nonce: Uint8Array };
+  };
+  return { socket, frames, closed, connected, challenge };
+}
+
+async function coordinator(db: string, extra: string[] = []) {
+  const port = await freePort();
+  const proc = cli([
+    'coordinator',
+    csv,
+    '--port',
+    String(port),
+    '--db',
+    db,
+    '--chunk-size',
+    '32KiB',
+    ...extra,
+  ]);
+  await proc.waitFor(/listening on/);
+  return { proc, port, address: `127.0.0.1:${port}` };
+}
+
+describe('authentication', () => {
+  it('a wrong or missing token is refused with a reason; the right one works', async () => {
+    const db = path.join(dir, 'auth.db');
+    const c = await coordinator(db, ['--token', 's3cret']);
+    const wrong = cli(['worker', '--connect', c.address, '--id', 'intruder', '--token', 'guess']);
+    expect(await wrong.exit).toBe(3);
+    expect(wrong.err()).toMatch(/refused this worker: wrong token/);
+    const none = cli(['worker', '--connect', c.address, '--id', 'tokenless'], { SALESGRID_TOKEN: '' });
+    expect(await none.exit).toBe(3);
+    expect(none.err()).toMatch(/requires a token/);
+    const good = cli(['worker', '--connect', c.address, '--id', 'member'], { SALESGRID_TOKEN: 's3cret' });
+    expect(await c.proc.exit, c.proc.err()).toBe(0);
+    expect(await good.exit).toBe(0);
+    expect(c.proc.err()).toMatch(/refused .*\(intruder\): wrong token/);
+    const r = await report(db);
+    expect(sameTotals(r, ref)).toEqual([]);
+    expect(r.workers.map((w) => w.workerId)).toEqual(['member']);
+  });
+
+  it('binding a non-loopback address without a token is refused', async () => {
+    const p = cli(['coordinator', csv, '--host', '0.0.0.0', '--db', path.join(dir, 'open.db')], {
+      SALESGRID_TOKEN: '',
+    });
+    expect(await p.exit).toBe(2);
+    expect(p.err()).toMatch(/without a token/);
+  });
+
+  it('without a token the coordinator says it accepts loopback peers only', async () => {
+    const db = path.join(dir, 'notoken.db');
+    const c = await coordinator(db);
+    expect(c.proc.err()).toMatch(/no token set: accepting loopback workers only/);
+    c.proc.child.kill('SIGTERM');
+    await c.proc.exit;
+  });
+});
+
+describe('garbage and misbehaving peers', () => {
+  it('drops each bad connection with a logged reason and finishes the run for honest workers', async () => {
+    const db = path.join(dir, 'garbage.db');
+    const c = await coordinator(db, ['--handshake-timeout', '0.5']);
+    const honest = faultWorker(c.address, 'honest', { FAULT_DELAY_MS: 25 });
+    await c.proc.waitFor(/worker honest joined/);
+
+    // Random bytes whose first four read as a modest length: the body never completes, so the
+    // handshake timer drops it.
+    const random = rawClient(c.port);
+    await random.connected;
+    random.socket.write(Buffer.from([0, 0, 0, 9, 1, 2, 3, 250, 251]));
+    // A 4 GiB length prefix: refused on the header alone.
+    const huge = rawClient(c.port);
+    await huge.connected;
+    huge.socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    // A well-formed frame of the wrong shape.
+    const shape = rawClient(c.port);
+    await shape.connected;
+    shape.socket.write(frame({ type: 'hello', protocol: 'one', workerId: 7 }));
+    // A message out of order: a result before any hello.
+    const order = rawClient(c.port);
+    await order.connected;
+    order.socket.write(frame({ type: 'result', chunkId: 0, attempt: 1, partial: {}, parseMs: 1 }));
+    // A proper handshake, then a result for a chunk never leased to it.
+    const liar = rawClient(c.port);
+    await liar.challenge();
+    liar.socket.write(frame({ type: 'hello', protocol: 1, workerId: 'liar', proof: null, slots: 1 }));
+    while (!liar.frames.some((f) => f.type === 'welcome')) await new Promise((r) => setTimeout(r, 5));
+    liar.socket.write(frame({ type: 'result', chunkId: 99999, attempt: 1, partial: {}, parseMs: 1 }));
+    // Bytes that are not msgpack at all, in a valid frame.
+    const junk = rawClient(c.port);
+    await junk.connected;
+    junk.socket.write(Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from([0xc1, 0xc1, 0xc1])]));
+
+    for (const client of [random, huge, shape, order, liar, junk]) {
+      expect(
+        await Promise.race([client.closed, new Promise((r) => setTimeout(() => r('open'), 5000))]),
+      ).not.toBe('open');
+    }
+    expect(await c.proc.exit, c.proc.err()).toBe(0);
+    const log = c.proc.err();
+    expect(log).toMatch(/no hello within 0\.5s/);
+    expect(log).toMatch(/frame of 4294967295 bytes exceeds the \d+-byte limit/);
+    expect(log).toMatch(/malformed hello: bad /);
+    expect(log).toMatch(/expected hello, got result/);
+    expect(log).toMatch(/dropped liar: result for chunk 99999, which was never leased to it/);
+    expect(log).toMatch(/undecodable frame|not a map/);
+    expect(sameTotals(await report(db), ref)).toEqual([]);
+  });
+
+  it('a silent connection (slowloris) is dropped after the handshake timeout', async () => {
+    const c = await coordinator(path.join(dir, 'slow.db'), ['--handshake-timeout', '0.3']);
+    const silent = rawClient(c.port);
+    await silent.connected;
+    const after = await Promise.race([
+      silent.closed,
+      new Promise<number>((r) => setTimeout(() => r(-1), 5000)),
+    ]);
+    expect(after).toBeGreaterThan(200);
+    expect(after).toBeLessThan(3000);
+    expect(c.proc.err()).toMatch(/no hello within 0\.3s/);
+    c.proc.child.kill('SIGTERM');
+    await c.proc.exit;
+  });
+
+  it('a coordinator survives an answer of the wrong protocol version with a clear refusal', async () => {
+    const c = await coordinator(path.join(dir, 'version.db'));
+    const old = rawClient(c.port);
+    await old.challenge();
+    old.socket.write(frame({ type: 'hello', protocol: 99, workerId: 'old', proof: null, slots: 1 }));
+    await old.closed;
+    const refusal = old.frames.find((f) => f.type === 'refuse');
+    expect(refusal?.code).toBe('E_VERSION');
+    expect(String(refusal?.reason)).toMatch(/protocol version 99 is not supported/);
+    c.proc.child.kill('SIGTERM');
+    await c.proc.exit;
+  });
+
+  it('a worker facing a coordinator of another protocol version exits with a clear message', async () => {
+    const server = net.createServer((s) =>
+      s.write(frame({ type: 'challenge', protocol: 99, nonce: Buffer.alloc(32), auth: false })),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const w = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'new']);
+    expect(await w.exit).toBe(1);
+    expect(w.err()).toMatch(/coordinator speaks protocol version 99; this worker speaks 1/);
+    server.close();
+  });
+
+  it('a valid HMAC proof is what the coordinator checks (computed independently)', async () => {
+    const db = path.join(dir, 'hmac.db');
+    const c = await coordinator(db, ['--token', 'tok']);
+    const client = rawClient(c.port);
+    const { nonce } = await client.challenge();
+    const proof = createHmac('sha256', 'tok').update(nonce).digest();
+    client.socket.write(frame({ type: 'hello', protocol: 1, workerId: 'raw', proof, slots: 1 }));
+    while (!client.frames.some((f) => f.type === 'welcome' || f.type === 'refuse')) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(client.frames.map((f) => f.type)).toContain('welcome');
+    client.socket.destroy();
+    c.proc.child.kill('SIGTERM');
+    await c.proc.exit;
+  });
+});

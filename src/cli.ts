@@ -17,15 +17,21 @@ import {
   type RawCoordinatorFlags,
   type RawWorkerFlags,
 } from './config.js';
-import { Coordinator, type RunSummary } from './coordinator/coordinator.js';
-import { Store } from './db/store.js';
+import type { RunSummary } from './coordinator/coordinator.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
-import { generateCsv } from './generate.js';
-import { buildReport, formatReport, pickRun } from './report.js';
-import { LocalRun } from './run-local.js';
 import { renderTable } from './table.js';
-import { consoleCoordinatorUi, consoleWorkerUi } from './ui.js';
-import { runWorker } from './worker/run-worker.js';
+
+// Command implementations load on demand, so a worker process starts without the coordinator's,
+// the database's or the charts' modules.
+const load = {
+  coordinator: () => import('./coordinator/coordinator.js'),
+  store: () => import('./db/store.js'),
+  generate: () => import('./generate.js'),
+  report: () => import('./report.js'),
+  local: () => import('./run-local.js'),
+  ui: () => import('./ui.js'),
+  worker: () => import('./worker/run-worker.js'),
+};
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -128,13 +134,14 @@ async function ensureDataset(file: string, quiet: boolean): Promise<void> {
   if (fs.existsSync(file)) return;
   if (!quiet)
     process.stderr.write(`${file} is missing; generating the default dataset (5,000,000 rows, seed 42)\n`);
+  const { generateCsv } = await load.generate();
   await generateCsv({
     rows: 5_000_000,
     seed: 42,
     out: file,
     onProgress: quiet
       ? undefined
-      : (rows) => {
+      : (rows: number) => {
           if (process.stderr.isTTY) process.stderr.write(`\r  ${rows.toLocaleString('en-US')} rows`);
         },
   });
@@ -164,6 +171,7 @@ export function buildProgram(): Command {
       const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
       const t0 = Date.now();
       const tty = process.stderr.isTTY && !o.quiet;
+      const { generateCsv } = await load.generate();
       const res = await generateCsv({
         rows,
         seed,
@@ -199,6 +207,7 @@ export function buildProgram(): Command {
       ),
   ).action(async (csv: string, o: RawCoordinatorFlags) => {
     const opts = parseCoordinatorOptions(csv, o);
+    const [{ Coordinator }, { consoleCoordinatorUi }] = await Promise.all([load.coordinator(), load.ui()]);
     const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
     if (opts.token === null && !opts.quiet) ui.info('no token set: accepting loopback workers only');
     const coordinator = new Coordinator(opts, ui);
@@ -232,6 +241,7 @@ export function buildProgram(): Command {
     .option('--quiet', 'warnings only')
     .action(async (o: RawWorkerFlags) => {
       const opts = parseWorkerOptions(o);
+      const [{ runWorker }, { consoleWorkerUi }] = await Promise.all([load.worker(), load.ui()]);
       const ui = consoleWorkerUi(opts.quiet);
       const off = onSignals((s) => {
         ui.warn(`${opts.id}: stopped by ${s}`);
@@ -263,6 +273,7 @@ export function buildProgram(): Command {
       const slots = parseIntOption('--slots', o.slots, 1, 64);
       const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
       if (o.generate) await ensureDataset(csv, opts.quiet);
+      const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
       const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
       const local = new LocalRun();
       const off = onSignals((s) => local.interrupt(s));
@@ -289,9 +300,10 @@ export function buildProgram(): Command {
     .option('--db <path>', 'SQLite database', DEFAULT_DB)
     .option('--run <id>', 'run id (default: the latest)')
     .option('--json', 'machine-readable output')
-    .action((o: { db: string; run?: string; json?: boolean }) => {
+    .action(async (o: { db: string; run?: string; json?: boolean }) => {
       const runId =
         o.run === undefined ? undefined : parseIntOption('--run', o.run, 1, Number.MAX_SAFE_INTEGER);
+      const [{ Store }, { buildReport, formatReport, pickRun }] = await Promise.all([load.store(), load.report()]);
       const store = Store.openReadOnly(o.db);
       try {
         const data = buildReport(store, pickRun(store, runId));

@@ -150,7 +150,7 @@ function iso(ms: number): string {
 
 /** Reads the first bytes of the file for layout detection. */
 async function readSample(file: FileHandle, size: number): Promise<{ bytes: Buffer; complete: boolean }> {
-  const want = Math.min(size, 1024 * 1024);
+  const want = Math.min(size, 256 * 1024);
   const bytes = Buffer.alloc(want);
   let have = 0;
   while (have < want) {

@@ -237,7 +237,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
       relax_column_count: true,
       skip_records_with_error: true,
       skip_empty_lines: true,
-      to: 2000,
+      to: 1000,
     }) as string[][];
   } catch {
     sample = [];

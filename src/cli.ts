@@ -44,7 +44,12 @@ function addColumnOptions(cmd: Command): Command {
     .option('--date-format <fmt>', 'mdy, dmy or ymd (default: detected from a sample)')
     .option('--dimension <col>', 'a column to break revenue down by (repeatable)', collect)
     .option('--delimiter <d>', 'field delimiter: , ; | or tab (default: detected)')
-    .option('--max-keys <n>', 'most distinct values a dimension may have', '100000');
+    .option(
+      '--mart <col>',
+      'also aggregate revenue per (value of this column, month), for `top` (repeatable)',
+      collect,
+    )
+    .option('--max-keys <n>', 'most distinct values a dimension or mart may have', '1000000');
 }
 
 function addRunOptions(cmd: Command): Command {
@@ -303,7 +308,10 @@ export function buildProgram(): Command {
     .action(async (o: { db: string; run?: string; json?: boolean }) => {
       const runId =
         o.run === undefined ? undefined : parseIntOption('--run', o.run, 1, Number.MAX_SAFE_INTEGER);
-      const [{ Store }, { buildReport, formatReport, pickRun }] = await Promise.all([load.store(), load.report()]);
+      const [{ Store }, { buildReport, formatReport, pickRun }] = await Promise.all([
+        load.store(),
+        load.report(),
+      ]);
       const store = Store.openReadOnly(o.db);
       try {
         const data = buildReport(store, pickRun(store, runId));

@@ -14,7 +14,7 @@ export const DEFAULT_DATA = 'data/sales.csv';
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 export const DEFAULT_SLOTS = 2;
 export const DEFAULT_MAX_ATTEMPTS = 3;
-export const DEFAULT_MAX_KEYS = 100_000;
+export const DEFAULT_MAX_KEYS = 1_000_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_CHUNK_SIZE = 48 * 1024 * 1024;
 
@@ -106,6 +106,7 @@ export interface ColumnOptions {
   date?: string;
   dateFormat?: DateFormat;
   dimensions?: string[];
+  marts?: string[];
   delimiter?: string;
   maxKeys: number;
 }
@@ -150,6 +151,7 @@ export interface RawColumnFlags {
   date?: string;
   dateFormat?: string;
   dimension?: string[];
+  mart?: string[];
   delimiter?: string;
   maxKeys?: string;
 }
@@ -166,6 +168,7 @@ export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
     date: nonEmpty('--date', raw.date),
     dateFormat: parseDateFormat(raw.dateFormat),
     dimensions: raw.dimension?.map((d) => nonEmpty('--dimension', d) as string),
+    marts: raw.mart?.map((d) => nonEmpty('--mart', d) as string),
     delimiter: parseDelimiter(raw.delimiter),
     maxKeys:
       raw.maxKeys === undefined ? DEFAULT_MAX_KEYS : parseIntOption('--max-keys', raw.maxKeys, 1, 10_000_000),

@@ -30,7 +30,9 @@ export interface ScanSpec {
   /** Money decimals the accumulators start at; a value with more decimals raises the scale exactly. */
   scale: number;
   dimensions: Dimension[];
-  /** Cap on distinct keys per dimension. */
+  /** Columns aggregated per (key, month): the data marts. */
+  marts?: Dimension[];
+  /** Cap on distinct keys per dimension or mart. */
   maxKeys: number;
   /** Column names by index for reject reasons (only the used ones are non-empty). */
   names: string[];
@@ -57,6 +59,16 @@ export function validateSpec(raw: unknown): ScanSpec {
     (s.scale as number) <= MAX_SCALE &&
     Array.isArray(s.dimensions) &&
     s.dimensions.every(
+      (d) =>
+        d !== null &&
+        typeof d === 'object' &&
+        typeof d.name === 'string' &&
+        Number.isInteger(d.index) &&
+        d.index >= 0 &&
+        d.index < (s.fieldCount as number),
+    ) &&
+    (s.marts === undefined || Array.isArray(s.marts)) &&
+    (s.marts ?? []).every(
       (d) =>
         d !== null &&
         typeof d === 'object' &&

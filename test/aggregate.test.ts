@@ -60,8 +60,8 @@ function randomAgg(rng: Rng): Agg {
   if (rows > 0) {
     const x = bigOf(rng, 10);
     const y = bigOf(rng, 10);
-    a.priceMin = x < y ? x : y;
-    a.priceMax = x < y ? y : x;
+    // bigints: Math.min/max do not apply.
+    [a.priceMin, a.priceMax] = x < y ? [x, y] : [y, x];
   }
   a.priceSum = bigOf(rng, 22);
   for (const m of MONTHS) if (rng.chance(0.4)) a.months.set(m, randomCell(rng));

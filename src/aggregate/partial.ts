@@ -5,6 +5,7 @@
 import { ProtocolError } from '../errors.js';
 import { MAX_SCALE } from '../scan-spec.js';
 import { divRound, formatScaled, pow10, rescale } from './decimal.js';
+import { Mart, type WireMart } from './mart.js';
 
 export interface Cell {
   rows: number;
@@ -25,6 +26,8 @@ export interface Agg {
   months: Map<string, Cell>;
   /** dimension name → key → cell. */
   dims: Map<string, Map<string, Cell>>;
+  /** mart column → (key, month) cells. */
+  marts: Map<string, Mart>;
 }
 
 /** A rejected row: line relative to the chunk's first line (0-based), reason, raw text (truncated). */
@@ -46,6 +49,8 @@ export interface WirePartial {
   months: [string, number, string, string][];
   /** [dimension, [key, rows, units, revenue][]] */
   dims: [string, [string, number, string, string][]][];
+  /** Per-(key, month) cells of each mart column; absent when the run has no marts. */
+  marts?: WireMart[];
   rejects: WireReject[];
 }
 
@@ -61,6 +66,7 @@ export function emptyAgg(scale = 2): Agg {
     priceSum: 0n,
     months: new Map(),
     dims: new Map(),
+    marts: new Map(),
   };
 }
 
@@ -114,6 +120,14 @@ export function mergeAgg(a: Agg, b: Agg): Agg {
       mergeCells(target, cells, src.scale, scale);
     }
   }
+  const marts = new Map<string, Mart>();
+  for (const src of [a, b]) {
+    for (const [name, mart] of src.marts) {
+      const target = marts.get(name);
+      if (target === undefined) marts.set(name, mart.clone());
+      else target.mergeFrom(mart);
+    }
+  }
   return {
     scale,
     rows: a.rows + b.rows,
@@ -125,6 +139,7 @@ export function mergeAgg(a: Agg, b: Agg): Agg {
     priceSum: la(a.priceSum) + lb(b.priceSum),
     months,
     dims,
+    marts,
   };
 }
 
@@ -151,6 +166,11 @@ export function mergeInto(acc: Agg, b: Agg): void {
     if (target === undefined) acc.dims.set(name, (target = new Map()));
     mergeCells(target, cells, b.scale, acc.scale);
   }
+  for (const [name, mart] of b.marts) {
+    const target = acc.marts.get(name);
+    if (target === undefined) acc.marts.set(name, mart.clone());
+    else target.mergeFrom(mart);
+  }
 }
 
 // --- wire form ------------------------------------------------------------------------------
@@ -172,6 +192,7 @@ function cellsFromWire(rows: unknown, what: string, maxKeys: number): Map<string
   for (const r of rows) {
     if (!Array.isArray(r) || r.length !== 4 || typeof r[0] !== 'string')
       throw new ProtocolError(`malformed partial: ${what}`);
+    if (out.has(r[0])) throw new ProtocolError(`malformed partial: duplicate key in ${what}`);
     out.set(r[0], { rows: count(r[1], what), units: big(r[2], what), revenue: big(r[3], what) });
   }
   return out;
@@ -196,6 +217,7 @@ export function aggToWire(agg: Agg, lines: number, rejects: WireReject[]): WireP
     priceSum: agg.priceSum.toString(),
     months: cellsToWire(agg.months),
     dims: [...agg.dims].map(([name, cells]) => [name, cellsToWire(cells)]),
+    ...(agg.marts.size > 0 ? { marts: [...agg.marts.values()].map((m) => m.toWire()) } : {}),
     rejects,
   };
 }
@@ -221,7 +243,16 @@ export function aggFromWire(raw: WirePartial, maxKeys: number): ChunkOutcome {
   for (const d of raw.dims) {
     if (!Array.isArray(d) || d.length !== 2 || typeof d[0] !== 'string')
       throw new ProtocolError('malformed partial: dims');
+    if (dims.has(d[0])) throw new ProtocolError('malformed partial: duplicate dimension');
     dims.set(d[0], cellsFromWire(d[1], 'dims', maxKeys));
+  }
+  const marts = new Map<string, Mart>();
+  if (raw.marts !== undefined) {
+    if (!Array.isArray(raw.marts)) throw new ProtocolError('malformed partial: marts');
+    for (const w of raw.marts) {
+      const m = Mart.fromWire(w, maxKeys);
+      marts.set(m.name, m);
+    }
   }
   if (!Array.isArray(raw.rejects)) throw new ProtocolError('malformed partial: rejects');
   for (const r of raw.rejects) {
@@ -245,6 +276,7 @@ export function aggFromWire(raw: WirePartial, maxKeys: number): ChunkOutcome {
       priceSum: big(raw.priceSum, 'priceSum'),
       months,
       dims,
+      marts,
     },
     lines: count(raw.lines, 'lines'),
     rejects: raw.rejects,

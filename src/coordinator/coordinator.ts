@@ -9,6 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import { Packr } from 'msgpackr';
 import { formatScaled } from '../aggregate/decimal.js';
+import { monthKey } from '../aggregate/mart.js';
 import {
   type Agg,
   aggFromWire,
@@ -22,7 +23,7 @@ import {
 } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
 import { MAX_CHUNK_SIZE } from '../config.js';
-import { Store } from '../db/store.js';
+import { type MartRow, Store } from '../db/store.js';
 import { ChunkFailedError, errorMessage, InputError, ProtocolError, SalesgridError } from '../errors.js';
 import type { Channel } from '../protocol/channel.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
@@ -629,8 +630,8 @@ export class Coordinator {
     const now = Date.now();
     // The new totals are computed aside and stored first; memory moves only after the commit.
     const nextTotal = emptyAgg(this.total.scale);
-    mergeInto(nextTotal, { ...this.total, months: new Map(), dims: new Map() });
-    mergeInto(nextTotal, { ...agg, months: new Map(), dims: new Map() });
+    mergeInto(nextTotal, { ...this.total, months: new Map(), dims: new Map(), marts: new Map() });
+    mergeInto(nextTotal, { ...agg, months: new Map(), dims: new Map(), marts: new Map() });
     const t = finalizeTotals(nextTotal);
     const stats = this.previewWorkerStats(session.workerId, agg, parseMs);
     const ws = finalizeTotals(stats.agg);
@@ -694,7 +695,7 @@ export class Coordinator {
     };
     const next = emptyAgg(cur.agg.scale);
     mergeInto(next, cur.agg);
-    mergeInto(next, { ...agg, months: new Map(), dims: new Map() });
+    mergeInto(next, { ...agg, months: new Map(), dims: new Map(), marts: new Map() });
     return { agg: next, chunks: cur.chunks + 1, busyMs: cur.busyMs + parseMs, usage: null };
   }
 
@@ -952,6 +953,7 @@ export class Coordinator {
       let merged: {
         monthly: [string, { rows: number; units: string; revenue: string }][];
         dims: [string, string, { rows: number; units: string; revenue: string }][];
+        marts: Iterable<MartRow>;
       } | null = null;
       if (status === 'done') {
         const scale = this.total.scale;
@@ -960,7 +962,26 @@ export class Coordinator {
           units: c.units.toString(),
           revenue: formatScaled(c.revenue, scale),
         });
+        const total = this.total;
+        const martRows = function* (): Generator<MartRow> {
+          for (const [name, mart] of total.marts) {
+            mart.liftTo(scale);
+            for (let c = 0; c < mart.size; c++) {
+              const revenue = mart.revenueOf(c);
+              yield [
+                name,
+                monthKey(mart.monthOf(c)),
+                mart.keyOf(c),
+                mart.rowsOf(c),
+                mart.unitsOf(c),
+                formatScaled(revenue, scale),
+                revenue,
+              ];
+            }
+          }
+        };
         merged = {
+          marts: martRows(),
           monthly: [...this.total.months].sort(([a], [b]) => (a < b ? -1 : 1)).map(([m, c]) => [m, cell(c)]),
           dims: [...this.total.dims].flatMap(([d, cells]) =>
             [...cells].map(([k, c]) => [d, k, cell(c)] as [string, string, ReturnType<typeof cell>]),

@@ -64,7 +64,13 @@ const ALIASES = {
   ],
 };
 
-function firstRecordEnd(sample: Buffer, from: number, delim: number): { end: number; lines: number } | null {
+/** End of the header record (after its line end), or null when the sample holds no complete one. */
+function firstRecordEnd(
+  sample: Buffer,
+  from: number,
+  delim: number,
+  complete: boolean,
+): { end: number; lines: number } | null {
   let result: { end: number; lines: number } | null = null;
   const sink: RecordSink = {
     record(_line, _nf, _start, end) {
@@ -78,7 +84,7 @@ function firstRecordEnd(sample: Buffer, from: number, delim: number): { end: num
   let end = r.end;
   if (body[end] === 0x0d) end++;
   if (end < body.length && body[end] === 0x0a) end++;
-  else if (end < body.length) return null;
+  else if (end < body.length || !complete) return null;
   let lines = 0;
   for (let i = 0; i < end; i++) if (body[i] === 0x0a) lines++;
   return { end: from + end, lines };
@@ -192,7 +198,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
   const firstLine = bytes.toString('utf8', bomLength, firstNl < 0 ? bytes.length : firstNl);
   const delimiter = options.delimiter ?? guessDelimiter(firstLine);
   const delimByte = delimiter.charCodeAt(0);
-  const headerEnd = firstRecordEnd(bytes, bomLength, delimByte);
+  const headerEnd = firstRecordEnd(bytes, bomLength, delimByte, input.complete);
   let dataStart: number;
   let headerLines: number;
   if (headerEnd === null) {
@@ -308,10 +314,17 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
   }
   const seen = new Set<number>();
   dimensions = dimensions.filter((d) => !seen.has(d.index) && seen.add(d.index));
+  const martSeen = new Set<number>();
+  const marts = (options.marts ?? [])
+    .map((m) => {
+      const index = findColumn(header, '--mart', m);
+      return { name: header[index], index };
+    })
+    .filter((d) => !martSeen.has(d.index) && martSeen.add(d.index));
 
   const names = header.map(() => '');
   for (const i of [price, quantity, revenue, date, revenueCol]) if (i >= 0) names[i] = header[i];
-  for (const d of dimensions) names[d.index] = d.name;
+  for (const d of [...dimensions, ...marts]) names[d.index] = d.name;
 
   if (!useRevenue && revenueCol >= 0 && quantity >= 0) {
     const mismatches = countTotalMismatches(sample, price, quantity, revenueCol, decimalComma);
@@ -337,6 +350,8 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
     date >= 0 ? `date: "${header[date]}" (${dateFormat})` : 'date: none (no monthly or yearly results)',
   );
   notes.push(`dimensions: ${dimensions.length ? dimensions.map((d) => `"${d.name}"`).join(', ') : 'none'}`);
+  if (marts.length > 0)
+    notes.push(`marts: ${marts.map((d) => `"${d.name}"`).join(', ')} per ${date >= 0 ? 'month' : 'run'}`);
   notes.push(`money precision: ${scale} decimals${decimalComma ? ', decimal comma' : ''}`);
 
   return {
@@ -351,6 +366,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
       decimalComma,
       scale,
       dimensions,
+      marts,
       maxKeys: options.maxKeys,
       names,
     },

@@ -1,6 +1,8 @@
 /**
- * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"); nothing sums it in SQL.
- * Timestamps are ISO-8601 UTC text.
+ * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). The one exception is
+ * marts.revenue_scaled: revenue × 10^runs.scale as a 64-bit INTEGER, so `top` can sum and rank in
+ * SQL exactly (SQLite raises on integer overflow rather than rounding). marts.month is '' for a
+ * file without dates. Timestamps are ISO-8601 UTC text.
  */
 
 export const SCHEMA_VERSION = 1;
@@ -105,6 +107,17 @@ CREATE TABLE IF NOT EXISTS dimensions (
   units TEXT NOT NULL,
   revenue TEXT NOT NULL,
   PRIMARY KEY (run_id, dimension, key)
+);
+CREATE TABLE IF NOT EXISTS marts (
+  run_id INTEGER NOT NULL,
+  mart TEXT NOT NULL,
+  month TEXT NOT NULL,
+  key TEXT NOT NULL,
+  rows INTEGER NOT NULL,
+  units INTEGER NOT NULL,
+  revenue TEXT NOT NULL,
+  revenue_scaled INTEGER NOT NULL,
+  PRIMARY KEY (run_id, mart, month, key)
 );
 CREATE TABLE IF NOT EXISTS rejects (
   run_id INTEGER NOT NULL,

@@ -107,6 +107,9 @@ export interface CellRow {
   revenue: string;
 }
 
+/** One mart cell for the store: [mart, month, key, rows, units, revenue, revenue × 10^scale]. */
+export type MartRow = [string, string, string, number, bigint, string, bigint];
+
 export interface NewRun {
   file: string;
   size: number;
@@ -483,7 +486,11 @@ export class Store {
     status: RunStatus,
     at: string,
     error: string | null,
-    merged: { monthly: [string, CellRow][]; dims: [string, string, CellRow][] } | null,
+    merged: {
+      monthly: [string, CellRow][];
+      dims: [string, string, CellRow][];
+      marts?: Iterable<MartRow>;
+    } | null,
   ): void {
     this.tx(() => {
       if (merged !== null) {
@@ -508,6 +515,13 @@ export class Store {
           'INSERT INTO dimensions (run_id, dimension, key, rows, units, revenue) VALUES (?, ?, ?, ?, ?, ?)',
         );
         for (const [dim, key, c] of merged.dims) d.run(runId, dim, key, c.rows, c.units, c.revenue);
+        this.db.prepare('DELETE FROM marts WHERE run_id = ?').run(runId);
+        const mi = this.db.prepare(
+          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, revenue_scaled) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        );
+        for (const [mart, month, key, rows, units, revenue, scaled] of merged.marts ?? []) {
+          mi.run(runId, mart, month, key, rows, units, revenue, scaled);
+        }
       }
       this.db
         .prepare(

@@ -73,7 +73,11 @@ export function planCharts(data: EdaData, topN: number): { charts: PlannedChart[
   } else {
     charts.push({ name: 'rows-per-worker', title: 'Rows per worker', spec: rowsPerWorkerSpec(workers) });
     if (withRows.some((w) => w.revenue > 0))
-      charts.push({ name: 'revenue-share', title: 'Revenue share per worker', spec: revenueShareSpec(workers) });
+      charts.push({
+        name: 'revenue-share',
+        title: 'Revenue share per worker',
+        spec: revenueShareSpec(workers),
+      });
     else skipped.push('revenue share: the run has no positive revenue');
     charts.push({
       name: 'price-per-worker',
@@ -88,7 +92,11 @@ export function planCharts(data: EdaData, topN: number): { charts: PlannedChart[
       ? 'the run has no rows with a date'
       : null;
   if (noMonths === null) {
-    charts.push({ name: 'monthly-revenue', title: 'Monthly revenue', spec: monthlyRevenueSpec(data.monthly) });
+    charts.push({
+      name: 'monthly-revenue',
+      title: 'Monthly revenue',
+      spec: monthlyRevenueSpec(data.monthly),
+    });
     charts.push({ name: 'yearly-revenue', title: 'Yearly revenue', spec: yearlyRevenueSpec(data.monthly) });
   } else {
     skipped.push(`monthly revenue: ${noMonths}`);
@@ -110,14 +118,22 @@ export function planCharts(data: EdaData, topN: number): { charts: PlannedChart[
     let name = `revenue-by-${slug(d.dimension)}`;
     for (let i = 2; used.has(name); i++) name = `revenue-by-${slug(d.dimension)}-${i}`;
     used.add(name);
-    charts.push({ name, title: `Revenue by ${d.dimension}`, spec: revenueByDimensionSpec(d.dimension, d.keys, topN) });
+    charts.push({
+      name,
+      title: `Revenue by ${d.dimension}`,
+      spec: revenueByDimensionSpec(d.dimension, d.keys, topN),
+    });
   }
   for (const name of run.dimensionNames)
     if (!present.has(name)) skipped.push(`revenue by ${name}: the dimension has no keys`);
   if (run.dimensionNames.length === 0) skipped.push('revenue by dimension: the run has no dimension columns');
 
   if (wallSeconds !== null && wallSeconds > 0 && data.finishes.length > 0)
-    charts.push({ name: 'throughput', title: 'Throughput', spec: throughputSpec(data.finishes, wallSeconds) });
+    charts.push({
+      name: 'throughput',
+      title: 'Throughput',
+      spec: throughputSpec(data.finishes, wallSeconds),
+    });
   else skipped.push('throughput: the run has no finished chunks or no duration');
 
   return { charts, skipped };
@@ -164,7 +180,10 @@ interface Figure {
 }
 
 const esc = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+  s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  );
 
 const money = (v: string | null) => (v === null ? '–' : `$${groupThousands(v)}`);
 

@@ -80,6 +80,6 @@ export class FrameDecoder {
 
   /** Bytes held for an incomplete frame. */
   get pending(): number {
-    return this.headerFill + (this.body === null ? 0 : this.bodyFill);
+    return this.body === null ? this.headerFill : LEN_LENGTH + this.bodyFill;
   }
 }

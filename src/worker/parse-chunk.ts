@@ -6,6 +6,7 @@
  */
 
 import { pow10 } from '../aggregate/decimal.js';
+import { Mart, NO_MONTH } from '../aggregate/mart.js';
 import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { KeyTable } from './key-table.js';
@@ -20,7 +21,6 @@ import {
 } from './tokenizer.js';
 
 const LIMIT = 2 ** 52;
-const SAFE = Number.MAX_SAFE_INTEGER;
 /** Months from 1900-01 to 2199-12, indexed (year - 1900) * 12 + month - 1. */
 const FIRST_YEAR = 1900;
 const YEARS = 300;
@@ -51,6 +51,9 @@ export class ChunkAggregator implements RecordSink {
   private buf: Uint8Array = new Uint8Array(0);
   private readonly dimTables: KeyTable[];
   private readonly dimIndex: Int32Array;
+  private readonly martTables: KeyTable[];
+  private readonly martIndex: Int32Array;
+  private readonly marts: Mart[];
   private readonly decimalPoint: number;
   private readonly groupSep: number;
 
@@ -81,6 +84,10 @@ export class ChunkAggregator implements RecordSink {
     this.fields = new Fields(spec.fieldCount + 1);
     this.dimTables = spec.dimensions.map((d) => new KeyTable(d.name, spec.maxKeys));
     this.dimIndex = Int32Array.from(spec.dimensions.map((d) => d.index));
+    const marts = spec.marts ?? [];
+    this.martTables = marts.map((d) => new KeyTable(d.name, spec.maxKeys));
+    this.martIndex = Int32Array.from(marts.map((d) => d.index));
+    this.marts = marts.map((d) => new Mart(d.name, spec.scale, spec.maxKeys));
     this.decimalPoint = spec.decimalComma ? COMMA : DOT;
     this.groupSep = spec.decimalComma ? DOT : COMMA;
   }
@@ -121,6 +128,7 @@ export class ChunkAggregator implements RecordSink {
       price = this.scaled();
       if (Number.isNaN(price)) return this.reject(line, start, end, `${spec.names[p]} is too large`);
     }
+    const priceScale = this.scale;
     let qty = 1;
     if (spec.quantity >= 0) {
       const q = spec.quantity;
@@ -138,7 +146,11 @@ export class ChunkAggregator implements RecordSink {
       lineTotal = this.scaled();
       if (Number.isNaN(lineTotal)) return this.reject(line, start, end, `${spec.names[r]} is too large`);
       // A scale raise while reading the total leaves `price` at the old scale.
-      if (spec.price >= 0 && this.priceScale !== this.scale) price *= POW10N[this.scale - this.priceScale];
+      if (spec.price >= 0 && priceScale !== this.scale) {
+        price *= POW10N[this.scale - priceScale];
+        if (price > LIMIT || price < -LIMIT)
+          return this.reject(line, start, end, `${spec.names[spec.price]} is too large`);
+      }
     }
     let month = -1;
     if (spec.date >= 0) {
@@ -151,7 +163,8 @@ export class ChunkAggregator implements RecordSink {
     const useRevenueCol = spec.revenue >= 0;
     let rev = useRevenueCol ? lineTotal : price * qty;
     let revBig: bigint | null = null;
-    if (!useRevenueCol && (rev > SAFE || rev < -SAFE)) {
+    // Every single value stays within 2^52, so value + accumulator (also ≤ 2^52) is exact.
+    if (!useRevenueCol && (rev > LIMIT || rev < -LIMIT)) {
       revBig = BigInt(price) * BigInt(qty);
       rev = 0;
     }
@@ -173,8 +186,14 @@ export class ChunkAggregator implements RecordSink {
       ps = 0;
     }
     this.priceSum = ps;
-    if (stat < this.priceMin) this.priceMin = stat;
-    if (stat > this.priceMax) this.priceMax = stat;
+    if (this.minMaxBig === null) {
+      if (stat < this.priceMin) this.priceMin = stat;
+      if (stat > this.priceMax) this.priceMax = stat;
+    } else {
+      const b = BigInt(stat);
+      if (b < this.minMaxBig[0]) this.minMaxBig[0] = b;
+      if (b > this.minMaxBig[1]) this.minMaxBig[1] = b;
+    }
 
     if (month >= 0) {
       this.mRows[month]++;
@@ -203,17 +222,33 @@ export class ChunkAggregator implements RecordSink {
         tables[k].addBig(slot, revBig);
       } else tables[k].add(slot, qty, rev);
     }
+    const martTables = this.martTables;
+    for (let k = 0; k < martTables.length; k++) {
+      const f = this.martIndex[k];
+      let slot: number;
+      if (ff[f] === ESCAPED) {
+        const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
+        slot = martTables[k].slot(key, 0, key.length);
+      } else slot = martTables[k].slot(this.buf, fs[f], fe[f]);
+      const mart = this.marts[k];
+      if (slot === mart.keys.length) mart.keyId(martTables[k].keys[slot]);
+      const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
+      if (revBig !== null) {
+        mart.add(c, 1, qty, 0);
+        mart.addBig(c, 0n, revBig);
+      } else mart.add(c, 1, qty, rev);
+    }
   }
 
-  private priceScale = 0;
+  /** Min/max as bigints, once a scale raise made the number pair unsafe. */
+  private minMaxBig: [bigint, bigint] | null = null;
 
   /** The last parsed number at the current scale (raising the scale if it needs more decimals); NaN if unsafe. */
   private scaled(): number {
     const dec = this.numDecimals;
     if (dec > this.scale) this.raiseScale(dec);
-    this.priceScale = this.scale;
     const v = this.num * POW10N[this.scale - dec];
-    return v > SAFE || v < -SAFE ? Number.NaN : v;
+    return v > LIMIT || v < -LIMIT ? Number.NaN : v;
   }
 
   private addUnits(qty: number): void {
@@ -240,10 +275,18 @@ export class ChunkAggregator implements RecordSink {
     this.revenue = 0;
     this.priceSumBig = (this.priceSumBig + BigInt(this.priceSum)) * f;
     this.priceSum = 0;
-    if (this.rows > 0) {
-      // Min/max stay numbers; values this wide (> 2^53 / 10^k) are rejected as too large upstream.
-      this.priceMin *= fn;
-      this.priceMax *= fn;
+    if (this.minMaxBig !== null) {
+      this.minMaxBig[0] *= f;
+      this.minMaxBig[1] *= f;
+    } else if (this.rows > 0) {
+      const lo = this.priceMin * fn;
+      const hi = this.priceMax * fn;
+      if (lo < -LIMIT || hi > LIMIT || lo > LIMIT || hi < -LIMIT) {
+        this.minMaxBig = [BigInt(this.priceMin) * f, BigInt(this.priceMax) * f];
+      } else {
+        this.priceMin = lo;
+        this.priceMax = hi;
+      }
     }
     for (let m = 0; m < MONTHS; m++) {
       if (this.mRows[m] === 0) continue;
@@ -253,6 +296,7 @@ export class ChunkAggregator implements RecordSink {
     }
     for (const [m, big] of this.mBig) if (this.mRows[m] === 0) big[1] *= f;
     for (const t of this.dimTables) t.upscale(f);
+    for (const m of this.marts) m.liftTo(to);
     this.scale = to;
   }
 
@@ -382,8 +426,8 @@ export class ChunkAggregator implements RecordSink {
     agg.revenue = this.revenueBig + BigInt(this.revenue);
     agg.priceSum = this.priceSumBig + BigInt(this.priceSum);
     if (this.rows > 0) {
-      agg.priceMin = BigInt(this.priceMin);
-      agg.priceMax = BigInt(this.priceMax);
+      agg.priceMin = this.minMaxBig?.[0] ?? BigInt(this.priceMin);
+      agg.priceMax = this.minMaxBig?.[1] ?? BigInt(this.priceMax);
     }
     for (let m = 0; m < MONTHS; m++) {
       const rows = this.mRows[m];
@@ -405,6 +449,7 @@ export class ChunkAggregator implements RecordSink {
       }
       agg.dims.set(t.name, cells);
     }
+    for (const m of this.marts) agg.marts.set(m.name, m);
     return agg;
   }
 }

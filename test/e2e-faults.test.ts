@@ -82,7 +82,7 @@ describe('worker failures', () => {
     const db = path.join(dir, 'stop.db');
     const c = await coordinator(db, ['--lease-timeout', '1']);
     const hung = faultWorker(c.address, 'hung', { FAULT_DELAY_MS: 40 });
-    const ok = faultWorker(c.address, 'ok', { FAULT_DELAY_MS: 40 });
+    faultWorker(c.address, 'ok', { FAULT_DELAY_MS: 40 });
     await c.proc.waitFor(/worker hung joined/);
     await c.proc.waitFor(/worker ok joined/);
     await sleep(400);

@@ -126,7 +126,7 @@ describe('garbage and misbehaving peers', () => {
   it('drops each bad connection with a logged reason and finishes the run for honest workers', async () => {
     const db = path.join(dir, 'garbage.db');
     const c = await coordinator(db, ['--handshake-timeout', '0.5']);
-    const honest = faultWorker(c.address, 'honest', { FAULT_DELAY_MS: 25 });
+    faultWorker(c.address, 'honest', { FAULT_DELAY_MS: 25 });
     await c.proc.waitFor(/worker honest joined/);
 
     // Random bytes whose first four read as a modest length: the body never completes, so the

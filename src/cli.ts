@@ -28,6 +28,7 @@ const load = {
   store: () => import('./db/store.js'),
   generate: () => import('./generate.js'),
   report: () => import('./report.js'),
+  top: () => import('./top.js'),
   local: () => import('./run-local.js'),
   ui: () => import('./ui.js'),
   worker: () => import('./worker/run-worker.js'),
@@ -320,6 +321,57 @@ export function buildProgram(): Command {
         store.close();
       }
     });
+
+  program
+    .command('top')
+    .description('the top keys of a data mart (a column given with --mart) per month, year or overall')
+    .argument('<col>', 'the mart column, e.g. customer_id')
+    .addOption(
+      new Option('--per <period>', 'rank within each').choices(['month', 'year', 'all']).default('month'),
+    )
+    .addOption(
+      new Option('--by <metric>', 'rank by').choices(['revenue', 'units', 'rows']).default('revenue'),
+    )
+    .option('--limit <n>', 'keys per period', '10')
+    .option('--db <path>', 'SQLite database', DEFAULT_DB)
+    .option('--run <id>', 'run id (default: the latest)')
+    .option('--json', 'machine-readable output')
+    .option('--csv', 'CSV output')
+    .action(
+      async (
+        column: string,
+        o: {
+          per: 'month' | 'year' | 'all';
+          by: 'revenue' | 'units' | 'rows';
+          limit: string;
+          db: string;
+          run?: string;
+          json?: boolean;
+          csv?: boolean;
+        },
+      ) => {
+        const limit = parseIntOption('--limit', o.limit, 1, 1_000_000);
+        const runId =
+          o.run === undefined ? undefined : parseIntOption('--run', o.run, 1, Number.MAX_SAFE_INTEGER);
+        if (o.json && o.csv) throw new UsageError('choose one of --json and --csv');
+        const [{ Store }, { pickRun }, { topRows, formatTop, topCsv }] = await Promise.all([
+          load.store(),
+          load.report(),
+          load.top(),
+        ]);
+        const store = Store.openReadOnly(o.db);
+        try {
+          const run = pickRun(store, runId);
+          const opts = { column, per: o.per, by: o.by, limit };
+          const rows = topRows(store, run, opts);
+          if (o.json) process.stdout.write(`${JSON.stringify({ runId: run.id, ...opts, rows }, null, 2)}\n`);
+          else if (o.csv) process.stdout.write(topCsv(rows));
+          else process.stdout.write(`${formatTop(rows, opts, run.id)}\n`);
+        } finally {
+          store.close();
+        }
+      },
+    );
 
   return program;
 }

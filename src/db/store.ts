@@ -576,6 +576,47 @@ export class Store {
       .all(runId) as AttemptRow[];
   }
 
+  /** Mart columns stored for a run. */
+  martNames(runId: number): string[] {
+    return (
+      this.db.prepare('SELECT DISTINCT mart FROM marts WHERE run_id = ? ORDER BY mart').all(runId) as {
+        mart: string;
+      }[]
+    ).map((r) => r.mart);
+  }
+
+  /**
+   * The top `limit` keys of a mart per period, ranked in SQL on exact integers (revenue × 10^scale).
+   * Ties are broken by key, ascending, so the answer is deterministic.
+   */
+  martTop(
+    runId: number,
+    mart: string,
+    per: 'month' | 'year' | 'all',
+    by: 'revenue' | 'units' | 'rows',
+    limit: number,
+  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenue_scaled: bigint }[] {
+    const period = per === 'month' ? 'month' : per === 'year' ? 'substr(month, 1, 4)' : "''";
+    const metric = by === 'revenue' ? 'revenue_scaled' : by;
+    const stmt = this.db.prepare(
+      `WITH base AS (
+         SELECT ${period} AS period, key, SUM(rows) AS rows, SUM(units) AS units, SUM(revenue_scaled) AS revenue_scaled
+         FROM marts WHERE run_id = ? AND mart = ? GROUP BY 1, 2
+       ), ranked AS (
+         SELECT *, ROW_NUMBER() OVER (PARTITION BY period ORDER BY ${metric} DESC, key ASC) AS rank FROM base
+       )
+       SELECT period, rank, key, rows, units, revenue_scaled FROM ranked WHERE rank <= ? ORDER BY period, rank`,
+    ) as Statement & { safeIntegers(on: boolean): Statement };
+    return stmt.safeIntegers(true).all(runId, mart, limit) as {
+      period: string;
+      rank: number;
+      key: string;
+      rows: bigint;
+      units: bigint;
+      revenue_scaled: bigint;
+    }[];
+  }
+
   /** A read query for modules with their own SQL (eda). Rows are plain objects. */
   query<T>(sql: string, ...params: unknown[]): T[] {
     return this.db.prepare(sql).all(...params) as T[];

@@ -136,9 +136,9 @@ describe('star schema (ISO dates and date-times)', () => {
         const sorted = [...(by.get(m) as Map<string, bigint>)].sort((a, b) =>
           a[1] === b[1] ? (a[0] < b[0] ? -1 : 1) : a[1] > b[1] ? -1 : 1,
         );
-        sorted
-          .slice(0, limit)
-          .forEach(([key, revenue], i) => out.push({ period: m, rank: i + 1, key, revenue }));
+        for (const [i, [key, revenue]] of sorted.slice(0, limit).entries()) {
+          out.push({ period: m, rank: i + 1, key, revenue });
+        }
       }
       return out;
     };

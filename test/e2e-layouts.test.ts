@@ -165,6 +165,30 @@ describe('star schema (ISO dates and date-times)', () => {
   });
 });
 
+describe('bounded keys', () => {
+  it('a mart wider than --max-keys fails the run with a message naming the column', async () => {
+    const db = path.join(dir, 'wide.db');
+    const p = cli([
+      'run',
+      path.join(FIX, 'star-schema.csv'),
+      '--workers',
+      '2',
+      '--chunk-size',
+      '2KiB',
+      '--db',
+      db,
+      '--mart',
+      'customer_id',
+      '--max-keys',
+      '10',
+    ]);
+    expect(await p.exit).toBe(1);
+    expect(p.err()).toMatch(/column "customer_id" has more than 10 distinct values; raise --max-keys/);
+    const r = await report(db);
+    expect(r.status).toBe('failed');
+  });
+});
+
 describe('beverage sales (4-decimal prices, a discounted line total)', () => {
   it('revenue is price × quantity by default, with a warning that the line total differs', async () => {
     const db = path.join(dir, 'bev.db');

@@ -54,7 +54,7 @@ export class Mart {
     if (id === undefined) {
       if (this.keys.length >= this.maxKeys) {
         throw new TooManyKeysError(
-          `mart column "${this.name}" has more than ${this.maxKeys} distinct values; raise --max-keys or choose another column`,
+          `column "${this.name}" has more than ${this.maxKeys} distinct values; raise --max-keys or leave the column out`,
         );
       }
       id = this.keys.length;

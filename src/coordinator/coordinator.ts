@@ -24,7 +24,14 @@ import {
 import type { CoordinatorOptions } from '../config.js';
 import { MAX_CHUNK_SIZE } from '../config.js';
 import { type MartRow, Store } from '../db/store.js';
-import { ChunkFailedError, errorMessage, InputError, ProtocolError, SalesgridError } from '../errors.js';
+import {
+  ChunkFailedError,
+  errorMessage,
+  InputError,
+  ProtocolError,
+  SalesgridError,
+  TooManyKeysError,
+} from '../errors.js';
 import type { Channel } from '../protocol/channel.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
 import {
@@ -681,6 +688,14 @@ export class Coordinator {
     this.leases.delete(range.chunkId);
     this.done.add(range.chunkId);
     mergeInto(this.total, agg);
+    // Each chunk is capped by its worker; the union of chunks is capped here.
+    for (const [name, cells] of this.total.dims) {
+      if (cells.size > this.spec.maxKeys) {
+        throw new TooManyKeysError(
+          `column "${name}" has more than ${this.spec.maxKeys} distinct values; raise --max-keys or leave the column out`,
+        );
+      }
+    }
     this.workerStats.set(session.workerId, stats);
     this.chunksDone++;
     this.bytesDone += range.byteEnd - range.byteStart;

@@ -61,7 +61,7 @@ export class KeyTable {
   private insert(buf: Uint8Array, s: number, e: number, h: number, p: number): number {
     if (this.keys.length >= this.maxKeys) {
       throw new TooManyKeysError(
-        `column "${this.name}" has more than ${this.maxKeys} distinct values; raise --max-keys or drop the dimension`,
+        `column "${this.name}" has more than ${this.maxKeys} distinct values; raise --max-keys or leave the column out`,
       );
     }
     const len = e - s;

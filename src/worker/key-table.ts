@@ -37,9 +37,18 @@ export class KeyTable {
 
   /** Slot of the key in buf[s, e), inserting it if new. Throws TooManyKeysError past the cap. */
   slot(buf: Uint8Array, s: number, e: number): number {
-    let h = 0x811c9dc5;
-    for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
     const len = e - s;
+    // FNV-style over 4-byte words (a quarter of the multiplies), then a murmur finalizer so the
+    // low bits used by the mask depend on every byte.
+    let h = 0x811c9dc5 ^ len;
+    let i = s;
+    for (; i + 4 <= e; i += 4) {
+      h = Math.imul(h ^ (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)), 0x01000193);
+    }
+    for (; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
     let p = h & this.mask;
     for (;;) {
       const v = this.table[p];

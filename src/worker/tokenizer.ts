@@ -48,6 +48,7 @@ export function tokenize(
   fields: Fields,
   sink: RecordSink,
 ): number {
+  const sentinel = n > 0 && buf[n - 1] === LF;
   const fs = fields.start;
   const fe = fields.end;
   const ff = fields.flag;
@@ -128,10 +129,16 @@ export function tokenize(
         break;
       }
       const s = i;
-      while (i < n) {
+      if (sentinel) {
+        // The buffer ends with LF, so the scan stops inside it without a bounds test per byte.
         c = buf[i];
-        if (c === delim || c === LF) break;
-        i++;
+        while (c !== delim && c !== LF) c = buf[++i];
+      } else {
+        while (i < n) {
+          c = buf[i];
+          if (c === delim || c === LF) break;
+          i++;
+        }
       }
       let e = i;
       if (i >= n || c === LF) {

@@ -68,7 +68,7 @@ function addRunOptions(cmd: Command): Command {
   );
 }
 
-function printSummary(s: RunSummary, json: boolean): void {
+function printSummary(s: RunSummary, json: boolean, command: 'run' | 'coordinator'): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
     return;
@@ -78,16 +78,22 @@ function printSummary(s: RunSummary, json: boolean): void {
     '',
     `run ${s.runId} ${s.status} in ${(s.wallMs / 1000).toFixed(2)}s${s.resumed ? ' (resumed)' : ''}: ${s.chunks} chunks, ${s.retries} retries${s.duplicates ? `, ${s.duplicates} late duplicate(s) ignored` : ''}`,
     renderTable(
-      ['rows', 'rejected', 'units', 'revenue', 'min price', 'max price', 'avg price'],
+      [
+        'rows',
+        'rejected',
+        'units',
+        'revenue',
+        ...['min', 'max', 'avg'].map((w) => `${w} ${s.priceBasis === 'unit price' ? 'price' : 'amount'}`),
+      ],
       [
         [
           t.rows.toLocaleString('en-US'),
           t.rejected.toLocaleString('en-US'),
           groupThousands(t.units),
           groupThousands(t.revenue),
-          t.minPrice ?? '-',
-          t.maxPrice ?? '-',
-          t.avgPrice ?? '-',
+          t.minPrice === null ? '-' : groupThousands(t.minPrice),
+          t.maxPrice === null ? '-' : groupThousands(t.maxPrice),
+          t.avgPrice === null ? '-' : groupThousands(t.avgPrice),
         ],
       ],
     ),
@@ -108,12 +114,16 @@ function printSummary(s: RunSummary, json: boolean): void {
     );
   }
   lines.push('', `results in ${s.db}`);
+  if (t.rejected > 0)
+    lines.push(
+      `${t.rejected.toLocaleString('en-US')} row(s) rejected: see them by reason with salesgrid report`,
+    );
   if (s.status === 'done') {
     const db = s.db === DEFAULT_DB ? '' : ` --db ${s.db}`;
     lines.push(`next: salesgrid report${db}   |   salesgrid eda${db}`);
   } else if (s.status === 'interrupted')
     lines.push(
-      `resume with: salesgrid coordinator ${s.file} --resume${s.db === DEFAULT_DB ? '' : ` --db ${s.db}`}`,
+      `resume with: salesgrid ${command} ${s.file} --resume${s.db === DEFAULT_DB ? '' : ` --db ${s.db}`}`,
     );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -225,7 +235,7 @@ export function buildProgram(): Command {
     try {
       const summary = await coordinator.run();
       ui.close();
-      printSummary(summary, opts.json);
+      printSummary(summary, opts.json, 'coordinator');
       if (summary.status === 'interrupted') process.exitCode = signalExit(signal);
     } catch (err) {
       ui.close();
@@ -269,9 +279,12 @@ export function buildProgram(): Command {
       .option('--slots <n>', 'chunks in flight per worker', '2')
       .option('--generate', `generate the default dataset first if <csv> is missing`)
       .addOption(
-        new Option('--transport <kind>', 'send chunk bytes, or byte ranges (children read the file)')
+        new Option(
+          '--transport <kind>',
+          'byte ranges (the local children read the file; saves a loopback copy) or chunk bytes',
+        )
           .choices(['bytes', 'range'])
-          .default('bytes'),
+          .default('range'),
       ),
   ).action(
     async (csv: string, o: RawCoordinatorFlags & { workers: string; slots: string; generate?: boolean }) => {
@@ -288,7 +301,7 @@ export function buildProgram(): Command {
       try {
         const summary = await local.run(opts, { workers, slots }, ui);
         ui.close();
-        printSummary(summary, opts.json);
+        printSummary(summary, opts.json, 'run');
         if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
       } catch (err) {
         ui.close();

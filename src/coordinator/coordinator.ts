@@ -95,6 +95,8 @@ export interface RunSummary {
   workers: WorkerSummary[];
   error: string | null;
   resumed: boolean;
+  /** What min/max/avg price are over: the unit price, or the line amount when there is no price column. */
+  priceBasis: 'unit price' | 'line amount';
   /** This (coordinator) process's usage at the end of the run. */
   coordinatorUsage: Usage;
 }
@@ -1055,6 +1057,7 @@ export class Coordinator {
         .sort((a, b) => (a.workerId < b.workerId ? -1 : 1)),
       error: error?.message ?? null,
       resumed: this.resumed,
+      priceBasis: this.spec.price >= 0 ? 'unit price' : 'line amount',
       coordinatorUsage: processUsage(),
     };
   }

@@ -12,6 +12,7 @@ export class KeyTable {
   private table: Int32Array;
   private mask: number;
   private bytes: Buffer;
+  private view: DataView;
   private bytesUsed = 0;
   private starts: number[] = [];
   private lengths: number[] = [];
@@ -29,22 +30,29 @@ export class KeyTable {
     this.table = new Int32Array(256);
     this.mask = 255;
     this.bytes = Buffer.allocUnsafe(4096);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
   }
 
   get size(): number {
     return this.keys.length;
   }
 
-  /** Slot of the key in buf[s, e), inserting it if new. Throws TooManyKeysError past the cap. */
-  slot(buf: Uint8Array, s: number, e: number): number {
+  /**
+   * Slot of the key in buf[s, e), inserting it if new. Throws TooManyKeysError past the cap.
+   * `view` is a DataView over the same bytes as `buf` (word reads).
+   */
+  slot(
+    buf: Uint8Array,
+    s: number,
+    e: number,
+    view: DataView = new DataView(buf.buffer, buf.byteOffset, buf.length),
+  ): number {
     const len = e - s;
     // FNV-style over 4-byte words (a quarter of the multiplies), then a murmur finalizer so the
     // low bits used by the mask depend on every byte.
     let h = 0x811c9dc5 ^ len;
     let i = s;
-    for (; i + 4 <= e; i += 4) {
-      h = Math.imul(h ^ (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)), 0x01000193);
-    }
+    for (; i + 4 <= e; i += 4) h = Math.imul(h ^ view.getUint32(i, true), 0x01000193);
     for (; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
@@ -54,16 +62,20 @@ export class KeyTable {
       const v = this.table[p];
       if (v === 0) break;
       const slot = v - 1;
-      if (this.hashes[slot] === h && this.lengths[slot] === len && this.same(slot, buf, s, len)) return slot;
+      if (this.hashes[slot] === h && this.lengths[slot] === len && this.same(slot, buf, view, s, len))
+        return slot;
       p = (p + 1) & this.mask;
     }
     return this.insert(buf, s, e, h, p);
   }
 
-  private same(slot: number, buf: Uint8Array, s: number, len: number): boolean {
+  private same(slot: number, buf: Uint8Array, view: DataView, s: number, len: number): boolean {
     const base = this.starts[slot];
     const bytes = this.bytes;
-    for (let i = 0; i < len; i++) if (bytes[base + i] !== buf[s + i]) return false;
+    const kv = this.view;
+    let i = 0;
+    for (; i + 4 <= len; i += 4) if (kv.getUint32(base + i) !== view.getUint32(s + i)) return false;
+    for (; i < len; i++) if (bytes[base + i] !== buf[s + i]) return false;
     return true;
   }
 
@@ -78,6 +90,7 @@ export class KeyTable {
       const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.bytesUsed + len));
       this.bytes.copy(grown, 0, 0, this.bytesUsed);
       this.bytes = grown;
+      this.view = new DataView(grown.buffer, grown.byteOffset, grown.length);
     }
     this.bytes.set(buf.subarray(s, e), this.bytesUsed);
     const slot = this.keys.length;

@@ -49,6 +49,7 @@ export class ChunkAggregator implements RecordSink {
   private readonly spec: ScanSpec;
   private readonly fields: Fields;
   private buf: Uint8Array = new Uint8Array(0);
+  private view: DataView = new DataView(new ArrayBuffer(0));
   private readonly dimTables: KeyTable[];
   private readonly dimIndex: Int32Array;
   private readonly martTables: KeyTable[];
@@ -95,6 +96,7 @@ export class ChunkAggregator implements RecordSink {
   /** Parses buf[0, n) and returns the number of line feeds in it. */
   scan(buf: Uint8Array, n = buf.length): number {
     this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
     return tokenize(buf, n, this.spec.delimiter, this.fields, this);
   }
 
@@ -216,7 +218,7 @@ export class ChunkAggregator implements RecordSink {
       if (ff[f] === ESCAPED) {
         const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
         slot = tables[k].slot(key, 0, key.length);
-      } else slot = tables[k].slot(this.buf, fs[f], fe[f]);
+      } else slot = tables[k].slot(this.buf, fs[f], fe[f], this.view);
       if (revBig !== null) {
         tables[k].add(slot, qty, 0);
         tables[k].addBig(slot, revBig);
@@ -229,7 +231,7 @@ export class ChunkAggregator implements RecordSink {
       if (ff[f] === ESCAPED) {
         const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
         slot = martTables[k].slot(key, 0, key.length);
-      } else slot = martTables[k].slot(this.buf, fs[f], fe[f]);
+      } else slot = martTables[k].slot(this.buf, fs[f], fe[f], this.view);
       const mart = this.marts[k];
       if (slot === mart.keys.length) mart.keyId(martTables[k].keys[slot]);
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);

@@ -49,6 +49,9 @@ export function tokenize(
   sink: RecordSink,
 ): number {
   const sentinel = n > 0 && buf[n - 1] === LF;
+  const view = new DataView(buf.buffer, buf.byteOffset, n);
+  const delim4 = Math.imul(delim, 0x01010101);
+  const LF4 = 0x0a0a0a0a;
   const fs = fields.start;
   const fe = fields.end;
   const ff = fields.flag;
@@ -130,7 +133,20 @@ export function tokenize(
       }
       const s = i;
       if (sentinel) {
-        // The buffer ends with LF, so the scan stops inside it without a bounds test per byte.
+        // Four bytes at a time while a whole word fits: flag bytes equal to the delimiter or LF
+        // (the classic has-zero-byte test on word ^ pattern). The lowest flag is always a true
+        // match; bytes >= 0x80 never flag. The buffer ends with LF, so the byte loop needs no bounds test.
+        while (i + 4 <= n) {
+          const w = view.getUint32(i, true);
+          const x = w ^ delim4;
+          const y = w ^ LF4;
+          const m = (((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080;
+          if (m !== 0) {
+            i += (31 - Math.clz32(m & -m)) >>> 3;
+            break;
+          }
+          i += 4;
+        }
         c = buf[i];
         while (c !== delim && c !== LF) c = buf[++i];
       } else {

@@ -39,10 +39,12 @@ export class LocalRun {
       { ...opts, host: '127.0.0.1', port: 0, token },
       {
         ...ui,
-        listening: (host, port, runId) => {
+        bound: (host, port) => {
           for (let i = 0; i < local.workers; i++) {
             this.spawnWorker(host, port, `w${i + 1}`, token, local.slots);
           }
+        },
+        listening: (host, port, runId) => {
           const pids = this.children.map((c) => c.pid).join(', ');
           ui.info(
             `run ${runId}: coordinator on ${host}:${port}, ${local.workers} worker process(es) (pids ${pids})`,
@@ -52,10 +54,18 @@ export class LocalRun {
     );
     this.coordinator = coordinator;
     if (this.interrupted) coordinator.interrupt();
+    let started = false;
     try {
-      return await coordinator.run();
+      const summary = await coordinator.run();
+      started = true;
+      return summary;
+    } catch (err) {
+      // A run that ended after it started has told its workers; one refused at the start has not.
+      started = (err as { summary?: unknown }).summary !== undefined;
+      throw err;
     } finally {
-      await this.cleanup();
+      if (started) await this.cleanup();
+      else this.killAll();
     }
   }
 

@@ -56,6 +56,8 @@ export class Chunker {
   private readonly skipSorted: number[];
   /** Bytes read past the last cut, carried into the next chunk. */
   private carry: Buffer | null = null;
+  private readonly pool: Buffer[] = [];
+  private readonly owned = new WeakMap<ArrayBufferLike, Buffer>();
 
   constructor(file: FileHandle, opts: ChunkerOptions) {
     this.file = file;
@@ -99,7 +101,7 @@ export class Chunker {
     if (start >= limit) return null;
     let size = Math.min(this.opts.chunkSize, limit - start);
     for (;;) {
-      const buf = Buffer.allocUnsafe(size);
+      const buf = this.take(size);
       let have = 0;
       if (this.carry !== null && this.carry.length <= size) {
         this.carry.copy(buf, 0);
@@ -129,6 +131,25 @@ export class Chunker {
       this.carry = Buffer.from(buf.subarray(0, have));
       size = Math.min(size * 2, this.opts.maxChunk, limit - start);
     }
+  }
+
+  /**
+   * Hands a chunk's buffer back once nothing refers to it any more (sent, or not needed), so the
+   * next chunk reuses it: fresh multi-MiB buffers cost page faults and GC on every chunk.
+   */
+  release(data: Buffer): void {
+    const whole = this.owned.get(data.buffer);
+    if (whole !== undefined && this.pool.length < 8 && !this.pool.includes(whole)) this.pool.push(whole);
+  }
+
+  private take(size: number): Buffer {
+    const i = this.pool.findIndex((b) => b.length >= size);
+    if (i >= 0) return this.pool.splice(i, 1)[0].subarray(0, size);
+    const buf = Buffer.allocUnsafe(size);
+    // Only buffers with an ArrayBuffer of their own are reused (small ones live in Node's shared slab).
+    if (size >= 64 * 1024 && buf.byteOffset === 0 && buf.buffer.byteLength === size)
+      this.owned.set(buf.buffer, buf);
+    return buf;
   }
 
   /** Reads a chunk's bytes again (a retry). */

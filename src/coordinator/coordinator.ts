@@ -67,7 +67,9 @@ export interface Progress {
 export interface CoordinatorUi {
   info(message: string): void;
   warn(message: string): void;
-  /** Called when the listener is up, with the address workers should use. */
+  /** Called as soon as the port is bound, before the file's layout is read (workers may start). */
+  bound?(host: string, port: number): void;
+  /** Called when the run is ready for workers, with the address they should use. */
   listening?(host: string, port: number, runId: number): void;
   progress?(p: Progress): void;
 }
@@ -222,6 +224,9 @@ export class Coordinator {
   private readonly startMs = Date.now();
   private lastWorkerMs = Date.now();
 
+  private ready = false;
+  /** Connections accepted before the run was ready; challenged once it is. */
+  private readonly held: Session[] = [];
   private pumping = false;
   private pumpAgain = false;
   private stopping: 'interrupted' | null = null;
@@ -248,21 +253,27 @@ export class Coordinator {
       throw err;
     }
     try {
-      await this.prepare(input.mtimeMs);
+      // Listen first: workers (e.g. `run`'s children) start and connect while the layout is read;
+      // their handshake waits until the run is ready.
       this.listener = await listen(
         this.opts.host,
         this.opts.port,
         (ch) => this.accept(ch),
         DEFAULT_MAX_FRAME,
       );
+      this.ui.bound?.(this.listener.host, this.listener.port);
+      await this.prepare(input.mtimeMs);
     } catch (err) {
       if (this.runId !== 0 && !this.finished) {
         this.store.finishRun(this.runId, 'failed', iso(Date.now()), errorMessage(err), null);
       }
+      await this.listener?.close();
       await this.file.close();
       this.store.close();
       throw err;
     }
+    this.ready = true;
+    for (const session of this.held.splice(0)) if (!session.channel.closed) this.challenge(session);
     const done = new Promise<RunSummary>((resolve, reject) => {
       this.settle = resolve;
       this.reject = reject;
@@ -438,7 +449,12 @@ export class Coordinator {
       channel.end();
       return;
     }
-    channel.send({
+    if (this.ready) this.challenge(session);
+    else this.held.push(session);
+  }
+
+  private challenge(session: Session): void {
+    session.channel.send({
       type: 'challenge',
       protocol: PROTOCOL_VERSION,
       nonce: session.nonce,
@@ -838,12 +854,14 @@ export class Coordinator {
         }
         this.chunksSeen++;
         range = { chunkId: chunk.chunkId, byteStart: chunk.byteStart, byteEnd: chunk.byteEnd };
-        data = this.opts.transport === 'bytes' ? chunk.data : null;
+        if (this.opts.transport === 'bytes') data = chunk.data;
+        else this.chunker.release(chunk.data);
         if (this.chunker.finished) this.store.setChunksTotal(this.runId, this.chunksSeen);
       }
       if (this.finished) return;
       const target = session.state === 'ready' && !session.channel.closed ? session : this.freeSession();
       if (target === null) {
+        if (data !== null) this.chunker.release(data);
         this.retryQueue.unshift(range);
         return;
       }
@@ -875,7 +893,10 @@ export class Coordinator {
     session.leases.set(range.chunkId, lease);
     session.leasedEver.add(range.chunkId);
     if (data !== null) {
-      session.channel.sendParts(encodeTaskParts({ type: 'task', chunkId: range.chunkId, attempt }, data));
+      session.channel.sendParts(
+        encodeTaskParts({ type: 'task', chunkId: range.chunkId, attempt }, data),
+        () => this.chunker.release(data),
+      );
     } else {
       session.channel.send({
         type: 'task',

@@ -171,6 +171,7 @@ export interface ChunkResultWrite {
 export class Store {
   private readonly db: Db;
   readonly path: string;
+  private readonly statements = new Map<string, Statement>();
 
   private constructor(db: Db, file: string) {
     this.db = db;
@@ -239,95 +240,89 @@ export class Store {
   // --- runs -----------------------------------------------------------------------------------
 
   createRun(r: NewRun): number {
-    const info = this.db
-      .prepare(
-        `INSERT INTO runs (file, size, mtime_ms, options, spec, data_start, header_lines, chunk_size, started_at, status, scale,
+    const info = this.prepare(
+      `INSERT INTO runs (file, size, mtime_ms, options, spec, data_start, header_lines, chunk_size, started_at, status, scale,
           lock_owner, lock_heartbeat_ms, chunks_total)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
-      )
-      .run(
-        r.file,
-        r.size,
-        Math.round(r.mtimeMs),
-        JSON.stringify(r.options),
-        JSON.stringify(r.spec),
-        r.dataStart,
-        r.headerLines,
-        r.chunkSize,
-        r.startedAt,
-        r.scale,
-        r.lockOwner,
-        Date.now(),
-        r.chunksTotal,
-      );
+    ).run(
+      r.file,
+      r.size,
+      Math.round(r.mtimeMs),
+      JSON.stringify(r.options),
+      JSON.stringify(r.spec),
+      r.dataStart,
+      r.headerLines,
+      r.chunkSize,
+      r.startedAt,
+      r.scale,
+      r.lockOwner,
+      Date.now(),
+      r.chunksTotal,
+    );
     return Number(info.lastInsertRowid);
   }
 
   getRun(id: number): RunRow | undefined {
-    return this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+    return this.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
   }
 
   latestRun(status?: RunStatus): RunRow | undefined {
     if (status === undefined)
-      return this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT 1').get() as RunRow | undefined;
-    return this.db.prepare('SELECT * FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1').get(status) as
+      return this.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT 1').get() as RunRow | undefined;
+    return this.prepare('SELECT * FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1').get(status) as
       | RunRow
       | undefined;
   }
 
   listRuns(): RunRow[] {
-    return this.db.prepare('SELECT * FROM runs ORDER BY id').all() as RunRow[];
+    return this.prepare('SELECT * FROM runs ORDER BY id').all() as RunRow[];
   }
 
   /** The latest run over this file, whatever its status. */
   latestRunForFile(file: string): RunRow | undefined {
-    return this.db.prepare('SELECT * FROM runs WHERE file = ? ORDER BY id DESC LIMIT 1').get(file) as
+    return this.prepare('SELECT * FROM runs WHERE file = ? ORDER BY id DESC LIMIT 1').get(file) as
       | RunRow
       | undefined;
   }
 
   /** A running run on this file whose owner is still beating (another live coordinator). */
   liveRunForFile(file: string, staleAfterMs: number): RunRow | undefined {
-    return this.db
-      .prepare(
-        "SELECT * FROM runs WHERE file = ? AND status = 'running' AND lock_heartbeat_ms > ? ORDER BY id DESC LIMIT 1",
-      )
-      .get(file, Date.now() - staleAfterMs) as RunRow | undefined;
+    return this.prepare(
+      "SELECT * FROM runs WHERE file = ? AND status = 'running' AND lock_heartbeat_ms > ? ORDER BY id DESC LIMIT 1",
+    ).get(file, Date.now() - staleAfterMs) as RunRow | undefined;
   }
 
   /** Takes the run's lock if no other owner has beaten within `staleAfterMs`. Atomic. */
   takeLock(runId: number, owner: string, staleAfterMs: number): boolean {
-    const info = this.db
-      .prepare(
-        `UPDATE runs SET lock_owner = ?, lock_heartbeat_ms = ?, status = 'running', finished_at = NULL, error = NULL
+    const info = this.prepare(
+      `UPDATE runs SET lock_owner = ?, lock_heartbeat_ms = ?, status = 'running', finished_at = NULL, error = NULL
          WHERE id = ? AND (lock_owner IS NULL OR lock_owner = ? OR lock_heartbeat_ms IS NULL OR lock_heartbeat_ms < ?)`,
-      )
-      .run(owner, Date.now(), runId, owner, Date.now() - staleAfterMs);
+    ).run(owner, Date.now(), runId, owner, Date.now() - staleAfterMs);
     return info.changes === 1;
   }
 
   heartbeat(runId: number, owner: string): void {
-    this.db
-      .prepare('UPDATE runs SET lock_heartbeat_ms = ? WHERE id = ? AND lock_owner = ?')
-      .run(Date.now(), runId, owner);
+    this.prepare('UPDATE runs SET lock_heartbeat_ms = ? WHERE id = ? AND lock_owner = ?').run(
+      Date.now(),
+      runId,
+      owner,
+    );
   }
 
   setChunksTotal(runId: number, total: number): void {
-    this.db.prepare('UPDATE runs SET chunks_total = ? WHERE id = ?').run(total, runId);
+    this.prepare('UPDATE runs SET chunks_total = ? WHERE id = ?').run(total, runId);
   }
 
   // --- chunks ---------------------------------------------------------------------------------
 
   doneChunks(runId: number): ChunkRow[] {
-    return this.db
-      .prepare("SELECT * FROM chunks WHERE run_id = ? AND status = 'done' ORDER BY byte_start")
-      .all(runId) as ChunkRow[];
+    return this.prepare("SELECT * FROM chunks WHERE run_id = ? AND status = 'done' ORDER BY byte_start").all(
+      runId,
+    ) as ChunkRow[];
   }
 
   allChunks(runId: number): ChunkRow[] {
-    return this.db
-      .prepare('SELECT * FROM chunks WHERE run_id = ? ORDER BY byte_start')
-      .all(runId) as ChunkRow[];
+    return this.prepare('SELECT * FROM chunks WHERE run_id = ? ORDER BY byte_start').all(runId) as ChunkRow[];
   }
 
   /** Records a lease: the chunk row (first time) and an attempt row. */
@@ -341,19 +336,15 @@ export class Store {
     at: string,
   ): void {
     this.tx(() => {
-      this.db
-        .prepare(
-          `INSERT INTO chunks (run_id, chunk_id, byte_start, byte_end, status, attempts, worker_id, dispatched_at)
+      this.prepare(
+        `INSERT INTO chunks (run_id, chunk_id, byte_start, byte_end, status, attempts, worker_id, dispatched_at)
            VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
            ON CONFLICT (run_id, chunk_id) DO UPDATE SET attempts = excluded.attempts, worker_id = excluded.worker_id,
              dispatched_at = excluded.dispatched_at`,
-        )
-        .run(runId, chunkId, byteStart, byteEnd, attempt, workerId, at);
-      this.db
-        .prepare(
-          `INSERT OR REPLACE INTO attempts (run_id, chunk_id, attempt, worker_id, dispatched_at, outcome) VALUES (?, ?, ?, ?, ?, 'leased')`,
-        )
-        .run(runId, chunkId, attempt, workerId, at);
+      ).run(runId, chunkId, byteStart, byteEnd, attempt, workerId, at);
+      this.prepare(
+        `INSERT OR REPLACE INTO attempts (run_id, chunk_id, attempt, worker_id, dispatched_at, outcome) VALUES (?, ?, ?, ?, ?, 'leased')`,
+      ).run(runId, chunkId, attempt, workerId, at);
     });
   }
 
@@ -366,113 +357,101 @@ export class Store {
     at: string,
     detail: string | null,
   ): void {
-    this.db
-      .prepare(
-        'UPDATE attempts SET outcome = ?, finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?',
-      )
-      .run(outcome, at, detail, runId, chunkId, attempt);
+    this.prepare(
+      'UPDATE attempts SET outcome = ?, finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?',
+    ).run(outcome, at, detail, runId, chunkId, attempt);
   }
 
   markChunkFailed(runId: number, chunkId: number): void {
-    this.db
-      .prepare("UPDATE chunks SET status = 'failed' WHERE run_id = ? AND chunk_id = ?")
-      .run(runId, chunkId);
+    this.prepare("UPDATE chunks SET status = 'failed' WHERE run_id = ? AND chunk_id = ?").run(runId, chunkId);
   }
 
   /** One transaction: the chunk's result, its rejects, the worker's and the run's new totals. */
   recordResult(w: ChunkResultWrite): void {
     this.tx(() => {
-      this.db
-        .prepare(
-          `UPDATE chunks SET status = 'done', worker_id = ?, finished_at = ?, lines = ?, rows = ?, rejected = ?, units = ?, revenue = ?,
+      this.prepare(
+        `UPDATE chunks SET status = 'done', worker_id = ?, finished_at = ?, lines = ?, rows = ?, rejected = ?, units = ?, revenue = ?,
              price_min = ?, price_max = ?, price_sum = ?, parse_ms = ?, partial = ?
            WHERE run_id = ? AND chunk_id = ?`,
-        )
-        .run(
-          w.workerId,
-          w.finishedAt,
-          w.lines,
-          w.rows,
-          w.rejected,
-          w.units,
-          w.revenue,
-          w.priceMin,
-          w.priceMax,
-          w.priceSum,
-          w.parseMs,
-          w.partial,
-          w.runId,
-          w.chunkId,
-        );
-      this.db
-        .prepare(
-          "UPDATE attempts SET outcome = 'done', finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?",
-        )
-        .run(w.finishedAt, w.detail, w.runId, w.chunkId, w.attempt);
-      const ins = this.db.prepare(
+      ).run(
+        w.workerId,
+        w.finishedAt,
+        w.lines,
+        w.rows,
+        w.rejected,
+        w.units,
+        w.revenue,
+        w.priceMin,
+        w.priceMax,
+        w.priceSum,
+        w.parseMs,
+        w.partial,
+        w.runId,
+        w.chunkId,
+      );
+      this.prepare(
+        "UPDATE attempts SET outcome = 'done', finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?",
+      ).run(w.finishedAt, w.detail, w.runId, w.chunkId, w.attempt);
+      const ins = this.prepare(
         'INSERT INTO rejects (run_id, chunk_id, rel_line, reason, raw) VALUES (?, ?, ?, ?, ?)',
       );
       for (const [rel, reason, raw] of w.rejects) ins.run(w.runId, w.chunkId, rel, reason, raw);
-      this.db
-        .prepare(
-          `UPDATE workers SET chunks = ?, rows = ?, revenue = ?, busy_ms = ?, price_min = ?, price_max = ?, price_sum = ?
+      this.prepare(
+        `UPDATE workers SET chunks = ?, rows = ?, revenue = ?, busy_ms = ?, price_min = ?, price_max = ?, price_sum = ?
            WHERE run_id = ? AND worker_id = ?`,
-        )
-        .run(
-          w.worker.chunks,
-          w.worker.rows,
-          w.worker.revenue,
-          w.worker.busyMs,
-          w.worker.priceMin,
-          w.worker.priceMax,
-          w.worker.priceSum,
-          w.runId,
-          w.workerId,
-        );
+      ).run(
+        w.worker.chunks,
+        w.worker.rows,
+        w.worker.revenue,
+        w.worker.busyMs,
+        w.worker.priceMin,
+        w.worker.priceMax,
+        w.worker.priceSum,
+        w.runId,
+        w.workerId,
+      );
       const r = w.run;
-      this.db
-        .prepare(
-          `UPDATE runs SET rows = ?, rejected = ?, units = ?, revenue = ?, price_min = ?, price_max = ?, price_sum = ?, avg_price = ?,
+      this.prepare(
+        `UPDATE runs SET rows = ?, rejected = ?, units = ?, revenue = ?, price_min = ?, price_max = ?, price_sum = ?, avg_price = ?,
              scale = ?, chunks_done = ?, bytes_done = ? WHERE id = ?`,
-        )
-        .run(
-          r.rows,
-          r.rejected,
-          r.units,
-          r.revenue,
-          r.priceMin,
-          r.priceMax,
-          r.priceSum,
-          r.avgPrice,
-          r.scale,
-          r.chunksDone,
-          r.bytesDone,
-          w.runId,
-        );
+      ).run(
+        r.rows,
+        r.rejected,
+        r.units,
+        r.revenue,
+        r.priceMin,
+        r.priceMax,
+        r.priceSum,
+        r.avgPrice,
+        r.scale,
+        r.chunksDone,
+        r.bytesDone,
+        w.runId,
+      );
     });
   }
 
   // --- workers --------------------------------------------------------------------------------
 
   workerConnected(runId: number, workerId: string, address: string, at: string): void {
-    this.db
-      .prepare(
-        `INSERT INTO workers (run_id, worker_id, address, connected_at) VALUES (?, ?, ?, ?)
+    this.prepare(
+      `INSERT INTO workers (run_id, worker_id, address, connected_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (run_id, worker_id) DO UPDATE SET sessions = sessions + 1, address = excluded.address, disconnected_at = NULL`,
-      )
-      .run(runId, workerId, address, at);
+    ).run(runId, workerId, address, at);
   }
 
   workerDisconnected(runId: number, workerId: string, at: string): void {
-    this.db
-      .prepare('UPDATE workers SET disconnected_at = ? WHERE run_id = ? AND worker_id = ?')
-      .run(at, runId, workerId);
+    this.prepare('UPDATE workers SET disconnected_at = ? WHERE run_id = ? AND worker_id = ?').run(
+      at,
+      runId,
+      workerId,
+    );
   }
 
   workers(runId: number): WorkerRow[] {
-    return this.db
-      .prepare('SELECT * FROM workers WHERE run_id = ? ORDER BY worker_id')
-      .all(runId) as WorkerRow[];
+    return this.prepare('SELECT * FROM workers WHERE run_id = ? ORDER BY worker_id').all(
+      runId,
+    ) as WorkerRow[];
   }
 
   // --- end of run -----------------------------------------------------------------------------
@@ -496,8 +475,8 @@ export class Store {
       if (merged !== null) {
         const run = this.getRun(runId);
         let line = (run?.header_lines ?? 1) + 1;
-        const setLine = this.db.prepare('UPDATE chunks SET first_line = ? WHERE run_id = ? AND chunk_id = ?');
-        const setRejects = this.db.prepare(
+        const setLine = this.prepare('UPDATE chunks SET first_line = ? WHERE run_id = ? AND chunk_id = ?');
+        const setRejects = this.prepare(
           'UPDATE rejects SET line = ? + rel_line WHERE run_id = ? AND chunk_id = ?',
         );
         for (const c of this.allChunks(runId)) {
@@ -505,81 +484,71 @@ export class Store {
           setRejects.run(line, runId, c.chunk_id);
           line += c.lines ?? 0;
         }
-        this.db.prepare('DELETE FROM monthly WHERE run_id = ?').run(runId);
-        this.db.prepare('DELETE FROM dimensions WHERE run_id = ?').run(runId);
-        const m = this.db.prepare(
+        this.prepare('DELETE FROM monthly WHERE run_id = ?').run(runId);
+        this.prepare('DELETE FROM dimensions WHERE run_id = ?').run(runId);
+        const m = this.prepare(
           'INSERT INTO monthly (run_id, month, rows, units, revenue) VALUES (?, ?, ?, ?, ?)',
         );
         for (const [month, c] of merged.monthly) m.run(runId, month, c.rows, c.units, c.revenue);
-        const d = this.db.prepare(
+        const d = this.prepare(
           'INSERT INTO dimensions (run_id, dimension, key, rows, units, revenue) VALUES (?, ?, ?, ?, ?, ?)',
         );
         for (const [dim, key, c] of merged.dims) d.run(runId, dim, key, c.rows, c.units, c.revenue);
-        this.db.prepare('DELETE FROM marts WHERE run_id = ?').run(runId);
-        const mi = this.db.prepare(
+        this.prepare('DELETE FROM marts WHERE run_id = ?').run(runId);
+        const mi = this.prepare(
           'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, revenue_scaled) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         );
         for (const [mart, month, key, rows, units, revenue, scaled] of merged.marts ?? []) {
           mi.run(runId, mart, month, key, rows, units, revenue, scaled);
         }
       }
-      this.db
-        .prepare(
-          "UPDATE attempts SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'leased'",
-        )
-        .run(at, runId);
-      this.db
-        .prepare(
-          'UPDATE runs SET status = ?, finished_at = ?, error = ?, lock_owner = NULL, lock_heartbeat_ms = NULL WHERE id = ?',
-        )
-        .run(status, at, error, runId);
+      this.prepare(
+        "UPDATE attempts SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'leased'",
+      ).run(at, runId);
+      this.prepare(
+        'UPDATE runs SET status = ?, finished_at = ?, error = ?, lock_owner = NULL, lock_heartbeat_ms = NULL WHERE id = ?',
+      ).run(status, at, error, runId);
     });
   }
 
   // --- reads for report / eda -----------------------------------------------------------------
 
   monthly(runId: number): ({ month: string } & CellRow)[] {
-    return this.db
-      .prepare('SELECT month, rows, units, revenue FROM monthly WHERE run_id = ? ORDER BY month')
-      .all(runId) as ({
+    return this.prepare(
+      'SELECT month, rows, units, revenue FROM monthly WHERE run_id = ? ORDER BY month',
+    ).all(runId) as ({
       month: string;
     } & CellRow)[];
   }
 
   dimensions(runId: number): ({ dimension: string; key: string } & CellRow)[] {
-    return this.db
-      .prepare(
-        'SELECT dimension, key, rows, units, revenue FROM dimensions WHERE run_id = ? ORDER BY dimension, key',
-      )
-      .all(runId) as ({ dimension: string; key: string } & CellRow)[];
+    return this.prepare(
+      'SELECT dimension, key, rows, units, revenue FROM dimensions WHERE run_id = ? ORDER BY dimension, key',
+    ).all(runId) as ({ dimension: string; key: string } & CellRow)[];
   }
 
   rejectReasons(runId: number): { reason: string; count: number; first_line: number | null }[] {
-    return this.db
-      .prepare(
-        'SELECT reason, COUNT(*) AS count, MIN(line) AS first_line FROM rejects WHERE run_id = ? GROUP BY reason ORDER BY count DESC, reason',
-      )
-      .all(runId) as { reason: string; count: number; first_line: number | null }[];
+    return this.prepare(
+      'SELECT reason, COUNT(*) AS count, MIN(line) AS first_line FROM rejects WHERE run_id = ? GROUP BY reason ORDER BY count DESC, reason',
+    ).all(runId) as { reason: string; count: number; first_line: number | null }[];
   }
 
   rejects(runId: number, limit: number): { line: number | null; reason: string; raw: string }[] {
-    return this.db
-      .prepare(
-        'SELECT line, reason, raw FROM rejects WHERE run_id = ? ORDER BY line, chunk_id, rel_line LIMIT ?',
-      )
-      .all(runId, limit) as { line: number | null; reason: string; raw: string }[];
+    return this.prepare(
+      'SELECT line, reason, raw FROM rejects WHERE run_id = ? ORDER BY line, chunk_id, rel_line LIMIT ?',
+    ).all(runId, limit) as { line: number | null; reason: string; raw: string }[];
   }
 
   attempts(runId: number): AttemptRow[] {
-    return this.db
-      .prepare('SELECT * FROM attempts WHERE run_id = ? ORDER BY dispatched_at, chunk_id, attempt')
-      .all(runId) as AttemptRow[];
+    return this.prepare(
+      'SELECT * FROM attempts WHERE run_id = ? ORDER BY dispatched_at, chunk_id, attempt',
+    ).all(runId) as AttemptRow[];
   }
 
   /** Mart columns stored for a run. */
   martNames(runId: number): string[] {
     return (
-      this.db.prepare('SELECT DISTINCT mart FROM marts WHERE run_id = ? ORDER BY mart').all(runId) as {
+      this.prepare('SELECT DISTINCT mart FROM marts WHERE run_id = ? ORDER BY mart').all(runId) as {
         mart: string;
       }[]
     ).map((r) => r.mart);
@@ -598,7 +567,7 @@ export class Store {
   ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenue_scaled: bigint }[] {
     const period = per === 'month' ? 'month' : per === 'year' ? 'substr(month, 1, 4)' : "''";
     const metric = by === 'revenue' ? 'revenue_scaled' : by;
-    const stmt = this.db.prepare(
+    const stmt = this.prepare(
       `WITH base AS (
          SELECT ${period} AS period, key, SUM(rows) AS rows, SUM(units) AS units, SUM(revenue_scaled) AS revenue_scaled
          FROM marts WHERE run_id = ? AND mart = ? GROUP BY 1, 2
@@ -619,7 +588,14 @@ export class Store {
 
   /** A read query for modules with their own SQL (eda). Rows are plain objects. */
   query<T>(sql: string, ...params: unknown[]): T[] {
-    return this.db.prepare(sql).all(...params) as T[];
+    return this.prepare(sql).all(...params) as T[];
+  }
+
+  /** Prepared statements are compiled once per store. */
+  private prepare(sql: string): Statement {
+    let st = this.statements.get(sql);
+    if (st === undefined) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
   }
 
   private tx(fn: () => void): void {

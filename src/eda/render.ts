@@ -11,6 +11,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { compile } from 'vega-lite';
 import { SalesgridError } from '../errors.js';
 import { FONT } from './specs.js';
+import { loadFontMetrics, vegaWidth } from './text-metrics.js';
 
 let fonts: string[] | undefined;
 
@@ -31,7 +32,24 @@ export function fontFiles(): string[] {
   return found;
 }
 
+let measuring = false;
+
+/** Makes vega lay text out with DejaVu Sans' real glyph widths (once per process). */
+function useFontMetrics(): void {
+  if (measuring) return;
+  const files = fontFiles();
+  const find = (name: string) => files.find((f) => path.basename(f) === name);
+  const regular = find('DejaVuSans.ttf');
+  const bold = find('DejaVuSans-Bold.ttf') ?? regular;
+  if (regular === undefined || bold === undefined) return;
+  // Exported by vega-scenegraph but missing from vega's typings.
+  const metrics = (vega as unknown as { textMetrics: { width: unknown } }).textMetrics;
+  metrics.width = vegaWidth(loadFontMetrics(regular), loadFontMetrics(bold));
+  measuring = true;
+}
+
 export async function specToSvg(spec: TopLevelSpec): Promise<string> {
+  useFontMetrics();
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Error });
   try {

@@ -20,7 +20,7 @@ export const CONFIG: Config = {
   padding: 24,
   title: { fontSize: 20, subtitleFontSize: 13, subtitleColor: GREY, anchor: 'start', offset: 14 },
   axis: { labelFontSize: 12, titleFontSize: 13, titlePadding: 10, labelPadding: 4, gridColor: '#e6e6e6' },
-  legend: { labelFontSize: 12, titleFontSize: 13, symbolSize: 140 },
+  legend: { labelFontSize: 12, titleFontSize: 13, symbolSize: 140, labelLimit: 320 },
   view: { stroke: null },
 };
 
@@ -291,19 +291,31 @@ export function monthlyRevenueSpec(monthly: MonthRevenue[]): TopLevelSpec {
     datum: name,
     type: 'nominal' as const,
     scale: { domain: series, range: [BLUE, ORANGE] },
-    legend: { title: null, orient: 'top' as const, direction: 'horizontal' as const, symbolStrokeWidth: 4 },
+    legend: {
+      title: null,
+      orient: 'top' as const,
+      direction: 'horizontal' as const,
+      symbolType: 'stroke',
+      symbolStrokeWidth: 4,
+      labelLimit: 400,
+    },
   });
   const x = {
     field: 't',
     type: 'temporal' as const,
     scale: { type: 'utc' as const },
-    axis: { title: 'order month', format: '%Y', formatType: 'utc' as const, labelOverlap: true },
+    axis: {
+      title: 'order month',
+      format: '%Y',
+      tickCount: { interval: 'year' as const, step: 1 },
+      labelOverlap: true,
+    },
   };
   const y = {
     field: 'revenue',
     type: 'quantitative' as const,
-    scale: { zero: false, domain: [Math.max(0, lo - span * 0.1), hi + span * 0.3] },
-    axis: { title: 'revenue per month ($)', labelExpr: moneyExpr('datum.value') },
+    scale: { zero: false, domain: [Math.max(0, lo - span * 0.1), hi + span * 0.2] },
+    axis: { title: 'revenue per month ($)', labelExpr: moneyExpr('datum.value'), tickCount: 8 },
   };
   const peakData =
     peak === undefined ? [] : [{ t: utcMs(peak.month), revenue: peak.revenue, month: peak.month }];

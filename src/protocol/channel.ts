@@ -12,8 +12,11 @@ export interface Channel {
   /** True when the peer is on this machine (loopback). */
   readonly loopback: boolean;
   send(msg: Message): void;
-  /** Sends one frame whose body is the concatenation of `parts` (no copy). */
-  sendParts(parts: Uint8Array[]): void;
+  /**
+   * Sends one frame whose body is the concatenation of `parts` (no copy). `onSent` runs once the
+   * transport no longer needs the parts (flushed, or the channel is gone).
+   */
+  sendParts(parts: Uint8Array[], onSent?: () => void): void;
   onMessage(handler: (msg: Record<string, unknown>) => void): void;
   /** Called once, with a reason when the channel failed (bad frame, socket error). */
   onClose(handler: (reason: string | null) => void): void;
@@ -37,7 +40,7 @@ export abstract class BaseChannel implements Channel {
     this.decoder = new FrameDecoder(maxFrame);
   }
 
-  protected abstract writeParts(parts: Uint8Array[]): void;
+  protected abstract writeParts(parts: Uint8Array[], onSent?: () => void): void;
   abstract end(): void;
   protected abstract teardown(): void;
 
@@ -46,10 +49,10 @@ export abstract class BaseChannel implements Channel {
     this.writeParts([frameHeader(body.length), body]);
   }
 
-  sendParts(parts: Uint8Array[]): void {
+  sendParts(parts: Uint8Array[], onSent?: () => void): void {
     let length = 0;
     for (const p of parts) length += p.length;
-    this.writeParts([frameHeader(length), ...parts]);
+    this.writeParts([frameHeader(length), ...parts], onSent);
   }
 
   onMessage(handler: (msg: Record<string, unknown>) => void): void {
@@ -97,9 +100,10 @@ export function channelPair(maxFrame = DEFAULT_MAX_FRAME): [Channel, Channel] {
     readonly remote = 'memory';
     readonly loopback = true;
     peer: MemoryChannel | null = null;
-    protected writeParts(parts: Uint8Array[]): void {
-      if (this.closed) return;
+    protected writeParts(parts: Uint8Array[], onSent?: () => void): void {
+      if (this.closed) return onSent?.();
       const bytes = Buffer.concat(parts);
+      onSent?.();
       const peer = this.peer;
       queueMicrotask(() => peer?.receive(bytes));
     }

@@ -27,10 +27,12 @@ class SocketChannel extends BaseChannel {
     socket.on('close', () => this.closedByTransport(null));
   }
 
-  protected writeParts(parts: Uint8Array[]): void {
-    if (this.closed || this.socket.destroyed) return;
+  protected writeParts(parts: Uint8Array[], onSent?: () => void): void {
+    if (this.closed || this.socket.destroyed) return onSent?.();
     this.socket.cork();
-    for (const p of parts) this.socket.write(p);
+    const last = parts.length - 1;
+    for (let i = 0; i < last; i++) this.socket.write(parts[i]);
+    this.socket.write(parts[last], onSent === undefined ? undefined : () => onSent());
     this.socket.uncork();
   }
 

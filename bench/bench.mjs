@@ -139,7 +139,7 @@ const sec = (ms, digits = 2) => (ms == null ? '—' : (ms / 1000).toFixed(digits
 const kbToMb = (kb) => (kb == null ? null : (kb * 1024) / MB);
 const rowsLabel = (n) => {
   if (n % 1_000_000 === 0) return `${n / 1_000_000}m`;
-  if (n % 100_000 === 0) return `${n / 1_000_000}m`;
+  if (n >= 1_000_000 && n % 100_000 === 0) return `${n / 1_000_000}m`;
   if (n % 1000 === 0) return `${n / 1000}k`;
   return String(n);
 };
@@ -229,12 +229,15 @@ function runTimed(cmd, args, { timeoutMs, stdoutFile = null, useTime = true, env
     }, timeoutMs);
     child.on('error', (err) => {
       spawnError = err;
+      setTimeout(() => finish(null, null), 100); // a process that never started has no 'close'
     });
-    child.on('exit', () => {
-      wallMs = performance.now() - t0;
-    });
-    child.on('close', (code, signal) => {
+    let finished = false;
+    let lingerTimer = null;
+    const finish = (code, signal) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
+      clearTimeout(lingerTimer);
       live.delete(child);
       if (outFd != null) closeSync(outFd);
       let time = null;
@@ -261,7 +264,17 @@ function runTimed(cmd, args, { timeoutMs, stdoutFile = null, useTime = true, env
         time,
         error: spawnError ? String(spawnError) : timedOut ? `timed out after ${timeoutMs / 1000} s` : null,
       });
+    };
+    child.on('exit', (code, signal) => {
+      wallMs = performance.now() - t0;
+      // 'close' waits for the pipes; a grandchild that outlives the process could hold them open
+      lingerTimer = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr.destroy();
+        finish(code, signal);
+      }, 15_000);
     });
+    child.on('close', (code, signal) => finish(code, signal));
   });
 }
 
@@ -789,7 +802,7 @@ async function renderChart(summaries, file) {
     .filter((s) => s.wallMs != null)
     .map((s) => ({
       case: s.label,
-      tool: s.group === 'floor' ? 'floor' : s.tool,
+      tool: { salesgrid: 'salesgrid', duckdb: 'DuckDB', pandas: 'pandas' }[s.group] ?? 'floor',
       seconds: Math.round(s.wallMs) / 1000,
       text: `${(s.wallMs / 1000).toFixed(2)} s`,
     }));
@@ -802,7 +815,7 @@ async function renderChart(summaries, file) {
     data: { values },
     encoding: {
       y: { field: 'case', type: 'nominal', sort: order, title: null, axis: { labelLimit: 320, labelFontSize: 11 } },
-      x: { field: 'seconds', type: 'quantitative', title: 'seconds', scale: { type: 'sqrt' } },
+      x: { field: 'seconds', type: 'quantitative', title: 'seconds' },
     },
     layer: [
       {
@@ -813,7 +826,7 @@ async function renderChart(summaries, file) {
             type: 'nominal',
             title: null,
             scale: {
-              domain: ['salesgrid', 'duckdb', 'pandas', 'floor'],
+              domain: ['salesgrid', 'DuckDB', 'pandas', 'floor'],
               range: ['#2f6db5', '#e0a526', '#8c5fb0', '#9a9a9a'],
             },
             legend: { orient: 'bottom' },

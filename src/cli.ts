@@ -29,6 +29,7 @@ const load = {
   generate: () => import('./generate.js'),
   report: () => import('./report.js'),
   top: () => import('./top.js'),
+  eda: () => import('./eda/run-eda.js'),
   local: () => import('./run-local.js'),
   ui: () => import('./ui.js'),
   worker: () => import('./worker/run-worker.js'),
@@ -334,6 +335,46 @@ export function buildProgram(): Command {
         store.close();
       }
     });
+
+  program
+    .command('eda')
+    .description('render charts of a finished run from the database to PNG (and an index.html)')
+    .option('--db <path>', 'SQLite database', DEFAULT_DB)
+    .option('--run <id>', 'run id (default: the latest finished run)')
+    .option('--out <dir>', 'output folder', 'results/charts')
+    .addOption(
+      new Option('--format <fmt>', 'png, or svg to write SVG files too')
+        .choices(['png', 'svg'])
+        .default('png'),
+    )
+    .option('--top <n>', 'keys shown per dimension chart', '10')
+    .option('--quiet', 'print nothing on success')
+    .action(
+      async (o: {
+        db: string;
+        run?: string;
+        out: string;
+        format: 'png' | 'svg';
+        top: string;
+        quiet?: boolean;
+      }) => {
+        const runId =
+          o.run === undefined ? undefined : parseIntOption('--run', o.run, 1, Number.MAX_SAFE_INTEGER);
+        const topN = parseIntOption('--top', o.top, 1, 100);
+        const { runEda } = await load.eda();
+        const result = await runEda({ db: o.db, runId, out: o.out, svg: o.format === 'svg', topN });
+        if (o.quiet) return;
+        const pngs = result.files.filter((f) => f.endsWith('.png'));
+        const lines = [
+          `run ${result.runId}: ${pngs.length} chart(s) in ${o.out}`,
+          ...pngs.map((f) => `  ${f}`),
+        ];
+        for (const why of result.skipped) lines.push(`  skipped ${why}`);
+        const html = result.files.find((f) => f.endsWith('index.html'));
+        if (html) lines.push(`open ${html} in a browser to see them all with the run's headline numbers`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      },
+    );
 
   program
     .command('top')

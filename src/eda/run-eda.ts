@@ -53,6 +53,8 @@ export interface PlannedChart {
 export function slug(name: string): string {
   return (
     name
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, '-')
       .replace(/^-+|-+$/g, '') || 'dimension'
@@ -214,7 +216,7 @@ export function indexHtml(data: EdaData, figures: Figure[], skipped: string[]): 
     .map((f) => {
       // Rendered at 2×: show at half the pixel width so it stays sharp.
       const w = Math.round(pngWidth(f.png) / 2);
-      return `<figure id="${esc(f.name)}"><h2>${esc(f.title)}</h2><img src="data:image/png;base64,${f.png.toString('base64')}" width="${w}" alt="${esc(f.title)}"></figure>`;
+      return `<figure id="${esc(f.name)}"><img src="data:image/png;base64,${f.png.toString('base64')}" width="${w}" alt="${esc(f.title)}"></figure>`;
     })
     .join('\n');
   const skippedHtml =
@@ -230,7 +232,7 @@ export function indexHtml(data: EdaData, figures: Figure[], skipped: string[]): 
 <style>
 body { font-family: 'DejaVu Sans', system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.6rem; margin-bottom: 0.5rem; }
-h2 { font-size: 1.15rem; margin: 0 0 0.5rem; }
+h2 { font-size: 1.15rem; }
 dl { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 0.75rem 1.5rem; margin: 1.5rem 0; }
 dl div { border-left: 3px solid #4c78a8; padding-left: 0.6rem; }
 dt { font-size: 0.8rem; color: #666; text-transform: uppercase; letter-spacing: 0.04em; }

@@ -20,6 +20,7 @@ export const CONFIG: Config = {
   padding: 24,
   title: { fontSize: 20, subtitleFontSize: 13, subtitleColor: GREY, anchor: 'start', offset: 14 },
   axis: { labelFontSize: 12, titleFontSize: 13, titlePadding: 10, labelPadding: 4, gridColor: '#e6e6e6' },
+  axisQuantitative: { tickCount: 8 },
   legend: { labelFontSize: 12, titleFontSize: 13, symbolSize: 140, labelLimit: 320 },
   view: { stroke: null },
 };
@@ -56,6 +57,14 @@ const plural = (n: number, one: string, many = `${one}s`) => `${int(n)} ${n === 
 /** Worker ids in natural order (w2 before w10). */
 function byWorker<T extends { workerId: string }>(list: T[]): T[] {
   return [...list].sort((a, b) => a.workerId.localeCompare(b.workerId, 'en', { numeric: true }));
+}
+
+/** '; not shown: w2 (no rows)' for workers left out of a chart. */
+function without(all: WorkerStat[], shown: WorkerStat[], reason = 'no rows'): string {
+  const left = byWorker(all.filter((w) => !shown.includes(w)));
+  if (left.length === 0) return '';
+  const names = left.slice(0, 5).map((w) => w.workerId);
+  return `; not shown: ${names.join(', ')}${left.length > 5 ? ` and ${left.length - 5} more` : ''} (${reason})`;
 }
 
 function title(text: string, subtitle?: string): { text: string; subtitle?: string } {
@@ -95,7 +104,7 @@ export function rowsPerWorkerSpec(workers: WorkerStat[]): TopLevelSpec {
         field: 'rows',
         type: 'quantitative',
         scale: { domainMax: max * 1.1 },
-        axis: { title: 'rows processed', format: ',' },
+        axis: { title: 'rows processed', format: ',.0f' },
       },
     },
     layer: [
@@ -141,7 +150,7 @@ export function revenueShareSpec(workers: WorkerStat[]): TopLevelSpec {
     $schema: SCHEMA,
     title: title(
       'Revenue share per worker',
-      `${compactMoney(total)} across ${plural(list.length, 'worker')}`,
+      `${compactMoney(total)} across ${plural(list.length, 'worker')}${without(workers, list, 'no revenue')}`,
     ),
     width: WIDTH,
     height: HEIGHT,
@@ -179,6 +188,7 @@ export function pricePerWorkerSpec(workers: WorkerStat[], basis: 'unit price' | 
     (w) => w.priceAvg !== null && w.priceMin !== null && w.priceMax !== null,
   );
   const top = Math.max(1, ...list.map((w) => w.priceMax ?? 0));
+  const bottom = Math.min(0, ...list.map((w) => w.priceMin ?? 0));
   const labels = list.length <= 8;
   const money = (n: number) =>
     `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
@@ -199,7 +209,7 @@ export function pricePerWorkerSpec(workers: WorkerStat[], basis: 'unit price' | 
   };
   const y = {
     type: 'quantitative' as const,
-    scale: { domain: [0, top * 1.1] },
+    scale: { domain: [bottom === 0 ? 0 : bottom * 1.1, top * 1.1] },
     axis: { title: `${basis} ($)`, format: '$,.0f' },
   };
   const text = (field: string, extra: Record<string, unknown>) => ({
@@ -210,7 +220,7 @@ export function pricePerWorkerSpec(workers: WorkerStat[], basis: 'unit price' | 
     $schema: SCHEMA,
     title: title(
       `${basis === 'unit price' ? 'Unit price' : 'Line amount'} per worker`,
-      `dot: average (${basis} sum ÷ rows); whiskers: minimum to maximum`,
+      `dot: average (${basis} sum ÷ rows); whiskers: minimum to maximum${without(workers, list)}`,
     ),
     width: WIDTH,
     height: HEIGHT,
@@ -229,8 +239,8 @@ export function pricePerWorkerSpec(workers: WorkerStat[], basis: 'unit price' | 
       ...(labels
         ? [
             text('avgLabel', { align: 'left', dx: 14, fontWeight: 'bold', fill: BLUE }),
-            text('minLabel', { baseline: 'top', dy: 8 }),
-            text('maxLabel', { baseline: 'bottom', dy: -8 }),
+            text('minLabel', { align: 'left', dx: 20, baseline: 'bottom', dy: -2 }),
+            text('maxLabel', { align: 'left', dx: 20, baseline: 'top', dy: 2 }),
           ]
         : []),
     ],
@@ -300,21 +310,28 @@ export function monthlyRevenueSpec(monthly: MonthRevenue[]): TopLevelSpec {
       labelLimit: 400,
     },
   });
+  // Year ticks, or month ticks when the data spans two years or less.
+  const short = months.length <= 24;
   const x = {
     field: 't',
     type: 'temporal' as const,
     scale: { type: 'utc' as const },
     axis: {
       title: 'order month',
-      format: '%Y',
-      tickCount: { interval: 'year' as const, step: 1 },
+      format: short ? '%b %Y' : '%Y',
+      tickCount: short
+        ? { interval: 'month' as const, step: Math.ceil(months.length / 8) }
+        : { interval: 'year' as const, step: Math.ceil(months.length / 144) },
       labelOverlap: true,
     },
   };
   const y = {
     field: 'revenue',
     type: 'quantitative' as const,
-    scale: { zero: false, domain: [Math.max(0, lo - span * 0.1), hi + span * 0.2] },
+    scale: {
+      zero: false,
+      domain: [lo >= 0 ? Math.max(0, lo - span * 0.1) : lo - span * 0.1, hi + span * 0.2],
+    },
     axis: { title: 'revenue per month ($)', labelExpr: moneyExpr('datum.value'), tickCount: 8 },
   };
   const peakData =
@@ -333,7 +350,11 @@ export function monthlyRevenueSpec(monthly: MonthRevenue[]): TopLevelSpec {
     encoding: { x, y },
     layer: [
       {
-        mark: { type: 'line', strokeWidth: 1.5, point: { size: 16, filled: true } },
+        mark: {
+          type: 'line',
+          strokeWidth: 1.5,
+          point: months.length <= 120 ? { size: 16, filled: true } : false,
+        },
         encoding: { color: color(series[0]) },
       },
       {
@@ -526,7 +547,7 @@ export function chunkTimelineSpec(attempts: AttemptSpan[], wallSeconds: number |
         type: 'nominal',
         sort: workers,
         scale: { paddingInner: 0.25, paddingOuter: 0.1 },
-        axis: { title: 'worker', labelFontSize: 13, labelLimit: 200 },
+        axis: { title: 'worker (a row per chunk in flight)', labelFontSize: 13, labelLimit: 200 },
       },
       yOffset: { field: 'slot', type: 'nominal', scale: { paddingInner: 0.15 } },
       color: {
@@ -546,9 +567,7 @@ export function revenueByDimensionSpec(dimension: string, keys: DimensionKey[], 
   const top = [...keys].sort((a, b) => b.revenue - a.revenue).slice(0, Math.max(1, topN));
   const max = Math.max(1, ...top.map((k) => k.revenue));
   const shown =
-    top.length === keys.length
-      ? `all ${plural(keys.length, 'key')}`
-      : `top ${top.length} of ${int(keys.length)} keys`;
+    top.length === keys.length ? plural(keys.length, 'key') : `top ${top.length} of ${int(keys.length)} keys`;
   return {
     $schema: SCHEMA,
     title: title(
@@ -566,13 +585,16 @@ export function revenueByDimensionSpec(dimension: string, keys: DimensionKey[], 
       })),
     },
     transform: [
-      { calculate: `${moneyExpr('datum.revenue')} + '  (' + format(datum.share, '.1%') + ')'`, as: 'label' },
+      {
+        calculate: `${moneyExpr('datum.revenue')} + '  (' + format(datum.share * 100, '.3~r') + '%)'`,
+        as: 'label',
+      },
     ],
     encoding: {
       y: {
         field: 'key',
         type: 'nominal',
-        sort: { field: 'revenue', order: 'descending' },
+        sort: null,
         axis: { title: dimension, labelLimit: 260, labelFontSize: 13 },
       },
       x: {
@@ -583,7 +605,7 @@ export function revenueByDimensionSpec(dimension: string, keys: DimensionKey[], 
       },
     },
     layer: [
-      { mark: { type: 'bar', color: BLUE, height: { band: 0.7 } } },
+      { mark: { type: 'bar', color: BLUE, height: { band: top.length > 4 ? 0.7 : 0.45 } } },
       {
         mark: { type: 'text', align: 'left', dx: 6, fontSize: 12 },
         encoding: { text: { field: 'label', type: 'nominal' } },
@@ -601,26 +623,24 @@ export interface ThroughputBucket {
   rowsPerSecond: number;
 }
 
-/** A round bucket width (1, 2, 2.5 or 5 × 10^k s) that splits `seconds` into 20 to 40 buckets. */
-export function bucketSeconds(seconds: number): number {
-  const raw = seconds / 40;
-  const p = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw * (1 - 1e-9)) return m * p;
-  return 10 * p;
-}
+export const THROUGHPUT_BUCKETS = 30;
 
-/** Rows of finished chunks per time bucket over [0, seconds]. */
-export function throughputBuckets(finishes: ChunkFinish[], seconds: number): ThroughputBucket[] {
+/** Rows of finished chunks per equal time bucket over [0, seconds]. */
+export function throughputBuckets(
+  finishes: ChunkFinish[],
+  seconds: number,
+  n = THROUGHPUT_BUCKETS,
+): ThroughputBucket[] {
   if (!(seconds > 0)) return [];
-  const step = bucketSeconds(seconds);
-  const n = Math.max(1, Math.ceil(seconds / step - 1e-9));
+  const step = seconds / n;
   const rows = new Array<number>(n).fill(0);
   for (const f of finishes) rows[Math.min(n - 1, Math.max(0, Math.floor(f.t / step)))] += f.rows;
-  return rows.map((r, i) => {
-    const t0 = i * step;
-    const t1 = Math.min(seconds, (i + 1) * step);
-    return { t0, t1, rows: r, rowsPerSecond: t1 > t0 ? r / (t1 - t0) : 0 };
-  });
+  return rows.map((r, i) => ({ t0: i * step, t1: (i + 1) * step, rows: r, rowsPerSecond: r / step }));
+}
+
+/** 0.0987 → '99 ms', 2.5 → '2.5 s'. */
+export function formatSeconds(s: number): string {
+  return s < 1 ? `${Number((s * 1000).toPrecision(2))} ms` : `${Number(s.toPrecision(3))} s`;
 }
 
 export function throughputSpec(finishes: ChunkFinish[], seconds: number): TopLevelSpec {
@@ -643,14 +663,20 @@ export function throughputSpec(finishes: ChunkFinish[], seconds: number): TopLev
     field: 'rate',
     type: 'quantitative' as const,
     scale: { domain: [0, max * 1.15] },
-    axis: { title: 'rows per second', format: '~s' },
+    axis: { title: 'rows per second', labelExpr: "format(datum.value, '.3~s')" },
   };
+  const series = ['rows per second in each bucket', `run average: ${compactNumber(average)} rows/s`];
+  const color = (name: string) => ({
+    datum: name,
+    type: 'nominal' as const,
+    scale: { domain: series, range: [BLUE, ORANGE] },
+    legend: { title: null, orient: 'top' as const, direction: 'horizontal' as const, symbolType: 'stroke' },
+  });
   return {
     $schema: SCHEMA,
     title: title(
       'Throughput',
-      `rows of finished chunks per ${Number(step.toPrecision(3))} s bucket; dashed: the run's average, ` +
-        `${compactNumber(average)} rows/s over ${Number(seconds.toFixed(2))} s`,
+      `rows of finished chunks per ${formatSeconds(step)} bucket over the run's ${formatSeconds(seconds)}`,
     ),
     width: WIDTH,
     height: HEIGHT,
@@ -660,28 +686,17 @@ export function throughputSpec(finishes: ChunkFinish[], seconds: number): TopLev
         data: { values: points },
         encoding: { x, y },
         layer: [
-          { mark: { type: 'area', interpolate: 'step-after', color: BLUE, opacity: 0.25 } },
-          { mark: { type: 'line', interpolate: 'step-after', color: BLUE, strokeWidth: 2 } },
+          { mark: { type: 'area', interpolate: 'step-after', color: BLUE, opacity: 0.2 } },
+          {
+            mark: { type: 'line', interpolate: 'step-after', strokeWidth: 2 },
+            encoding: { color: color(series[0]) },
+          },
         ],
       },
       {
-        data: { values: [{ rate: average, label: `average ${compactNumber(average)} rows/s` }] },
-        encoding: { y },
-        layer: [
-          { mark: { type: 'rule', color: ORANGE, strokeDash: [6, 4], strokeWidth: 2 } },
-          {
-            mark: {
-              type: 'text',
-              color: ORANGE,
-              align: 'right',
-              baseline: 'bottom',
-              dy: -6,
-              fontSize: 13,
-              fontWeight: 'bold',
-            },
-            encoding: { x: { value: WIDTH - 4 }, text: { field: 'label', type: 'nominal' } },
-          },
-        ],
+        data: { values: [{ rate: average }] },
+        mark: { type: 'rule', strokeDash: [6, 4], strokeWidth: 2 },
+        encoding: { y, color: color(series[1]) },
       },
     ],
   };

@@ -90,7 +90,10 @@ interface TextItem {
  * A `textMetrics.width` for vega: the text's width, capped at the item's `limit` (vega truncates
  * longer text to fit, and its truncation search only needs "too long" to read as over the limit).
  */
-export function vegaWidth(regular: FontMetrics, bold: FontMetrics): (item: TextItem, text: unknown) => number {
+export function vegaWidth(
+  regular: FontMetrics,
+  bold: FontMetrics,
+): (item: TextItem, text: unknown) => number {
   return (item, text) => {
     const size = item.fontSize == null ? 11 : Number(item.fontSize) || 0;
     const s = text == null ? '' : String(text).trim();

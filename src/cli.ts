@@ -261,7 +261,7 @@ export function buildProgram(): Command {
       const [{ runWorker }, { consoleWorkerUi }] = await Promise.all([load.worker(), load.ui()]);
       const ui = consoleWorkerUi(opts.quiet);
       const off = onSignals((s) => {
-        ui.warn(`${opts.id}: stopped by ${s}`);
+        if (!opts.quiet) ui.warn(`${opts.id}: stopped by ${s}`);
         process.exit(signalExit(s));
       });
       try {

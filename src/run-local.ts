@@ -73,6 +73,7 @@ export class LocalRun {
     const child = spawn(
       process.execPath,
       [
+        ...(process.env.SALESGRID_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
         CLI,
         'worker',
         '--connect',
@@ -109,7 +110,8 @@ export class LocalRun {
   /** Waits briefly for children to exit after `done`, then kills what is left. */
   async cleanup(): Promise<void> {
     const alive = () => this.children.filter((c) => c.exitCode === null && c.signalCode === null);
-    const deadline = Date.now() + 2_000;
+    // Workers told `done` exit within milliseconds; one still connecting is not worth waiting for.
+    const deadline = Date.now() + 500;
     while (alive().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const c of alive()) c.kill('SIGTERM');
     const hard = Date.now() + 1_000;

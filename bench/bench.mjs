@@ -215,7 +215,14 @@ function runTimed(cmd, args, { timeoutMs, stdoutFile = null, useTime = true, env
       });
     } catch (err) {
       if (outFd != null) closeSync(outFd);
-      resolvePromise({ code: null, signal: null, wallMs: null, stdout: '', stderr: String(err), error: String(err) });
+      resolvePromise({
+        code: null,
+        signal: null,
+        wallMs: null,
+        stdout: '',
+        stderr: String(err),
+        error: String(err),
+      });
       return;
     }
     live.add(child);
@@ -357,7 +364,9 @@ async function ensureFile(file, rows, quoted, timeoutMs) {
     return true;
   }
   mkdirSync(dirname(file), { recursive: true });
-  log(`  generate ${rel(file)} (${rows.toLocaleString('en-US')} rows, seed ${SEED}${quoted ? ', quoted' : ''}) …`);
+  log(
+    `  generate ${rel(file)} (${rows.toLocaleString('en-US')} rows, seed ${SEED}${quoted ? ', quoted' : ''}) …`,
+  );
   const args = [CLI, 'generate', '--rows', String(rows), '--seed', String(SEED), '--out', file, '--quiet'];
   if (quoted) args.push('--quote-text');
   const res = await runTimed(process.execPath, args, { timeoutMs, useTime: false });
@@ -452,7 +461,11 @@ async function salesgridRun({ caseId, label, file, workers, round, opts, group =
     rejected: summary.totals?.rejected,
     totals: summary.totals,
     coordinatorUsage: coord,
-    workerUsages: (summary.workers ?? []).map((w) => ({ workerId: w.workerId, chunks: w.chunks, usage: w.usage })),
+    workerUsages: (summary.workers ?? []).map((w) => ({
+      workerId: w.workerId,
+      chunks: w.chunks,
+      usage: w.usage,
+    })),
     chunks: summary.chunks,
     retries: summary.retries,
     cpuMs: coordCpu != null ? coordCpu + workersCpu : usageCpuMs(res.time),
@@ -525,9 +538,16 @@ async function toolRun({ caseId, label, group, tool, cmd, args, file, round, opt
     selfUsage: out.usage ?? null,
     cpuMs: usageCpuMs(u),
     rssKb: u?.maxRssKb ?? null,
-    extra: tool === 'pandas' ? { pandas: out.pandas } : out.newlines != null ? { newlines: out.newlines } : undefined,
+    extra:
+      tool === 'pandas'
+        ? { pandas: out.pandas }
+        : out.newlines != null
+          ? { newlines: out.newlines }
+          : undefined,
   });
-  log(`    ${label.padEnd(34)} ${sec(rec.wallMs)} s  cpu ${sec(rec.cpuMs)} s  rss ${fmt(kbToMb(rec.rssKb), 0)} MB`);
+  log(
+    `    ${label.padEnd(34)} ${sec(rec.wallMs)} s  cpu ${sec(rec.cpuMs)} s  rss ${fmt(kbToMb(rec.rssKb), 0)} MB`,
+  );
   records.push(rec);
   return rec;
 }
@@ -578,7 +598,8 @@ function compareTotals(what, got, ref, refName) {
   check('minPrice', g.minPrice, r.minPrice, normDec);
   check('maxPrice', g.maxPrice, r.maxPrice, normDec);
   if (g.priceSum !== undefined) check('priceSum', g.priceSum, r.priceSum, normDec);
-  if (Number(g.rejected ?? 0) !== 0) diffs.push(`${what}: ${g.rejected} rows rejected (the generated file has none)`);
+  if (Number(g.rejected ?? 0) !== 0)
+    diffs.push(`${what}: ${g.rejected} rows rejected (the generated file has none)`);
   if (!Array.isArray(got.monthly)) {
     diffs.push(`${what}: no monthly table from report --json`);
     return diffs;
@@ -592,7 +613,8 @@ function compareTotals(what, got, ref, refName) {
       continue;
     }
     if (normInt(gm.rows) !== normInt(rm.rows)) diffs.push(`${what}: ${month} rows ${gm.rows} ≠ ${rm.rows}`);
-    if (normInt(gm.units) !== normInt(rm.units)) diffs.push(`${what}: ${month} units ${gm.units} ≠ ${rm.units}`);
+    if (normInt(gm.units) !== normInt(rm.units))
+      diffs.push(`${what}: ${month} units ${gm.units} ≠ ${rm.units}`);
     if (normDec(gm.revenue) !== normDec(rm.revenue))
       diffs.push(`${what}: ${month} revenue ${normDec(gm.revenue)} ≠ ${normDec(rm.revenue)}`);
   }
@@ -693,7 +715,12 @@ function buildMarkdown({ machine, opts, summaries, ratios, targets, scaling, cor
   out.push('');
   const rows = summaries.map((s) => {
     const ratio = ratios[s.case];
-    const ratioText = ratio?.median != null ? `${fmt(ratio.median)}${ratio.paired ? '' : ' ≈'}` : s.tool === 'duckdb' ? '1.00' : '—';
+    const ratioText =
+      ratio?.median != null
+        ? `${fmt(ratio.median)}${ratio.paired ? '' : ' ≈'}`
+        : s.tool === 'duckdb'
+          ? '1.00'
+          : '—';
     return [
       s.label,
       s.okRuns === s.runs ? String(s.runs) : `${s.okRuns}/${s.runs}`,
@@ -758,7 +785,16 @@ function buildMarkdown({ machine, opts, summaries, ratios, targets, scaling, cor
     out.push('');
     out.push(
       markdownTable(
-        ['rows', 'file (MB)', 'wall (s)', 's per 1M rows', 'M rows/s', 'CPU (s)', 'coord. peak RSS (MB)', 'worker RSS (MB)'],
+        [
+          'rows',
+          'file (MB)',
+          'wall (s)',
+          's per 1M rows',
+          'M rows/s',
+          'CPU (s)',
+          'coord. peak RSS (MB)',
+          'worker RSS (MB)',
+        ],
         scaling.points.map((p) => [
           rowsHuman(p.rows),
           fmt(p.bytes / MB, 0),
@@ -814,7 +850,13 @@ async function renderChart(summaries, file) {
     height: { step: 24 },
     data: { values },
     encoding: {
-      y: { field: 'case', type: 'nominal', sort: order, title: null, axis: { labelLimit: 320, labelFontSize: 11 } },
+      y: {
+        field: 'case',
+        type: 'nominal',
+        sort: order,
+        title: null,
+        axis: { labelLimit: 320, labelFontSize: 11 },
+      },
       x: { field: 'seconds', type: 'quantitative', title: 'seconds' },
     },
     layer: [
@@ -872,7 +914,8 @@ async function main() {
     `  runs ${opts.runs}, workers/threads ${opts.workers.join(',')}, rows ${opts.rows.toLocaleString('en-US')}` +
       `${opts.scaling ? `, scaling ${opts.scalingRows.map(rowsHuman).join('/')}` : ''}`,
   );
-  if (!TIME_BIN) log('  note: /usr/bin/time not found; CPU and RSS of the comparison tools come from their own reports');
+  if (!TIME_BIN)
+    log('  note: /usr/bin/time not found; CPU and RSS of the comparison tools come from their own reports');
 
   if (!existsSync(join(ROOT, 'dist'))) {
     console.error('bench: dist/ is missing: run `npm run build` first');
@@ -881,9 +924,12 @@ async function main() {
 
   // tools
   const haveDuckdb =
-    !opts.skip.has('duckdb') && existsSync(join(BENCH_DIR, 'node_modules', '@duckdb', 'node-api', 'package.json'));
+    !opts.skip.has('duckdb') &&
+    existsSync(join(BENCH_DIR, 'node_modules', '@duckdb', 'node-api', 'package.json'));
   if (!opts.skip.has('duckdb') && !haveDuckdb) {
-    log('  DuckDB: @duckdb/node-api is not installed (run `npm --prefix bench ci`); skipping DuckDB and the correctness check');
+    log(
+      '  DuckDB: @duckdb/node-api is not installed (run `npm --prefix bench ci`); skipping DuckDB and the correctness check',
+    );
     failures.push('DuckDB: @duckdb/node-api not installed in bench/node_modules');
   }
   let pandas = null;
@@ -1024,7 +1070,9 @@ async function main() {
           opts,
         });
         if (rec.ok && (Number(rec.rows) !== n || Number(rec.rejected) !== 0)) {
-          mismatches.push(`scaling ${rowsHuman(n)}: ${rec.rows} rows and ${rec.rejected} rejected, expected ${n} and 0`);
+          mismatches.push(
+            `scaling ${rowsHuman(n)}: ${rec.rows} rows and ${rec.rejected} rejected, expected ${n} and 0`,
+          );
         }
       }
     }
@@ -1070,7 +1118,9 @@ async function main() {
     }
     const ref = duckRefs.get(files.plain);
     if (ref && Number(ref.totals.rows) !== opts.rows) {
-      log(`  note: ${rel(files.plain)} has ${ref.totals.rows} rows, not ${opts.rows}: was it generated with other settings?`);
+      log(
+        `  note: ${rel(files.plain)} has ${ref.totals.rows} rows, not ${opts.rows}: was it generated with other settings?`,
+      );
     }
   }
   // pandas is only reported, not a gate (it is another independent computation)
@@ -1080,7 +1130,8 @@ async function main() {
   if (pandasRef && duckPlain) {
     const d = compareTotals('pandas', pandasRef, duckPlain, 'DuckDB');
     pandasAgrees = d.length === 0;
-    if (!pandasAgrees) failures.push(`pandas totals differ from DuckDB (not a gate): ${d.slice(0, 3).join('; ')}`);
+    if (!pandasAgrees)
+      failures.push(`pandas totals differ from DuckDB (not a gate): ${d.slice(0, 3).join('; ')}`);
   }
   const correctness = {
     checked: checkedRuns > 0,
@@ -1111,10 +1162,13 @@ async function main() {
       if (byCase[duckCase]) ratios[s.case] = { ...pairedRatio(s.case, duckCase), paired: true };
     } else if (s.tool === 'pandas' || s.group === 'floor') {
       const d = byCase['duckdb-t2'];
-      if (d?.wallMs && s.wallMs) ratios[s.case] = { of: s.case, to: 'duckdb-t2', median: s.wallMs / d.wallMs, paired: false };
+      if (d?.wallMs && s.wallMs)
+        ratios[s.case] = { of: s.case, to: 'duckdb-t2', median: s.wallMs / d.wallMs, paired: false };
     }
   }
-  const quotedRatio = byCase['salesgrid-w2-quoted'] ? pairedRatio('salesgrid-w2-quoted', 'salesgrid-w2') : null;
+  const quotedRatio = byCase['salesgrid-w2-quoted']
+    ? pairedRatio('salesgrid-w2-quoted', 'salesgrid-w2')
+    : null;
 
   const targets = [];
   const passMiss = (ok) => (ok == null ? 'n/a' : ok ? 'PASS' : 'MISS');

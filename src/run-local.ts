@@ -73,7 +73,7 @@ export class LocalRun {
     const child = spawn(
       process.execPath,
       [
-        ...(process.env.SALESGRID_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
+        ...(process.env.SALESGRID_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
         CLI,
         'worker',
         '--connect',

@@ -105,6 +105,37 @@ describe('eda', () => {
     );
   });
 
+  it('draws one chart per data mart, the top keys by month', async () => {
+    const martDb = path.join(dir, 'mart.db');
+    await salesgrid(
+      'run',
+      csv,
+      '--workers',
+      '2',
+      '--chunk-size',
+      '64KiB',
+      '--db',
+      martDb,
+      '--mart',
+      'Country',
+      '--quiet',
+    );
+    const out = path.join(dir, 'mart');
+    const result = await runEda({ db: martDb, out, svg: true, topN: 5 });
+    expect(result.skipped).toEqual([]);
+    const names = result.files.map((f) => path.basename(f));
+    expect(names).toContain('mart-country.png');
+    expect(names.indexOf('mart-country.png')).toBe(names.indexOf('revenue-by-sales-channel.svg') + 1);
+    expectPng(path.join(out, 'mart-country.png'));
+    const svg = fs.readFileSync(path.join(out, 'mart-country.svg'), 'utf8');
+    expect(svg).toContain('Top 5 Country by revenue');
+    expect(svg).toContain('1. ');
+    expect(svg).not.toContain('6. ');
+    const html = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
+    expect(html).toContain('id="mart-country"');
+    expect(html).toContain('alt="Top 5 Country by revenue"');
+  });
+
   it('fails with E_NO_RUN for a missing database file', async () => {
     await expect(
       runEda({ db: path.join(dir, 'missing.db'), out: path.join(dir, 'x'), svg: false, topN: 10 }),

@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { compile } from 'vega-lite';
 import { describe, expect, it } from 'vitest';
-import type { AttemptSpan, EdaData, MonthRevenue, WorkerStat } from '../src/eda/data.js';
-import { averageOf, compareDecimalDesc } from '../src/eda/data.js';
+import { Store } from '../src/db/store.js';
+import type { AttemptSpan, EdaData, MartTop, MonthRevenue, WorkerStat } from '../src/eda/data.js';
+import { averageOf, compareDecimalDesc, loadEdaData, loadMartTop, sumDecimals } from '../src/eda/data.js';
 import { specToSvg } from '../src/eda/render.js';
 import { indexHtml, planCharts, slug } from '../src/eda/run-eda.js';
 import {
@@ -15,6 +16,9 @@ import {
   compactMoney,
   fillMonths,
   HEIGHT,
+  MART_COLORS,
+  MART_MAX_LINES,
+  martTopSpec,
   monthlyRevenueSpec,
   peakMonth,
   pricePerWorkerSpec,
@@ -53,6 +57,31 @@ const months: MonthRevenue[] = [
   { month: '2021-03', revenue: 300, rows: 1 },
 ];
 
+/** A mart as loadMartTop gives it: keys already ranked (SQL's order), months ascending. */
+const customers: MartTop = {
+  mart: 'customer_id',
+  keyCount: 40,
+  dated: true,
+  firstMonth: '2020-11',
+  lastMonth: '2021-03',
+  total: 1000,
+  keys: [
+    {
+      rank: 1,
+      key: 'c9',
+      revenue: 300,
+      rows: 3,
+      months: [
+        { month: '2020-11', revenue: 100, rows: 1 },
+        { month: '2021-03', revenue: 200, rows: 2 },
+      ],
+    },
+    // A tie on revenue: SQL ranked 'c1' before 'c2' (key ascending); the spec keeps that order.
+    { rank: 2, key: 'c1', revenue: 150, rows: 1, months: [{ month: '2020-12', revenue: 150, rows: 1 }] },
+    { rank: 3, key: 'c2', revenue: 150, rows: 1, months: [{ month: '2021-01', revenue: 150, rows: 1 }] },
+  ],
+};
+
 /** Every spec used below; each must compile without vega-lite warnings. */
 function allSpecs() {
   return {
@@ -70,6 +99,8 @@ function allSpecs() {
     ),
     dimension: revenueByDimensionSpec('Region', [{ key: 'Asia', revenue: 5, rows: 1 }], 10),
     throughput: throughputSpec([{ t: 0.5, rows: 10 }], 1),
+    martLines: martTopSpec(customers, 10),
+    martBars: martTopSpec({ ...customers, dated: false, firstMonth: '', lastMonth: '' }, 10),
   };
 }
 
@@ -287,6 +318,187 @@ describe('revenueByDimensionSpec', () => {
   });
 });
 
+describe('martTopSpec', () => {
+  it('draws one line per top key over every month, legend in rank order', () => {
+    const s = json(martTopSpec(customers, 3));
+    expect(s.title).toEqual({
+      text: 'Top 3 customer_id by revenue',
+      subtitle: 'monthly revenue of the top 3 of 40 keys by total revenue, Nov 2020 to Mar 2021',
+    });
+    expect(markOf(s)).toBe('line');
+    const keys = [...new Set(s.data.values.map((v: J) => v.key))];
+    expect(keys).toEqual(['c9', 'c1', 'c2']);
+    expect(s.encoding.color.field).toBe('series');
+    expect(s.encoding.color.scale).toEqual({
+      domain: ['1. c9 ($300)', '2. c1 ($150)', '3. c2 ($150)'],
+      scheme: 'tableau10',
+    });
+    // Every key spans all five months; a month without sales is 0, not a gap.
+    const c9 = s.data.values.filter((v: J) => v.key === 'c9');
+    expect(c9.map((v: J) => [v.month, v.revenue])).toEqual([
+      ['2020-11', 100],
+      ['2020-12', 0],
+      ['2021-01', 0],
+      ['2021-02', 0],
+      ['2021-03', 200],
+    ]);
+    expect(s.data.values).toHaveLength(15);
+    const long = json(
+      martTopSpec(
+        { ...customers, keys: [{ ...customers.keys[0], key: 'x'.repeat(40) }, customers.keys[1]] },
+        3,
+      ),
+    );
+    expect(long.encoding.color.scale.domain[0]).toBe(`1. ${'x'.repeat(29)}… ($300)`);
+    expect(
+      json(martTopSpec({ ...customers, keys: [{ ...customers.keys[0], key: '' }] }, 3)).encoding.color.scale
+        .domain,
+    ).toEqual(['1. (empty) ($300)']);
+    expect(s.encoding.x).toMatchObject({ field: 't', type: 'temporal' });
+    expect(s.encoding.y.axis.labelExpr).toContain("'$.3~s'");
+  });
+
+  it('keeps the top N, and at most 20 lines with 20 distinct colours', () => {
+    const many: MartTop = {
+      ...customers,
+      keyCount: 30,
+      keys: Array.from({ length: 30 }, (_, i) => ({
+        rank: i + 1,
+        key: `k${String(i + 1).padStart(2, '0')}`,
+        revenue: 1000 - i,
+        rows: 1,
+        months: [{ month: '2021-01', revenue: 1000 - i, rows: 1 }],
+      })),
+    };
+    const two = json(martTopSpec(many, 2));
+    expect(two.title.text).toBe('Top 2 customer_id by revenue');
+    expect([...new Set(two.data.values.map((v: J) => v.key))]).toEqual(['k01', 'k02']);
+    const all = json(martTopSpec(many, 100));
+    expect(all.title.text).toBe(`Top ${MART_MAX_LINES} customer_id by revenue`);
+    expect(all.title.subtitle).toMatch(/a line chart shows at most 20/);
+    expect(all.encoding.color.scale.domain).toHaveLength(20);
+    expect(all.encoding.color.scale.range).toEqual(MART_COLORS);
+    expect(new Set(MART_COLORS).size).toBe(20);
+  });
+
+  it('draws horizontal bars of the totals when the run has no dates', () => {
+    const s = json(martTopSpec({ ...customers, dated: false, firstMonth: '', lastMonth: '' }, 2));
+    expect(s.title).toEqual({
+      text: 'Top 2 customer_id by revenue',
+      subtitle:
+        'total revenue of the top 2 of 40 keys (the run has no date column); labels show revenue and share of $1k',
+    });
+    expect(markOf(s.layer[0])).toBe('bar');
+    expect(s.encoding.y).toMatchObject({ field: 'name', type: 'nominal', sort: null });
+    expect(s.encoding.x).toMatchObject({ field: 'revenue', type: 'quantitative' });
+    expect(s.data.values.map((v: J) => [v.key, v.revenue, v.share])).toEqual([
+      ['c9', 300, 0.3],
+      ['c1', 150, 0.15],
+    ]);
+  });
+});
+
+describe('loadMartTop', () => {
+  /** A finished run in memory with the given mart cells: [mart, month, key, revenue text, scale 2]. */
+  function storeWith(cells: [string, string, string, string][], spec: unknown = {}): [Store, number] {
+    const store = Store.open(':memory:');
+    const id = store.createRun({
+      file: 'x.csv',
+      size: 1,
+      mtimeMs: 0,
+      options: {},
+      spec,
+      dataStart: 0,
+      headerLines: 1,
+      chunkSize: 1024,
+      scale: 2,
+      startedAt: '2024-01-01T00:00:00.000Z',
+      lockOwner: 'test',
+      chunksTotal: null,
+    });
+    store.finishRun(id, 'done', '2024-01-01T00:00:01.000Z', null, {
+      monthly: [],
+      dims: [],
+      marts: cells.map(([mart, month, key, revenue]) => [
+        mart,
+        month,
+        key,
+        1,
+        1n,
+        revenue,
+        BigInt(revenue.replace('.', '')),
+      ]),
+    });
+    return [store, id];
+  }
+
+  it('ranks on the exact scaled sum in SQL, ties by key ascending, with every month of the mart', () => {
+    const [store, id] = storeWith([
+      // 'z' beats 'y' by one cent at 2^53 cents, where Numbers could not tell them apart.
+      ['who', '2021-01', 'y', '90071992547409.92'],
+      ['who', '2021-01', 'z', '90071992547409.90'],
+      ['who', '2021-02', 'z', '0.03'],
+      // 'b' and 'a' tie (over two months for 'b'): 'a' ranks first.
+      ['who', '2021-01', 'b', '10.00'],
+      ['who', '2021-03', 'b', '20.00'],
+      ['who', '2021-02', 'a', '30.00'],
+      ['who', '2021-02', 'c', '5.00'],
+      ['other', '2020-06', 'q', '1.00'],
+    ]);
+    // The two sums as Numbers (how better-sqlite3 returns an INTEGER) are equal: only SQL tells them apart.
+    expect(Number(9007199254740993n)).toBe(Number(9007199254740992n));
+    const top = loadMartTop(store, id, 'who', 4, 0);
+    expect(top.keys.map((k) => [k.rank, k.key])).toEqual([
+      [1, 'z'],
+      [2, 'y'],
+      [3, 'a'],
+      [4, 'b'],
+    ]);
+    expect(top).toMatchObject({ keyCount: 5, dated: true, firstMonth: '2021-01', lastMonth: '2021-03' });
+    expect(top.keys[3]).toMatchObject({ revenue: 30, rows: 2 });
+    expect(top.keys[3].months.map((m) => m.month)).toEqual(['2021-01', '2021-03']);
+    expect(loadMartTop(store, id, 'who', 1, 0).keys.map((k) => k.key)).toEqual(['z']);
+    expect(sumDecimals(['90071992547409.90', '0.03', '0.001'])).toBe('90071992547409.931');
+    store.close();
+  });
+
+  it('marks a mart without dates, and loadEdaData keeps the spec order and drops empty marts', () => {
+    const [store, id] = storeWith(
+      [
+        ['Location', '', 'Ohio', '3.00'],
+        ['Location', '', 'Maine', '7.00'],
+        ['Size', '', 'M', '10.00'],
+      ],
+      {
+        date: -1,
+        marts: [
+          { name: 'Size', index: 2 },
+          { name: 'Location', index: 1 },
+          { name: 'None', index: 3 },
+        ],
+      },
+    );
+    const run = store.getRun(id);
+    if (run === undefined) throw new Error('no run');
+    const data = loadEdaData(store, run, 10);
+    expect(data.run.martNames).toEqual(['Size', 'Location', 'None']);
+    expect(data.marts.map((m) => m.mart)).toEqual(['Size', 'Location']);
+    const location = data.marts[1];
+    expect(location).toMatchObject({ dated: false, firstMonth: '', lastMonth: '', keyCount: 2 });
+    expect(location.keys.map((k) => [k.key, k.revenue, k.months])).toEqual([
+      ['Maine', 7, []],
+      ['Ohio', 3, []],
+    ]);
+    const { charts, skipped } = planCharts(data, 10);
+    expect(charts.filter((c) => c.name.startsWith('mart-')).map((c) => [c.name, c.title])).toEqual([
+      ['mart-size', 'Top 1 Size by revenue'],
+      ['mart-location', 'Top 2 Location by revenue'],
+    ]);
+    expect(skipped).toContain('mart None: the mart has no keys');
+    store.close();
+  });
+});
+
 describe('throughput', () => {
   it('buckets finished rows evenly over the run', () => {
     const b = throughputBuckets(
@@ -370,12 +582,14 @@ describe('planCharts', () => {
       priceBasis: 'unit price',
       hasDateColumn: false,
       dimensionNames: ['Region', 'Empty'],
+      martNames: [],
     },
     workers,
     monthly: [],
     attempts: [{ workerId: 'w2', chunkId: 0, attempt: 1, outcome: 'done', start: 0.1, end: 0.5 }],
     finishes: [{ t: 0.5, rows: 400 }],
     dimensions: [{ dimension: 'Region', keys: [{ key: 'Asia', revenue: 12000.5, rows: 400 }] }],
+    marts: [],
   };
 
   it('leaves out the date charts when the run has no date column, and says why', () => {

@@ -51,6 +51,8 @@ export interface WirePartial {
   dims: [string, [string, number, string, string][]][];
   /** Per-(key, month) cells of each mart column; absent when the run has no marts. */
   marts?: WireMart[];
+  /** The chunk's last record is an unterminated quoted field: for a chunk that is not the file's last, a wrong cut. */
+  endsInQuote?: boolean;
   rejects: WireReject[];
 }
 
@@ -204,7 +206,7 @@ export function cellsToWire(cells: Map<string, Cell>): [string, number, string, 
   return out;
 }
 
-export function aggToWire(agg: Agg, lines: number, rejects: WireReject[]): WirePartial {
+export function aggToWire(agg: Agg, lines: number, rejects: WireReject[], endsInQuote = false): WirePartial {
   return {
     scale: agg.scale,
     rows: agg.rows,
@@ -218,6 +220,7 @@ export function aggToWire(agg: Agg, lines: number, rejects: WireReject[]): WireP
     months: cellsToWire(agg.months),
     dims: [...agg.dims].map(([name, cells]) => [name, cellsToWire(cells)]),
     ...(agg.marts.size > 0 ? { marts: [...agg.marts.values()].map((m) => m.toWire()) } : {}),
+    ...(endsInQuote ? { endsInQuote: true } : {}),
     rejects,
   };
 }
@@ -226,6 +229,8 @@ export interface ChunkOutcome {
   agg: Agg;
   lines: number;
   rejects: WireReject[];
+  /** See WirePartial.endsInQuote. */
+  endsInQuote: boolean;
 }
 
 const MONTH_RE = /^\d{4}-(0[1-9]|1[0-2])$/;
@@ -280,6 +285,7 @@ export function aggFromWire(raw: WirePartial, maxKeys: number): ChunkOutcome {
     },
     lines: count(raw.lines, 'lines'),
     rejects: raw.rejects,
+    endsInQuote: raw.endsInQuote === true,
   };
 }
 

@@ -1,7 +1,10 @@
 /**
  * Cuts a file into record-aligned byte chunks of about `chunkSize`, streaming with bounded memory.
- * A cut is a line feed outside quotes. Quote state is tracked by parity from the chunk's start
- * (always a record boundary); blocks with no quote at all skip the scan and cut at the last LF.
+ * A cut is a line feed outside quotes. In careful mode the quote state is tracked by parity from
+ * the chunk's start (always a record boundary), which costs a pass over every byte; blocks with no
+ * quote at all skip it. In fast mode (no line breaks inside quotes seen so far) the cut is the last
+ * LF, found natively, and the workers verify it: a chunk that ends inside a quoted field proves a
+ * cut wrong, and the coordinator starts over in careful mode.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
@@ -19,11 +22,14 @@ export interface Chunk extends ChunkRange {
 const LF = 0x0a;
 const QUOTE = 0x22;
 
-/** Offset just past the last LF outside quotes in buf[0, n), or 0 if there is none. Pure. */
-export function lastRecordCut(buf: Uint8Array, n: number): number {
+/**
+ * Offset just past the last LF outside quotes in buf[0, n), or 0 if there is none. Pure.
+ * With `careful` false, quotes are assumed to hold no line breaks: the last LF.
+ */
+export function lastRecordCut(buf: Uint8Array, n: number, careful = true): number {
   if (n === 0) return 0;
   const view = Buffer.from(buf.buffer, buf.byteOffset, n);
-  if (view.indexOf(QUOTE) < 0) return view.lastIndexOf(LF) + 1;
+  if (!careful || view.indexOf(QUOTE) < 0) return view.lastIndexOf(LF) + 1;
   let quoted = false;
   let cut = 0;
   for (let i = 0; i < n; i++) {
@@ -45,6 +51,8 @@ export interface ChunkerOptions {
   /** Id for chunks at a byte offset that had an id before (resume). */
   idAt?: (byteStart: number) => number | undefined;
   firstId?: number;
+  /** Quote-parity cuts (default) or last-LF cuts verified by the workers. */
+  careful?: boolean;
 }
 
 export class Chunker {
@@ -52,8 +60,11 @@ export class Chunker {
   private readonly opts: ChunkerOptions;
   private pos: number;
   private nextId: number;
-  private readonly skipStarts: Map<number, number>;
-  private readonly skipSorted: number[];
+  private skipStarts: Map<number, number>;
+  private skipSorted: number[];
+  private carefulCuts: boolean;
+  /** Bumped by `restart`, so a read in flight across a restart is discarded. */
+  private epoch = 0;
   /** Bytes read past the last cut, carried into the next chunk. */
   private carry: Buffer | null = null;
   private readonly pool: Buffer[] = [];
@@ -66,6 +77,26 @@ export class Chunker {
     this.nextId = opts.firstId ?? 0;
     this.skipStarts = new Map((opts.skip ?? []).map((r) => [r.byteStart, r.byteEnd]));
     this.skipSorted = [...this.skipStarts.keys()].sort((a, b) => a - b);
+    this.carefulCuts = opts.careful ?? true;
+  }
+
+  /** The id the next new chunk will get. */
+  get nextChunkId(): number {
+    return this.nextId;
+  }
+
+  get careful(): boolean {
+    return this.carefulCuts;
+  }
+
+  /** Starts over from the first data byte in careful mode, with fresh chunk ids. */
+  restartCareful(): void {
+    this.epoch++;
+    this.carefulCuts = true;
+    this.pos = this.opts.dataStart;
+    this.carry = null;
+    this.skipStarts = new Map();
+    this.skipSorted = [];
   }
 
   /** Bytes of the data section handed out or skipped so far. */
@@ -95,6 +126,15 @@ export class Chunker {
 
   /** The next chunk, or null at the end of the file. */
   async next(): Promise<Chunk | null> {
+    const epoch = this.epoch;
+    const chunk = await this.cut();
+    if (epoch === this.epoch) return chunk;
+    if (chunk !== null) this.release(chunk.data);
+    return this.next();
+  }
+
+  private async cut(): Promise<Chunk | null> {
+    const epoch = this.epoch;
     this.skipDone();
     const start = this.pos;
     const limit = this.limitAfter(start);
@@ -115,7 +155,8 @@ export class Chunker {
       }
       if (have === 0) return null;
       const atLimit = start + have >= limit;
-      const cut = atLimit ? have : lastRecordCut(buf, have);
+      if (epoch !== this.epoch) return null;
+      const cut = atLimit ? have : lastRecordCut(buf, have, this.carefulCuts);
       if (cut > 0) {
         if (cut < have) this.carry = Buffer.from(buf.subarray(cut, have));
         this.pos = start + cut;

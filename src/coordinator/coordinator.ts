@@ -216,6 +216,8 @@ export class Coordinator {
   private readonly workerStats = new Map<string, WorkerStats>();
   private readonly usage = new Map<string, Usage>();
   private readonly dropped = new WeakSet<Session>();
+  /** Chunks of cuts given up by a careful restart; their results are ignored. */
+  private readonly abandoned = new Set<number>();
   private chunksDone = 0;
   private bytesDone = 0;
   private chunksSeen = 0;
@@ -373,6 +375,7 @@ export class Coordinator {
         skip: doneRanges,
         idAt: (start) => idByStart.get(start),
         firstId: maxId + 1,
+        careful: (JSON.parse(prev.options) as { careful?: boolean }).careful === true,
       });
       this.chunksSeen = this.chunksDone;
       this.ui.info(
@@ -405,6 +408,7 @@ export class Coordinator {
         columns: o.columns,
         maxAttempts: o.maxAttempts,
         transport: o.transport,
+        careful: layout.quotedNewlines,
       },
       spec: layout.spec,
       dataStart: layout.dataStart,
@@ -420,6 +424,7 @@ export class Coordinator {
       fileSize: this.fileSize,
       chunkSize: o.chunkSize,
       maxChunk: MAX_CHUNK_SIZE,
+      careful: layout.quotedNewlines,
     });
   }
 
@@ -592,6 +597,7 @@ export class Coordinator {
       return this.drop(session, `result for chunk ${chunkId}, which was never leased to it`);
     }
     session.leasedEver.delete(chunkId);
+    if (this.abandoned.has(chunkId)) return this.pump();
     const lease = session.leases.get(chunkId);
     if (lease !== undefined) session.leases.delete(chunkId);
     if (this.done.has(chunkId)) {
@@ -605,6 +611,15 @@ export class Coordinator {
     }
     const outcome = aggFromWire(partial, this.spec.maxKeys);
     const current = this.leases.get(chunkId);
+    const cutRange = lease?.range ?? current?.range ?? this.retryQueue.find((r) => r.chunkId === chunkId);
+    if (
+      outcome.endsInQuote &&
+      cutRange !== undefined &&
+      cutRange.byteEnd < this.fileSize &&
+      !this.chunker.careful
+    ) {
+      return this.restartCareful(chunkId);
+    }
     const range = lease?.range ?? current?.range;
     if (range === undefined) {
       // Leased to this session before, timed out, and not re-leased yet: take it from the retry queue.
@@ -746,6 +761,7 @@ export class Coordinator {
     if (!session.leasedEver.has(chunkId))
       return this.drop(session, `failure for chunk ${chunkId}, which was never leased to it`);
     session.leasedEver.delete(chunkId);
+    if (this.abandoned.has(chunkId)) return this.pump();
     const lease = session.leases.get(chunkId);
     session.leases.delete(chunkId);
     if (lease === undefined || this.done.has(chunkId)) return;
@@ -777,6 +793,32 @@ export class Coordinator {
     }
     this.retries++;
     this.retryQueue.unshift(lease.range);
+  }
+
+  /**
+   * A chunk ended inside a quoted field, so the file has line breaks inside quotes and a fast cut
+   * was wrong. Every result so far is given up (in memory and in the database) and the file is cut
+   * again by quote parity. Exact, at the price of a second pass; the sample usually catches such
+   * files before the run starts.
+   */
+  private restartCareful(chunkId: number): void {
+    this.ui.warn(
+      `chunk ${chunkId} ends inside a quoted field: this file has line breaks inside quotes; starting over with quote-aware cuts`,
+    );
+    for (let id = 0; id < this.chunker.nextChunkId; id++) this.abandoned.add(id);
+    for (const s of this.sessions) s.leases.clear();
+    this.leases.clear();
+    this.retryQueue.length = 0;
+    this.attempts.clear();
+    this.done.clear();
+    this.total = emptyAgg(this.spec.scale);
+    this.workerStats.clear();
+    this.chunksDone = 0;
+    this.bytesDone = 0;
+    this.chunksSeen = 0;
+    this.store.resetRunForCarefulCuts(this.runId);
+    this.chunker.restartCareful();
+    this.pump();
   }
 
   private async failChunk(range: ChunkRange, tries: number, detail: string): Promise<void> {
@@ -859,6 +901,7 @@ export class Coordinator {
         if (this.chunker.finished) this.store.setChunksTotal(this.runId, this.chunksSeen);
       }
       if (this.finished) return;
+      if (this.abandoned.has(range.chunkId)) continue;
       const target = session.state === 'ready' && !session.channel.closed ? session : this.freeSession();
       if (target === null) {
         if (data !== null) this.chunker.release(data);

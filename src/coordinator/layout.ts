@@ -15,6 +15,8 @@ export interface Layout {
   dataStart: number;
   /** Line feeds inside the header record plus its own (usually 1). */
   headerLines: number;
+  /** The sample holds a quoted field with a line break: cut chunks by quote parity from the start. */
+  quotedNewlines: boolean;
   /** Human lines: what was detected, and warnings. */
   notes: string[];
   warnings: string[];
@@ -373,6 +375,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
     header,
     dataStart,
     headerLines,
+    quotedNewlines: headerLines > 1 || sample.some((r) => r.some((f) => f.includes('\n'))),
     notes,
     warnings,
   };

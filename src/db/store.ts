@@ -309,6 +309,26 @@ export class Store {
     );
   }
 
+  /**
+   * Forgets every chunk result of a run (its cuts were wrong) and records that it now cuts by quote
+   * parity; one transaction.
+   */
+  resetRunForCarefulCuts(runId: number): void {
+    this.tx(() => {
+      for (const table of ['chunks', 'attempts', 'rejects'])
+        this.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(runId);
+      this.prepare(
+        `UPDATE runs SET rows = 0, rejected = 0, units = '0', revenue = '0', price_min = NULL, price_max = NULL, price_sum = '0',
+           avg_price = NULL, chunks_done = 0, bytes_done = 0, chunks_total = NULL, options = json_set(options, '$.careful', json('true'))
+         WHERE id = ?`,
+      ).run(runId);
+      this.prepare(
+        `UPDATE workers SET chunks = 0, rows = 0, revenue = '0', busy_ms = 0, price_min = NULL, price_max = NULL, price_sum = '0'
+         WHERE run_id = ?`,
+      ).run(runId);
+    });
+  }
+
   setChunksTotal(runId: number, total: number): void {
     this.prepare('UPDATE runs SET chunks_total = ? WHERE id = ?').run(total, runId);
   }

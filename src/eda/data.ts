@@ -2,7 +2,7 @@
  * Reads one finished run from the store into plain data for the chart specs. Money stays exact
  * text where it is shown as text (headline numbers) and becomes a Number only for plotting.
  */
-import { divRound, parseDecimal, pow10, rescale } from '../aggregate/decimal.js';
+import { divRound, formatScaled, parseDecimal, pow10, rescale } from '../aggregate/decimal.js';
 import type { RunRow, Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';
@@ -27,6 +27,8 @@ export interface RunInfo {
   hasDateColumn: boolean;
   /** Dimension names from the run's spec, in column order. */
   dimensionNames: string[];
+  /** Mart names (`--mart` columns) from the run's spec, in the order given. */
+  martNames: string[];
 }
 
 export interface WorkerStat {
@@ -75,6 +77,33 @@ export interface DimensionTotals {
   keys: DimensionKey[];
 }
 
+/** One of a mart's top keys. Money is exact text in SQLite and a Number here, for plotting only. */
+export interface MartKey {
+  /** 1 = the highest total revenue over the run. */
+  rank: number;
+  key: string;
+  /** Total over the run. */
+  revenue: number;
+  rows: number;
+  /** Revenue per month ('YYYY-MM', ascending, only months with rows); empty when the run has no dates. */
+  months: MonthRevenue[];
+}
+
+export interface MartTop {
+  mart: string;
+  /** Distinct keys in the mart. */
+  keyCount: number;
+  /** The mart's cells carry months (the run has a date column). */
+  dated: boolean;
+  /** First and last month of the whole mart ('' without dates), so every line spans the run. */
+  firstMonth: string;
+  lastMonth: string;
+  /** The run's total revenue: every accepted row is in every mart. */
+  total: number;
+  /** Top keys by total revenue, ranked in SQL on exact integers, ties by key ascending. */
+  keys: MartKey[];
+}
+
 export interface EdaData {
   run: RunInfo;
   workers: WorkerStat[];
@@ -82,6 +111,8 @@ export interface EdaData {
   attempts: AttemptSpan[];
   finishes: ChunkFinish[];
   dimensions: DimensionTotals[];
+  /** Marts with at least one key, spec order first. */
+  marts: MartTop[];
 }
 
 /** The run to chart: `id`, or the latest finished one. Anything not 'done' is E_NO_RUN. */
@@ -130,7 +161,76 @@ export function averageOf(sum: string, rows: number): string | null {
   return divRound(v, BigInt(rows) * pow10(s), 4);
 }
 
-export function loadEdaData(store: Store, run: RunRow): EdaData {
+/** Exact sum of decimal strings ('12.50' + '0.125' → '12.625'). */
+export function sumDecimals(values: string[]): string {
+  let sum = 0n;
+  let scale = 0;
+  for (const text of values) {
+    const [v, s] = parseDecimal(text);
+    if (s > scale) {
+      sum = rescale(sum, scale, s);
+      scale = s;
+    }
+    sum += rescale(v, s, scale);
+  }
+  return formatScaled(sum, scale);
+}
+
+/**
+ * The top `topN` keys of one mart with their monthly revenue. The ranking is SQL's, on the exact
+ * integer `revenue_scaled` (better-sqlite3 would round an INTEGER past 2^53 on the way to JS, so the
+ * sum never leaves SQLite); the TEXT `revenue` is what becomes a Number for plotting.
+ */
+export function loadMartTop(store: Store, runId: number, mart: string, topN: number, total: number): MartTop {
+  const [info] = store.query<{ keys: number; first: string | null; last: string | null }>(
+    `SELECT COUNT(DISTINCT key) AS keys, MIN(NULLIF(month, '')) AS first, MAX(NULLIF(month, '')) AS last
+     FROM marts WHERE run_id = ? AND mart = ?`,
+    runId,
+    mart,
+  );
+  const cells = store.query<{ rank: number; key: string; month: string; rows: number; revenue: string }>(
+    `WITH ranked AS (
+       SELECT key, ROW_NUMBER() OVER (ORDER BY SUM(revenue_scaled) DESC, key ASC) AS rank
+       FROM marts WHERE run_id = ? AND mart = ? GROUP BY key
+     )
+     SELECT r.rank AS rank, m.key AS key, m.month AS month, m.rows AS rows, m.revenue AS revenue
+     FROM ranked r JOIN marts m ON m.run_id = ? AND m.mart = ? AND m.key = r.key
+     WHERE r.rank <= ?
+     ORDER BY r.rank, m.month`,
+    runId,
+    mart,
+    runId,
+    mart,
+    topN,
+  );
+  const keys: MartKey[] = [];
+  const texts: string[][] = [];
+  for (const c of cells) {
+    let k = keys[keys.length - 1];
+    if (k === undefined || k.rank !== c.rank) {
+      k = { rank: c.rank, key: c.key, revenue: 0, rows: 0, months: [] };
+      keys.push(k);
+      texts.push([]);
+    }
+    k.rows += c.rows;
+    texts[texts.length - 1].push(c.revenue);
+    if (c.month !== '') k.months.push({ month: c.month, revenue: Number(c.revenue), rows: c.rows });
+  }
+  keys.forEach((k, i) => {
+    k.revenue = Number(sumDecimals(texts[i]));
+  });
+  return {
+    mart,
+    keyCount: info?.keys ?? 0,
+    dated: info?.first != null,
+    firstMonth: info?.first ?? '',
+    lastMonth: info?.last ?? '',
+    total,
+    keys,
+  };
+}
+
+export function loadEdaData(store: Store, run: RunRow, topN = 10): EdaData {
   const spec = JSON.parse(run.spec) as Partial<ScanSpec>;
   const t0 = Date.parse(run.started_at);
   const end = run.finished_at === null ? null : Date.parse(run.finished_at);
@@ -197,6 +297,13 @@ export function loadEdaData(store: Store, run: RunRow): EdaData {
     });
   }
 
+  const martNames = (spec.marts ?? []).map((d) => d.name);
+  const marts: MartTop[] = [];
+  for (const name of [...martNames, ...store.martNames(run.id).filter((m) => !martNames.includes(m))]) {
+    const top = loadMartTop(store, run.id, name, topN, Number(run.revenue));
+    if (top.keyCount > 0) marts.push(top);
+  }
+
   return {
     run: {
       id: run.id,
@@ -214,11 +321,13 @@ export function loadEdaData(store: Store, run: RunRow): EdaData {
       priceBasis: spec.price === -1 ? 'line amount' : 'unit price',
       hasDateColumn: spec.date !== undefined && spec.date !== -1,
       dimensionNames: order,
+      martNames,
     },
     workers,
     monthly,
     attempts,
     finishes,
     dimensions,
+    marts,
   };
 }

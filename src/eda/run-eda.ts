@@ -13,6 +13,8 @@ import { loadEdaData, pickDoneRun } from './data.js';
 import { renderChart } from './render.js';
 import {
   chunkTimelineSpec,
+  martTitle,
+  martTopSpec,
   monthlyRevenueSpec,
   pricePerWorkerSpec,
   revenueByDimensionSpec,
@@ -130,6 +132,17 @@ export function planCharts(data: EdaData, topN: number): { charts: PlannedChart[
     if (!present.has(name)) skipped.push(`revenue by ${name}: the dimension has no keys`);
   if (run.dimensionNames.length === 0) skipped.push('revenue by dimension: the run has no dimension columns');
 
+  // One chart per data mart (`--mart`); a run without marts simply has none, so nothing is skipped.
+  const withKeys = new Set(data.marts.map((m) => m.mart));
+  for (const m of data.marts) {
+    let name = `mart-${slug(m.mart)}`;
+    for (let i = 2; used.has(name); i++) name = `mart-${slug(m.mart)}-${i}`;
+    used.add(name);
+    charts.push({ name, title: martTitle(m, topN), spec: martTopSpec(m, topN) });
+  }
+  for (const name of run.martNames)
+    if (!withKeys.has(name)) skipped.push(`mart ${name}: the mart has no keys`);
+
   if (wallSeconds !== null && wallSeconds > 0 && data.finishes.length > 0)
     charts.push({
       name: 'throughput',
@@ -146,7 +159,7 @@ export async function runEda(opts: EdaOptions): Promise<EdaResult> {
   const store = Store.openReadOnly(opts.db);
   let data: EdaData;
   try {
-    data = loadEdaData(store, pickDoneRun(store, opts.runId));
+    data = loadEdaData(store, pickDoneRun(store, opts.runId), opts.topN);
   } finally {
     store.close();
   }

@@ -74,6 +74,8 @@ export class ChunkAggregator implements RecordSink {
   private readonly mRevenue = new Float64Array(MONTHS);
   private readonly mBig = new Map<number, [bigint, bigint]>();
   readonly rejects: WireReject[] = [];
+  /** The last record ran into the end of the buffer inside quotes. */
+  endsInQuote = false;
 
   // Outputs of parseNumber / parseMonth, kept as fields to avoid allocating per call.
   private num = 0;
@@ -103,6 +105,7 @@ export class ChunkAggregator implements RecordSink {
   record(line: number, nf: number, start: number, end: number, problem: number): void {
     const spec = this.spec;
     if (problem !== RECORD_OK) {
+      if (problem === UNTERMINATED_QUOTE) this.endsInQuote = true;
       this.reject(
         line,
         start,
@@ -460,5 +463,5 @@ export class ChunkAggregator implements RecordSink {
 export function parseChunk(buf: Uint8Array, spec: ScanSpec): ChunkOutcome {
   const aggregator = new ChunkAggregator(spec);
   const lines = aggregator.scan(buf);
-  return { agg: aggregator.toAgg(), lines, rejects: aggregator.rejects };
+  return { agg: aggregator.toAgg(), lines, rejects: aggregator.rejects, endsInQuote: aggregator.endsInQuote };
 }

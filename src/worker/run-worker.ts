@@ -140,7 +140,7 @@ function session(
             type: 'result',
             chunkId: task.chunkId,
             attempt: task.attempt,
-            partial: aggToWire(outcome.agg, outcome.lines, outcome.rejects),
+            partial: aggToWire(outcome.agg, outcome.lines, outcome.rejects, outcome.endsInQuote),
             parseMs,
             usage: processUsage(),
           });

@@ -21,6 +21,8 @@ export interface Chunk extends ChunkRange {
 
 const LF = 0x0a;
 const QUOTE = 0x22;
+const WINDOW = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Offset just past the last LF outside quotes in buf[0, n), or 0 if there is none. Pure.
@@ -53,6 +55,8 @@ export interface ChunkerOptions {
   firstId?: number;
   /** Quote-parity cuts (default) or last-LF cuts verified by the workers. */
   careful?: boolean;
+  /** False when chunks travel as byte ranges: fast cuts then read only a window near each cut. */
+  readData?: boolean;
 }
 
 export class Chunker {
@@ -140,6 +144,10 @@ export class Chunker {
     const limit = this.limitAfter(start);
     if (start >= limit) return null;
     let size = Math.min(this.opts.chunkSize, limit - start);
+    if (this.opts.readData === false && !this.carefulCuts) {
+      const quick = await this.cutByWindow(start, size, limit, epoch);
+      if (quick !== undefined) return quick;
+    }
     for (;;) {
       const buf = this.take(size);
       let have = 0;
@@ -172,6 +180,44 @@ export class Chunker {
       this.carry = Buffer.from(buf.subarray(0, have));
       size = Math.min(size * 2, this.opts.maxChunk, limit - start);
     }
+  }
+
+  /**
+   * Range transport with last-LF cuts needs no chunk bytes here: the cut is the last LF in a small
+   * window before the target, so only that window is read. Undefined when the window holds no LF.
+   */
+  private async cutByWindow(
+    start: number,
+    size: number,
+    limit: number,
+    epoch: number,
+  ): Promise<Chunk | null | undefined> {
+    if (start + size >= limit) {
+      this.pos = limit;
+      this.carry = null;
+      return {
+        chunkId: this.opts.idAt?.(start) ?? this.nextId++,
+        byteStart: start,
+        byteEnd: limit,
+        data: EMPTY,
+      };
+    }
+    const win = Math.min(WINDOW, size);
+    const buf = this.take(win);
+    let have = 0;
+    while (have < win) {
+      const { bytesRead } = await this.file.read(buf, have, win - have, start + size - win + have);
+      if (bytesRead === 0) break;
+      have += bytesRead;
+    }
+    if (epoch !== this.epoch) return null;
+    const lf = have === win ? buf.lastIndexOf(LF, win - 1) : -1;
+    this.release(buf);
+    if (lf < 0) return undefined;
+    const end = start + size - win + lf + 1;
+    this.pos = end;
+    this.carry = null;
+    return { chunkId: this.opts.idAt?.(start) ?? this.nextId++, byteStart: start, byteEnd: end, data: EMPTY };
   }
 
   /**

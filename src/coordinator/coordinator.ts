@@ -376,6 +376,7 @@ export class Coordinator {
         idAt: (start) => idByStart.get(start),
         firstId: maxId + 1,
         careful: (JSON.parse(prev.options) as { careful?: boolean }).careful === true,
+        readData: this.opts.transport === 'bytes',
       });
       this.chunksSeen = this.chunksDone;
       this.ui.info(
@@ -425,6 +426,7 @@ export class Coordinator {
       chunkSize: o.chunkSize,
       maxChunk: MAX_CHUNK_SIZE,
       careful: layout.quotedNewlines,
+      readData: o.transport === 'bytes',
     });
   }
 

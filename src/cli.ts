@@ -293,14 +293,30 @@ export function buildProgram(): Command {
       const slots = parseIntOption('--slots', o.slots, 1, 64);
       const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
       if (o.generate) await ensureDataset(csv, opts.quiet);
+      // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
+      const [{ listen }, { LocalWorkers }, { randomBytes }] = await Promise.all([
+        import('./protocol/socket-channel.js'),
+        import('./local-workers.js'),
+        import('node:crypto'),
+      ]);
+      const listener = await listen(DEFAULT_HOST, 0);
+      const token = opts.token ?? randomBytes(24).toString('hex');
+      const pool = new LocalWorkers();
+      const onExit = () => pool.killAll();
+      process.on('exit', onExit);
+      let local: InstanceType<Awaited<ReturnType<typeof load.local>>['LocalRun']> | null = null;
+      let early: NodeJS.Signals | null = null;
+      const off = onSignals((s) => {
+        early = s;
+        local?.interrupt(s);
+      });
+      pool.spawn(workers, listener.host, listener.port, token, slots);
       const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
       const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
-      const local = new LocalRun();
-      const off = onSignals((s) => local.interrupt(s));
-      const onExit = () => local.killAll();
-      process.on('exit', onExit);
+      local = new LocalRun(pool);
+      if (early) local.interrupt(early);
       try {
-        const summary = await local.run(opts, { workers, slots }, ui);
+        const summary = await local.run({ ...opts, token, port: listener.port }, listener, ui);
         ui.close();
         printSummary(summary, opts.json, 'run');
         if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);

@@ -238,31 +238,38 @@ export class Coordinator {
   private reject!: (e: unknown) => void;
   private timers: NodeJS.Timeout[] = [];
 
-  constructor(opts: CoordinatorOptions, ui: CoordinatorUi) {
+  private readonly prebound: Listener | null;
+
+  /** `listener`: a port bound beforehand (by `run`, which starts its workers before loading this). */
+  constructor(opts: CoordinatorOptions, ui: CoordinatorUi, listener: Listener | null = null) {
     this.opts = opts;
     this.ui = ui;
+    this.prebound = listener;
   }
 
   /** Runs to the end: resolves with the summary of a finished, failed or interrupted run. */
   async run(): Promise<RunSummary> {
-    const input = await openInput(this.opts.file);
+    let input: Awaited<ReturnType<typeof openInput>>;
+    try {
+      input = await openInput(this.opts.file);
+    } catch (err) {
+      await this.prebound?.close();
+      throw err;
+    }
     this.file = input.handle;
     this.fileSize = input.size;
     try {
       this.store = Store.open(this.opts.db);
     } catch (err) {
+      await this.prebound?.close();
       await this.file.close();
       throw err;
     }
     try {
       // Listen first: workers (e.g. `run`'s children) start and connect while the layout is read;
       // their handshake waits until the run is ready.
-      this.listener = await listen(
-        this.opts.host,
-        this.opts.port,
-        (ch) => this.accept(ch),
-        DEFAULT_MAX_FRAME,
-      );
+      this.listener = this.prebound ?? (await listen(this.opts.host, this.opts.port, DEFAULT_MAX_FRAME));
+      this.listener.accept((ch) => this.accept(ch));
       this.ui.bound?.(this.listener.host, this.listener.port);
       await this.prepare(input.mtimeMs);
     } catch (err) {
@@ -1084,9 +1091,8 @@ export class Coordinator {
         s.channel.end();
       } else s.channel.destroy();
     }
-    // Let `done` frames flush before the listener closes the sockets.
-    await new Promise((r) => setTimeout(r, 50));
-    await this.listener?.close();
+    // Workers close their end on `done`; give them a moment so the frame is not cut off.
+    await this.listener?.close(1_000);
     await this.file.close().catch(() => {});
     const summary = this.summary(status, error, now);
     this.store.close();

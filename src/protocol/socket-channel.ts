@@ -48,22 +48,24 @@ class SocketChannel extends BaseChannel {
 export interface Listener {
   readonly host: string;
   readonly port: number;
-  close(): Promise<void>;
+  /** Starts handing connections to `onChannel`; ones that arrived before are handed over first. */
+  accept(onChannel: (channel: Channel) => void): void;
+  /** Stops listening; open connections get `graceMs` to finish (e.g. flush `done`), then are destroyed. */
+  close(graceMs?: number): Promise<void>;
 }
 
-/** Listens on host:port (port 0 picks a free one) and hands each connection over as a Channel. */
-export function listen(
-  host: string,
-  port: number,
-  onChannel: (channel: Channel) => void,
-  maxFrame = DEFAULT_MAX_FRAME,
-): Promise<Listener> {
+/** Listens on host:port (port 0 picks a free one); connections become Channels once `accept` is called. */
+export function listen(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const sockets = new Set<net.Socket>();
+    let handler: ((channel: Channel) => void) | null = null;
+    const early: Channel[] = [];
     const server = net.createServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
-      onChannel(new SocketChannel(socket, maxFrame));
+      const channel = new SocketChannel(socket, maxFrame);
+      if (handler === null) early.push(channel);
+      else handler(channel);
     });
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why =
@@ -81,10 +83,23 @@ export function listen(
       resolve({
         host: addr.address,
         port: addr.port,
-        close: () =>
+        accept(onChannel) {
+          handler = onChannel;
+          for (const channel of early.splice(0)) onChannel(channel);
+        },
+        close: (graceMs = 0) =>
           new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => done());
+            server.close();
+            const deadline = Date.now() + graceMs;
+            const check = () => {
+              if (sockets.size === 0) return done();
+              if (Date.now() >= deadline) {
+                for (const s of sockets) s.destroy();
+                return done();
+              }
+              setTimeout(check, 5);
+            };
+            check();
           }),
       });
     });

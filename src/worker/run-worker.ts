@@ -225,9 +225,13 @@ function session(
   });
 }
 
+/** One read buffer, reused: chunks are parsed one at a time and nothing keeps a view past the parse. */
+let readBuffer = Buffer.alloc(0);
+
 function readRange(range: { path: string; start: number; end: number }): Buffer {
   const size = range.end - range.start;
-  const buf = Buffer.allocUnsafe(size);
+  if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(Math.max(size, readBuffer.length * 2));
+  const buf = readBuffer.subarray(0, size);
   const fd = fs.openSync(range.path, 'r');
   try {
     let have = 0;

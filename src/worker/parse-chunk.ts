@@ -312,6 +312,24 @@ export class ChunkAggregator implements RecordSink {
   private parseNumber(s: number, e: number, flag: number): number {
     const buf = this.buf;
     if (flag === ESCAPED) return NUM_BAD;
+    // Fast path, the usual case: digits with at most one decimal point.
+    let fm = 0;
+    let fdec = -1;
+    let i = s;
+    for (; i < e; i++) {
+      const c = buf[i];
+      if (c >= ZERO && c <= NINE) {
+        fm = fm * 10 + (c - ZERO);
+        if (fdec >= 0) fdec++;
+      } else if (c === this.decimalPoint && fdec < 0) fdec = 0;
+      else break;
+    }
+    const fdigits = e - s - (fdec >= 0 ? 1 : 0);
+    if (i === e && fdigits >= 1 && fdigits <= 15 && fdec <= MAX_SCALE) {
+      this.num = fm;
+      this.numDecimals = fdec < 0 ? 0 : fdec;
+      return NUM_OK;
+    }
     while (s < e && buf[s] === SPACE) s++;
     while (e > s && buf[e - 1] === SPACE) e--;
     let neg = false;

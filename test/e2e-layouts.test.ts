@@ -189,6 +189,68 @@ describe('bounded keys', () => {
   });
 });
 
+describe('edge cases found in review', () => {
+  it('a non-retryable failure of the only chunk fails the run (exit 1, status failed)', async () => {
+    const db = path.join(dir, 'one-chunk.db');
+    const p = cli([
+      'run',
+      path.join(FIX, 'star-schema.csv'),
+      '--workers',
+      '1',
+      '--db',
+      db,
+      '--mart',
+      'customer_id',
+      '--max-keys',
+      '10',
+    ]);
+    expect(await p.exit).toBe(1);
+    expect(p.err()).toMatch(/chunk 0 .* failed 1 time\(s\); last: E_TOO_MANY_KEYS/);
+    expect((await report(db)).status).toBe('failed');
+  });
+
+  it('a chunk of nothing but bad lines is counted exactly without itemizing every one', async () => {
+    const file = path.join(dir, 'blank.csv');
+    fs.writeFileSync(
+      file,
+      `Region,Unit Price,Units Sold,Order Date\nEurope,1.00,1,1/13/2020\n${'\n'.repeat(250_000)}`,
+    );
+    const db = path.join(dir, 'blank.db');
+    const p = cli(['run', file, '--workers', '2', '--db', db]);
+    expect(await p.exit, p.err()).toBe(0);
+    const r = await report(db);
+    expect([r.rows, r.rejected]).toEqual([1, 250_000]);
+    expect(r.rejects).toEqual([{ reason: 'empty line', count: 250_000, firstLine: 3 }]);
+  });
+
+  it('"2.500" in a decimal-comma file is two thousand five hundred, not 2.5', async () => {
+    const file = path.join(dir, 'eu2.csv');
+    fs.writeFileSync(
+      file,
+      'Date;Price;Quantity\n01/02/2023;1.234,50;1\n13/02/2023;2.500;1\n14/03/2023;12,75;2\n',
+    );
+    const db = path.join(dir, 'eu2.db');
+    const p = cli(['run', file, '--workers', '1', '--db', db]);
+    expect(await p.exit, p.err()).toBe(0);
+    const r = await report(db);
+    expect([r.rows, r.rejected, r.revenue, r.maxPrice]).toEqual([3, 0, '3760.00', '2500.00']);
+  });
+
+  it('an impossible date in the sample is a rejected row, not a stopped run', async () => {
+    const file = path.join(dir, 'baddate.csv');
+    fs.writeFileSync(
+      file,
+      'Region,Unit Price,Units Sold,Order Date\nA,1.00,1,13/45/2015\nB,2.00,1,1/20/2015\n',
+    );
+    const db = path.join(dir, 'baddate.db');
+    const p = cli(['run', file, '--workers', '1', '--db', db]);
+    expect(await p.exit, p.err()).toBe(0);
+    const r = await report(db);
+    expect([r.rows, r.rejected, r.revenue]).toEqual([1, 1, '2.00']);
+    expect(r.rejects[0]).toMatchObject({ reason: 'Order Date is not a valid date', firstLine: 2 });
+  });
+});
+
 describe('beverage sales (4-decimal prices, a discounted line total)', () => {
   it('revenue is price × quantity by default, with a warning that the line total differs', async () => {
     const db = path.join(dir, 'bev.db');

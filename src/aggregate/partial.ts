@@ -51,6 +51,8 @@ export interface WirePartial {
   dims: [string, [string, number, string, string][]][];
   /** Per-(key, month) cells of each mart column; absent when the run has no marts. */
   marts?: WireMart[];
+  /** Rejects not itemized: [reason, count, first relative line]. */
+  rejectsOmitted?: [string, number, number][];
   /** The chunk's last record is an unterminated quoted field: for a chunk that is not the file's last, a wrong cut. */
   endsInQuote?: boolean;
   rejects: WireReject[];
@@ -206,7 +208,13 @@ export function cellsToWire(cells: Map<string, Cell>): [string, number, string, 
   return out;
 }
 
-export function aggToWire(agg: Agg, lines: number, rejects: WireReject[], endsInQuote = false): WirePartial {
+export function aggToWire(
+  agg: Agg,
+  lines: number,
+  rejects: WireReject[],
+  endsInQuote = false,
+  omitted: [string, number, number][] = [],
+): WirePartial {
   return {
     scale: agg.scale,
     rows: agg.rows,
@@ -221,6 +229,7 @@ export function aggToWire(agg: Agg, lines: number, rejects: WireReject[], endsIn
     dims: [...agg.dims].map(([name, cells]) => [name, cellsToWire(cells)]),
     ...(agg.marts.size > 0 ? { marts: [...agg.marts.values()].map((m) => m.toWire()) } : {}),
     ...(endsInQuote ? { endsInQuote: true } : {}),
+    ...(omitted.length > 0 ? { rejectsOmitted: omitted } : {}),
     rejects,
   };
 }
@@ -229,6 +238,8 @@ export interface ChunkOutcome {
   agg: Agg;
   lines: number;
   rejects: WireReject[];
+  /** See WirePartial.rejectsOmitted. */
+  omitted: [string, number, number][];
   /** See WirePartial.endsInQuote. */
   endsInQuote: boolean;
 }
@@ -268,7 +279,17 @@ export function aggFromWire(raw: WirePartial, maxKeys: number): ChunkOutcome {
   }
   const rows = count(raw.rows, 'rows');
   const rejected = count(raw.rejected, 'rejected');
-  if (raw.rejects.length !== rejected) throw new ProtocolError('malformed partial: reject count');
+  const omitted = raw.rejectsOmitted ?? [];
+  if (!Array.isArray(omitted)) throw new ProtocolError('malformed partial: rejectsOmitted');
+  let omittedCount = 0;
+  for (const o of omitted) {
+    if (!Array.isArray(o) || o.length !== 3 || typeof o[0] !== 'string')
+      throw new ProtocolError('malformed partial: rejectsOmitted');
+    omittedCount += count(o[1], 'omitted count');
+    count(o[2], 'omitted line');
+  }
+  if (raw.rejects.length + omittedCount !== rejected)
+    throw new ProtocolError('malformed partial: reject count');
   return {
     agg: {
       scale,
@@ -285,6 +306,7 @@ export function aggFromWire(raw: WirePartial, maxKeys: number): ChunkOutcome {
     },
     lines: count(raw.lines, 'lines'),
     rejects: raw.rejects,
+    omitted,
     endsInQuote: raw.endsInQuote === true,
   };
 }

@@ -227,6 +227,8 @@ export class Coordinator {
   private lastWorkerMs = Date.now();
 
   private ready = false;
+  /** A chunk ran out of attempts; the run is about to fail. */
+  private failing = false;
   /** Connections accepted before the run was ready; challenged once it is. */
   private readonly held: Session[] = [];
   private pumping = false;
@@ -675,7 +677,7 @@ export class Coordinator {
     parseMs: number,
     detail: string | null = null,
   ): void {
-    const { agg, lines, rejects } = outcome;
+    const { agg, lines, rejects, omitted } = outcome;
     const now = Date.now();
     // The new totals are computed aside and stored first; memory moves only after the commit.
     const nextTotal = emptyAgg(this.total.scale);
@@ -704,6 +706,7 @@ export class Coordinator {
       detail,
       partial: packr.pack(wire),
       rejects,
+      omitted,
       worker: {
         chunks: stats.chunks,
         rows: stats.agg.rows,
@@ -797,6 +800,8 @@ export class Coordinator {
     const tries = this.attempts.get(id) ?? 0;
     if (!shouldRetry(code, tries, this.opts.maxAttempts)) {
       this.store.markChunkFailed(this.runId, id);
+      // Failing is decided now; the message waits for a line count, and the run must not finish meanwhile.
+      this.failing = true;
       void this.failChunk(lease.range, tries, detail);
       return;
     }
@@ -888,7 +893,7 @@ export class Coordinator {
 
   private async pumpLoop(): Promise<void> {
     for (;;) {
-      if (this.finished || this.stopping !== null || this.fatal !== null) return;
+      if (this.finished || this.stopping !== null || this.fatal !== null || this.failing) return;
       const session = this.freeSession();
       if (session === null) return;
       let range: ChunkRange;
@@ -1017,7 +1022,8 @@ export class Coordinator {
   }
 
   private checkComplete(): void {
-    if (this.finished || this.pumping || this.fatal !== null || this.stopping !== null) return;
+    if (this.finished || this.pumping || this.failing || this.fatal !== null || this.stopping !== null)
+      return;
     if (this.chunker.finished && this.retryQueue.length === 0 && this.leases.size === 0)
       void this.finish('done', null);
   }

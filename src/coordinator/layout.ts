@@ -137,9 +137,11 @@ const YMD_RE = /^(\d{4})[/.-](\d{1,2})[/.-](\d{1,2})(?:[ T].*)?$/;
 /** The one date format that fits every sample value, or why not. */
 export function detectDateFormat(values: string[]): DateFormat | 'ambiguous' | 'unknown' {
   let ymd = 0;
-  let mdyOk = true;
-  let dmyOk = true;
   let dm = 0;
+  // Values that fit only one order vote for it; a value that fits neither is a bad row (rejected
+  // later by the workers) and does not decide the format.
+  let onlyMdy = 0;
+  let onlyDmy = 0;
   for (const raw of values) {
     const v = raw.trim();
     if (v === '') continue;
@@ -152,14 +154,16 @@ export function detectDateFormat(values: string[]): DateFormat | 'ambiguous' | '
     dm++;
     const a = Number(m[1]);
     const b = Number(m[2]);
-    if (a > 12 || b > 31) mdyOk = false;
-    if (b > 12 || a > 31) dmyOk = false;
+    const mdy = a >= 1 && a <= 12 && b >= 1 && b <= 31;
+    const dmy = b >= 1 && b <= 12 && a >= 1 && a <= 31;
+    if (mdy && !dmy) onlyMdy++;
+    if (dmy && !mdy) onlyDmy++;
   }
-  if (ymd > 0 && dm === 0) return 'ymd';
-  if (ymd === 0 && dm > 0) {
-    if (mdyOk && !dmyOk) return 'mdy';
-    if (dmyOk && !mdyOk) return 'dmy';
-    if (mdyOk && dmyOk) return 'ambiguous';
+  if (ymd > 0 && ymd >= dm) return 'ymd';
+  if (dm > 0) {
+    if (onlyMdy > 0 && onlyDmy === 0) return 'mdy';
+    if (onlyDmy > 0 && onlyMdy === 0) return 'dmy';
+    if (onlyMdy === 0 && onlyDmy === 0) return 'ambiguous';
   }
   return 'unknown';
 }
@@ -177,6 +181,8 @@ function looksDecimalComma(values: string[]): boolean {
   let point = 0;
   for (const v of values) {
     const t = v.trim();
+    // "2.500" fits both a decimal point and a thousands dot: it decides nothing.
+    if (/^-?\$?\d{1,3}(\.\d{3})+$/.test(t)) continue;
     if (/^-?\$?\d{1,3}(\.\d{3})*,\d+$/.test(t) || /^-?\$?\d+,\d+$/.test(t)) comma++;
     else if (/^-?\$?\d{1,3}(,\d{3})*\.\d+$/.test(t) || /^-?\$?\d+\.\d+$/.test(t)) point++;
   }

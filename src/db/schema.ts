@@ -125,7 +125,9 @@ CREATE TABLE IF NOT EXISTS rejects (
   rel_line INTEGER NOT NULL,
   line INTEGER,
   reason TEXT NOT NULL,
-  raw TEXT NOT NULL
+  raw TEXT NOT NULL,
+  -- More than 1 for a group of rejects a worker counted without itemizing (line = the group's first).
+  count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS rejects_run ON rejects (run_id, line);
 `;

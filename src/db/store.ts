@@ -144,6 +144,8 @@ export interface ChunkResultWrite {
   detail: string | null;
   partial: Buffer;
   rejects: [number, string, string][];
+  /** Rejects counted but not itemized: [reason, count, first relative line]. */
+  omitted: [string, number, number][];
   worker: {
     chunks: number;
     rows: number;
@@ -416,6 +418,19 @@ export class Store {
         'INSERT INTO rejects (run_id, chunk_id, rel_line, reason, raw) VALUES (?, ?, ?, ?, ?)',
       );
       for (const [rel, reason, raw] of w.rejects) ins.run(w.runId, w.chunkId, rel, reason, raw);
+      const group = this.prepare(
+        'INSERT INTO rejects (run_id, chunk_id, rel_line, reason, raw, count) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      for (const [reason, count, rel] of w.omitted) {
+        group.run(
+          w.runId,
+          w.chunkId,
+          rel,
+          reason,
+          `(${count} more rows of this chunk with this reason; the first is on this line)`,
+          count,
+        );
+      }
       this.prepare(
         `UPDATE workers SET chunks = ?, rows = ?, revenue = ?, busy_ms = ?, price_min = ?, price_max = ?, price_sum = ?
            WHERE run_id = ? AND worker_id = ?`,
@@ -549,7 +564,7 @@ export class Store {
 
   rejectReasons(runId: number): { reason: string; count: number; first_line: number | null }[] {
     return this.prepare(
-      'SELECT reason, COUNT(*) AS count, MIN(line) AS first_line FROM rejects WHERE run_id = ? GROUP BY reason ORDER BY count DESC, reason',
+      'SELECT reason, SUM(count) AS count, MIN(line) AS first_line FROM rejects WHERE run_id = ? GROUP BY reason ORDER BY count DESC, reason',
     ).all(runId) as { reason: string; count: number; first_line: number | null }[];
   }
 

@@ -26,6 +26,8 @@ const FIRST_YEAR = 1900;
 const YEARS = 300;
 const MONTHS = YEARS * 12;
 const RAW_MAX = 200;
+/** Rejects itemized per chunk (line, reason, raw); the rest are counted by reason, so a file of bad lines cannot outgrow a frame. */
+export const MAX_ITEMIZED = 10_000;
 const POW10N: number[] = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -74,6 +76,8 @@ export class ChunkAggregator implements RecordSink {
   private readonly mRevenue = new Float64Array(MONTHS);
   private readonly mBig = new Map<number, [bigint, bigint]>();
   readonly rejects: WireReject[] = [];
+  /** Rejects past the itemized ones: reason → [count, first relative line]. Counts stay exact. */
+  readonly omitted = new Map<string, [number, number]>();
   /** The last record ran into the end of the buffer inside quotes. */
   endsInQuote = false;
 
@@ -434,6 +438,12 @@ export class ChunkAggregator implements RecordSink {
 
   private reject(line: number, start: number, end: number, reason: string): void {
     this.rejected++;
+    if (this.rejects.length >= MAX_ITEMIZED) {
+      const group = this.omitted.get(reason);
+      if (group === undefined) this.omitted.set(reason, [1, line]);
+      else group[0]++;
+      return;
+    }
     const raw = Buffer.from(this.buf.buffer, this.buf.byteOffset + start, Math.min(end - start, RAW_MAX * 4))
       .toString('utf8')
       .slice(0, RAW_MAX);
@@ -481,5 +491,11 @@ export class ChunkAggregator implements RecordSink {
 export function parseChunk(buf: Uint8Array, spec: ScanSpec): ChunkOutcome {
   const aggregator = new ChunkAggregator(spec);
   const lines = aggregator.scan(buf);
-  return { agg: aggregator.toAgg(), lines, rejects: aggregator.rejects, endsInQuote: aggregator.endsInQuote };
+  return {
+    agg: aggregator.toAgg(),
+    lines,
+    rejects: aggregator.rejects,
+    omitted: [...aggregator.omitted].map(([reason, [count, line]]) => [reason, count, line]),
+    endsInQuote: aggregator.endsInQuote,
+  };
 }

@@ -78,16 +78,21 @@ export async function runWorker(
         await sleep(delay);
         continue;
       }
-      failures = 0;
       announcedWait = false;
       summary.sessions++;
+      const before = summary.chunks;
       const end = await session(channel, opts, ui, hooks, summary);
       if (end.kind === 'done') {
+        failures = 0;
         if (!opts.stay) return summary;
         ui.info(`run over (${end.status}); waiting for the next one`);
       } else {
-        ui.warn(`connection lost (${end.reason}); reconnecting`);
-        await sleep(backoffMs(0));
+        // A session that did some work resets the backoff; one refused or cut at once grows it.
+        if (summary.chunks > before) failures = 0;
+        const delay = backoffMs(failures++);
+        if (opts.quiet) ui.info(`connection lost (${end.reason}); reconnecting`);
+        else ui.warn(`connection lost (${end.reason}); reconnecting in ${(delay / 1000).toFixed(1)}s`);
+        await sleep(delay);
       }
       giveUpAt = Date.now() + opts.retryForMs;
     }
@@ -140,7 +145,13 @@ function session(
             type: 'result',
             chunkId: task.chunkId,
             attempt: task.attempt,
-            partial: aggToWire(outcome.agg, outcome.lines, outcome.rejects, outcome.endsInQuote),
+            partial: aggToWire(
+              outcome.agg,
+              outcome.lines,
+              outcome.rejects,
+              outcome.endsInQuote,
+              outcome.omitted,
+            ),
             parseMs,
             usage: processUsage(),
           });

@@ -236,6 +236,28 @@ describe('edge cases found in review', () => {
     expect([r.rows, r.rejected, r.revenue, r.maxPrice]).toEqual([3, 0, '3760.00', '2500.00']);
   });
 
+  it('two columns that could both be the date: refused with the candidates and the columns listed', async () => {
+    const file = path.join(dir, 'amb.csv');
+    fs.writeFileSync(file, 'order_date,ship_date,date,Sales,qty\n1/13/2020,1/14/2020,1/13/2020,1.00,1\n');
+    const p = cli(['run', file, '--workers', '1', '--db', path.join(dir, 'amb.db')]);
+    expect(await p.exit).toBe(2);
+    expect(p.err()).toMatch(
+      /more than one column could be the date \("order_date", "date"\); choose one with --date\. Columns:/,
+    );
+    const ok = cli([
+      'run',
+      file,
+      '--workers',
+      '1',
+      '--db',
+      path.join(dir, 'amb.db'),
+      '--date',
+      'date',
+      '--quiet',
+    ]);
+    expect(await ok.exit, ok.err()).toBe(0);
+  });
+
   it('an impossible date in the sample is a rejected row, not a stopped run', async () => {
     const file = path.join(dir, 'baddate.csv');
     fs.writeFileSync(

@@ -122,13 +122,17 @@ function findColumn(header: string[], option: string, wanted: string): number {
   );
 }
 
-function findAlias(header: string[], aliases: string[]): number {
+/** The column matching one of `aliases`; -1 if none. Two different matching columns are ambiguous. */
+function findAlias(header: string[], aliases: string[], path: string, role: string, option: string): number {
   const norm = header.map(normalizeName);
-  for (const a of aliases) {
-    const i = norm.indexOf(a);
-    if (i >= 0) return i;
+  const hits = header.map((_, i) => i).filter((i) => aliases.includes(norm[i]));
+  if (hits.length > 1) {
+    throw new InputError(
+      `${path}: more than one column could be the ${role} (${hits.map((i) => `"${header[i]}"`).join(', ')}); choose one with ${option}. Columns: ${header.join(', ')}`,
+      'E_COLUMNS',
+    );
   }
-  return -1;
+  return hits[0] ?? -1;
 }
 
 const DMY_RE = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T].*)?$/;
@@ -261,13 +265,20 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
 
   const notes: string[] = [];
   const warnings: string[] = [];
-  const pick = (option: string, flag: string | undefined, aliases: string[]) =>
-    flag !== undefined ? findColumn(header, option, flag) : findAlias(header, aliases);
+  const pick = (option: string, flag: string | undefined, aliases: string[], role: string) =>
+    flag !== undefined ? findColumn(header, option, flag) : findAlias(header, aliases, path, role, option);
 
-  let price = pick('--price', options.price, ALIASES.price);
-  const revenueCol = pick('--revenue', options.revenue, ALIASES.revenue);
-  const quantity = pick('--quantity', options.quantity, ALIASES.quantity);
-  const date = pick('--date', options.date, ALIASES.date);
+  let price = pick('--price', options.price, ALIASES.price, 'unit price');
+  let revenueCol: number;
+  try {
+    revenueCol = pick('--revenue', options.revenue, ALIASES.revenue, 'line total');
+  } catch (err) {
+    // With a unit price, a line total only feeds the consistency warning: no need to refuse.
+    if (price < 0 || options.revenue !== undefined) throw err;
+    revenueCol = -1;
+  }
+  const quantity = pick('--quantity', options.quantity, ALIASES.quantity, 'quantity');
+  const date = pick('--date', options.date, ALIASES.date, 'date');
   if (price >= 0 && price === revenueCol) price = -1;
   if (price < 0 && revenueCol < 0) {
     throw new InputError(

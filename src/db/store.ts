@@ -507,18 +507,23 @@ export class Store {
     } | null,
   ): void {
     this.tx(() => {
+      // Line numbers: exact for every chunk whose predecessors are all done (all of them in a
+      // finished run; the done prefix of an interrupted or failed one, the rest on resume).
+      const run = this.getRun(runId);
+      let line = (run?.header_lines ?? 1) + 1;
+      let expectStart = run?.data_start ?? 0;
+      const setLine = this.prepare('UPDATE chunks SET first_line = ? WHERE run_id = ? AND chunk_id = ?');
+      const setRejects = this.prepare(
+        'UPDATE rejects SET line = ? + rel_line WHERE run_id = ? AND chunk_id = ?',
+      );
+      for (const c of this.allChunks(runId)) {
+        if (c.status !== 'done' || c.lines === null || c.byte_start !== expectStart) break;
+        setLine.run(line, runId, c.chunk_id);
+        setRejects.run(line, runId, c.chunk_id);
+        line += c.lines;
+        expectStart = c.byte_end;
+      }
       if (merged !== null) {
-        const run = this.getRun(runId);
-        let line = (run?.header_lines ?? 1) + 1;
-        const setLine = this.prepare('UPDATE chunks SET first_line = ? WHERE run_id = ? AND chunk_id = ?');
-        const setRejects = this.prepare(
-          'UPDATE rejects SET line = ? + rel_line WHERE run_id = ? AND chunk_id = ?',
-        );
-        for (const c of this.allChunks(runId)) {
-          setLine.run(line, runId, c.chunk_id);
-          setRejects.run(line, runId, c.chunk_id);
-          line += c.lines ?? 0;
-        }
         this.prepare('DELETE FROM monthly WHERE run_id = ?').run(runId);
         this.prepare('DELETE FROM dimensions WHERE run_id = ?').run(runId);
         const m = this.prepare(

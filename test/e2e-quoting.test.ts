@@ -75,6 +75,28 @@ describe('line breaks inside quotes', () => {
     expect(chunks.at(-1)?.byte_end).toBe(fs.statSync(file).size);
   });
 
+  it('a stray quote inside an unquoted field does not move later cuts: same totals for any chunk size', async () => {
+    const file = path.join(dir, 'stray.csv');
+    const rows = [
+      'Region,Note,Unit Price,Units Sold,Order Date',
+      'R1,"first\nsecond",1.00,1,1/13/2020',
+      'R2,a 12" pizza,2.00,1,1/13/2020',
+    ];
+    for (let i = 0; i < 400; i++)
+      rows.push(`R${i % 5},${i % 2 ? '"one\ntwo, three"' : 'plain'},3.50,${1 + (i % 4)},2/14/2020`);
+    fs.writeFileSync(file, `${rows.join('\n')}\n`);
+    const results = [];
+    for (const size of ['1KiB', '4MiB']) {
+      const db = path.join(dir, `stray-${size}.db`);
+      const p = cli(['run', file, '--workers', '2', '--chunk-size', size, '--db', db]);
+      expect(await p.exit, p.err()).toBe(0);
+      const r = await report(db);
+      results.push({ rows: r.rows, rejected: r.rejected, revenue: r.revenue });
+    }
+    expect(results[0]).toEqual(results[1]);
+    expect(results[0]).toEqual({ rows: 402, rejected: 0, revenue: '3503.00' });
+  });
+
   it('seen in the sample: quote-aware cuts from the start, no restart', async () => {
     const file = path.join(dir, 'early.csv');
     write(file, 20_000, 10);

@@ -28,19 +28,56 @@ const EMPTY = Buffer.alloc(0);
  * Offset just past the last LF outside quotes in buf[0, n), or 0 if there is none. Pure.
  * With `careful` false, quotes are assumed to hold no line breaks: the last LF.
  */
-export function lastRecordCut(buf: Uint8Array, n: number, careful = true): number {
+export function lastRecordCut(buf: Uint8Array, n: number, careful = true, delim = 0x2c): number {
   if (n === 0) return 0;
   const view = Buffer.from(buf.buffer, buf.byteOffset, n);
   if (!careful || view.indexOf(QUOTE) < 0) return view.lastIndexOf(LF) + 1;
-  let quoted = false;
+  // The tokenizer's own rules, so that a cut is a record end exactly when a worker would end a
+  // record there: a quote opens a quoted field only at a field's start (elsewhere it is text), a
+  // doubled quote inside is a quote, and text after a closing quote runs to the line's end.
+  let state = START;
   let cut = 0;
   for (let i = 0; i < n; i++) {
     const c = buf[i];
-    if (c === QUOTE) quoted = !quoted;
-    else if (c === LF && !quoted) cut = i + 1;
+    switch (state) {
+      case START:
+        if (c === QUOTE) state = QUOTED;
+        else if (c === LF) cut = i + 1;
+        else if (c !== delim) state = PLAIN;
+        break;
+      case PLAIN:
+        if (c === delim) state = START;
+        else if (c === LF) {
+          state = START;
+          cut = i + 1;
+        }
+        break;
+      case QUOTED:
+        if (c === QUOTE) state = CLOSED;
+        break;
+      case CLOSED:
+        if (c === QUOTE) state = QUOTED;
+        else if (c === delim) state = START;
+        else if (c === LF) {
+          state = START;
+          cut = i + 1;
+        } else state = TO_LINE_END;
+        break;
+      default:
+        if (c === LF) {
+          state = START;
+          cut = i + 1;
+        }
+    }
   }
   return cut;
 }
+
+const START = 0;
+const PLAIN = 1;
+const QUOTED = 2;
+const CLOSED = 3;
+const TO_LINE_END = 4;
 
 export interface ChunkerOptions {
   dataStart: number;
@@ -57,6 +94,8 @@ export interface ChunkerOptions {
   careful?: boolean;
   /** False when chunks travel as byte ranges: fast cuts then read only a window near each cut. */
   readData?: boolean;
+  /** Field delimiter byte, for careful cuts (default `,`). */
+  delimiter?: number;
 }
 
 export class Chunker {
@@ -164,7 +203,7 @@ export class Chunker {
       if (have === 0) return null;
       const atLimit = start + have >= limit;
       if (epoch !== this.epoch) return null;
-      const cut = atLimit ? have : lastRecordCut(buf, have, this.carefulCuts);
+      const cut = atLimit ? have : lastRecordCut(buf, have, this.carefulCuts, this.opts.delimiter ?? 0x2c);
       if (cut > 0) {
         if (cut < have) this.carry = Buffer.from(buf.subarray(cut, have));
         this.pos = start + cut;

@@ -386,6 +386,7 @@ export class Coordinator {
         firstId: maxId + 1,
         careful: (JSON.parse(prev.options) as { careful?: boolean }).careful === true,
         readData: this.opts.transport === 'bytes',
+        delimiter: this.spec.delimiter,
       });
       this.chunksSeen = this.chunksDone;
       this.ui.info(
@@ -436,6 +437,7 @@ export class Coordinator {
       maxChunk: MAX_CHUNK_SIZE,
       careful: layout.quotedNewlines,
       readData: o.transport === 'bytes',
+      delimiter: layout.spec.delimiter,
     });
   }
 

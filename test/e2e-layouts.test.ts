@@ -258,6 +258,30 @@ describe('edge cases found in review', () => {
     expect(await ok.exit, ok.err()).toBe(0);
   });
 
+  it('a 9-decimal price after the sample and a wide price later: same rows and total for any chunk size', async () => {
+    const file = path.join(dir, 'wide.csv');
+    const rows = ['Region,Unit Price,Units Sold,Order Date'];
+    for (let i = 0; i < 3000; i++) {
+      const price = i === 2000 ? '0.123456789' : i === 2100 ? '5000000.00' : '1.00';
+      rows.push(`R${i % 3},${price},1,3/14/2021`);
+    }
+    fs.writeFileSync(file, `${rows.join('\n')}\n`);
+    const seen = [];
+    for (const size of ['1KiB', '4MiB']) {
+      const db = path.join(dir, `wide-${size}.db`);
+      const p = cli(['run', file, '--workers', '2', '--chunk-size', size, '--db', db]);
+      expect(await p.exit, p.err()).toBe(0);
+      const r = await report(db);
+      seen.push([r.rows, r.rejected, r.revenue, r.maxPrice, r.minPrice]);
+    }
+    expect(seen[0]).toEqual(
+      ['3000', 0, '5002998.123456789', '5000000.000000000', '0.123456789'].map((v, i) =>
+        i === 0 ? 3000 : v,
+      ),
+    );
+    expect(seen[1]).toEqual(seen[0]);
+  });
+
   it('an impossible date in the sample is a rejected row, not a stopped run', async () => {
     const file = path.join(dir, 'baddate.csv');
     fs.writeFileSync(

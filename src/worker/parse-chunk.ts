@@ -130,12 +130,15 @@ export class ChunkAggregator implements RecordSink {
 
     // Unit price (or the line amount standing in for it), at the current scale.
     let price = 0;
+    let priceBig: bigint | null = null;
+    let totalBig: bigint | null = null;
     if (spec.price >= 0) {
       const p = spec.price;
       const status = this.parseNumber(fs[p], fe[p], ff[p]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, p, status);
       price = this.scaled();
-      if (Number.isNaN(price)) return this.reject(line, start, end, `${spec.names[p]} is too large`);
+      // Past 2^52 at the current scale (a wide value after a scale raise): the bigint path.
+      if (Number.isNaN(price)) priceBig = this.scaledBig();
     }
     const priceScale = this.scale;
     let qty = 1;
@@ -153,12 +156,16 @@ export class ChunkAggregator implements RecordSink {
       const status = this.parseNumber(fs[r], fe[r], ff[r]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, r, status);
       lineTotal = this.scaled();
-      if (Number.isNaN(lineTotal)) return this.reject(line, start, end, `${spec.names[r]} is too large`);
+      if (Number.isNaN(lineTotal)) totalBig = this.scaledBig();
       // A scale raise while reading the total leaves `price` at the old scale.
       if (spec.price >= 0 && priceScale !== this.scale) {
-        price *= POW10N[this.scale - priceScale];
-        if (price > LIMIT || price < -LIMIT)
-          return this.reject(line, start, end, `${spec.names[spec.price]} is too large`);
+        const k = this.scale - priceScale;
+        if (priceBig !== null) priceBig *= pow10(k);
+        else {
+          const lifted = price * POW10N[k];
+          if (lifted > LIMIT || lifted < -LIMIT) priceBig = BigInt(price) * pow10(k);
+          else price = lifted;
+        }
       }
     }
     let month = -1;
@@ -170,6 +177,11 @@ export class ChunkAggregator implements RecordSink {
 
     // All fields good: count the row.
     const useRevenueCol = spec.revenue >= 0;
+    if (priceBig !== null || totalBig !== null) {
+      const p = priceBig ?? BigInt(price);
+      const t = totalBig ?? BigInt(lineTotal);
+      return this.countBig(month, qty, useRevenueCol ? t : p * BigInt(qty), spec.price >= 0 ? p : t);
+    }
     let rev = useRevenueCol ? lineTotal : price * qty;
     let revBig: bigint | null = null;
     // Every single value stays within 2^52, so value + accumulator (also ≤ 2^52) is exact.
@@ -251,6 +263,57 @@ export class ChunkAggregator implements RecordSink {
 
   /** Min/max as bigints, once a scale raise made the number pair unsafe. */
   private minMaxBig: [bigint, bigint] | null = null;
+
+  /** The last parsed number at the current scale, exactly, as a bigint. */
+  private scaledBig(): bigint {
+    return BigInt(this.num) * pow10(this.scale - this.numDecimals);
+  }
+
+  /** Counts a row whose amounts are past the number path (rare): every accumulator in bigints. */
+  private countBig(month: number, qty: number, rev: bigint, stat: bigint): void {
+    this.rows++;
+    this.addUnits(qty);
+    this.revenueBig += rev;
+    this.priceSumBig += stat;
+    if (this.minMaxBig === null) {
+      this.minMaxBig = this.rows > 1 ? [BigInt(this.priceMin), BigInt(this.priceMax)] : [stat, stat];
+    }
+    if (stat < this.minMaxBig[0]) this.minMaxBig[0] = stat;
+    if (stat > this.minMaxBig[1]) this.minMaxBig[1] = stat;
+    if (month >= 0) {
+      this.mRows[month]++;
+      const big = this.monthBig(month);
+      big[0] += BigInt(qty);
+      big[1] += rev;
+    }
+    const ff = this.fields.flag;
+    const fs = this.fields.start;
+    const fe = this.fields.end;
+    for (let k = 0; k < this.dimTables.length; k++) {
+      const f = this.dimIndex[k];
+      const table = this.dimTables[k];
+      let slot: number;
+      if (ff[f] === ESCAPED) {
+        const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
+        slot = table.slot(key, 0, key.length);
+      } else slot = table.slot(this.buf, fs[f], fe[f], this.view);
+      table.add(slot, qty, 0);
+      table.addBig(slot, rev);
+    }
+    for (let k = 0; k < this.martTables.length; k++) {
+      const f = this.martIndex[k];
+      let slot: number;
+      if (ff[f] === ESCAPED) {
+        const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
+        slot = this.martTables[k].slot(key, 0, key.length);
+      } else slot = this.martTables[k].slot(this.buf, fs[f], fe[f], this.view);
+      const mart = this.marts[k];
+      if (slot === mart.keys.length) mart.keyId(this.martTables[k].keys[slot]);
+      const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
+      mart.add(c, 1, qty, 0);
+      mart.addBig(c, 0n, rev);
+    }
+  }
 
   /** The last parsed number at the current scale (raising the scale if it needs more decimals); NaN if unsafe. */
   private scaled(): number {

@@ -129,6 +129,12 @@ function printSummary(s: RunSummary, json: boolean, command: 'run' | 'coordinato
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** With --json, a run that failed after it started still prints its summary (status "failed", error). */
+function printFailedSummary(err: unknown, json: boolean, command: 'run' | 'coordinator'): void {
+  const summary = (err as { summary?: RunSummary }).summary;
+  if (json && summary !== undefined) printSummary(summary, true, command);
+}
+
 /** Installs SIGINT/SIGTERM handlers that call `stop`; a second signal exits at once. */
 function onSignals(stop: (signal: NodeJS.Signals) => void): () => void {
   let count = 0;
@@ -240,6 +246,7 @@ export function buildProgram(): Command {
       if (summary.status === 'interrupted') process.exitCode = signalExit(signal);
     } catch (err) {
       ui.close();
+      printFailedSummary(err, opts.json, 'coordinator');
       throw err;
     } finally {
       off();
@@ -255,6 +262,7 @@ export function buildProgram(): Command {
     .option('--slots <n>', 'chunks in flight to this worker', '2')
     .option('--retry-for <s>', 'keep trying to reach the coordinator this long', '120')
     .option('--stay', 'wait for the next run instead of exiting after one')
+    .option('--accept-ranges <file>', 'read this file for byte-range tasks (coordinator --transport range)')
     .option('--quiet', 'warnings only')
     .action(async (o: RawWorkerFlags) => {
       const opts = parseWorkerOptions(o);
@@ -310,7 +318,7 @@ export function buildProgram(): Command {
         early = s;
         local?.interrupt(s);
       });
-      pool.spawn(workers, listener.host, listener.port, token, slots);
+      pool.spawn(workers, listener.host, listener.port, token, slots, opts.file);
       const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
       const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
       local = new LocalRun(pool);
@@ -322,6 +330,7 @@ export function buildProgram(): Command {
         if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
       } catch (err) {
         ui.close();
+        printFailedSummary(err, opts.json, 'run');
         throw err;
       } finally {
         off();

@@ -142,6 +142,8 @@ export interface WorkerOptions {
   /** Wait for the next run after `done` instead of exiting. */
   stay: boolean;
   quiet: boolean;
+  /** The one file this worker reads for byte-range tasks (absolute), or null: ranges are refused. */
+  acceptRanges: string | null;
 }
 
 export interface RawColumnFlags {
@@ -252,6 +254,7 @@ export interface RawWorkerFlags {
   retryFor?: string;
   stay?: boolean;
   quiet?: boolean;
+  acceptRanges?: string;
 }
 
 export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
@@ -270,5 +273,6 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
     retryForMs: raw.retryFor === undefined ? 120_000 : parseSeconds('--retry-for', raw.retryFor),
     stay: raw.stay === true,
     quiet: raw.quiet === true,
+    acceptRanges: raw.acceptRanges === undefined ? null : path.resolve(raw.acceptRanges),
   });
 }

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'E_WAIT_TIMEOUT'
   | 'E_CONNECT'
   | 'E_INTERRUPTED'
+  | 'E_RANGE_REFUSED'
   | 'E_INTERNAL';
 
 export class SalesgridError extends Error {

@@ -13,7 +13,8 @@ export class LocalWorkers {
   /** Called once when every child has exited. */
   onAllExited: (why: string) => void = () => {};
 
-  spawn(count: number, host: string, port: number, token: string, slots: number): void {
+  /** `file`: the CSV the children may read for byte-range tasks. */
+  spawn(count: number, host: string, port: number, token: string, slots: number, file: string): void {
     for (let i = 0; i < count; i++) {
       const child = spawn(
         process.execPath,
@@ -29,6 +30,8 @@ export class LocalWorkers {
           '--quiet',
           '--retry-for',
           '5',
+          '--accept-ranges',
+          file,
         ],
         // Own process group: a terminal's Ctrl-C reaches the coordinator, which winds the children down.
         {

@@ -138,6 +138,10 @@ describe('garbage and misbehaving peers', () => {
     const huge = rawClient(c.port);
     await huge.connected;
     huge.socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    // 1 MiB before any hello: over the handshake limit, so nothing is allocated for it either.
+    const early = rawClient(c.port);
+    await early.connected;
+    early.socket.write(Buffer.from([0x00, 0x10, 0x00, 0x00]));
     // A well-formed frame of the wrong shape.
     const shape = rawClient(c.port);
     await shape.connected;
@@ -157,7 +161,7 @@ describe('garbage and misbehaving peers', () => {
     await junk.connected;
     junk.socket.write(Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from([0xc1, 0xc1, 0xc1])]));
 
-    for (const client of [random, huge, shape, order, liar, junk]) {
+    for (const client of [random, huge, early, shape, order, liar, junk]) {
       expect(
         await Promise.race([client.closed, new Promise((r) => setTimeout(() => r('open'), 5000))]),
       ).not.toBe('open');
@@ -166,6 +170,7 @@ describe('garbage and misbehaving peers', () => {
     const log = c.proc.err();
     expect(log).toMatch(/no hello within 0\.5s/);
     expect(log).toMatch(/frame of 4294967295 bytes exceeds the \d+-byte limit/);
+    expect(log).toMatch(/frame of 1048576 bytes exceeds the 65536-byte limit/);
     expect(log).toMatch(/malformed hello: bad /);
     expect(log).toMatch(/expected hello, got result/);
     expect(log).toMatch(/dropped liar: result for chunk 99999, which was never leased to it/);
@@ -211,6 +216,21 @@ describe('garbage and misbehaving peers', () => {
     expect(await w.exit).toBe(1);
     expect(w.err()).toMatch(/coordinator speaks protocol version 99; this worker speaks 1/);
     server.close();
+  });
+
+  it('a worker reads a file for byte-range tasks only when started for that file', async () => {
+    const db = path.join(dir, 'ranges.db');
+    const c = await coordinator(db, ['--transport', 'range', '--max-attempts', '2']);
+    const refusing = cli(['worker', '--connect', c.address, '--id', 'careful']);
+    expect(await c.proc.exit).toBe(1);
+    expect(c.proc.err()).toMatch(/E_RANGE_REFUSED: this worker reads no file for the coordinator/);
+    await refusing.exit;
+    const db2 = path.join(dir, 'ranges2.db');
+    const c2 = await coordinator(db2, ['--transport', 'range']);
+    const willing = cli(['worker', '--connect', c2.address, '--id', 'willing', '--accept-ranges', csv]);
+    expect(await c2.proc.exit, c2.proc.err()).toBe(0);
+    expect(await willing.exit).toBe(0);
+    expect(sameTotals(await report(db2), ref)).toEqual([]);
   });
 
   it('a valid HMAC proof is what the coordinator checks (computed independently)', async () => {

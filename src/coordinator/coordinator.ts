@@ -126,7 +126,7 @@ interface Session {
   slots: number;
   leases: Map<number, Lease>;
   /** Chunks leased to this session whose result may still arrive (a late one is legal). */
-  leasedEver: Set<number>;
+  leasedEver: Map<number, number>;
   /** A lease of it timed out: no new work until it speaks again. */
   stalled: boolean;
   lastHeardMs: number;
@@ -138,6 +138,7 @@ const LOCK_STALE_MS = 10_000;
 const HEARTBEAT_MS = 2_000;
 const PING_MS = 5_000;
 const DRAIN_MS = 3_000;
+const HANDSHAKE_MAX_FRAME = 64 * 1024;
 
 export function proofFor(token: string, nonce: Uint8Array): Buffer {
   return createHmac('sha256', token).update(nonce).digest();
@@ -451,12 +452,14 @@ export class Coordinator {
       workerId: '',
       slots: 1,
       leases: new Map(),
-      leasedEver: new Set(),
+      leasedEver: new Map(),
       stalled: false,
       lastHeardMs: Date.now(),
       handshakeTimer: null,
     };
     this.sessions.add(session);
+    // Until a peer proves itself, a frame may be no bigger than a hello.
+    channel.setMaxFrame(HANDSHAKE_MAX_FRAME);
     session.handshakeTimer = setTimeout(() => {
       this.drop(session, `no hello within ${this.opts.handshakeTimeoutMs / 1000}s`);
     }, this.opts.handshakeTimeoutMs);
@@ -532,6 +535,7 @@ export class Coordinator {
     }
     session.slots = hello.slots;
     session.state = 'ready';
+    session.channel.setMaxFrame(DEFAULT_MAX_FRAME);
     session.channel.send({ type: 'welcome', runId: this.runId, spec: this.spec });
     this.store.workerConnected(this.runId, hello.workerId, session.channel.remote, iso(Date.now()));
     this.ui.info(`worker ${hello.workerId} joined from ${session.channel.remote} (${hello.slots} slot(s))`);
@@ -599,6 +603,13 @@ export class Coordinator {
 
   // --- results --------------------------------------------------------------------------------
 
+  /** One answer (result or failure) of a lease of this chunk to this session has arrived. */
+  private settleLease(session: Session, chunkId: number): void {
+    const n = (session.leasedEver.get(chunkId) ?? 0) - 1;
+    if (n > 0) session.leasedEver.set(chunkId, n);
+    else session.leasedEver.delete(chunkId);
+  }
+
   private onResult(
     session: Session,
     chunkId: number,
@@ -609,7 +620,7 @@ export class Coordinator {
     if (!session.leasedEver.has(chunkId)) {
       return this.drop(session, `result for chunk ${chunkId}, which was never leased to it`);
     }
-    session.leasedEver.delete(chunkId);
+    this.settleLease(session, chunkId);
     if (this.abandoned.has(chunkId)) return this.pump();
     const lease = session.leases.get(chunkId);
     if (lease !== undefined) session.leases.delete(chunkId);
@@ -774,7 +785,7 @@ export class Coordinator {
   ): void {
     if (!session.leasedEver.has(chunkId))
       return this.drop(session, `failure for chunk ${chunkId}, which was never leased to it`);
-    session.leasedEver.delete(chunkId);
+    this.settleLease(session, chunkId);
     if (this.abandoned.has(chunkId)) return this.pump();
     const lease = session.leases.get(chunkId);
     session.leases.delete(chunkId);
@@ -950,7 +961,7 @@ export class Coordinator {
     );
     this.leases.set(range.chunkId, lease);
     session.leases.set(range.chunkId, lease);
-    session.leasedEver.add(range.chunkId);
+    session.leasedEver.set(range.chunkId, (session.leasedEver.get(range.chunkId) ?? 0) + 1);
     if (data !== null) {
       session.channel.sendParts(
         encodeTaskParts({ type: 'task', chunkId: range.chunkId, attempt }, data),

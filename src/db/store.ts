@@ -182,9 +182,9 @@ export class Store {
 
   /** Opens (and creates) a database for writing. */
   static open(file: string): Store {
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     let db: Db;
     try {
+      if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
       db = new Database(file) as unknown as Db;
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');

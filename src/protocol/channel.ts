@@ -20,6 +20,8 @@ export interface Channel {
   onMessage(handler: (msg: Record<string, unknown>) => void): void;
   /** Called once, with a reason when the channel failed (bad frame, socket error). */
   onClose(handler: (reason: string | null) => void): void;
+  /** Sets the largest frame body this channel accepts from now on. */
+  setMaxFrame(bytes: number): void;
   /** Flushes what was sent, then closes. */
   end(): void;
   /** Closes now, recording why. */
@@ -57,6 +59,10 @@ export abstract class BaseChannel implements Channel {
 
   onMessage(handler: (msg: Record<string, unknown>) => void): void {
     this.messageHandler = handler;
+  }
+
+  setMaxFrame(bytes: number): void {
+    this.decoder.maxFrame = bytes;
   }
 
   onClose(handler: (reason: string | null) => void): void {

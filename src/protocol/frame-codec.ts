@@ -29,7 +29,8 @@ export function encodeFrame(body: Uint8Array): Buffer {
  * the next `push`.
  */
 export class FrameDecoder {
-  private readonly maxFrame: number;
+  /** Largest body accepted; may be raised once a peer is trusted. */
+  maxFrame: number;
   private header = Buffer.alloc(LEN_LENGTH);
   private headerFill = 0;
   private body: Buffer | null = null;

@@ -146,9 +146,13 @@ export class ChunkAggregator implements RecordSink {
       const q = spec.quantity;
       const status = this.parseNumber(fs[q], fe[q], ff[q]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, q, status);
-      if (this.numDecimals !== 0)
-        return this.reject(line, start, end, `${spec.names[q]} is not a whole number`);
       qty = this.num;
+      if (this.numDecimals !== 0) {
+        // "5.0" is five; "5.5" is not a count.
+        const unit = POW10N[this.numDecimals];
+        if (qty % unit !== 0) return this.reject(line, start, end, `${spec.names[q]} is not a whole number`);
+        qty /= unit;
+      }
     }
     let lineTotal = 0;
     if (spec.revenue >= 0) {

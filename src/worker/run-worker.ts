@@ -5,6 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { aggToWire } from '../aggregate/partial.js';
 import type { WorkerOptions } from '../config.js';
 import { AuthError, errorMessage, errorToWire, ProtocolError, SalesgridError } from '../errors.js';
@@ -134,7 +135,7 @@ function session(
         try {
           await hooks.beforeParse?.({ chunkId: task.chunkId, attempt: task.attempt });
           const t0 = performance.now();
-          const data = task.data ?? readRange(task.range as NonNullable<Task['range']>);
+          const data = task.data ?? readRange(task.range as NonNullable<Task['range']>, opts.acceptRanges);
           const outcome = parseChunk(data, spec);
           const parseMs = performance.now() - t0;
           summary.chunks++;
@@ -239,7 +240,14 @@ function session(
 /** One read buffer, reused: chunks are parsed one at a time and nothing keeps a view past the parse. */
 let readBuffer = Buffer.alloc(0);
 
-function readRange(range: { path: string; start: number; end: number }): Buffer {
+function readRange(range: { path: string; start: number; end: number }, allowed: string | null): Buffer {
+  // A coordinator names a file to read; only the one the worker was started for is read.
+  if (allowed === null || path.resolve(range.path) !== allowed) {
+    throw new SalesgridError(
+      'E_RANGE_REFUSED',
+      `this worker reads no file for the coordinator (asked for ${range.path}); start it with --accept-ranges FILE`,
+    );
+  }
   const size = range.end - range.start;
   if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(Math.max(size, readBuffer.length * 2));
   const buf = readBuffer.subarray(0, size);

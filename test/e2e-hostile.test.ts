@@ -197,7 +197,8 @@ describe('garbage and misbehaving peers', () => {
     const c = await coordinator(path.join(dir, 'version.db'));
     const old = rawClient(c.port);
     await old.challenge();
-    old.socket.write(frame({ type: 'hello', protocol: 99, workerId: 'old', proof: null, slots: 1 }));
+    // A future hello may have other fields: the refusal must be about the version, not the shape.
+    old.socket.write(frame({ type: 'hello', protocol: 99, name: 'old', capabilities: ['x'] }));
     await old.closed;
     const refusal = old.frames.find((f) => f.type === 'refuse');
     expect(refusal?.code).toBe('E_VERSION');

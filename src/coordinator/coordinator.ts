@@ -546,7 +546,18 @@ export class Coordinator {
   private onMessage(session: Session, raw: Record<string, unknown>): void {
     session.lastHeardMs = Date.now();
     try {
-      if (session.state === 'handshake') return this.onHello(session, asHello(raw));
+      if (session.state === 'handshake') {
+        // Another version's hello may have another shape: refuse on the version before the shape.
+        if (raw.type === 'hello' && typeof raw.protocol === 'number' && raw.protocol !== PROTOCOL_VERSION) {
+          if (session.handshakeTimer) clearTimeout(session.handshakeTimer);
+          return this.refuse(
+            session,
+            'E_VERSION',
+            `protocol version ${raw.protocol} is not supported; this coordinator speaks version ${PROTOCOL_VERSION}`,
+          );
+        }
+        return this.onHello(session, asHello(raw));
+      }
       if (session.state !== 'ready') return;
       if (session.stalled) {
         session.stalled = false;

@@ -234,6 +234,16 @@ describe('garbage and misbehaving peers', () => {
     expect(sameTotals(await report(db2), ref)).toEqual([]);
   });
 
+  it('a worker pointed at something that is not a coordinator stops with a clear message', async () => {
+    const server = net.createServer((s) => s.write(Buffer.from([0, 0, 0, 2, 0x92, 0x01])));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const w = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'lost']);
+    expect(await w.exit).toBe(1);
+    expect(w.err()).toMatch(/does not speak the salesgrid protocol/);
+    server.close();
+  });
+
   it('a valid HMAC proof is what the coordinator checks (computed independently)', async () => {
     const db = path.join(dir, 'hmac.db');
     const c = await coordinator(db, ['--token', 'tok']);

@@ -166,7 +166,18 @@ function session(
       busy = false;
     };
 
-    channel.onClose((reason) => finish({ kind: 'lost', reason: reason ?? 'closed by the coordinator' }));
+    channel.onClose((reason) => {
+      // Bytes that are not our frames before the welcome: the peer is not a salesgrid coordinator.
+      if ((state === 'challenge' || state === 'welcome') && reason !== null && /frame/.test(reason)) {
+        return finish(
+          new SalesgridError(
+            'E_PROTOCOL',
+            `${opts.host}:${opts.port} does not speak the salesgrid protocol: ${reason}`,
+          ),
+        );
+      }
+      finish({ kind: 'lost', reason: reason ?? 'closed by the coordinator' });
+    });
     channel.onMessage((raw) => {
       try {
         const msg = asToWorker(raw);
@@ -230,6 +241,15 @@ function session(
             return finish({ kind: 'done', status: msg.status });
         }
       } catch (err) {
+        // Before the welcome, the peer is probably not a salesgrid coordinator: stop, do not retry forever.
+        if (state === 'challenge' || state === 'welcome') {
+          return finish(
+            new SalesgridError(
+              'E_PROTOCOL',
+              `${opts.host}:${opts.port} does not speak the salesgrid protocol: ${errorMessage(err)}`,
+            ),
+          );
+        }
         ui.warn(`protocol error: ${errorMessage(err)}`);
         channel.destroy(errorMessage(err));
       }

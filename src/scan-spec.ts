@@ -40,6 +40,21 @@ export interface ScanSpec {
 
 export const MAX_SCALE = 9;
 
+function columnsOk(list: unknown, fieldCount: number): boolean {
+  return (
+    Array.isArray(list) &&
+    list.every(
+      (d: Partial<Dimension> | null) =>
+        d !== null &&
+        typeof d === 'object' &&
+        typeof d.name === 'string' &&
+        Number.isInteger(d.index) &&
+        (d.index as number) >= 0 &&
+        (d.index as number) < fieldCount,
+    )
+  );
+}
+
 export function validateSpec(raw: unknown): ScanSpec {
   const s = raw as Partial<ScanSpec> | null;
   const ok =
@@ -57,26 +72,8 @@ export function validateSpec(raw: unknown): ScanSpec {
     Number.isInteger(s.scale) &&
     (s.scale as number) >= 0 &&
     (s.scale as number) <= MAX_SCALE &&
-    Array.isArray(s.dimensions) &&
-    s.dimensions.every(
-      (d) =>
-        d !== null &&
-        typeof d === 'object' &&
-        typeof d.name === 'string' &&
-        Number.isInteger(d.index) &&
-        d.index >= 0 &&
-        d.index < (s.fieldCount as number),
-    ) &&
-    (s.marts === undefined || Array.isArray(s.marts)) &&
-    (s.marts ?? []).every(
-      (d) =>
-        d !== null &&
-        typeof d === 'object' &&
-        typeof d.name === 'string' &&
-        Number.isInteger(d.index) &&
-        d.index >= 0 &&
-        d.index < (s.fieldCount as number),
-    ) &&
+    columnsOk(s.dimensions, s.fieldCount as number) &&
+    (s.marts === undefined || columnsOk(s.marts, s.fieldCount as number)) &&
     Number.isInteger(s.maxKeys) &&
     (s.maxKeys as number) > 0 &&
     Array.isArray(s.names) &&

@@ -236,12 +236,7 @@ export class ChunkAggregator implements RecordSink {
     }
     const tables = this.dimTables;
     for (let k = 0; k < tables.length; k++) {
-      const f = this.dimIndex[k];
-      let slot: number;
-      if (ff[f] === ESCAPED) {
-        const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
-        slot = tables[k].slot(key, 0, key.length);
-      } else slot = tables[k].slot(this.buf, fs[f], fe[f], this.view);
+      const slot = this.slotOf(tables[k], this.dimIndex[k]);
       if (revBig !== null) {
         tables[k].add(slot, qty, 0);
         tables[k].addBig(slot, revBig);
@@ -249,12 +244,7 @@ export class ChunkAggregator implements RecordSink {
     }
     const martTables = this.martTables;
     for (let k = 0; k < martTables.length; k++) {
-      const f = this.martIndex[k];
-      let slot: number;
-      if (ff[f] === ESCAPED) {
-        const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
-        slot = martTables[k].slot(key, 0, key.length);
-      } else slot = martTables[k].slot(this.buf, fs[f], fe[f], this.view);
+      const slot = this.slotOf(martTables[k], this.martIndex[k]);
       const mart = this.marts[k];
       if (slot === mart.keys.length) mart.keyId(martTables[k].keys[slot]);
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
@@ -267,6 +257,17 @@ export class ChunkAggregator implements RecordSink {
 
   /** Min/max as bigints, once a scale raise made the number pair unsafe. */
   private minMaxBig: [bigint, bigint] | null = null;
+
+  /** The key slot of field `f` of the current record (quoted keys with doubled quotes are unescaped). */
+  private slotOf(table: KeyTable, f: number): number {
+    const fs = this.fields.start;
+    const fe = this.fields.end;
+    if (this.fields.flag[f] === ESCAPED) {
+      const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
+      return table.slot(key, 0, key.length);
+    }
+    return table.slot(this.buf, fs[f], fe[f], this.view);
+  }
 
   /** The last parsed number at the current scale, exactly, as a bigint. */
   private scaledBig(): bigint {
@@ -290,27 +291,14 @@ export class ChunkAggregator implements RecordSink {
       big[0] += BigInt(qty);
       big[1] += rev;
     }
-    const ff = this.fields.flag;
-    const fs = this.fields.start;
-    const fe = this.fields.end;
     for (let k = 0; k < this.dimTables.length; k++) {
-      const f = this.dimIndex[k];
       const table = this.dimTables[k];
-      let slot: number;
-      if (ff[f] === ESCAPED) {
-        const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
-        slot = table.slot(key, 0, key.length);
-      } else slot = table.slot(this.buf, fs[f], fe[f], this.view);
+      const slot = this.slotOf(table, this.dimIndex[k]);
       table.add(slot, qty, 0);
       table.addBig(slot, rev);
     }
     for (let k = 0; k < this.martTables.length; k++) {
-      const f = this.martIndex[k];
-      let slot: number;
-      if (ff[f] === ESCAPED) {
-        const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
-        slot = this.martTables[k].slot(key, 0, key.length);
-      } else slot = this.martTables[k].slot(this.buf, fs[f], fe[f], this.view);
+      const slot = this.slotOf(this.martTables[k], this.martIndex[k]);
       const mart = this.marts[k];
       if (slot === mart.keys.length) mart.keyId(this.martTables[k].keys[slot]);
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);

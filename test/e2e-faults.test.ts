@@ -11,14 +11,13 @@ import {
   faultWorker,
   freePort,
   generate,
+  generatedFile,
   isAlive,
   killAll,
   type Reference,
-  reference,
   report,
   sameTotals,
   sleep,
-  tmpDir,
 } from './helpers/e2e.js';
 
 let dir: string;
@@ -26,10 +25,7 @@ let csv: string;
 let ref: Reference;
 
 beforeAll(async () => {
-  dir = tmpDir();
-  csv = path.join(dir, 'sales.csv');
-  await generate(csv, 60_000, 23);
-  ref = reference(csv);
+  ({ dir, csv, ref } = await generatedFile(60_000, 23));
 });
 afterEach(() => killAll());
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -13,13 +13,11 @@ import {
   cli,
   faultWorker,
   freePort,
-  generate,
+  generatedFile,
   killAll,
   type Reference,
-  reference,
   report,
   sameTotals,
-  tmpDir,
 } from './helpers/e2e.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -28,10 +26,7 @@ let csv: string;
 let ref: Reference;
 
 beforeAll(async () => {
-  dir = tmpDir();
-  csv = path.join(dir, 'sales.csv');
-  await generate(csv, 30_000, 31);
-  ref = reference(csv);
+  ({ dir, csv, ref } = await generatedFile(30_000, 31));
 });
 afterEach(() => killAll());
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -9,13 +9,11 @@ import {
   cli,
   faultWorker,
   freePort,
-  generate,
+  generatedFile,
   killAll,
   type Reference,
-  reference,
   report,
   sameTotals,
-  tmpDir,
 } from './helpers/e2e.js';
 
 let dir: string;
@@ -23,10 +21,7 @@ let csv: string;
 let ref: Reference;
 
 beforeAll(async () => {
-  dir = tmpDir();
-  csv = path.join(dir, 'sales.csv');
-  await generate(csv, 60_000, 11);
-  ref = reference(csv);
+  ({ dir, csv, ref } = await generatedFile(60_000, 11));
 });
 afterEach(() => killAll());
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -242,3 +242,14 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** A temp folder with a generated reference-layout file and its independent totals. */
+export async function generatedFile(
+  rows: number,
+  seed: number,
+): Promise<{ dir: string; csv: string; ref: Reference }> {
+  const dir = tmpDir();
+  const csv = path.join(dir, 'sales.csv');
+  await generate(csv, rows, seed);
+  return { dir, csv, ref: reference(csv) };
+}

@@ -9,11 +9,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   cli,
   faultWorker,
-  freePort,
   generate,
   generatedFile,
   isAlive,
   killAll,
+  listeningPort,
   type Reference,
   report,
   sameTotals,
@@ -40,19 +40,9 @@ function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
 }
 
 async function coordinator(db: string, extra: string[] = []) {
-  const port = await freePort();
-  const proc = cli([
-    'coordinator',
-    csv,
-    '--port',
-    String(port),
-    '--db',
-    db,
-    '--chunk-size',
-    '64KiB',
-    ...extra,
-  ]);
-  await proc.waitFor(/listening on/);
+  // Port 0: the coordinator picks a free port itself, so parallel test files cannot collide.
+  const proc = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '64KiB', ...extra]);
+  const port = await listeningPort(proc);
   return { proc, address: `127.0.0.1:${port}`, port };
 }
 
@@ -169,14 +159,13 @@ describe('coordinator failures', () => {
     const copy = path.join(dir, 'changing.csv');
     fs.copyFileSync(csv, copy);
     const db = path.join(dir, 'changed.db');
-    const port = await freePort();
-    const c = cli(['coordinator', copy, '--port', String(port), '--db', db]);
-    await c.waitFor(/listening on/);
+    const c = cli(['coordinator', copy, '--port', '0', '--db', db]);
+    await listeningPort(c);
     c.child.kill('SIGKILL');
     await c.exit;
     const later = new Date(Date.now() + 5000);
     fs.utimesSync(copy, later, later);
-    const r = cli(['coordinator', copy, '--port', String(port), '--db', db, '--resume']);
+    const r = cli(['coordinator', copy, '--port', '0', '--db', db, '--resume']);
     expect(await r.exit).toBe(2);
     expect(r.err()).toMatch(/changed since run 1.*resume refused/);
   });
@@ -218,8 +207,8 @@ describe('coordinator failures', () => {
 
   it('with no workers it says how to start one, and --wait-timeout gives up clearly', async () => {
     const db = path.join(dir, 'lonely.db');
-    const port = await freePort();
-    const c = cli(['coordinator', csv, '--port', String(port), '--db', db, '--wait-timeout', '1']);
+    const c = cli(['coordinator', csv, '--port', '0', '--db', db, '--wait-timeout', '1']);
+    const port = await listeningPort(c);
     expect(await c.exit).toBe(1);
     expect(c.err()).toMatch(
       new RegExp(`start workers with: salesgrid worker --connect 127\\.0\\.0\\.1:${port}`),
@@ -230,8 +219,7 @@ describe('coordinator failures', () => {
   it('two coordinators on one database and file: the second refuses', async () => {
     const db = path.join(dir, 'twice.db');
     const a = await coordinator(db);
-    const port = await freePort();
-    const b = cli(['coordinator', csv, '--port', String(port), '--db', db]);
+    const b = cli(['coordinator', csv, '--port', '0', '--db', db]);
     expect(await b.exit).toBe(2);
     expect(b.err()).toMatch(/run 1 over .* is in progress/);
     a.proc.child.kill('SIGTERM');

@@ -12,9 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   cli,
   faultWorker,
-  freePort,
   generatedFile,
   killAll,
+  listeningPort,
   type Reference,
   report,
   sameTotals,
@@ -65,19 +65,9 @@ function rawClient(port: number) {
 }
 
 async function coordinator(db: string, extra: string[] = []) {
-  const port = await freePort();
-  const proc = cli([
-    'coordinator',
-    csv,
-    '--port',
-    String(port),
-    '--db',
-    db,
-    '--chunk-size',
-    '32KiB',
-    ...extra,
-  ]);
-  await proc.waitFor(/listening on/);
+  // Port 0: the coordinator picks a free port itself, so parallel test files cannot collide.
+  const proc = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '32KiB', ...extra]);
+  const port = await listeningPort(proc);
   return { proc, port, address: `127.0.0.1:${port}` };
 }
 

@@ -11,6 +11,7 @@ import {
   freePort,
   generatedFile,
   killAll,
+  listeningPort,
   type Reference,
   report,
   sameTotals,
@@ -77,9 +78,8 @@ describe('run', () => {
 describe('multi-terminal mode', () => {
   it('a coordinator and separately started workers, one joining after the run began', async () => {
     const db = path.join(dir, 'multi.db');
-    const port = await freePort();
-    const coord = cli(['coordinator', csv, '--port', String(port), '--db', db, '--chunk-size', '64KiB']);
-    await coord.waitFor(/listening on 127\.0\.0\.1/);
+    const coord = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '64KiB']);
+    const port = await listeningPort(coord);
     // The first worker is slowed down so that the run is still going when the second joins.
     const w1 = faultWorker(`127.0.0.1:${port}`, 'early', { FAULT_DELAY_MS: 40 });
     await coord.waitFor(/worker early joined/);
@@ -157,9 +157,8 @@ describe('bad input and usage', () => {
   });
 
   it('a port already in use is a clear error', async () => {
-    const port = await freePort();
-    const a = cli(['coordinator', csv, '--port', String(port), '--db', path.join(dir, 'p1.db')]);
-    await a.waitFor(/listening/);
+    const a = cli(['coordinator', csv, '--port', '0', '--db', path.join(dir, 'p1.db')]);
+    const port = await listeningPort(a);
     const b = cli(['coordinator', csv, '--port', String(port), '--db', path.join(dir, 'p2.db')]);
     expect(await b.exit).toBe(2);
     expect(b.err()).toMatch(/already in use/);

@@ -253,3 +253,9 @@ export async function generatedFile(
   await generate(csv, rows, seed);
   return { dir, csv, ref: reference(csv) };
 }
+
+/** The port a coordinator started with `--port 0` bound, once it says it is listening. */
+export async function listeningPort(proc: Proc): Promise<number> {
+  await proc.waitFor(/listening on [^\s:]+:\d+/);
+  return Number((/listening on [^\s:]+:(\d+)/.exec(proc.out() + proc.err()) ?? [])[1]);
+}

@@ -51,7 +51,12 @@ function addColumnOptions(cmd: Command): Command {
       'also aggregate revenue per (value of this column, month), for `top` (repeatable)',
       collect,
     )
-    .option('--max-keys <n>', 'most distinct values a dimension or mart may have', '1000000');
+    .option('--max-keys <n>', 'most distinct values a dimension or mart may have', '1000000')
+    .option(
+      '--max-field-bytes <size>',
+      'most bytes a quoted field may hold; a quote still open past this is judged broken and its line rejected',
+      '1MiB',
+    );
 }
 
 function addRunOptions(cmd: Command): Command {

@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.js';
+import { DEFAULT_MAX_FIELD_BYTES, MAX_MAX_FIELD_BYTES } from './quote-limit.js';
 import type { DateFormat } from './scan-spec.js';
 
 export const DEFAULT_PORT = 7878;
@@ -109,6 +110,8 @@ export interface ColumnOptions {
   marts?: string[];
   delimiter?: string;
   maxKeys: number;
+  /** Most bytes a quoted field may hold before its quote is judged broken (`--max-field-bytes`; default 1 MiB). */
+  maxFieldBytes?: number;
 }
 
 export interface CoordinatorOptions {
@@ -156,6 +159,7 @@ export interface RawColumnFlags {
   mart?: string[];
   delimiter?: string;
   maxKeys?: string;
+  maxFieldBytes?: string;
 }
 
 export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
@@ -174,7 +178,16 @@ export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
     delimiter: parseDelimiter(raw.delimiter),
     maxKeys:
       raw.maxKeys === undefined ? DEFAULT_MAX_KEYS : parseIntOption('--max-keys', raw.maxKeys, 1, 10_000_000),
+    maxFieldBytes: parseMaxFieldBytes(raw.maxFieldBytes),
   });
+}
+
+function parseMaxFieldBytes(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_FIELD_BYTES;
+  const bytes = parseSize('--max-field-bytes', value);
+  if (bytes > MAX_MAX_FIELD_BYTES)
+    throw new UsageError(`--max-field-bytes must be at most 16MiB, got "${value}"`);
+  return bytes;
 }
 
 export function tokenFrom(flag: string | undefined): string | null {

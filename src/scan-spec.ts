@@ -3,6 +3,7 @@
  * Built by the coordinator from the header and a sample; sent in `welcome`.
  */
 import { ProtocolError } from './errors.js';
+import { MAX_MAX_FIELD_BYTES } from './quote-limit.js';
 
 export type DateFormat = 'mdy' | 'dmy' | 'ymd';
 
@@ -36,6 +37,11 @@ export interface ScanSpec {
   maxKeys: number;
   /** Column names by index for reject reasons (only the used ones are non-empty). */
   names: string[];
+  /**
+   * Most content bytes a quoted field may hold before its quote is judged broken (quote-limit.ts).
+   * Absent in runs recorded before the limit existed: the default then.
+   */
+  maxFieldBytes?: number;
 }
 
 export const MAX_SCALE = 9;
@@ -78,6 +84,10 @@ export function validateSpec(raw: unknown): ScanSpec {
     (s.maxKeys as number) > 0 &&
     Array.isArray(s.names) &&
     (s.price !== -1 || s.revenue !== -1) &&
+    (s.maxFieldBytes === undefined ||
+      (Number.isInteger(s.maxFieldBytes) &&
+        (s.maxFieldBytes as number) >= 1 &&
+        (s.maxFieldBytes as number) <= MAX_MAX_FIELD_BYTES)) &&
     (s.date === -1 || s.dateFormat !== null);
   if (!ok) throw new ProtocolError('malformed welcome: bad scan spec');
   return s as ScanSpec;

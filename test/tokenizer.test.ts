@@ -1,6 +1,7 @@
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import {
+  BROKEN_QUOTE,
   ESCAPED,
   Fields,
   PLAIN,
@@ -110,7 +111,12 @@ describe('tokenize vs csv-parse (differential)', () => {
       let prevEnd = -1;
       let tiled = lineFeeds === countLf(buf);
       for (const r of records) {
-        if (r.start <= prevEnd || r.end < r.start || r.line !== lineOf(buf, r.start)) tiled = false;
+        // A quote problem is placed on the line where its quote opened (within the record).
+        const lineOk =
+          r.problem === RECORD_OK
+            ? r.line === lineOf(buf, r.start)
+            : r.line >= lineOf(buf, r.start) && r.line <= lineOf(buf, r.end);
+        if (r.start <= prevEnd || r.end < r.start || !lineOk) tiled = false;
         prevEnd = r.end;
       }
       if (!tiled) expect({ text, records, lineFeeds }).toBe('tiled');
@@ -243,14 +249,56 @@ describe('tokenize: details', () => {
 });
 
 describe('tokenize: malformed input', () => {
-  it('reports an unterminated quote as a problem, covering the rest of the buffer', () => {
+  it('judges a quote still open at the end of a chunk broken for now: its line only, reading goes on', () => {
     const buf = Buffer.from('a,b\nc,"open\nstill open\n', 'utf8');
     const { records, lineFeeds } = tokenizeToStrings(buf, ',');
-    expect(records).toHaveLength(2);
-    expect(records[0]).toMatchObject({ line: 0, problem: RECORD_OK, fields: ['a', 'b'] });
-    expect(records[1]).toMatchObject({ line: 1, problem: UNTERMINATED_QUOTE, nf: 2 });
-    expect(records[1].end).toBe(buf.length);
+    expect(records.map((r) => [r.line, r.problem, r.fields])).toEqual([
+      [0, RECORD_OK, ['a', 'b']],
+      [1, UNTERMINATED_QUOTE, ['c', '']],
+      [2, RECORD_OK, ['still open']],
+    ]);
+    expect(buf.subarray(records[1].start, records[1].end).toString()).toBe('c,"open');
     expect(lineFeeds).toBe(3);
+  });
+
+  it('judges a quote that runs to the end of the file broken (no line feed at the end)', () => {
+    const buf = Buffer.from('a,"b\nc,d\ne,"f', 'utf8');
+    const { records, lineFeeds } = tokenizeToStrings(buf, ',');
+    expect(records.map((r) => [r.line, r.problem, r.fields])).toEqual([
+      [0, BROKEN_QUOTE, ['a', '']],
+      [1, RECORD_OK, ['c', 'd']],
+      [2, BROKEN_QUOTE, ['e', '']],
+    ]);
+    expect(lineFeeds).toBe(2);
+  });
+
+  it('judges a quoted field longer than the limit broken at its first line', () => {
+    const text = 'x,"12345\n6789",y\nz,"1234\n5678",w\n';
+    const limit = (n: number) => {
+      const { records } = tokenizeToStrings(Buffer.from(text), ',', undefined, undefined, n);
+      return records.map((r) => [r.line, r.problem, r.fields]);
+    };
+    // The first field holds 10 bytes, the second 9.
+    expect(limit(10)).toEqual([
+      [0, RECORD_OK, ['x', '12345\n6789', 'y']],
+      [2, RECORD_OK, ['z', '1234\n5678', 'w']],
+    ]);
+    expect(limit(9)).toEqual([
+      [0, BROKEN_QUOTE, ['x', '']],
+      [1, RECORD_OK, ['6789"', 'y']],
+      [2, RECORD_OK, ['z', '1234\n5678', 'w']],
+    ]);
+  });
+
+  it('judges a quote that closes into text on a later line broken at its first line (stray quotes do not pair)', () => {
+    const buf = Buffer.from('a,"stray\nb,c\n"stray again,d\ne,f\n', 'utf8');
+    const { records } = tokenizeToStrings(buf, ',');
+    expect(records.map((r) => [r.line, r.problem, r.fields])).toEqual([
+      [0, BROKEN_QUOTE, ['a', '']],
+      [1, RECORD_OK, ['b', 'c']],
+      [2, UNTERMINATED_QUOTE, ['']],
+      [3, RECORD_OK, ['e', 'f']],
+    ]);
   });
 
   it('reports text after a closing quote and resumes at the next line', () => {
@@ -276,7 +324,8 @@ describe('tokenize: malformed input', () => {
         buf[j] = rng.pick([0x22, 0x22, 0x2c, 0x0a, 0x0d, 0x61, 0xc3, 0xff, rng.int(0, 255)]);
       const { records, lineFeeds } = tokenizeToStrings(buf, ',');
       expect(lineFeeds).toBe(countLf(buf));
-      for (const r of records) expect([RECORD_OK, UNTERMINATED_QUOTE, TEXT_AFTER_QUOTE]).toContain(r.problem);
+      for (const r of records)
+        expect([RECORD_OK, UNTERMINATED_QUOTE, TEXT_AFTER_QUOTE, BROKEN_QUOTE]).toContain(r.problem);
     }
   });
 });

@@ -1,13 +1,21 @@
 /**
  * Cuts a file into record-aligned byte chunks of about `chunkSize`, streaming with bounded memory.
- * A cut is a line feed outside quotes. In careful mode the quote state is tracked by parity from
- * the chunk's start (always a record boundary), which costs a pass over every byte; blocks with no
- * quote at all skip it. In fast mode (no line breaks inside quotes seen so far) the cut is the last
+ * A cut is a record end. In careful mode records are followed from the chunk's start (always a
+ * record boundary) under the quote rule of quote-limit.ts, which costs a pass over every byte;
+ * blocks with no quote at all skip it. In fast mode (no line breaks inside quotes seen so far) the cut is the last
  * LF, found natively, and the workers verify it: a chunk that ends inside a quoted field proves a
  * cut wrong, and the coordinator starts over in careful mode.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
+import {
+  brokenLineEnd,
+  DEFAULT_MAX_FIELD_BYTES,
+  judgeQuote,
+  QUOTE_CLOSED,
+  QUOTE_UNDECIDED,
+  QuoteScan,
+} from '../quote-limit.js';
 
 export interface ChunkRange {
   chunkId: number;
@@ -25,59 +33,55 @@ const WINDOW = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Offset just past the last LF outside quotes in buf[0, n), or 0 if there is none. Pure.
- * With `careful` false, quotes are assumed to hold no line breaks: the last LF.
+ * Offset just past the last record end in buf[0, n) (which starts at a record boundary), or 0 if
+ * there is none. Pure. With `careful` false, quotes are assumed to hold no line breaks: the last
+ * LF. Careful cuts follow the tokenizer's own rules: a quote opens a quoted field only at a
+ * field's start (elsewhere it is text), and quote-limit.ts judges each quoted field, so a broken
+ * quote ends its record at its own line's end, as a worker ends it. A quote the bytes cannot yet
+ * judge keeps the cut before its record.
  */
-export function lastRecordCut(buf: Uint8Array, n: number, careful = true, delim = 0x2c): number {
+export function lastRecordCut(
+  buf: Uint8Array,
+  n: number,
+  careful = true,
+  delim = 0x2c,
+  limit = DEFAULT_MAX_FIELD_BYTES,
+): number {
   if (n === 0) return 0;
-  const view = Buffer.from(buf.buffer, buf.byteOffset, n);
-  if (!careful || view.indexOf(QUOTE) < 0) return view.lastIndexOf(LF) + 1;
-  // The tokenizer's own rules, so that a cut is a record end exactly when a worker would end a
-  // record there: a quote opens a quoted field only at a field's start (elsewhere it is text), a
-  // doubled quote inside is a quote, and text after a closing quote runs to the line's end.
+  const bytes = Buffer.from(buf.buffer, buf.byteOffset, n);
+  if (!careful || bytes.indexOf(QUOTE) < 0) return bytes.lastIndexOf(LF) + 1;
+  const view = new DataView(buf.buffer, buf.byteOffset, n);
+  const scan = new QuoteScan();
   let state = START;
   let cut = 0;
   for (let i = 0; i < n; i++) {
     const c = buf[i];
-    switch (state) {
-      case START:
-        if (c === QUOTE) state = QUOTED;
-        else if (c === LF) cut = i + 1;
-        else if (c !== delim) state = PLAIN;
-        break;
-      case PLAIN:
-        if (c === delim) state = START;
-        else if (c === LF) {
-          state = START;
-          cut = i + 1;
-        }
-        break;
-      case QUOTED:
-        if (c === QUOTE) state = CLOSED;
-        break;
-      case CLOSED:
-        if (c === QUOTE) state = QUOTED;
-        else if (c === delim) state = START;
-        else if (c === LF) {
-          state = START;
-          cut = i + 1;
-        } else state = TO_LINE_END;
-        break;
-      default:
-        if (c === LF) {
-          state = START;
-          cut = i + 1;
-        }
+    if (state === START && c === QUOTE) {
+      const verdict = judgeQuote(buf, view, i, n, delim, limit, false, scan);
+      if (verdict === QUOTE_UNDECIDED) return cut;
+      if (verdict === QUOTE_CLOSED) {
+        // The rule guarantees a delimiter, CR LF or LF next.
+        i = scan.close;
+        state = PLAIN;
+        continue;
+      }
+      const lf = brokenLineEnd(buf, i, n, scan);
+      if (lf < 0) return cut;
+      cut = lf + 1;
+      i = lf;
+      continue;
     }
+    if (c === delim) state = START;
+    else if (c === LF) {
+      state = START;
+      cut = i + 1;
+    } else state = PLAIN;
   }
   return cut;
 }
 
 const START = 0;
 const PLAIN = 1;
-const QUOTED = 2;
-const CLOSED = 3;
-const TO_LINE_END = 4;
 
 export interface ChunkerOptions {
   dataStart: number;
@@ -96,6 +100,8 @@ export interface ChunkerOptions {
   readData?: boolean;
   /** Field delimiter byte, for careful cuts (default `,`). */
   delimiter?: number;
+  /** The quoted-field limit of quote-limit.ts, for careful cuts (default 1 MiB). */
+  maxFieldBytes?: number;
 }
 
 export class Chunker {
@@ -203,7 +209,9 @@ export class Chunker {
       if (have === 0) return null;
       const atLimit = start + have >= limit;
       if (epoch !== this.epoch) return null;
-      const cut = atLimit ? have : lastRecordCut(buf, have, this.carefulCuts, this.opts.delimiter ?? 0x2c);
+      const cut = atLimit
+        ? have
+        : lastRecordCut(buf, have, this.carefulCuts, this.opts.delimiter ?? 0x2c, this.opts.maxFieldBytes);
       if (cut > 0) {
         if (cut < have) this.carry = Buffer.from(buf.subarray(cut, have));
         this.pos = start + cut;

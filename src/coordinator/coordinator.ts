@@ -388,6 +388,7 @@ export class Coordinator {
         careful: (JSON.parse(prev.options) as { careful?: boolean }).careful === true,
         readData: this.opts.transport === 'bytes',
         delimiter: this.spec.delimiter,
+        maxFieldBytes: this.spec.maxFieldBytes,
       });
       this.chunksSeen = this.chunksDone;
       this.ui.info(
@@ -439,6 +440,7 @@ export class Coordinator {
       careful: layout.quotedNewlines,
       readData: o.transport === 'bytes',
       delimiter: layout.spec.delimiter,
+      maxFieldBytes: layout.spec.maxFieldBytes,
     });
   }
 

@@ -1,12 +1,14 @@
 /**
- * Reads a file's header and a sample (with csv-parse) and decides the scan spec: delimiter,
- * columns by flag or alias, date format, money precision, decimal separator. Pure over bytes.
+ * Reads a file's header (csv-parse) and a sample (the workers' tokenizer and quote rule) and
+ * decides the scan spec: delimiter, columns by flag or alias, date format, money precision,
+ * decimal separator. Pure over bytes.
  */
 import { parse } from 'csv-parse/sync';
 import type { ColumnOptions } from '../config.js';
 import { InputError } from '../errors.js';
+import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
 import { type DateFormat, MAX_SCALE, type ScanSpec } from '../scan-spec.js';
-import { Fields, type RecordSink, tokenize } from '../worker/tokenizer.js';
+import { Fields, fieldText, RECORD_OK, type RecordSink, tokenize } from '../worker/tokenizer.js';
 
 export interface Layout {
   spec: ScanSpec;
@@ -72,6 +74,7 @@ function firstRecordEnd(
   from: number,
   delim: number,
   complete: boolean,
+  limit: number,
 ): { end: number; lines: number } | null {
   let result: { end: number; lines: number } | null = null;
   const sink: RecordSink = {
@@ -80,7 +83,7 @@ function firstRecordEnd(
     },
   };
   const body = sample.subarray(from);
-  tokenize(body, body.length, delim, new Fields(1), sink);
+  tokenize(body, body.length, delim, new Fields(1), sink, limit);
   if (result === null) return null;
   const r = result as { end: number; lines: number };
   let end = r.end;
@@ -90,6 +93,28 @@ function firstRecordEnd(
   let lines = 0;
   for (let i = 0; i < end; i++) if (body[i] === 0x0a) lines++;
   return { end: from + end, lines };
+}
+
+/** Up to `max` good records of `fieldCount` fields from whole-record bytes, as strings. */
+function sampleRecords(
+  body: Uint8Array,
+  delim: number,
+  fieldCount: number,
+  limit: number,
+  max: number,
+): string[][] {
+  const fields = new Fields(fieldCount + 1);
+  const rows: string[][] = [];
+  const sink: RecordSink = {
+    record(_line, nf, _start, _end, problem) {
+      if (problem !== RECORD_OK || nf !== fieldCount || rows.length >= max) return;
+      const row: string[] = [];
+      for (let i = 0; i < nf; i++) row.push(fieldText(body, fields.start[i], fields.end[i], fields.flag[i]));
+      rows.push(row);
+    },
+  };
+  tokenize(body, body.length, delim, fields, sink, limit);
+  return rows;
 }
 
 function guessDelimiter(firstLine: string): string {
@@ -210,7 +235,8 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
   const firstLine = bytes.toString('utf8', bomLength, firstNl < 0 ? bytes.length : firstNl);
   const delimiter = options.delimiter ?? guessDelimiter(firstLine);
   const delimByte = delimiter.charCodeAt(0);
-  const headerEnd = firstRecordEnd(bytes, bomLength, delimByte, input.complete);
+  const limit = options.maxFieldBytes ?? DEFAULT_MAX_FIELD_BYTES;
+  const headerEnd = firstRecordEnd(bytes, bomLength, delimByte, input.complete, limit);
   let dataStart: number;
   let headerLines: number;
   if (headerEnd === null) {
@@ -245,22 +271,11 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
     );
   }
 
-  // Sample rows: whole records only, malformed ones skipped (the workers report those).
+  // Sample rows: whole records only, read by the workers' own tokenizer and quote rule, so a
+  // stray quote costs the sample one line, as it costs the run. Malformed records are skipped.
   let end = input.complete ? bytes.length : bytes.lastIndexOf(0x0a) + 1;
   if (end < dataStart) end = dataStart;
-  let sample: string[][] = [];
-  try {
-    sample = parse(bytes.subarray(dataStart, end), {
-      delimiter,
-      relax_column_count: true,
-      skip_records_with_error: true,
-      skip_empty_lines: true,
-      to: 1000,
-    }) as string[][];
-  } catch {
-    sample = [];
-  }
-  sample = sample.filter((r) => r.length === header.length);
+  const sample = sampleRecords(bytes.subarray(dataStart, end), delimByte, header.length, limit, 1000);
   const column = (i: number) => sample.map((r) => r[i] ?? '');
 
   const notes: string[] = [];
@@ -388,6 +403,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
       marts,
       maxKeys: options.maxKeys,
       names,
+      maxFieldBytes: limit,
     },
     header,
     dataStart,

@@ -8,6 +8,13 @@
 import { pow10 } from '../aggregate/decimal.js';
 import { Mart, NO_MONTH } from '../aggregate/mart.js';
 import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
+import {
+  brokenQuoteReason,
+  DEFAULT_MAX_FIELD_BYTES,
+  judgeQuote,
+  QUOTE_BROKEN,
+  QuoteScan,
+} from '../quote-limit.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { KeyTable } from './key-table.js';
 import {
@@ -16,6 +23,7 @@ import {
   fieldText,
   RECORD_OK,
   type RecordSink,
+  TEXT_AFTER_QUOTE,
   tokenize,
   UNTERMINATED_QUOTE,
 } from './tokenizer.js';
@@ -78,8 +86,8 @@ export class ChunkAggregator implements RecordSink {
   readonly rejects: WireReject[] = [];
   /** Rejects past the itemized ones: reason → [count, first relative line]. Counts stay exact. */
   readonly omitted = new Map<string, [number, number]>();
-  /** The last record ran into the end of the buffer inside quotes. */
-  endsInQuote = false;
+  /** Quotes still open where the buffer ends (within the limit), judged broken for now. */
+  readonly undecided: number[] = [];
 
   // Outputs of parseNumber / parseMonth, kept as fields to avoid allocating per call.
   private num = 0;
@@ -103,18 +111,22 @@ export class ChunkAggregator implements RecordSink {
   scan(buf: Uint8Array, n = buf.length): number {
     this.buf = buf;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-    return tokenize(buf, n, this.spec.delimiter, this.fields, this);
+    return tokenize(buf, n, this.spec.delimiter, this.fields, this, this.limit);
+  }
+
+  get limit(): number {
+    return this.spec.maxFieldBytes ?? DEFAULT_MAX_FIELD_BYTES;
   }
 
   record(line: number, nf: number, start: number, end: number, problem: number): void {
     const spec = this.spec;
     if (problem !== RECORD_OK) {
-      if (problem === UNTERMINATED_QUOTE) this.endsInQuote = true;
+      if (problem === UNTERMINATED_QUOTE) this.undecided.push(this.fields.brokenAt);
       this.reject(
         line,
         start,
         end,
-        problem === UNTERMINATED_QUOTE ? 'unterminated quoted field' : 'text after a closing quote',
+        problem === TEXT_AFTER_QUOTE ? 'text after a closing quote' : brokenQuoteReason(nf),
       );
       return;
     }
@@ -542,8 +554,15 @@ export class ChunkAggregator implements RecordSink {
   }
 }
 
-/** Parses one chunk (record-aligned bytes) into its exact partial, line count and rejects. */
-export function parseChunk(buf: Uint8Array, spec: ScanSpec): ChunkOutcome {
+/** The file's bytes right after a chunk (fewer at the end of the file). */
+export type Lookahead = (bytes: number) => Uint8Array;
+
+/**
+ * Parses one chunk (record-aligned bytes) into its exact partial, line count and rejects. Quotes
+ * still open at the chunk's end are judged broken; with `lookahead` the bytes after the chunk
+ * confirm it, otherwise `endsInQuote` asks the coordinator to (it re-cuts the file if needed).
+ */
+export function parseChunk(buf: Uint8Array, spec: ScanSpec, lookahead?: Lookahead): ChunkOutcome {
   const aggregator = new ChunkAggregator(spec);
   const lines = aggregator.scan(buf);
   return {
@@ -551,6 +570,33 @@ export function parseChunk(buf: Uint8Array, spec: ScanSpec): ChunkOutcome {
     lines,
     rejects: aggregator.rejects,
     omitted: [...aggregator.omitted].map(([reason, [count, line]]) => [reason, count, line]),
-    endsInQuote: aggregator.endsInQuote,
+    endsInQuote:
+      aggregator.undecided.length > 0 &&
+      (lookahead === undefined || !allBroken(buf, aggregator.undecided, spec, aggregator.limit, lookahead)),
   };
+}
+
+/** True when every quote left open at the chunk's end is broken by the rule, given the bytes after it. */
+function allBroken(
+  buf: Uint8Array,
+  opens: number[],
+  spec: ScanSpec,
+  limit: number,
+  lookahead: Lookahead,
+): boolean {
+  const n = buf.length;
+  const need = opens[0] + limit + 4 - n;
+  const after = lookahead(need);
+  const atEnd = after.length < need;
+  const joined = new Uint8Array(n - opens[0] + after.length);
+  joined.set(buf.subarray(opens[0], n), 0);
+  joined.set(after, n - opens[0]);
+  const view = new DataView(joined.buffer, joined.byteOffset, joined.length);
+  const scan = new QuoteScan();
+  for (const open of opens) {
+    const at = open - opens[0];
+    const verdict = judgeQuote(joined, view, at, joined.length, spec.delimiter, limit, atEnd, scan);
+    if (verdict !== QUOTE_BROKEN) return false;
+  }
+  return true;
 }

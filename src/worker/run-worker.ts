@@ -135,8 +135,16 @@ function session(
         try {
           await hooks.beforeParse?.({ chunkId: task.chunkId, attempt: task.attempt });
           const t0 = performance.now();
-          const data = task.data ?? readRange(task.range as NonNullable<Task['range']>, opts.acceptRanges);
-          const outcome = parseChunk(data, spec);
+          const range = task.range;
+          const data = task.data ?? readRange(range as NonNullable<Task['range']>, opts.acceptRanges);
+          // With the file at hand, a quote left open at the chunk's end is judged here, not by a re-cut.
+          const outcome = parseChunk(
+            data,
+            spec,
+            task.data === undefined && range !== undefined
+              ? (bytes) => readAfter(range.path, range.end, bytes)
+              : undefined,
+          );
           const parseMs = performance.now() - t0;
           summary.chunks++;
           summary.rows += outcome.agg.rows;
@@ -283,4 +291,21 @@ function readRange(range: { path: string; start: number; end: number }, allowed:
     fs.closeSync(fd);
   }
   return buf;
+}
+
+/** Up to `bytes` bytes of `file` from `offset` (fewer at its end): the bytes after a chunk. */
+function readAfter(file: string, offset: number, bytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(Math.max(0, bytes));
+  const fd = fs.openSync(file, 'r');
+  try {
+    let have = 0;
+    while (have < buf.length) {
+      const n = fs.readSync(fd, buf, have, buf.length - have, offset + have);
+      if (n === 0) break;
+      have += n;
+    }
+    return buf.subarray(0, have);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

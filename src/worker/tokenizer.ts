@@ -1,8 +1,18 @@
 /**
  * RFC 4180 tokenizer over bytes. It records field offsets in typed arrays and never builds a
  * string; a sink decides what to do with each record. Quoted fields may hold delimiters, doubled
- * quotes and line breaks. CRLF and LF both end a record.
+ * quotes and line breaks, up to the limit of quote-limit.ts. CRLF and LF both end a record.
  */
+
+import {
+  brokenLineEnd,
+  DEFAULT_MAX_FIELD_BYTES,
+  judgeQuote,
+  QUOTE_CLOSED,
+  QUOTE_TEXT_AFTER,
+  QUOTE_UNDECIDED,
+  QuoteScan,
+} from '../quote-limit.js';
 
 export const QUOTE = 0x22;
 export const LF = 0x0a;
@@ -16,13 +26,20 @@ export const ESCAPED = 2;
 
 /** Record problems found by the tokenizer itself. */
 export const RECORD_OK = 0;
+/**
+ * A quote still open where the buffer ends, within the limit: judged broken for now. Only the
+ * bytes after the buffer can confirm it (a worker asks for them, or the coordinator re-cuts).
+ */
 export const UNTERMINATED_QUOTE = 1;
 export const TEXT_AFTER_QUOTE = 2;
+/** A quote that never closes within the limit (see quote-limit.ts): its line is rejected. */
+export const BROKEN_QUOTE = 3;
 
 export interface RecordSink {
   /**
    * One record. `nf` fields were seen (offsets kept for the first `cap`). `line` is the record's
-   * first line relative to the buffer start (0-based); [start, end) its bytes without the line end.
+   * first line relative to the buffer start (0-based), or for a quote problem the line where the
+   * quote opened; [start, end) its bytes without the line end.
    */
   record(line: number, nf: number, start: number, end: number, problem: number): void;
 }
@@ -32,6 +49,8 @@ export class Fields {
   readonly start: Int32Array;
   readonly end: Int32Array;
   readonly flag: Uint8Array;
+  /** Offset of the opening quote of the last record's broken field (problems other than RECORD_OK). */
+  brokenAt = -1;
   constructor(cap: number) {
     this.cap = cap;
     this.start = new Int32Array(cap);
@@ -40,19 +59,23 @@ export class Fields {
   }
 }
 
-/** Tokenizes buf[0, n); returns the number of LF bytes seen (physical lines ended). */
+/**
+ * Tokenizes buf[0, n); returns the number of LF bytes seen (physical lines ended). A buffer that
+ * does not end with LF is taken to end at the end of the file. `limit` caps quoted fields.
+ */
 export function tokenize(
   buf: Uint8Array,
   n: number,
   delim: number,
   fields: Fields,
   sink: RecordSink,
+  limit = DEFAULT_MAX_FIELD_BYTES,
 ): number {
   const sentinel = n > 0 && buf[n - 1] === LF;
   const view = new DataView(buf.buffer, buf.byteOffset, n);
   const delim4 = Math.imul(delim, 0x01010101);
   const LF4 = 0x0a0a0a0a;
-  const QUOTE4 = 0x22222222;
+  const scan = new QuoteScan();
   const fs = fields.start;
   const fe = fields.end;
   const ff = fields.flag;
@@ -65,53 +88,46 @@ export function tokenize(
     let nf = 0;
     let problem = RECORD_OK;
     let recEnd = n;
+    let reportLine = recLine;
     for (;;) {
       let c = 0;
       if (buf[i] === QUOTE) {
-        let flag = QUOTED;
-        const s = ++i;
-        for (;;) {
-          // Skip four bytes at a time to the next quote or LF (same test as for plain fields).
-          while (i + 4 <= n) {
-            const w = view.getUint32(i, true);
-            const x = w ^ QUOTE4;
-            const y = w ^ LF4;
-            const m = (((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080;
-            if (m !== 0) {
-              i += (31 - Math.clz32(m & -m)) >>> 3;
-              break;
-            }
-            i += 4;
-          }
-          if (i >= n) break;
-          c = buf[i];
-          if (c === QUOTE) {
-            if (i + 1 < n && buf[i + 1] === QUOTE) {
-              flag = ESCAPED;
-              i += 2;
-              continue;
-            }
-            break;
-          }
-          if (c === LF) line++;
-          i++;
-        }
-        if (i >= n) {
-          problem = UNTERMINATED_QUOTE;
+        const open = i;
+        const verdict = judgeQuote(buf, view, open, n, delim, limit, !sentinel, scan);
+        if (verdict !== QUOTE_CLOSED) {
+          // Broken: the record ends at the end of the quote's own line; reading goes on after it.
+          problem =
+            verdict === QUOTE_TEXT_AFTER
+              ? TEXT_AFTER_QUOTE
+              : verdict === QUOTE_UNDECIDED
+                ? UNTERMINATED_QUOTE
+                : BROKEN_QUOTE;
           if (nf < cap) {
-            fs[nf] = s;
-            fe[nf] = n;
-            ff[nf] = flag;
+            fs[nf] = open + 1;
+            fe[nf] = open + 1;
+            ff[nf] = QUOTED;
           }
           nf++;
-          recEnd = n;
+          fields.brokenAt = open;
+          reportLine = line;
+          const lf = brokenLineEnd(buf, open, n, scan);
+          if (lf < 0) {
+            recEnd = n;
+            i = n;
+          } else {
+            recEnd = lf > open + 1 && buf[lf - 1] === CR ? lf - 1 : lf;
+            line++;
+            i = lf + 1;
+          }
           break;
         }
-        const e = i++;
+        const e = scan.close;
+        line += scan.lfs;
+        i = e + 1;
         if (nf < cap) {
-          fs[nf] = s;
+          fs[nf] = open + 1;
           fe[nf] = e;
-          ff[nf] = flag;
+          ff[nf] = scan.escaped ? ESCAPED : QUOTED;
         }
         nf++;
         if (i < n && buf[i] === delim) {
@@ -129,17 +145,9 @@ export function tokenize(
           }
           continue;
         }
-        let j = i;
-        if (j < n && buf[j] === CR) j++;
-        if (j >= n || buf[j] === LF) {
-          recEnd = i;
-          if (j < n) line++;
-          i = j + 1;
-          break;
-        }
-        problem = TEXT_AFTER_QUOTE;
-        while (i < n && buf[i] !== LF) i++;
+        // The rule guarantees a line end (CR LF, LF) or the end of the buffer here.
         recEnd = i;
+        if (i < n && buf[i] === CR) i++;
         if (i < n) line++;
         i++;
         break;
@@ -202,7 +210,7 @@ export function tokenize(
         break;
       }
     }
-    sink.record(recLine, nf, recStart, recEnd, problem);
+    sink.record(reportLine, nf, recStart, recEnd, problem);
   }
   return line;
 }

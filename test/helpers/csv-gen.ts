@@ -20,6 +20,7 @@ export function tokenizeToStrings(
   delim: string,
   n = buf.length,
   cap = 256,
+  limit?: number,
 ): { records: TokRecord[]; lineFeeds: number } {
   const fields = new Fields(cap);
   const records: TokRecord[] = [];
@@ -32,7 +33,7 @@ export function tokenizeToStrings(
       records.push({ line, nf, fields: out, start, end, problem });
     },
   };
-  const lineFeeds = tokenize(buf, n, delim.charCodeAt(0), fields, sink);
+  const lineFeeds = tokenize(buf, n, delim.charCodeAt(0), fields, sink, limit);
   return { records, lineFeeds };
 }
 

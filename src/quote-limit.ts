@@ -124,6 +124,33 @@ export function brokenLineEnd(buf: Uint8Array, open: number, n: number, scan: Qu
   return at >= 0 && at < n ? at : -1;
 }
 
+/**
+ * True when every quote in `opens` (offsets in buf, ascending), all still open where buf ends, is
+ * broken given `after`, the bytes that follow buf (`atEnd`: the file ends after them). Needs
+ * `after` to hold at least opens[0] + limit + 4 - buf.length bytes unless the file ends sooner.
+ */
+export function openQuotesBroken(
+  buf: Uint8Array,
+  opens: number[],
+  after: Uint8Array,
+  atEnd: boolean,
+  delim: number,
+  limit: number,
+): boolean {
+  if (opens.length === 0) return true;
+  const from = opens[0];
+  const joined = new Uint8Array(buf.length - from + after.length);
+  joined.set(buf.subarray(from), 0);
+  joined.set(after, buf.length - from);
+  const view = new DataView(joined.buffer, joined.byteOffset, joined.length);
+  const scan = new QuoteScan();
+  for (const open of opens) {
+    const verdict = judgeQuote(joined, view, open - from, joined.length, delim, limit, atEnd, scan);
+    if (verdict !== QUOTE_BROKEN) return false;
+  }
+  return true;
+}
+
 /** The reject reason for a broken quote; `column` is 1-based. */
 export function brokenQuoteReason(column: number): string {
   return `quote opened at column ${column} never closes`;

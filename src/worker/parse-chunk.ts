@@ -8,13 +8,7 @@
 import { pow10 } from '../aggregate/decimal.js';
 import { Mart, NO_MONTH } from '../aggregate/mart.js';
 import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
-import {
-  brokenQuoteReason,
-  DEFAULT_MAX_FIELD_BYTES,
-  judgeQuote,
-  QUOTE_BROKEN,
-  QuoteScan,
-} from '../quote-limit.js';
+import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { KeyTable } from './key-table.js';
 import {
@@ -572,31 +566,19 @@ export function parseChunk(buf: Uint8Array, spec: ScanSpec, lookahead?: Lookahea
     omitted: [...aggregator.omitted].map(([reason, [count, line]]) => [reason, count, line]),
     endsInQuote:
       aggregator.undecided.length > 0 &&
-      (lookahead === undefined || !allBroken(buf, aggregator.undecided, spec, aggregator.limit, lookahead)),
+      (lookahead === undefined || !confirmed(buf, aggregator.undecided, spec, aggregator.limit, lookahead)),
   };
 }
 
-/** True when every quote left open at the chunk's end is broken by the rule, given the bytes after it. */
-function allBroken(
+/** Reads the bytes after the chunk that the rule needs to judge its open quotes; true when all are broken. */
+function confirmed(
   buf: Uint8Array,
   opens: number[],
   spec: ScanSpec,
   limit: number,
   lookahead: Lookahead,
 ): boolean {
-  const n = buf.length;
-  const need = opens[0] + limit + 4 - n;
+  const need = opens[0] + limit + 4 - buf.length;
   const after = lookahead(need);
-  const atEnd = after.length < need;
-  const joined = new Uint8Array(n - opens[0] + after.length);
-  joined.set(buf.subarray(opens[0], n), 0);
-  joined.set(after, n - opens[0]);
-  const view = new DataView(joined.buffer, joined.byteOffset, joined.length);
-  const scan = new QuoteScan();
-  for (const open of opens) {
-    const at = open - opens[0];
-    const verdict = judgeQuote(joined, view, at, joined.length, spec.delimiter, limit, atEnd, scan);
-    if (verdict !== QUOTE_BROKEN) return false;
-  }
-  return true;
+  return openQuotesBroken(buf, opens, after, after.length < need, spec.delimiter, limit);
 }

@@ -261,7 +261,7 @@ describe('Chunker', () => {
       expect((caught as InputError).code).toBe('E_RECORD_TOO_LONG');
     });
 
-    it('throws E_RECORD_TOO_LONG for an unclosed quote running past maxChunk', async () => {
+    it('throws E_RECORD_TOO_LONG for an unclosed quote running past maxChunk when the field limit is larger', async () => {
       const f = makeFile(
         'unclosed',
         'a,b',
@@ -272,6 +272,24 @@ describe('Chunker', () => {
       );
       const chunker = new Chunker(await handle(f), options(f, { chunkSize: 16, maxChunk: 128 }));
       await expect(chunker.next()).rejects.toMatchObject({ code: 'E_RECORD_TOO_LONG' });
+    });
+
+    it('a quote that never closes within --max-field-bytes ends its record at its own line: no E_RECORD_TOO_LONG', async () => {
+      const rows = [
+        '1,"open',
+        ...Array.from({ length: 50 }, (_, i) => `${i},row`),
+        '9,"stray in the last line',
+      ];
+      rows[25] = '"stray at a chunk start,x';
+      const f = makeFile('stray-limited', 'a,b', rows, '\n', true, false);
+      for (const chunkSize of [8, 16, 40, 1000]) {
+        const chunks = await drain(
+          new Chunker(await handle(f), options(f, { chunkSize, maxChunk: 128, maxFieldBytes: 32 })),
+        );
+        expect(Buffer.concat(chunks.map((c) => c.data)).equals(f.bytes.subarray(f.dataStart))).toBe(true);
+        // Every cut is a line end (here every line is its own record).
+        for (const c of chunks) expect(f.boundaries).toContain(c.byteEnd);
+      }
     });
 
     it('accepts a record of exactly maxChunk bytes', async () => {

@@ -209,3 +209,44 @@ describe('detectLayout: other layouts', () => {
     expect(layout.warnings[0]).toContain('Total Revenue');
   });
 });
+
+describe('detectLayout: a stray quote in the sample', () => {
+  /** Reference rows with M/D/YYYY dates that only month-first fits, 3 decimals in some prices. */
+  function rows(n: number): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const price = i % 7 === 0 ? '12.345' : '651.21';
+      out.push(
+        `Europe,Russia,Office Supplies,Offline,L,${1 + (i % 12)}/${13 + (i % 15)}/2014,${i},5/8/2014,17,${price},524.96,1.00,1.00,1.00`,
+      );
+    }
+    return out;
+  }
+
+  it('costs the sample one line: dates, precision and line breaks are detected from the rest', () => {
+    const data = rows(3000);
+    data[0] = `Europe,"France,Cereal,Online,H,1/2/2015,1,1/3/2015,5,1.00,1.00,5.00,5.00,0.00`;
+    const text = `${REFERENCE_HEADER}\n${data.join('\n')}\n`;
+    // An incomplete sample: the quote is still open where it ends, and is judged broken.
+    const bytes = Buffer.from(text).subarray(0, 200_000);
+    const layout = detectLayout(input(bytes, false), OPTS);
+    expect(layout.spec.dateFormat).toBe('mdy');
+    expect(layout.spec.scale).toBe(3);
+    expect(layout.quotedNewlines).toBe(false);
+    expect(layout.spec.maxFieldBytes).toBe(1024 * 1024);
+  });
+
+  it('two stray quotes do not pair up into one field across the lines between them', () => {
+    const data = rows(50);
+    data[3] = `Europe,"France,Cereal,Online,H,1/2/2015,1,1/3/2015,5,1.00,1.00,5.00,5.00,0.00`;
+    data[9] = `"Asia,India,Cereal,Online,H,1/2/2015,1,1/3/2015,5,1.00,1.00,5.00,5.00,0.00`;
+    const layout = detectLayout(input(`${REFERENCE_HEADER}\n${data.join('\n')}\n`), OPTS);
+    expect(layout.spec.dateFormat).toBe('mdy');
+    expect(layout.quotedNewlines).toBe(false);
+  });
+
+  it('takes the limit from --max-field-bytes', () => {
+    const text = `${REFERENCE_HEADER}\n${rows(5).join('\n')}\n`;
+    expect(detectLayout(input(text), { ...OPTS, maxFieldBytes: 4096 }).spec.maxFieldBytes).toBe(4096);
+  });
+});

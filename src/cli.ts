@@ -19,6 +19,7 @@ import {
 } from './config.js';
 import type { RunSummary } from './coordinator/coordinator.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
+import type { BrokenQuotes } from './report.js';
 import { renderTable } from './table.js';
 
 // Command implementations load on demand, so a worker process starts without the coordinator's,
@@ -74,9 +75,24 @@ function addRunOptions(cmd: Command): Command {
   );
 }
 
-function printSummary(s: RunSummary, json: boolean, command: 'run' | 'coordinator'): void {
+/** Lines the run rejected for quotes that never close, read back from its database. */
+async function brokenQuotesOf(s: RunSummary): Promise<BrokenQuotes | undefined> {
+  if (s.totals.rejected === 0) return undefined;
+  const [{ Store }, { brokenQuotes }] = await Promise.all([load.store(), load.report()]);
+  const store = Store.openReadOnly(s.db);
+  try {
+    return brokenQuotes(store, s.runId, 10);
+  } finally {
+    store.close();
+  }
+}
+
+async function printSummary(s: RunSummary, json: boolean, command: 'run' | 'coordinator'): Promise<void> {
+  const quotes = await brokenQuotesOf(s);
   if (json) {
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify(quotes === undefined ? s : { ...s, brokenQuotes: quotes }, null, 2)}\n`,
+    );
     return;
   }
   const t = s.totals;
@@ -119,6 +135,10 @@ function printSummary(s: RunSummary, json: boolean, command: 'run' | 'coordinato
       ),
     );
   }
+  if (quotes !== undefined && quotes.count > 0) {
+    const { brokenQuoteLines } = await load.report();
+    lines.push('', ...brokenQuoteLines(quotes));
+  }
   lines.push('', `results in ${s.db}`);
   if (t.rejected > 0)
     lines.push(
@@ -135,9 +155,9 @@ function printSummary(s: RunSummary, json: boolean, command: 'run' | 'coordinato
 }
 
 /** With --json, a run that failed after it started still prints its summary (status "failed", error). */
-function printFailedSummary(err: unknown, json: boolean, command: 'run' | 'coordinator'): void {
+function printFailedSummary(err: unknown, json: boolean): void {
   const summary = (err as { summary?: RunSummary }).summary;
-  if (json && summary !== undefined) printSummary(summary, true, command);
+  if (json && summary !== undefined) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 }
 
 /** Installs SIGINT/SIGTERM handlers that call `stop`; a second signal exits at once. */
@@ -247,11 +267,11 @@ export function buildProgram(): Command {
     try {
       const summary = await coordinator.run();
       ui.close();
-      printSummary(summary, opts.json, 'coordinator');
+      await printSummary(summary, opts.json, 'coordinator');
       if (summary.status === 'interrupted') process.exitCode = signalExit(signal);
     } catch (err) {
       ui.close();
-      printFailedSummary(err, opts.json, 'coordinator');
+      printFailedSummary(err, opts.json);
       throw err;
     } finally {
       off();
@@ -331,11 +351,11 @@ export function buildProgram(): Command {
       try {
         const summary = await local.run({ ...opts, token, port: listener.port }, listener, ui);
         ui.close();
-        printSummary(summary, opts.json, 'run');
+        await printSummary(summary, opts.json, 'run');
         if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
       } catch (err) {
         ui.close();
-        printFailedSummary(err, opts.json, 'run');
+        printFailedSummary(err, opts.json);
         throw err;
       } finally {
         off();

@@ -157,3 +157,12 @@ export function brokenQuoteReason(column: number): string {
 }
 
 export const BROKEN_QUOTE_RE = /^quote opened at column \d+ never closes$/;
+/** The same reasons as an SQL LIKE pattern. */
+export const BROKEN_QUOTE_LIKE = 'quote opened at column % never closes';
+
+/** The warning for one rejected line (1-based file line numbers). */
+export function brokenQuoteWarning(line: number | null): string {
+  return line === null
+    ? 'a quote opened on a line never closes; that line was rejected and reading went on at the next line'
+    : `line ${line}: a quote opened here never closes; that line was rejected and reading went on at line ${line + 1}`;
+}

@@ -4,6 +4,7 @@
 import { formatScaled, groupThousands, parseDecimal, rescale } from './aggregate/decimal.js';
 import type { RunRow, Store } from './db/store.js';
 import { SalesgridError } from './errors.js';
+import { BROKEN_QUOTE_LIKE, BROKEN_QUOTE_RE, brokenQuoteWarning } from './quote-limit.js';
 import type { ScanSpec } from './scan-spec.js';
 import { renderTable } from './table.js';
 
@@ -47,7 +48,32 @@ export interface ReportData {
     disconnectedAt: string | null;
   }[];
   dimensions: Record<string, ({ key: string } & PeriodRow)[]>;
+  /** Reasons, those of quotes that never close first. */
   rejects: { reason: string; count: number; firstLine: number | null }[];
+  /** Lines rejected because a quote opened on them never closes: how many, and the first lines. */
+  brokenQuotes: BrokenQuotes;
+}
+
+export interface BrokenQuotes {
+  count: number;
+  lines: (number | null)[];
+}
+
+/** How many lines a run rejected for quotes that never close, and the first `max` of them. */
+export function brokenQuotes(store: Store, runId: number, max = 20): BrokenQuotes {
+  return store.rejectsLike(runId, BROKEN_QUOTE_LIKE, max);
+}
+
+/** The loud form: one line per rejected line (up to the ones listed), then how many more. */
+export function brokenQuoteLines(b: BrokenQuotes): string[] {
+  if (b.count === 0) return [];
+  const out = [
+    `WARNING: ${b.count.toLocaleString('en-US')} line(s) hold a quote that never closes (see --max-field-bytes):`,
+    ...b.lines.map((l) => `  ${brokenQuoteWarning(l)}`),
+  ];
+  if (b.count > b.lines.length)
+    out.push(`  … and ${(b.count - b.lines.length).toLocaleString('en-US')} more`);
+  return out;
 }
 
 function addDecimal(a: string, b: string): string {
@@ -153,7 +179,9 @@ export function buildReport(store: Store, run: RunRow): ReportData {
     dimensions,
     rejects: store
       .rejectReasons(run.id)
-      .map((r) => ({ reason: r.reason, count: r.count, firstLine: r.first_line })),
+      .map((r) => ({ reason: r.reason, count: r.count, firstLine: r.first_line }))
+      .sort((a, b) => Number(BROKEN_QUOTE_RE.test(b.reason)) - Number(BROKEN_QUOTE_RE.test(a.reason))),
+    brokenQuotes: brokenQuotes(store, run.id),
   };
 }
 
@@ -192,6 +220,8 @@ export function formatReport(r: ReportData): string {
       ],
     ),
   );
+  const quotes = brokenQuoteLines(r.brokenQuotes);
+  if (quotes.length > 0) out.push('', ...quotes);
   if (r.yearly.length > 0) {
     out.push('', 'yearly');
     out.push(

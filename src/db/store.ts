@@ -573,6 +573,17 @@ export class Store {
     ).all(runId) as { reason: string; count: number; first_line: number | null }[];
   }
 
+  /** Rejects whose reason matches a LIKE pattern: how many in all, and the first `limit` lines. */
+  rejectsLike(runId: number, pattern: string, limit: number): { count: number; lines: (number | null)[] } {
+    const total = this.prepare(
+      'SELECT COALESCE(SUM(count), 0) AS n FROM rejects WHERE run_id = ? AND reason LIKE ?',
+    ).get(runId, pattern) as { n: number };
+    const rows = this.prepare(
+      'SELECT line FROM rejects WHERE run_id = ? AND reason LIKE ? ORDER BY line, chunk_id, rel_line LIMIT ?',
+    ).all(runId, pattern, limit) as { line: number | null }[];
+    return { count: total.n, lines: rows.map((r) => r.line) };
+  }
+
   rejects(runId: number, limit: number): { line: number | null; reason: string; raw: string }[] {
     return this.prepare(
       'SELECT line, reason, raw FROM rejects WHERE run_id = ? ORDER BY line, chunk_id, rel_line LIMIT ?',

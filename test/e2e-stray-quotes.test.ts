@@ -162,3 +162,37 @@ describe('stray quotes at chunk boundaries', () => {
     expect(starts.map((s) => s.byte_start)).toContain(quoteLineStart);
   }, 180_000);
 });
+
+describe('report', () => {
+  it('shows lines rejected for quotes that never close first, even when other reasons are more common', async () => {
+    const small = lines.slice(0, 2001);
+    for (const i of [10, 20, 30, 40, 50]) {
+      const f = small[i].split(',');
+      f[9] = 'n/a';
+      small[i] = f.join(',');
+    }
+    small[1500] = stray(small[1500]);
+    const csv = path.join(dir, 'mixed.csv');
+    fs.writeFileSync(csv, `${small.join(eol)}${eol}`);
+    const db = path.join(dir, 'mixed.db');
+    const p = cli(['run', csv, '--workers', '2', '--db', db]);
+    expect(await p.exit, p.err()).toBe(0);
+    expect(p.out()).toMatch(
+      /WARNING: 1 line\(s\) hold a quote that never closes[^\n]*\n {2}line 1501: a quote opened here never closes; that line was rejected and reading went on at line 1502\n/,
+    );
+    const r = await report(db);
+    expect(r.rejects.map((x) => [x.reason, x.count, x.firstLine])).toEqual([
+      ['quote opened at column 2 never closes', 1, 1501],
+      ['Unit Price is not a number', 5, 11],
+    ]);
+    const text = cli(['report', '--db', db]);
+    expect(await text.exit).toBe(0);
+    const out = text.out();
+    const warning = out.indexOf('line 1501: a quote opened here never closes');
+    expect(warning).toBeGreaterThan(0);
+    expect(warning).toBeLessThan(out.indexOf('yearly'));
+    expect(out.indexOf('quote opened at column 2 never closes')).toBeLessThan(
+      out.indexOf('Unit Price is not a number'),
+    );
+  }, 120_000);
+});

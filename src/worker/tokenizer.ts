@@ -75,6 +75,7 @@ export function tokenize(
   const view = new DataView(buf.buffer, buf.byteOffset, n);
   const delim4 = Math.imul(delim, 0x01010101);
   const LF4 = 0x0a0a0a0a;
+  const QUOTE4 = 0x22222222;
   const scan = new QuoteScan();
   const fs = fields.start;
   const fe = fields.end;
@@ -93,7 +94,39 @@ export function tokenize(
       let c = 0;
       if (buf[i] === QUOTE) {
         const open = i;
-        const verdict = judgeQuote(buf, view, open, n, delim, limit, !sentinel, scan);
+        // Fast path, the usual quoted field: closed on its own line, no doubled quote, a delimiter
+        // or line end next. judgeQuote would say QUOTE_CLOSED; everything else goes to it.
+        let e = open + 1;
+        const fastStop = n < e + limit ? n : e + limit;
+        while (e + 4 <= fastStop) {
+          const w = view.getUint32(e, true);
+          const x = w ^ QUOTE4;
+          const y = w ^ LF4;
+          const m = (((x - 0x01010101) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080;
+          if (m !== 0) {
+            e += (31 - Math.clz32(m & -m)) >>> 3;
+            break;
+          }
+          e += 4;
+        }
+        while (e < fastStop && buf[e] !== QUOTE && buf[e] !== LF) e++;
+        let flag = QUOTED;
+        let verdict = QUOTE_CLOSED;
+        if (
+          e < fastStop &&
+          buf[e] === QUOTE &&
+          e + 1 < n &&
+          (buf[e + 1] === delim || buf[e + 1] === LF || (buf[e + 1] === CR && e + 2 < n && buf[e + 2] === LF))
+        ) {
+          // closed at e
+        } else {
+          verdict = judgeQuote(buf, view, open, n, delim, limit, !sentinel, scan);
+          if (verdict === QUOTE_CLOSED) {
+            e = scan.close;
+            line += scan.lfs;
+            if (scan.escaped) flag = ESCAPED;
+          }
+        }
         if (verdict !== QUOTE_CLOSED) {
           // Broken: the record ends at the end of the quote's own line; reading goes on after it.
           problem =
@@ -121,13 +154,11 @@ export function tokenize(
           }
           break;
         }
-        const e = scan.close;
-        line += scan.lfs;
         i = e + 1;
         if (nf < cap) {
           fs[nf] = open + 1;
           fe[nf] = e;
-          ff[nf] = scan.escaped ? ESCAPED : QUOTED;
+          ff[nf] = flag;
         }
         nf++;
         if (i < n && buf[i] === delim) {

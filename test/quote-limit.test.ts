@@ -6,8 +6,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseColumnOptions } from '../src/config.js';
 import { lastRecordCut } from '../src/coordinator/chunker.js';
+import { UsageError } from '../src/errors.js';
 import { openQuotesBroken } from '../src/quote-limit.js';
+import { validateSpec } from '../src/scan-spec.js';
 import {
   BROKEN_QUOTE,
   Fields,
@@ -287,5 +290,39 @@ describe('the quote rule', () => {
     );
     expect(confirmedRuns).toBeGreaterThan(100);
     expect(caughtRuns).toBeGreaterThan(10);
+  });
+});
+
+describe('--max-field-bytes', () => {
+  it('takes a size, defaults to 1 MiB and refuses more than 16 MiB by name', () => {
+    expect(parseColumnOptions({}).maxFieldBytes).toBe(1024 * 1024);
+    expect(parseColumnOptions({ maxFieldBytes: '64KiB' }).maxFieldBytes).toBe(65536);
+    expect(parseColumnOptions({ maxFieldBytes: '16MiB' }).maxFieldBytes).toBe(16 * 1024 * 1024);
+    expect(() => parseColumnOptions({ maxFieldBytes: '17MiB' })).toThrow(
+      /--max-field-bytes must be at most 16MiB/,
+    );
+    expect(() => parseColumnOptions({ maxFieldBytes: 'lots' })).toThrow(/--max-field-bytes must be a size/);
+    expect(() => parseColumnOptions({ maxFieldBytes: '0' })).toThrow(UsageError);
+  });
+
+  it('travels in the scan spec, checked by the worker', () => {
+    const spec = {
+      delimiter: 44,
+      fieldCount: 2,
+      price: 0,
+      quantity: -1,
+      revenue: -1,
+      date: -1,
+      dateFormat: null,
+      decimalComma: false,
+      scale: 2,
+      dimensions: [],
+      maxKeys: 10,
+      names: ['p', ''],
+    };
+    expect(validateSpec({ ...spec, maxFieldBytes: 4096 }).maxFieldBytes).toBe(4096);
+    expect(validateSpec(spec).maxFieldBytes).toBeUndefined();
+    for (const bad of [0, -1, 1.5, '4096', 17 * 1024 * 1024])
+      expect(() => validateSpec({ ...spec, maxFieldBytes: bad })).toThrow(/bad scan spec/);
   });
 });

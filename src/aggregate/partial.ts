@@ -53,7 +53,10 @@ export interface WirePartial {
   marts?: WireMart[];
   /** Rejects not itemized: [reason, count, first relative line]. */
   rejectsOmitted?: [string, number, number][];
-  /** The chunk's last record is an unterminated quoted field: for a chunk that is not the file's last, a wrong cut. */
+  /**
+   * A quote still open at the chunk's end (within the field limit) that the worker could not
+   * confirm broken from the bytes after the chunk: for a chunk that is not the file's last, maybe a wrong cut.
+   */
   endsInQuote?: boolean;
   rejects: WireReject[];
 }

@@ -2,9 +2,9 @@
  * Cuts a file into record-aligned byte chunks of about `chunkSize`, streaming with bounded memory.
  * A cut is a record end. In careful mode records are followed from the chunk's start (always a
  * record boundary) under the quote rule of quote-limit.ts, which costs a pass over every byte;
- * blocks with no quote at all skip it. In fast mode (no line breaks inside quotes seen so far) the cut is the last
- * LF, found natively, and the workers verify it: a chunk that ends inside a quoted field proves a
- * cut wrong, and the coordinator starts over in careful mode.
+ * blocks with no quote at all skip it. In fast mode (no line breaks inside quotes seen so far)
+ * the cut is the last LF, found natively, and the workers verify it: a chunk that ends inside a
+ * quoted field proves a cut wrong, and the coordinator starts over in careful mode.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';

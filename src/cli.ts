@@ -11,11 +11,15 @@ import {
   DEFAULT_DB,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  DEFAULT_RETAIL_DATA,
   parseCoordinatorOptions,
   parseIntOption,
   parseWorkerOptions,
   type RawCoordinatorFlags,
+  type RawGenerateFlags,
   type RawWorkerFlags,
+  RETAIL_DEFAULTS,
+  RETAIL_LIMITS,
 } from './config.js';
 import type { RunSummary } from './coordinator/coordinator.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
@@ -27,6 +31,7 @@ const load = {
   coordinator: () => import('./coordinator/coordinator.js'),
   store: () => import('./db/store.js'),
   generate: () => import('./generate.js'),
+  retail: () => import('./generate/retail.js'),
   report: () => import('./report.js'),
   top: () => import('./top.js'),
   eda: () => import('./eda/run-eda.js'),
@@ -183,34 +188,65 @@ export function buildProgram(): Command {
 
   program
     .command('generate')
-    .description('write a seeded CSV in the "5m Sales Records" layout')
-    .option('--rows <n>', 'data rows', '5000000')
+    .description('write a seeded CSV: the "5m Sales Records" layout, or retail order lines')
+    .addOption(
+      new Option(
+        '--layout <name>',
+        'reference: the 5m Sales Records columns; retail: order lines with customers',
+      )
+        .choices(['reference', 'retail'])
+        .default('reference'),
+    )
+    .option('--rows <n>', 'data rows (default: 5000000, retail: 1000000)')
     .option('--seed <n>', 'random seed (same seed, same bytes)', '42')
-    .option('--out <path>', 'output file', DEFAULT_DATA)
-    .option('--quote-text', 'quote every text field, as R write.csv does')
+    .option('--out <path>', `output file (default: ${DEFAULT_DATA}, retail: ${DEFAULT_RETAIL_DATA})`)
+    .option('--quote-text', 'quote every text field, as R write.csv does (reference layout)')
+    .option('--customers <n>', 'retail: number of customers', String(RETAIL_DEFAULTS.customers))
+    .option('--products <n>', 'retail: number of products', String(RETAIL_DEFAULTS.products))
+    .option('--with-dimensions', 'retail: also write customers.csv, stores.csv, sales_team.csv next to --out')
     .option('--quiet', 'no progress')
-    .action(async (o: { rows: string; seed: string; out: string; quoteText?: boolean; quiet?: boolean }) => {
-      const rows = parseIntOption('--rows', o.rows, 0, 1_000_000_000);
+    .action(async (o: RawGenerateFlags) => {
+      const retail = o.layout === 'retail';
+      const rows = parseIntOption(
+        '--rows',
+        o.rows ?? (retail ? RETAIL_DEFAULTS.rows : 5_000_000),
+        0,
+        1_000_000_000,
+      );
       const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
+      const out = o.out ?? (retail ? DEFAULT_RETAIL_DATA : DEFAULT_DATA);
       const t0 = Date.now();
       const tty = process.stderr.isTTY && !o.quiet;
-      const { generateCsv } = await load.generate();
-      const res = await generateCsv({
-        rows,
-        seed,
-        out: o.out,
-        quoteText: o.quoteText === true,
-        onProgress: (done, bytes) => {
-          if (tty)
-            process.stderr.write(
-              `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
-            );
-        },
-      });
+      const onProgress = (done: number, bytes: number) => {
+        if (tty)
+          process.stderr.write(
+            `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
+          );
+      };
+      let res: { rows: number; bytes: number; path: string };
+      let extra = '';
+      if (retail) {
+        const { generateRetail } = await load.retail();
+        const r = await generateRetail({
+          rows,
+          seed,
+          out,
+          customers: parseIntOption('--customers', o.customers, 1, RETAIL_LIMITS.customers),
+          products: parseIntOption('--products', o.products, 1, RETAIL_LIMITS.products),
+          withDimensions: o.withDimensions === true,
+          onProgress,
+        });
+        res = r;
+        extra = `, ${r.orders.toLocaleString('en-US')} orders`;
+        if (r.dimensions) extra += `; dimensions: ${Object.values(r.dimensions).join(', ')}`;
+      } else {
+        const { generateCsv } = await load.generate();
+        res = await generateCsv({ rows, seed, out, quoteText: o.quoteText === true, onProgress });
+      }
       if (tty) process.stderr.write('\n');
       if (!o.quiet) {
         process.stdout.write(
-          `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
+          `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s${extra}\n`,
         );
       }
     });

@@ -11,6 +11,23 @@ export const DEFAULT_PORT = 7878;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DB = 'results/results.db';
 export const DEFAULT_DATA = 'data/sales.csv';
+export const DEFAULT_RETAIL_DATA = 'data/retail.csv';
+/** `generate --layout retail` defaults and bounds. */
+export const RETAIL_DEFAULTS = Object.freeze({ rows: 1_000_000, customers: 20_000, products: 500 });
+export const RETAIL_LIMITS = Object.freeze({ customers: 10_000_000, products: 100_000 });
+
+/** `generate` flags as commander hands them over. */
+export interface RawGenerateFlags {
+  layout: string;
+  rows?: string;
+  seed: string;
+  out?: string;
+  quoteText?: boolean;
+  customers: string;
+  products: string;
+  withDimensions?: boolean;
+  quiet?: boolean;
+}
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 export const DEFAULT_SLOTS = 2;
 export const DEFAULT_MAX_ATTEMPTS = 3;

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'E_CONNECT'
   | 'E_INTERRUPTED'
   | 'E_RANGE_REFUSED'
+  | 'E_TOO_FEW_CUSTOMERS'
   | 'E_INTERNAL';
 
 export class SalesgridError extends Error {

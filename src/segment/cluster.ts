@@ -12,8 +12,10 @@ export interface ClusterOptions {
   kMax: number;
   /** Fixes k instead of choosing it by the silhouette. */
   k?: number;
-  /** Most points that ml-kmeans and the silhouette see (a seeded sample). */
+  /** Most points that ml-kmeans sees (a seeded sample). */
   sampleSize: number;
+  /** Most points the silhouette is computed on: the first of the sample (O(n²)). */
+  silhouetteSample: number;
   /** ml-kmeans runs per k with consecutive seeds; the lowest inertia wins. */
   restarts: number;
   maxIterations: number;
@@ -25,7 +27,8 @@ export const DEFAULT_CLUSTER_OPTIONS: Readonly<Omit<ClusterOptions, 'seed'>> = O
   kMin: 2,
   kMax: 10,
   sampleSize: 20_000,
-  restarts: 3,
+  silhouetteSample: 10_000,
+  restarts: 2,
   maxIterations: 300,
   refineIterations: 50,
 });
@@ -34,7 +37,7 @@ export interface KScore {
   k: number;
   /** Sum of squared distances to the nearest centroid, over the sample. */
   inertia: number;
-  /** Mean silhouette over the sample. */
+  /** Mean silhouette over the silhouette sample. */
   silhouette: number;
 }
 
@@ -52,6 +55,8 @@ export interface ClusterResult {
   /** Inertia of the final assignment over all points. */
   inertia: number;
   refineIterations: number;
+  /** Milliseconds spent fitting the sample, on silhouettes, and refining over all points. */
+  timingsMs: { fit: number; silhouette: number; refine: number };
 }
 
 /** A seeded sample of `size` distinct indices from 0..n-1, ascending. */
@@ -111,28 +116,43 @@ export function silhouettes(
 ): number[] {
   const n = points.length / dims;
   const L = labelings.length;
-  const dist = new Float64Array(n);
-  const sizes = labelings.map((lab, l) => {
-    const s = new Float64Array(ks[l]);
-    for (let i = 0; i < n; i++) s[lab[i]]++;
-    return s;
-  });
+  // One slot per (labeling, cluster); labels[j * L + l] is point j's slot in labeling l.
+  const offset = new Int32Array(L + 1);
+  for (let l = 0; l < L; l++) offset[l + 1] = offset[l] + ks[l];
+  const slots = offset[L];
+  const labels = new Int32Array(n * L);
+  const size = new Float64Array(slots);
+  for (let l = 0; l < L; l++) {
+    for (let j = 0; j < n; j++) {
+      const slot = offset[l] + labelings[l][j];
+      labels[j * L + l] = slot;
+      size[slot]++;
+    }
+  }
+  const sum = new Float64Array(slots);
   const totals = new Float64Array(L);
-  const sums = ks.map((k) => new Float64Array(k));
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) dist[j] = Math.sqrt(sqDist(points, i * dims, points, j * dims, dims));
+    sum.fill(0);
+    const pi = i * dims;
+    for (let j = 0; j < n; j++) {
+      const pj = j * dims;
+      let s = 0;
+      for (let t = 0; t < dims; t++) {
+        const u = points[pi + t] - points[pj + t];
+        s += u * u;
+      }
+      const d = Math.sqrt(s);
+      const base = j * L;
+      for (let l = 0; l < L; l++) sum[labels[base + l]] += d;
+    }
     for (let l = 0; l < L; l++) {
-      const lab = labelings[l];
-      const sum = sums[l];
-      sum.fill(0);
-      for (let j = 0; j < n; j++) sum[lab[j]] += dist[j];
-      const own = lab[i];
-      const size = sizes[l];
+      const own = labels[i * L + l];
       if (size[own] <= 1) continue; // a singleton's silhouette is 0
       const a = sum[own] / (size[own] - 1);
       let b = Number.POSITIVE_INFINITY;
-      for (let c = 0; c < ks[l]; c++)
+      for (let c = offset[l]; c < offset[l + 1]; c++) {
         if (c !== own && size[c] > 0 && sum[c] / size[c] < b) b = sum[c] / size[c];
+      }
       const m = Math.max(a, b);
       if (m > 0 && Number.isFinite(b)) totals[l] += (b - a) / m;
     }
@@ -211,13 +231,24 @@ export function clusterPoints(points: Float64Array, dims: number, opts: ClusterO
   const ks: number[] = [];
   if (opts.k !== undefined) ks.push(opts.k);
   else for (let k = opts.kMin; k <= kMax; k++) ks.push(k);
+  let t = performance.now();
   const fits = ks.map((k) => fitSample(rows, k, opts));
+  const fitMs = performance.now() - t;
+  t = performance.now();
   const labelings = fits.map((f) => {
     const lab = new Int32Array(s);
     assign(flat, dims, Float64Array.from(f.centroids.flat()), lab);
     return lab;
   });
-  const sil = silhouettes(flat, dims, labelings, ks);
+  // The sample is in index order; a seeded sub-sample of it keeps the silhouette O(m²) affordable.
+  const sub = sampleIndices(s, Math.min(s, opts.silhouetteSample), opts.seed + 1);
+  const subFlat = new Float64Array(sub.length * dims);
+  for (let r = 0; r < sub.length; r++)
+    subFlat.set(flat.subarray(sub[r] * dims, (sub[r] + 1) * dims), r * dims);
+  const subLabels = labelings.map((lab) => Int32Array.from(sub, (r) => lab[r]));
+  const sil = silhouettes(subFlat, dims, subLabels, ks);
+  const silMs = performance.now() - t;
+  t = performance.now();
   const scores = ks.map((k, i) => ({ k, inertia: fits[i].inertia, silhouette: sil[i] }));
   let best = 0;
   for (let i = 1; i < scores.length; i++)
@@ -257,5 +288,10 @@ export function clusterPoints(points: Float64Array, dims: number, opts: ClusterO
     assignment,
     inertia,
     refineIterations: iterations,
+    timingsMs: {
+      fit: Math.round(fitMs),
+      silhouette: Math.round(silMs),
+      refine: Math.round(performance.now() - t),
+    },
   };
 }

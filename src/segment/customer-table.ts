@@ -96,6 +96,16 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
   const categoryIndex = new Map<string, number>();
   let shares: Float64Array[] = [];
 
+  // A file spans a few thousand distinct days, so parsed dates are cached.
+  const days = new Map<string, number>();
+  const cachedDay = (text: string): number => {
+    let d = days.get(text);
+    if (d === undefined) {
+      d = dayNumber(String(text));
+      if (days.size < 100_000) days.set(text, d);
+    }
+    return d;
+  };
   for (const row of input) {
     if (n === cap) {
       cap *= 2;
@@ -117,7 +127,7 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
     let value: bigint;
     let s: number;
     try {
-      [value, s] = parseDecimal(String(row.revenue));
+      [value, s] = parseMoney(String(row.revenue));
     } catch {
       bad(row, n, `revenue must be exact decimal text, got ${JSON.stringify(row.revenue)}`);
     }
@@ -127,8 +137,8 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
       scale = s;
     }
     revenue[n] = checked(value * 10n ** BigInt(scale - s), row, n);
-    const first = dayNumber(row.firstDate);
-    const last = dayNumber(row.lastDate);
+    const first = cachedDay(row.firstDate);
+    const last = cachedDay(row.lastDate);
     if (Number.isNaN(first) || Number.isNaN(last) || first > last)
       bad(
         row,
@@ -160,9 +170,12 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
   }
 
   // Canonical order by id: ties in rankings and samples then never depend on arrival order.
+  // Rows read with ORDER BY customer are already in it, and skip the sort.
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) sorted = ids[i - 1] < ids[i];
+  if (!sorted) order.sort((a, b) => (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
   const sortedIds = Array.from(order, (i) => ids[i]);
   for (let i = 1; i < n; i++) {
     if (sortedIds[i] === sortedIds[i - 1])
@@ -188,6 +201,19 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
     categories,
     shares: shares.map(permute),
   };
+}
+
+const SHORT_DECIMAL = /^(-?)(\d{1,15})(?:\.(\d{1,6}))?$/;
+
+/** parseDecimal with a fast path for values that fit a double exactly (≤ 15 + 6 digits... checked). */
+function parseMoney(text: string): [bigint, number] {
+  const m = SHORT_DECIMAL.exec(text);
+  if (!m) return parseDecimal(text);
+  const frac = m[3] ?? '';
+  const digits = m[2] + frac;
+  if (digits.length > 15) return parseDecimal(text);
+  const v = BigInt(Number(digits));
+  return [m[1] === '-' ? -v : v, frac.length];
 }
 
 function checked(v: bigint, row: CustomerRow, index: number): bigint {

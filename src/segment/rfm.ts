@@ -27,6 +27,11 @@ export function rfmSegment(r: number, fm: number): RfmSegment {
   return fm === 1 ? 'New customers' : fm <= 3 ? 'Potential loyalists' : 'Champions';
 }
 
+/** Segment index per (r, fm) pair, r and fm from 1 to 5. */
+const SEGMENT_INDEX = Uint8Array.from({ length: 25 }, (_, i) =>
+  RFM_SEGMENTS.indexOf(rfmSegment(Math.floor(i / 5) + 1, (i % 5) + 1)),
+);
+
 /**
  * Quintile score of every value: 1 + floor(5 × (values strictly below) / n), so equal values
  * share a score. With `lowerIsBetter`, values strictly above count instead.
@@ -85,7 +90,7 @@ export function scoreRfm(table: CustomerTable, asOfDay: number): RfmResult {
   const revenue: bigint[] = RFM_SEGMENTS.map(() => 0n);
   for (let i = 0; i < n; i++) {
     const fm = Math.floor((f[i] + m[i] + 1) / 2);
-    const s = RFM_SEGMENTS.indexOf(rfmSegment(r[i], fm));
+    const s = SEGMENT_INDEX[(r[i] - 1) * 5 + fm - 1];
     segment[i] = s;
     counts[s]++;
     revenue[s] += table.revenue[i];
@@ -119,8 +124,15 @@ export function clvDeciles(table: CustomerTable): { decile: Uint8Array; deciles:
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   const rev = table.revenue;
-  // Rows are in customer-id order, and the sort is stable.
-  order.sort((a, b) => (rev[a] > rev[b] ? -1 : rev[a] < rev[b] ? 1 : a - b));
+  const money = new Float64Array(n);
+  let exact = true;
+  for (let i = 0; i < n; i++) {
+    money[i] = Number(rev[i]);
+    if (!Number.isSafeInteger(money[i])) exact = false;
+  }
+  // Rows are in customer-id order; ties keep it. Doubles compare exactly below 2^53.
+  if (exact) order.sort((a, b) => money[b] - money[a] || a - b);
+  else order.sort((a, b) => (rev[a] > rev[b] ? -1 : rev[a] < rev[b] ? 1 : a - b));
   const decile = new Uint8Array(n);
   const buckets = Math.min(10, n);
   const base = Math.floor(n / 10);

@@ -46,6 +46,8 @@ export interface SegmentSummary {
   clvDeciles: DecileRow[];
   /** Why clustering was not run, when it was not. */
   refused?: { code: string; message: string };
+  /** Milliseconds per phase (ingest, features, rfm, deciles, pca, cluster, profile). */
+  timingsMs: Record<string, number>;
   /** Up to SCATTER_POINTS customers on the first two components, for the chart. */
   scatter: Array<{ pc1: number; pc2: number; cluster: number }>;
 }
@@ -71,6 +73,7 @@ export function resolveSegmentOptions(opts: SegmentOptions): ClusterOptions & { 
   int('kMin', o.kMin, 2, 50);
   int('kMax', o.kMax, o.kMin, 50);
   int('--sample', o.sampleSize, MIN_CUSTOMERS, 1_000_000);
+  int('silhouetteSample', o.silhouetteSample, MIN_CUSTOMERS, 20_000);
   int('restarts', o.restarts, 1, 20);
   int('maxIterations', o.maxIterations, 1, 10_000);
   int('refineIterations', o.refineIterations, 0, 10_000);
@@ -86,7 +89,15 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 /** Segments customers; `rows` may be any iterable (for example a database cursor). */
 export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions = {}): SegmentResult {
   const opts = resolveSegmentOptions(options);
+  const timings: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    timings[name] = Math.round(now - mark);
+    mark = now;
+  };
   const table = buildCustomerTable(rows);
+  lap('ingest');
   if (table.n === 0)
     throw new SalesgridError('E_TOO_FEW_CUSTOMERS', 'no customers to segment', { exitCode: 2 });
   let asOfDay = lastDayOf(table);
@@ -96,8 +107,11 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
       throw new UsageError(`--as-of must be a YYYY-MM-DD date, got "${options.asOf}"`);
   }
   const features = buildFeatures(table, asOfDay);
+  lap('features');
   const rfm = scoreRfm(table, asOfDay);
+  lap('rfm');
   const { decile, deciles } = clvDeciles(table);
+  lap('deciles');
   let total = 0n;
   for (let i = 0; i < table.n; i++) total += table.revenue[i];
 
@@ -115,6 +129,7 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
     rfm: rfm.segments,
     clvDeciles: deciles,
     scatter: [],
+    timingsMs: timings,
   };
   const cluster = new Int32Array(table.n).fill(-1);
   const result: SegmentResult = {
@@ -140,7 +155,9 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
 
   const d = features.names.length;
   const pca = runPca(features.z, table.n, d, opts.varianceTarget);
+  lap('pca');
   const clustering = clusterPoints(pca.scores, pca.kept, opts);
+  lap('cluster');
   cluster.set(clustering.assignment);
   result.clustering = clustering;
   summary.k = clustering.k;
@@ -150,6 +167,7 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
   summary.elbow = clustering.scores;
   summary.clusters = profileClusters(table, features, clustering.assignment, clustering.k);
   summary.scatter = scatterSample(features.z, d, pca.loadings, clustering.assignment);
+  lap('profile');
   return result;
 }
 

@@ -290,13 +290,16 @@ describe('features', () => {
     expect(col('unitsPerOrder')).toEqual([3, 1, 4]);
     expect(col('tenure')).toEqual([89, 49, 120]);
     expect(col('monthsActive')).toEqual([2, 1, 4]);
+    expect(col('topCategoryShare')).toEqual([0, 1, 0.75]);
     expect(col('share:Books')).toEqual([0, 1, 0.25]);
     expect(col('share:Toys')).toEqual([0, 0, 0.75]);
     const d = f.names.length;
     for (let j = 0; j < d; j++) {
       const v = [0, 1, 2].map((i) => f.z[i * d + j]);
       expect(v.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
-      expect(v.reduce((a, b) => a + b * b, 0) / 2).toBeCloseTo(1, 12);
+      // base features and the top share have variance 1; the two share columns 1/2 each
+      expect(v.reduce((a, b) => a + b * b, 0) / 2).toBeCloseTo(j < 8 ? 1 : 0.5, 12);
+      expect(f.weights[j]).toBeCloseTo(j < 8 ? 1 : Math.SQRT1_2, 15);
     }
   });
 });

@@ -16,6 +16,8 @@ export interface ClusterOptions {
   sampleSize: number;
   /** Most points the silhouette is computed on: the first of the sample (O(n²)). */
   silhouetteSample: number;
+  /** k is the largest whose silhouette is at least the best minus this. */
+  silhouetteTolerance: number;
   /** ml-kmeans runs per k with consecutive seeds; the lowest inertia wins. */
   restarts: number;
   maxIterations: number;
@@ -28,6 +30,7 @@ export const DEFAULT_CLUSTER_OPTIONS: Readonly<Omit<ClusterOptions, 'seed'>> = O
   kMax: 10,
   sampleSize: 20_000,
   silhouetteSample: 10_000,
+  silhouetteTolerance: 0.01,
   restarts: 2,
   maxIterations: 300,
   refineIterations: 50,
@@ -250,9 +253,12 @@ export function clusterPoints(points: Float64Array, dims: number, opts: ClusterO
   const silMs = performance.now() - t;
   t = performance.now();
   const scores = ks.map((k, i) => ({ k, inertia: fits[i].inertia, silhouette: sil[i] }));
+  // The finest k whose silhouette is within the tolerance of the best: a near-tie between a
+  // coarse and a detailed segmentation goes to the detailed one.
+  const top = Math.max(...scores.map((x) => x.silhouette));
   let best = 0;
-  for (let i = 1; i < scores.length; i++)
-    if (scores[i].silhouette > scores[best].silhouette + 1e-12) best = i;
+  for (let i = 0; i < scores.length; i++)
+    if (scores[i].silhouette >= top - opts.silhouetteTolerance) best = i;
 
   const k = ks[best];
   const centroids = Float64Array.from(fits[best].centroids.flat());

@@ -1,6 +1,6 @@
 // Owns the segmentation features: raw per-customer values (recency, frequency, monetary, average
 // order value, units per order, tenure, months active, category shares), a log transform of the
-// skewed ones, and standardization. Pure: typed arrays in, typed arrays out.
+// skewed ones, standardization, and a weight that makes the category shares count as one feature. Pure: typed arrays in, typed arrays out.
 
 import { type CustomerTable, formatDay } from './customer-table.js';
 
@@ -13,6 +13,9 @@ export const BASE_FEATURES = [
   'tenure',
   'monthsActive',
 ] as const;
+
+/** With category shares: the largest share per customer, a feature of its own. */
+export const TOP_SHARE = 'topCategoryShare';
 
 /** A feature is log-transformed (log1p) when it is non-negative and its skewness exceeds this. */
 export const SKEW_THRESHOLD = 1;
@@ -27,7 +30,9 @@ export interface FeatureMatrix {
   /** Mean and sd of each transformed feature (the standardization). */
   mean: number[];
   sd: number[];
-  /** z[i * d + f]: row-major standardized matrix. */
+  /** Multiplier after standardizing: 1, or 1/√(share columns) for each category share. */
+  weights: number[];
+  /** z[i * d + f]: row-major standardized (and weighted) matrix. */
   z: Float64Array;
   /** Recency and tenure are measured back from this day (YYYY-MM-DD). */
   asOf: string;
@@ -55,9 +60,13 @@ export function rawFeatures(table: CustomerTable, asOfDay: number): { names: str
     tenure[i] = asOfDay - table.firstDay[i];
     months[i] = table.monthsActive[i];
   }
+  if (table.categories.length === 0) return { names: [...BASE_FEATURES], raw: cols };
+  // How concentrated a customer's spending is: the largest of its category shares.
+  const top = new Float64Array(n);
+  for (const share of table.shares) for (let i = 0; i < n; i++) if (share[i] > top[i]) top[i] = share[i];
   return {
-    names: [...BASE_FEATURES, ...table.categories.map((c) => `share:${c}`)],
-    raw: [...cols, ...table.shares],
+    names: [...BASE_FEATURES, TOP_SHARE, ...table.categories.map((c) => `share:${c}`)],
+    raw: [...cols, top, ...table.shares],
   };
 }
 
@@ -100,6 +109,7 @@ export function buildFeatures(table: CustomerTable, asOfDay = lastDayOf(table)):
   const logged: boolean[] = [];
   const mean: number[] = [];
   const sd: number[] = [];
+  const weights: number[] = [];
   const work = new Float64Array(n);
   for (let f = 0; f < d; f++) {
     const m = moments(raw[f]);
@@ -109,8 +119,13 @@ export function buildFeatures(table: CustomerTable, asOfDay = lastDayOf(table)):
     logged.push(log);
     mean.push(t.mean);
     sd.push(t.sd);
-    const inv = t.sd > 0 ? 1 / t.sd : 0;
+    // The category shares together weigh as much as one base feature, so many categories
+    // cannot drown recency, frequency and money.
+    const isShare = names[f].startsWith('share:');
+    const weight = isShare ? 1 / Math.sqrt(table.categories.length) : 1;
+    weights.push(weight);
+    const inv = t.sd > 0 ? weight / t.sd : 0;
     for (let i = 0; i < n; i++) z[i * d + f] = (work[i] - t.mean) * inv;
   }
-  return { n, names, raw, logged, mean, sd, z, asOf: formatDay(asOfDay) };
+  return { n, names, raw, logged, mean, sd, weights, z, asOf: formatDay(asOfDay) };
 }

@@ -42,7 +42,10 @@ export function labelProfile(profile: Record<string, number>, z: Record<string, 
       top = name.slice('share:'.length);
     }
   }
+  // One order is always concentrated, so only repeat buyers read as single-category.
   if (share >= SINGLE_CATEGORY_SHARE) words.push(`of ${top} only`);
+  else if (profile.frequency >= 1.5 && (profile.topCategoryShare ?? 0) >= SINGLE_CATEGORY_SHARE)
+    words.push('of one category only');
   return words.join(' ');
 }
 

@@ -77,6 +77,8 @@ export function resolveSegmentOptions(opts: SegmentOptions): ClusterOptions & { 
   int('restarts', o.restarts, 1, 20);
   int('maxIterations', o.maxIterations, 1, 10_000);
   int('refineIterations', o.refineIterations, 0, 10_000);
+  if (!(o.silhouetteTolerance >= 0 && o.silhouetteTolerance < 1))
+    throw new UsageError('silhouetteTolerance must be in [0, 1)');
   if (!(o.varianceTarget > 0 && o.varianceTarget <= 1))
     throw new UsageError('varianceTarget must be in (0, 1]');
   return o;

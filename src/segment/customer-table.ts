@@ -176,13 +176,14 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
   let sorted = true;
   for (let i = 1; i < n && sorted; i++) sorted = ids[i - 1] < ids[i];
   if (!sorted) order.sort((a, b) => (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
-  const sortedIds = Array.from(order, (i) => ids[i]);
+  const sortedIds = sorted ? ids : Array.from(order, (i) => ids[i]);
   for (let i = 1; i < n; i++) {
     if (sortedIds[i] === sortedIds[i - 1])
       throw new InputError(`customer ${JSON.stringify(sortedIds[i])} appears twice`);
   }
   ids = [];
   const permute = <T extends Float64Array | Int32Array | BigInt64Array>(a: T): T => {
+    if (sorted) return a.subarray(0, n) as T;
     const b = new (a.constructor as new (k: number) => T)(n);
     for (let i = 0; i < n; i++) (b as Float64Array)[i] = (a as Float64Array)[order[i]];
     return b;

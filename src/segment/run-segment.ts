@@ -157,6 +157,9 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
 
   const d = features.names.length;
   const pca = runPca(features.z, table.n, d, opts.varianceTarget);
+  const scatter = scatterSample(features.z, d, pca.loadings);
+  // The standardized matrix is the largest array; the scores replace it from here on.
+  features.z = new Float64Array(0);
   lap('pca');
   const clustering = clusterPoints(pca.scores, pca.kept, opts);
   lap('cluster');
@@ -168,16 +171,16 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
   summary.componentsKept = pca.kept;
   summary.elbow = clustering.scores;
   summary.clusters = profileClusters(table, features, clustering.assignment, clustering.k);
-  summary.scatter = scatterSample(features.z, d, pca.loadings, clustering.assignment);
+  summary.scatter = scatter.map(([i, pc1, pc2]) => ({ pc1, pc2, cluster: clustering.assignment[i] }));
   lap('profile');
   return result;
 }
 
-/** Evenly spaced customers on the first two components (independent of how many were kept). */
-function scatterSample(z: Float64Array, d: number, loadings: number[][], assignment: Int32Array) {
-  const n = assignment.length;
+/** Evenly spaced customers on the first two components: [index, pc1, pc2]. */
+function scatterSample(z: Float64Array, d: number, loadings: number[][]): Array<[number, number, number]> {
+  const n = z.length / d;
   const step = Math.max(1, Math.ceil(n / SCATTER_POINTS));
-  const out: Array<{ pc1: number; pc2: number; cluster: number }> = [];
+  const out: Array<[number, number, number]> = [];
   for (let i = 0; i < n; i += step) {
     let pc1 = 0;
     let pc2 = 0;
@@ -185,7 +188,7 @@ function scatterSample(z: Float64Array, d: number, loadings: number[][], assignm
       pc1 += z[i * d + f] * loadings[f][0];
       pc2 += d > 1 ? z[i * d + f] * loadings[f][1] : 0;
     }
-    out.push({ pc1, pc2, cluster: assignment[i] });
+    out.push([i, pc1, pc2]);
   }
   return out;
 }

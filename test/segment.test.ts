@@ -227,6 +227,27 @@ describe('runSegment', () => {
     expect([...customerSegments(res)].every((c) => c.cluster === null)).toBe(true);
   });
 
+  it('does not invent clusters among identical customers', () => {
+    const same: CustomerRow[] = Array.from({ length: 30 }, (_, i) => ({
+      customer: `s${i}`,
+      rows: 1,
+      orders: 1,
+      units: 1,
+      revenue: '5.00',
+      firstDate: '2025-01-01',
+      lastDate: '2025-01-01',
+      monthsActive: 1,
+    }));
+    const alike = runSegment(same);
+    expect(alike.summary.refused?.code).toBe('E_TOO_FEW_CUSTOMERS');
+    expect(alike.summary.clvDeciles).toHaveLength(10);
+    const two = same.map((r, i) => (i % 2 ? r : { ...r, revenue: '900.00', orders: 5 }));
+    const res = runSegment(two);
+    expect(res.summary.k).toBe(2);
+    expect(res.summary.clusters.map((c) => c.customers)).toEqual([15, 15]);
+    expect(() => runSegment(two, { k: 3 })).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+  });
+
   it('rejects a bad customer row with a coded error naming it', () => {
     const { rows } = plantedCustomers(4, 30);
     const bad = [...rows];

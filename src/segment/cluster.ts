@@ -4,6 +4,7 @@
 // Points are row-major Float64Arrays; only the sample becomes number[][] for ml-kmeans.
 
 import { kmeans } from 'ml-kmeans';
+import { SalesgridError, UsageError } from '../errors.js';
 import { mulberry32, seedState } from '../generate.js';
 
 export interface ClusterOptions {
@@ -230,10 +231,24 @@ export function clusterPoints(points: Float64Array, dims: number, opts: ClusterO
   const flat = new Float64Array(s * dims);
   for (let r = 0; r < s; r++) flat.set(rows[r], r * dims);
 
-  const kMax = Math.min(opts.kMax, s - 1);
+  // k-means++ cannot place more centroids than there are distinct points.
+  const distinct = new Set(rows.map((r) => r.join(','))).size;
+  if (distinct < 2) {
+    throw new SalesgridError(
+      'E_TOO_FEW_CUSTOMERS',
+      'every customer has the same features: there is nothing to cluster',
+      {
+        exitCode: 2,
+      },
+    );
+  }
+  if (opts.k !== undefined && opts.k > distinct) {
+    throw new UsageError(`--k ${opts.k} is more than the ${distinct} distinct customers in the sample`);
+  }
+  const kMax = Math.min(opts.kMax, s - 1, distinct);
   const ks: number[] = [];
   if (opts.k !== undefined) ks.push(opts.k);
-  else for (let k = opts.kMin; k <= kMax; k++) ks.push(k);
+  else for (let k = Math.min(opts.kMin, kMax); k <= kMax; k++) ks.push(k);
   let t = performance.now();
   const fits = ks.map((k) => fitSample(rows, k, opts));
   const fitMs = performance.now() - t;
@@ -255,10 +270,12 @@ export function clusterPoints(points: Float64Array, dims: number, opts: ClusterO
   const scores = ks.map((k, i) => ({ k, inertia: fits[i].inertia, silhouette: sil[i] }));
   // The finest k whose silhouette is within the tolerance of the best: a near-tie between a
   // coarse and a detailed segmentation goes to the detailed one.
-  const top = Math.max(...scores.map((x) => x.silhouette));
-  let best = 0;
-  for (let i = 0; i < scores.length; i++)
-    if (scores[i].silhouette >= top - opts.silhouetteTolerance) best = i;
+  // A k whose fit left a cluster empty (tied points) is no candidate, unless it is the only one.
+  const full = labelings.map((lab, i) => new Set(lab).size === ks[i]);
+  const candidates = scores.map((_, i) => i).filter((i) => full[i] || !full.some(Boolean));
+  const top = Math.max(...candidates.map((i) => scores[i].silhouette));
+  let best = candidates[0];
+  for (const i of candidates) if (scores[i].silhouette >= top - opts.silhouetteTolerance) best = i;
 
   const k = ks[best];
   const centroids = Float64Array.from(fits[best].centroids.flat());

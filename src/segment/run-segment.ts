@@ -161,7 +161,14 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
   // The standardized matrix is the largest array; the scores replace it from here on.
   features.z = new Float64Array(0);
   lap('pca');
-  const clustering = clusterPoints(pca.scores, pca.kept, opts);
+  let clustering: ClusterResult;
+  try {
+    clustering = clusterPoints(pca.scores, pca.kept, opts);
+  } catch (err) {
+    if (!(err instanceof SalesgridError && err.code === 'E_TOO_FEW_CUSTOMERS')) throw err;
+    summary.refused = { code: err.code, message: `${err.message}; RFM and deciles are still given` };
+    return result;
+  }
   lap('cluster');
   cluster.set(clustering.assignment);
   result.clustering = clustering;

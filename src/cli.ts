@@ -201,12 +201,18 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'random seed (same seed, same bytes)', '42')
     .option('--out <path>', `output file (default: ${DEFAULT_DATA}, retail: ${DEFAULT_RETAIL_DATA})`)
     .option('--quote-text', 'quote every text field, as R write.csv does (reference layout)')
-    .option('--customers <n>', 'retail: number of customers', String(RETAIL_DEFAULTS.customers))
-    .option('--products <n>', 'retail: number of products', String(RETAIL_DEFAULTS.products))
+    .option('--customers <n>', `retail: number of customers (default: ${RETAIL_DEFAULTS.customers})`)
+    .option('--products <n>', `retail: number of products (default: ${RETAIL_DEFAULTS.products})`)
     .option('--with-dimensions', 'retail: also write customers.csv, stores.csv, sales_team.csv next to --out')
     .option('--quiet', 'no progress')
     .action(async (o: RawGenerateFlags) => {
       const retail = o.layout === 'retail';
+      const misplaced = retail
+        ? o.quoteText && '--quote-text'
+        : (o.customers !== undefined && '--customers') ||
+          (o.products !== undefined && '--products') ||
+          (o.withDimensions && '--with-dimensions');
+      if (misplaced) throw new UsageError(`${misplaced} does not apply to --layout ${o.layout}`);
       const rows = parseIntOption(
         '--rows',
         o.rows ?? (retail ? RETAIL_DEFAULTS.rows : 5_000_000),
@@ -231,8 +237,18 @@ export function buildProgram(): Command {
           rows,
           seed,
           out,
-          customers: parseIntOption('--customers', o.customers, 1, RETAIL_LIMITS.customers),
-          products: parseIntOption('--products', o.products, 1, RETAIL_LIMITS.products),
+          customers: parseIntOption(
+            '--customers',
+            o.customers ?? RETAIL_DEFAULTS.customers,
+            1,
+            RETAIL_LIMITS.customers,
+          ),
+          products: parseIntOption(
+            '--products',
+            o.products ?? RETAIL_DEFAULTS.products,
+            1,
+            RETAIL_LIMITS.products,
+          ),
           withDimensions: o.withDimensions === true,
           onProgress,
         });

@@ -23,8 +23,8 @@ export interface RawGenerateFlags {
   seed: string;
   out?: string;
   quoteText?: boolean;
-  customers: string;
-  products: string;
+  customers?: string;
+  products?: string;
   withDimensions?: boolean;
   quiet?: boolean;
 }

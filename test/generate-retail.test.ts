@@ -215,5 +215,8 @@ describe('generate --layout retail', () => {
     const bad = cli(['generate', '--layout', 'retail', '--customers', 'many', '--out', file]);
     expect(await bad.exit).toBe(2);
     expect(bad.err()).toContain('--customers');
+    const wrongLayout = cli(['generate', '--customers', '10', '--out', file]);
+    expect(await wrongLayout.exit).toBe(2);
+    expect(wrongLayout.err()).toContain('--customers does not apply to --layout reference');
   });
 });

@@ -31,13 +31,11 @@ export function explainedVarianceSpec(summary: SegmentSummary, target = 0.9): To
     height: HEIGHT,
     config: CONFIG,
     data: { values },
-    encoding: {
-      x: { field: 'component', type: 'ordinal', sort: null, axis: { labelAngle: 0, title: null } },
-    },
     layer: [
       {
         mark: { type: 'bar', width: { band: 0.6 } },
         encoding: {
+          x: { field: 'component', type: 'ordinal', sort: null, axis: { labelAngle: 0, title: null } },
           y: {
             field: 'share',
             type: 'quantitative',
@@ -54,7 +52,10 @@ export function explainedVarianceSpec(summary: SegmentSummary, target = 0.9): To
       },
       {
         mark: { type: 'line', color: ORANGE, point: true, strokeWidth: 2.5 },
-        encoding: { y: { field: 'cumulative', type: 'quantitative', scale: { domain: [0, 1] } } },
+        encoding: {
+          x: { field: 'component', type: 'ordinal', sort: null, axis: { labelAngle: 0, title: null } },
+          y: { field: 'cumulative', type: 'quantitative', scale: { domain: [0, 1] } },
+        },
       },
       {
         data: { values: [{ y: target }] },

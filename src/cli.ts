@@ -13,9 +13,13 @@ import {
   DEFAULT_PORT,
   parseCoordinatorOptions,
   parseIntOption,
+  parseServeOptions,
+  parseUiOptions,
   parseWorkerOptions,
   type RawCoordinatorFlags,
+  type RawServeFlags,
   type RawWorkerFlags,
+  SERVE_OPTION_TABLE,
 } from './config.js';
 import type { RunSummary } from './coordinator/coordinator.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
@@ -33,6 +37,7 @@ const load = {
   local: () => import('./run-local.js'),
   ui: () => import('./ui.js'),
   worker: () => import('./worker/run-worker.js'),
+  serve: () => import('./serve/run-serve.js'),
 };
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -287,6 +292,8 @@ export function buildProgram(): Command {
       .option('--workers <n>', 'worker processes', String(os.availableParallelism()))
       .option('--slots <n>', 'chunks in flight per worker', '2')
       .option('--generate', `generate the default dataset first if <csv> is missing`)
+      .option('--ui', 'serve the live dashboard on 127.0.0.1 while the run goes, and after it until Ctrl-C')
+      .option('--ui-port <port>', 'dashboard port for --ui (0 = any free port)', undefined)
       .addOption(
         new Option(
           '--transport <kind>',
@@ -296,11 +303,22 @@ export function buildProgram(): Command {
           .default('range'),
       ),
   ).action(
-    async (csv: string, o: RawCoordinatorFlags & { workers: string; slots: string; generate?: boolean }) => {
+    async (
+      csv: string,
+      o: RawCoordinatorFlags & {
+        workers: string;
+        slots: string;
+        generate?: boolean;
+        ui?: boolean;
+        uiPort?: string;
+      },
+    ) => {
       const workers = parseIntOption('--workers', o.workers, 1, 256);
       const slots = parseIntOption('--slots', o.slots, 1, 64);
       const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
+      const uiOpts = parseUiOptions(opts.db, o.ui, o.uiPort, o.token);
       if (o.generate) await ensureDataset(csv, opts.quiet);
+      const dashboard = uiOpts === null ? null : await (await load.serve()).openRunDashboard(uiOpts);
       // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
       const [{ listen }, { LocalWorkers }, { randomBytes }] = await Promise.all([
         import('./protocol/socket-channel.js'),
@@ -335,9 +353,19 @@ export function buildProgram(): Command {
       } finally {
         off();
         process.off('exit', onExit);
+        if (dashboard !== null) await dashboard.keepUntilSignal(local?.signal !== null);
       }
     },
   );
+
+  const serve = program
+    .command('serve')
+    .description('the dashboard: runs, live progress and an explorer in the browser, over --db (read-only)');
+  for (const o of SERVE_OPTION_TABLE) serve.option(o.flags, o.description, o.default);
+  serve.action(async (o: RawServeFlags) => {
+    const opts = parseServeOptions(o);
+    process.exitCode = await (await load.serve()).runServe(opts);
+  });
 
   program
     .command('report')

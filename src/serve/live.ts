@@ -1,0 +1,128 @@
+/**
+ * Live run feeds over server-sent events (better-sse). The server watches the database, not the
+ * coordinator: one timer checks SQLite's data_version (it changes on every commit by another
+ * connection) and, for each run someone is watching, pushes a `state` event when the run's
+ * progress, workers or attempts changed and a `rejects` event with the rejects stored since the
+ * last push. Clients never poll.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Channel, createChannel, createSession } from 'better-sse';
+import type { AttemptRow, DashboardQueries, RejectRow, RunDetail, WorkerRow } from './queries.js';
+
+export interface LiveState {
+  run: RunDetail;
+  workers: WorkerRow[];
+  attempts: AttemptRow[];
+  attemptsTotal: number;
+  rejectReasons: { reason: string; count: number; firstLine: number | null }[];
+}
+
+/** Rejects sent on connect and per push; the live page keeps a bounded tail, the explorer pages them all. */
+export const REJECTS_PER_PUSH = 200;
+
+interface Feed {
+  runId: number;
+  channel: Channel;
+  lastState: string;
+  lastRejectId: number;
+}
+
+export class LiveFeeds {
+  private readonly q: DashboardQueries;
+  private readonly intervalMs: number;
+  private readonly feeds = new Map<number, Feed>();
+  private timer: NodeJS.Timeout | null = null;
+  private lastVersion = -1;
+  private lastForced = 0;
+
+  constructor(q: DashboardQueries, intervalMs = 250) {
+    this.q = q;
+    this.intervalMs = intervalMs;
+  }
+
+  state(runId: number): LiveState | null {
+    const run = this.q.run(runId);
+    if (run === null) return null;
+    const attempts = this.q.attempts(runId);
+    return {
+      run,
+      workers: this.q.workers(runId),
+      attempts: attempts.items,
+      attemptsTotal: attempts.total,
+      rejectReasons: this.q.rejectReasons(runId),
+    };
+  }
+
+  /** Takes over the response: an SSE stream of `state` and `rejects` events for one run. */
+  async attach(runId: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const state = this.state(runId);
+    const session = await createSession(req, res, { retry: 2_000 });
+    if (state === null) {
+      session.push({ message: `no run ${runId}` }, 'missing');
+      return;
+    }
+    let feed = this.feeds.get(runId);
+    if (feed === undefined) {
+      const channel = createChannel();
+      const created: Feed = { runId, channel, lastState: JSON.stringify(state), lastRejectId: 0 };
+      channel.on('session-deregistered', () => {
+        if (channel.sessionCount === 0) this.feeds.delete(runId);
+      });
+      this.feeds.set(runId, created);
+      feed = created;
+    }
+    const tail = this.q.latestRejects(runId, REJECTS_PER_PUSH);
+    if (feed.lastRejectId === 0 && tail.length > 0) feed.lastRejectId = tail[tail.length - 1].id;
+    session.push(state, 'state');
+    session.push(tail, 'rejects');
+    feed.channel.register(session);
+    this.start();
+  }
+
+  private start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One check: pushes what changed to every watched run. Exposed for tests. */
+  tick(now = Date.now()): void {
+    if (this.feeds.size === 0) {
+      if (this.timer !== null) clearInterval(this.timer);
+      this.timer = null;
+      return;
+    }
+    const version = this.q.dataVersion();
+    // Without a commit nothing changed, except that a running run may go stale: look every 2 s.
+    if (version === this.lastVersion && now - this.lastForced < 2_000) return;
+    this.lastVersion = version;
+    this.lastForced = now;
+    for (const feed of this.feeds.values()) this.push(feed);
+  }
+
+  private push(feed: Feed): void {
+    const state = this.state(feed.runId);
+    if (state === null) return;
+    const text = JSON.stringify(state);
+    if (text !== feed.lastState) {
+      feed.lastState = text;
+      feed.channel.broadcast(state, 'state');
+    }
+    for (let batch = 0; batch < 5; batch++) {
+      const fresh: RejectRow[] = this.q.rejectsAfter(feed.runId, feed.lastRejectId, REJECTS_PER_PUSH);
+      if (fresh.length === 0) return;
+      feed.lastRejectId = fresh[fresh.length - 1].id;
+      feed.channel.broadcast(fresh, 'rejects');
+    }
+    this.lastVersion = -1; // more rejects wait: look again on the next tick
+  }
+
+  close(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const feed of this.feeds.values()) {
+      for (const s of feed.channel.activeSessions) feed.channel.deregister(s);
+    }
+    this.feeds.clear();
+  }
+}

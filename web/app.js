@@ -24,6 +24,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** replaceChildren that skips null/false, so optional parts can be written inline. */
+function put(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 async function api(path) {
   const res = await fetch(path, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
   if (res.status === 401) {
@@ -48,7 +53,7 @@ function badge(status, stale) {
 }
 
 function fail(err) {
-  main.replaceChildren(el('p', { class: 'error', role: 'alert' }, String(err.message || err)));
+  put(main, el('p', { class: 'error', role: 'alert' }, String(err.message || err)));
 }
 
 function table(headers, rows, numeric = []) {
@@ -132,6 +137,9 @@ async function embed(target, spec) {
   return result.view;
 }
 
+/** Plot width that leaves room for the y axis inside `box`. */
+const chartWidth = (box) => Math.max(200, box.clientWidth - 100);
+
 /** Replaces a view's named dataset and re-runs it. */
 async function replaceData(view, name, values) {
   await view
@@ -180,7 +188,7 @@ async function runsPage() {
             [3, 4, 5, 8],
           ),
   );
-  main.replaceChildren(el('h1', {}, 'Runs'), el('section', { class: 'card' }, list));
+  put(main, el('h1', {}, 'Runs'), el('section', { class: 'card' }, list));
   await list.reload();
 }
 
@@ -194,7 +202,6 @@ const OUTCOME_COLORS = ['#2e7d32', '#1f77b4', '#ef6c00', '#d81b60', '#c62828', '
 function timelineSpec() {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    width: 'container',
     height: { step: 22 },
     data: { name: 'attempts', values: [] },
     mark: { type: 'bar', cornerRadius: 2 },
@@ -207,6 +214,7 @@ function timelineSpec() {
         type: 'nominal',
         title: 'attempt',
         scale: { domain: OUTCOMES, range: OUTCOME_COLORS },
+        legend: { orient: 'bottom', direction: 'horizontal' },
       },
       tooltip: [
         { field: 'chunk', title: 'chunk' },
@@ -255,7 +263,8 @@ async function livePage(id) {
   const reasons = el('div', { id: 'live-reasons' });
   const rejectsBody = el('tbody');
   const rejectCount = el('span', { class: 'muted' });
-  main.replaceChildren(
+  put(
+    main,
     el('h1', {}, `Run #${id} `, status, ' ', connection),
     el(
       'section',
@@ -279,8 +288,23 @@ async function livePage(id) {
       ),
     ),
   );
-  const view = await embed(timeline, timelineSpec());
-  exposed.views.timeline = view;
+  let drawing = Promise.resolve(null);
+  const drawTimeline = (rows) => {
+    drawing = drawing.then(async (view) => {
+      if (view !== null) {
+        await replaceData(view, 'attempts', rows);
+        return view;
+      }
+      if (rows.length === 0) return null;
+      const spec = timelineSpec();
+      spec.data.values = rows;
+      spec.width = chartWidth(timeline);
+      const created = await embed(timeline, spec);
+      exposed.views.timeline = created;
+      return created;
+    });
+    drawing.catch(console.error);
+  };
   const seenRejects = new Set();
   let last = null;
   const live = { states: 0, rejects: 0, done: false };
@@ -307,7 +331,8 @@ async function livePage(id) {
     );
     if (r.status !== 'running') {
       live.done = true;
-      headline.replaceChildren(
+      put(
+        headline,
         cards([
           ['rows', fmtInt(r.rows)],
           ['rejected', fmtInt(r.rejected)],
@@ -359,7 +384,7 @@ async function livePage(id) {
         ? `showing the newest ${fmtInt(s.attempts.length)} of ${fmtInt(s.attemptsTotal)} attempts`
         : `${fmtInt(s.attemptsTotal)} attempts; retries and lost attempts have their own colours`,
     );
-    replaceData(view, 'attempts', timelineRows(s.attempts, now)).catch(console.error);
+    drawTimeline(timelineRows(s.attempts, now));
     reasons.replaceChildren(
       s.rejectReasons.length === 0
         ? el('p', { class: 'muted' }, 'none so far')
@@ -427,7 +452,7 @@ const periodRows = (items) =>
     units: p.units,
   }));
 
-function monthlySpec(values) {
+function monthlySpec(values, width) {
   const tooltip = [
     { field: 'period', title: 'month' },
     { field: 'revenueText', title: 'revenue' },
@@ -439,7 +464,7 @@ function monthlySpec(values) {
     data: { name: 'monthly', values },
     vconcat: [
       {
-        width: 'container',
+        width,
         height: 260,
         title: 'Monthly revenue (drag over the strip below to zoom)',
         mark: { type: 'line', point: true, tooltip: true },
@@ -450,7 +475,7 @@ function monthlySpec(values) {
         },
       },
       {
-        width: 'container',
+        width,
         height: 60,
         mark: 'area',
         params: [{ name: 'brush', select: { type: 'interval', encodings: ['x'] } }],
@@ -463,10 +488,10 @@ function monthlySpec(values) {
   };
 }
 
-function yearlySpec(values) {
+function yearlySpec(values, width) {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    width: 'container',
+    width,
     height: 220,
     title: 'Yearly revenue',
     data: { name: 'yearly', values },
@@ -483,10 +508,10 @@ function yearlySpec(values) {
   };
 }
 
-function dimensionSpec(name, values, filterable) {
+function dimensionSpec(name, values, filterable, width) {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    width: 'container',
+    width,
     height: { step: 18 },
     data: { name: 'keys', values },
     params: filterable ? [{ name: 'pick', select: { type: 'point', fields: ['key'] } }] : [],
@@ -525,7 +550,8 @@ async function explorePage(id) {
   const dimsBox = el('div', { class: 'row' });
   const martsBox = el('div');
   const rejectsBox = el('div');
-  main.replaceChildren(
+  put(
+    main,
     el('h1', {}, `Explore run #${id} `, badge(run.status, run.stale)),
     cards([
       ['rows', fmtInt(run.rows)],
@@ -578,8 +604,8 @@ async function explorePage(id) {
       api(`/api/runs/${id}/monthly`),
       api(`/api/runs/${id}/yearly`),
     ]);
-    monthlyView = await embed(monthlyBox, monthlySpec(periodRows(monthly.items)));
-    yearlyView = await embed(yearlyBox, yearlySpec(periodRows(yearly.items)));
+    monthlyView = await embed(monthlyBox, monthlySpec(periodRows(monthly.items), chartWidth(monthlyBox)));
+    yearlyView = await embed(yearlyBox, yearlySpec(periodRows(yearly.items), chartWidth(yearlyBox)));
     exposed.views.monthly = monthlyView;
     exposed.views.yearly = yearlyView;
   }
@@ -641,7 +667,10 @@ async function explorePage(id) {
       revenueText: fmtMoney(k.revenue),
       rows: k.rows,
     }));
-    const view = await embed(chart, dimensionSpec(d.name, values, d.filterable));
+    const view = await embed(
+      chart,
+      dimensionSpec(d.name, values, d.filterable, Math.max(120, chart.clientWidth - 200)),
+    );
     exposed.views[`dimension:${d.name}`] = view;
     if (d.filterable) {
       view.addEventListener('click', (_event, item) => {

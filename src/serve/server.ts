@@ -67,7 +67,13 @@ export async function buildServer(opts: Pick<ServeOptions, 'db' | 'token'>): Pro
   const shell = fs.readFileSync(path.join(WEB_ROOT, 'app.html'));
   const login = fs.readFileSync(path.join(WEB_ROOT, 'login.html'), 'utf8');
 
-  const app = fastify({ logger: false, forceCloseConnections: true, bodyLimit: 16 * 1024 });
+  const app = fastify({
+    logger: false,
+    forceCloseConnections: true,
+    bodyLimit: 16 * 1024,
+    // An unknown query parameter is an error (400), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
     done(null, Object.fromEntries(new URLSearchParams(body as string))),

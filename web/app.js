@@ -255,6 +255,17 @@ async function livePage(id) {
   const status = el('span', { id: 'live-status' }, '…');
   const connection = el('span', { class: 'muted', id: 'live-connection' }, 'connecting…');
   const bar = el('div', { style: 'width: 0%' });
+  const progress = el(
+    'div',
+    {
+      class: 'progress',
+      role: 'progressbar',
+      'aria-label': 'progress',
+      'aria-valuemin': 0,
+      'aria-valuemax': 100,
+    },
+    bar,
+  );
   const progressText = el('p', { id: 'live-progress' });
   const headline = el('div', { id: 'headline' });
   const workers = el('div', { id: 'live-workers' });
@@ -266,13 +277,7 @@ async function livePage(id) {
   put(
     main,
     el('h1', {}, `Run #${id} `, status, ' ', connection),
-    el(
-      'section',
-      { class: 'card' },
-      el('div', { class: 'progress', role: 'progressbar', 'aria-label': 'progress' }, bar),
-      progressText,
-      headline,
-    ),
+    el('section', { class: 'card' }, progress, progressText, headline),
     el('section', { class: 'card' }, el('h2', {}, 'Workers'), workers),
     el('section', { class: 'card' }, el('h2', {}, 'Chunk timeline'), timeline, timelineNote),
     el(
@@ -316,6 +321,7 @@ async function livePage(id) {
     status.replaceChildren(badge(r.status, r.stale));
     const fraction = r.status === 'done' ? 1 : r.bytesTotal > 0 ? r.bytesDone / r.bytesTotal : 0;
     bar.style.width = `${(fraction * 100).toFixed(1)}%`;
+    progress.setAttribute('aria-valuenow', (fraction * 100).toFixed(1));
     const elapsed = (r.finishedAt ? Date.parse(r.finishedAt) : now) - Date.parse(r.startedAt);
     const eta = r.status === 'running' && fraction > 0 ? (elapsed / fraction) * (1 - fraction) : null;
     const heartbeat = r.heartbeatAt === null ? null : now - Date.parse(r.heartbeatAt);

@@ -31,6 +31,8 @@ const SECURITY_HEADERS: Record<string, string> = {
 /** Files anyone may fetch without logging in: the login page needs them, and they hold no data. */
 const PUBLIC = /^\/(static\/|vendor\/|favicon\.ico$|login(\?|$))/;
 
+const escapeAttr = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
 /** The package folder holding `entry`'s module (walks up from its resolved file to package.json). */
 function packageDir(pkg: string): string {
   let dir = path.dirname(fileURLToPath(import.meta.resolve(pkg)));
@@ -133,7 +135,13 @@ export async function buildServer(opts: Pick<ServeOptions, 'db' | 'token'>): Pro
   app.get('/runs/latest', latest('live'));
   app.get('/runs/latest/explore', latest('explore'));
 
-  const loginPage = (message: string) => login.replace('<!--message-->', message);
+  const loginPage = (message: string, next = '/') =>
+    login
+      .replace('<!--message-->', message)
+      .replace(
+        'name="next" type="hidden" value="/"',
+        `name="next" type="hidden" value="${escapeAttr(safeNext(next))}"`,
+      );
   app.get('/login', async (_req, reply) => {
     if (!auth.required) return reply.redirect('/', 303);
     return reply.type('text/html; charset=utf-8').send(loginPage(''));
@@ -156,7 +164,7 @@ export async function buildServer(opts: Pick<ServeOptions, 'db' | 'token'>): Pro
         return reply
           .code(401)
           .type('text/html; charset=utf-8')
-          .send(loginPage('<p class="error" role="alert">That token is not right.</p>'));
+          .send(loginPage('<p class="error" role="alert">That token is not right.</p>', req.body?.next));
       }
       reply.header('set-cookie', auth.cookie(auth.newSession()));
       return reply.redirect(safeNext(req.body?.next), 303);

@@ -326,7 +326,7 @@ async function livePage(id) {
     const eta = r.status === 'running' && fraction > 0 ? (elapsed / fraction) * (1 - fraction) : null;
     const heartbeat = r.heartbeatAt === null ? null : now - Date.parse(r.heartbeatAt);
     progressText.replaceChildren(
-      `${(fraction * 100).toFixed(1)}% · ${fmtInt(r.chunksDone)}/${r.chunksTotal === null ? '?' : fmtInt(r.chunksTotal)} chunks · `,
+      `${(fraction * 100).toFixed(1)}% · ${fmtInt(r.chunksDone)}${r.chunksTotal === null ? '' : `/${fmtInt(r.chunksTotal)}`} chunks · `,
       `${fmtBytes(r.bytesDone)} of ${fmtBytes(r.bytesTotal)} · ${fmtInt(r.rows)} rows · `,
       `${fmtRate(r.rows / Math.max(elapsed / 1000, 0.001))} rows/s · elapsed ${fmtDuration(elapsed)}`,
       eta === null ? '' : ` · ETA ${fmtDuration(eta)}`,
@@ -434,6 +434,13 @@ async function livePage(id) {
     if (last.run.status !== 'running') connection.replaceChildren('');
   });
   source.addEventListener('rejects', (e) => addRejects(JSON.parse(e.data)));
+  // When the run ends its rejects get file line numbers: the server sends the tail again.
+  source.addEventListener('rejects-reset', (e) => {
+    seenRejects.clear();
+    live.rejects = 0;
+    rejectsBody.replaceChildren();
+    addRejects(JSON.parse(e.data));
+  });
   source.addEventListener('missing', (e) => {
     source.close();
     fail(new Error(JSON.parse(e.data).message));
@@ -475,7 +482,11 @@ function monthlySpec(values, width) {
         title: 'Monthly revenue (drag over the strip below to zoom)',
         mark: { type: 'line', point: true, tooltip: true },
         encoding: {
-          x: { ...x, scale: { domain: { param: 'brush' } }, axis: { format: '%b %Y' } },
+          x: {
+            ...x,
+            scale: { domain: { param: 'brush' } },
+            axis: { format: '%b %Y', labelOverlap: 'greedy' },
+          },
           y: { field: 'revenue', type: 'quantitative', title: 'revenue' },
           tooltip,
         },
@@ -637,7 +648,8 @@ async function explorePage(id) {
   }
 
   if (dims.items.length === 0) dimsBox.append(el('p', { class: 'muted' }, 'This run kept no dimensions.'));
-  for (const d of dims.items) {
+  // Lay every card out first, so each chart is sized to its final card.
+  const dimCards = dims.items.map((d) => {
     const chart = el('div', { class: 'chart', id: `dim-${d.name.replace(/[^\w-]/g, '_')}` });
     const note = d.filterable
       ? null
@@ -666,6 +678,9 @@ async function explorePage(id) {
         ),
     );
     dimsBox.append(el('section', { class: 'card' }, el('h3', {}, d.name), chart, note, list));
+    return { d, chart, list };
+  });
+  for (const { d, chart, list } of dimCards) {
     const top = await api(`/api/runs/${id}/dimensions/${encodeURIComponent(d.name)}?limit=20`);
     const values = top.items.map((k) => ({
       key: k.key,

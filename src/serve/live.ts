@@ -2,8 +2,9 @@
  * Live run feeds over server-sent events (better-sse). The server watches the database, not the
  * coordinator: one timer checks SQLite's data_version (it changes on every commit by another
  * connection) and, for each run someone is watching, pushes a `state` event when the run's
- * progress, workers or attempts changed and a `rejects` event with the rejects stored since the
- * last push. Clients never poll.
+ * progress, workers or attempts changed, a `rejects` event with the rejects stored since the last
+ * push, and `rejects-reset` (the newest rejects, now with file line numbers) when the run ends.
+ * Clients never poll.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Channel, createChannel, createSession } from 'better-sse';
@@ -25,6 +26,7 @@ interface Feed {
   channel: Channel;
   lastState: string;
   lastRejectId: number;
+  lastStatus: string;
 }
 
 export class LiveFeeds {
@@ -64,7 +66,13 @@ export class LiveFeeds {
     let feed = this.feeds.get(runId);
     if (feed === undefined) {
       const channel = createChannel();
-      const created: Feed = { runId, channel, lastState: JSON.stringify(state), lastRejectId: 0 };
+      const created: Feed = {
+        runId,
+        channel,
+        lastState: JSON.stringify(state),
+        lastRejectId: 0,
+        lastStatus: state.run.status,
+      };
       channel.on('session-deregistered', () => {
         if (channel.sessionCount === 0) this.feeds.delete(runId);
       });
@@ -108,6 +116,13 @@ export class LiveFeeds {
       feed.lastState = text;
       feed.channel.broadcast(state, 'state');
     }
+    if (feed.lastStatus === 'running' && state.run.status !== 'running') {
+      // The run's end placed file line numbers on its rejects: send the tail again with them.
+      const tail = this.q.latestRejects(feed.runId, REJECTS_PER_PUSH);
+      if (tail.length > 0) feed.lastRejectId = Math.max(feed.lastRejectId, tail[tail.length - 1].id);
+      feed.channel.broadcast(tail, 'rejects-reset');
+    }
+    feed.lastStatus = state.run.status;
     for (let batch = 0; batch < 5; batch++) {
       const fresh: RejectRow[] = this.q.rejectsAfter(feed.runId, feed.lastRejectId, REJECTS_PER_PUSH);
       if (fresh.length === 0) return;

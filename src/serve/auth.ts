@@ -18,7 +18,7 @@ export function parseCookies(header: string | undefined): Map<string, string> {
     const eq = part.indexOf('=');
     if (eq <= 0) continue;
     const name = part.slice(0, eq).trim();
-    if (!out.has(name)) out.set(name, part.slice(eq + 1).trim());
+    if (name !== '' && !out.has(name)) out.set(name, part.slice(eq + 1).trim());
   }
   return out;
 }

@@ -20,6 +20,8 @@ export interface LiveState {
 
 /** Rejects sent on connect and per push; the live page keeps a bounded tail, the explorer pages them all. */
 export const REJECTS_PER_PUSH = 200;
+/** A state this large (thousands of attempts) is pushed at most every 2 s, so a run with tiny chunks stays cheap to watch. */
+const LARGE_STATE = 256 * 1024;
 
 interface Feed {
   runId: number;
@@ -27,6 +29,7 @@ interface Feed {
   lastState: string;
   lastRejectId: number;
   lastStatus: string;
+  lastPushAt: number;
 }
 
 export class LiveFeeds {
@@ -72,6 +75,7 @@ export class LiveFeeds {
         lastState: JSON.stringify(state),
         lastRejectId: 0,
         lastStatus: state.run.status,
+        lastPushAt: 0,
       };
       channel.on('session-deregistered', () => {
         if (channel.sessionCount === 0) this.feeds.delete(runId);
@@ -105,15 +109,24 @@ export class LiveFeeds {
     if (version === this.lastVersion && now - this.lastForced < 2_000) return;
     this.lastVersion = version;
     this.lastForced = now;
-    for (const feed of this.feeds.values()) this.push(feed);
+    for (const feed of this.feeds.values()) this.push(feed, now);
   }
 
-  private push(feed: Feed): void {
+  private push(feed: Feed, now: number): void {
+    if (
+      feed.lastState.length > LARGE_STATE &&
+      feed.lastStatus === 'running' &&
+      now - feed.lastPushAt < 2_000
+    ) {
+      this.lastVersion = -1; // look again on a later tick
+      return;
+    }
     const state = this.state(feed.runId);
     if (state === null) return;
     const text = JSON.stringify(state);
     if (text !== feed.lastState) {
       feed.lastState = text;
+      feed.lastPushAt = now;
       feed.channel.broadcast(state, 'state');
     }
     if (feed.lastStatus === 'running' && state.run.status !== 'running') {

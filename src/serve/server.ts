@@ -66,7 +66,11 @@ export async function buildServer(opts: Pick<ServeOptions, 'db' | 'token'>): Pro
   const live = new LiveFeeds(queries);
   const auth = new Auth(opts.token);
   const vendor = vendorFiles();
-  const shell = fs.readFileSync(path.join(WEB_ROOT, 'app.html'));
+  const html = fs.readFileSync(path.join(WEB_ROOT, 'app.html'), 'utf8');
+  // Without a token there is nothing to log out of.
+  const shell = Buffer.from(
+    auth.required ? html : html.replace(/<form method="post" action="\/logout"[\s\S]*?<\/form>/, ''),
+  );
   const login = fs.readFileSync(path.join(WEB_ROOT, 'login.html'), 'utf8');
 
   const app = fastify({

@@ -319,6 +319,7 @@ export function buildProgram(): Command {
       const uiOpts = parseUiOptions(opts.db, o.ui, o.uiPort, o.token);
       if (o.generate) await ensureDataset(csv, opts.quiet);
       const dashboard = uiOpts === null ? null : await (await load.serve()).openRunDashboard(uiOpts);
+      let finished = false;
       // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
       const [{ listen }, { LocalWorkers }, { randomBytes }] = await Promise.all([
         import('./protocol/socket-channel.js'),
@@ -345,6 +346,7 @@ export function buildProgram(): Command {
         const summary = await local.run({ ...opts, token, port: listener.port }, listener, ui);
         ui.close();
         printSummary(summary, opts.json, 'run');
+        finished = true;
         if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
       } catch (err) {
         ui.close();
@@ -353,7 +355,8 @@ export function buildProgram(): Command {
       } finally {
         off();
         process.off('exit', onExit);
-        if (dashboard !== null) await dashboard.keepUntilSignal(local?.signal !== null);
+        // The dashboard stays up after a run that ended by itself; a failure is reported at once.
+        if (dashboard !== null) await dashboard.keepUntilSignal(!finished || local?.signal !== null);
       }
     },
   );

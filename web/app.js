@@ -605,7 +605,7 @@ async function explorePage(id) {
     el(
       'p',
       { class: 'note' },
-      'Click a bar to filter the monthly and yearly charts to that value. This works for columns the run also kept per month (--mart).',
+      'Click a bar or a key to filter the monthly and yearly charts to it. This works for columns the run also kept per month (--mart), and for every key in the mart tables below.',
     ),
     dimsBox,
     el('h2', {}, 'Top keys of each mart'),
@@ -714,7 +714,22 @@ async function explorePage(id) {
       (items) =>
         table(
           ['rank', mart, 'rows', 'units', 'revenue'],
-          items.map((k) => [fmtInt(k.rank), k.key, fmtInt(k.rows), fmtInt(k.units), fmtMoney(k.revenue)]),
+          items.map((k) => [
+            fmtInt(k.rank),
+            el(
+              'button',
+              {
+                type: 'button',
+                class: 'key',
+                title: 'filter the charts to this key',
+                onclick: () => applyFilter({ mart, key: k.key }).catch(fail),
+              },
+              k.key,
+            ),
+            fmtInt(k.rows),
+            fmtInt(k.units),
+            fmtMoney(k.revenue),
+          ]),
           [0, 2, 3, 4],
         ),
     );

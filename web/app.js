@@ -385,12 +385,7 @@ async function livePage(id) {
             [2, 3, 4, 5],
           ),
     );
-    timelineNote.replaceChildren(
-      s.attemptsTotal > s.attempts.length
-        ? `showing the newest ${fmtInt(s.attempts.length)} of ${fmtInt(s.attemptsTotal)} attempts`
-        : `${fmtInt(s.attemptsTotal)} attempts; retries and lost attempts have their own colours`,
-    );
-    drawTimeline(timelineRows(s.attempts, now));
+    if (r.status === 'running') redrawTimeline();
     reasons.replaceChildren(
       s.rejectReasons.length === 0
         ? el('p', { class: 'muted' }, 'none so far')
@@ -401,6 +396,26 @@ async function livePage(id) {
           ),
     );
     rejectCount.replaceChildren(`(${fmtInt(r.rejected)})`);
+  }
+
+  // Attempts arrive as change sets keyed by chunk and attempt; the newest MAX_ATTEMPTS are drawn.
+  const MAX_ATTEMPTS = 5000;
+  const attempts = new Map();
+  let attemptsTotal = 0;
+  function redrawTimeline() {
+    let list = [...attempts.values()].sort((a, b) =>
+      a.dispatchedAt < b.dispatchedAt ? -1 : a.dispatchedAt > b.dispatchedAt ? 1 : a.chunk - b.chunk,
+    );
+    if (list.length > MAX_ATTEMPTS) {
+      for (const a of list.slice(0, list.length - MAX_ATTEMPTS)) attempts.delete(`${a.chunk}:${a.attempt}`);
+      list = list.slice(-MAX_ATTEMPTS);
+    }
+    timelineNote.replaceChildren(
+      attemptsTotal > list.length
+        ? `showing the newest ${fmtInt(list.length)} of ${fmtInt(attemptsTotal)} attempts`
+        : `${fmtInt(attemptsTotal)} attempts; retries and lost attempts have their own colours`,
+    );
+    drawTimeline(timelineRows(list, Date.now()));
   }
 
   function addRejects(list) {
@@ -432,6 +447,13 @@ async function livePage(id) {
     live.states++;
     renderState(last);
     if (last.run.status !== 'running') connection.replaceChildren('');
+  });
+  source.addEventListener('attempts', (e) => {
+    const event = JSON.parse(e.data);
+    if (event.reset) attempts.clear();
+    for (const a of event.items) attempts.set(`${a.chunk}:${a.attempt}`, a);
+    attemptsTotal = event.total;
+    redrawTimeline();
   });
   source.addEventListener('rejects', (e) => addRejects(JSON.parse(e.data)));
   // When the run ends its rejects get file line numbers: the server sends the tail again.

@@ -1,9 +1,11 @@
 /**
  * Live run feeds over server-sent events (better-sse). The server watches the database, not the
  * coordinator: one timer checks SQLite's data_version (it changes on every commit by another
- * connection) and, for each run someone is watching, pushes a `state` event when the run's
- * progress, workers or attempts changed, a `rejects` event with the rejects stored since the last
- * push, and `rejects-reset` (the newest rejects, now with file line numbers) when the run ends.
+ * connection) and, for each run someone is watching, pushes what changed:
+ * - `state`: the run, its workers and reject reasons, when any of them changed;
+ * - `attempts`: the leases that are new or changed since the last push (`reset: true` on connect);
+ * - `rejects`: the rejects stored since the last push;
+ * - `rejects-reset`: the newest rejects again, now with file line numbers, when the run ends.
  * Clients never poll.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,24 +15,34 @@ import type { AttemptRow, DashboardQueries, RejectRow, RunDetail, WorkerRow } fr
 export interface LiveState {
   run: RunDetail;
   workers: WorkerRow[];
-  attempts: AttemptRow[];
-  attemptsTotal: number;
   rejectReasons: { reason: string; count: number; firstLine: number | null }[];
+}
+
+export interface AttemptsEvent {
+  /** True when `items` is the whole (newest MAX_ATTEMPTS_SHOWN) list, not a change set. */
+  reset: boolean;
+  items: AttemptRow[];
+  /** Attempts the run has in all. */
+  total: number;
 }
 
 /** Rejects sent on connect and per push; the live page keeps a bounded tail, the explorer pages them all. */
 export const REJECTS_PER_PUSH = 200;
-/** A state this large (thousands of attempts) is pushed at most every 2 s, so a run with tiny chunks stays cheap to watch. */
-const LARGE_STATE = 256 * 1024;
+/** Between two pushes of the attempts, at least this long: a run of tiny chunks stays cheap to watch. */
+const ATTEMPTS_EVERY_MS = 500;
 
 interface Feed {
   runId: number;
   channel: Channel;
   lastState: string;
+  /** chunk:attempt → the row as last sent. */
+  attempts: Map<string, string>;
+  attemptsAt: number;
   lastRejectId: number;
   lastStatus: string;
-  lastPushAt: number;
 }
+
+const attemptKey = (a: AttemptRow) => `${a.chunk}:${a.attempt}`;
 
 export class LiveFeeds {
   private readonly q: DashboardQueries;
@@ -48,17 +60,10 @@ export class LiveFeeds {
   state(runId: number): LiveState | null {
     const run = this.q.run(runId);
     if (run === null) return null;
-    const attempts = this.q.attempts(runId);
-    return {
-      run,
-      workers: this.q.workers(runId),
-      attempts: attempts.items,
-      attemptsTotal: attempts.total,
-      rejectReasons: this.q.rejectReasons(runId),
-    };
+    return { run, workers: this.q.workers(runId), rejectReasons: this.q.rejectReasons(runId) };
   }
 
-  /** Takes over the response: an SSE stream of `state` and `rejects` events for one run. */
+  /** Takes over the response: an SSE stream of this run's events. */
   async attach(runId: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const state = this.state(runId);
     const session = await createSession(req, res, { retry: 2_000 });
@@ -66,6 +71,7 @@ export class LiveFeeds {
       session.push({ message: `no run ${runId}` }, 'missing');
       return;
     }
+    const attempts = this.q.attempts(runId);
     let feed = this.feeds.get(runId);
     if (feed === undefined) {
       const channel = createChannel();
@@ -73,9 +79,10 @@ export class LiveFeeds {
         runId,
         channel,
         lastState: JSON.stringify(state),
+        attempts: new Map(attempts.items.map((a) => [attemptKey(a), JSON.stringify(a)])),
+        attemptsAt: Date.now(),
         lastRejectId: 0,
         lastStatus: state.run.status,
-        lastPushAt: 0,
       };
       channel.on('session-deregistered', () => {
         if (channel.sessionCount === 0) this.feeds.delete(runId);
@@ -86,6 +93,10 @@ export class LiveFeeds {
     const tail = this.q.latestRejects(runId, REJECTS_PER_PUSH);
     if (feed.lastRejectId === 0 && tail.length > 0) feed.lastRejectId = tail[tail.length - 1].id;
     session.push(state, 'state');
+    session.push(
+      { reset: true, items: attempts.items, total: attempts.total } satisfies AttemptsEvent,
+      'attempts',
+    );
     session.push(tail, 'rejects');
     feed.channel.register(session);
     this.start();
@@ -113,23 +124,17 @@ export class LiveFeeds {
   }
 
   private push(feed: Feed, now: number): void {
-    if (
-      feed.lastState.length > LARGE_STATE &&
-      feed.lastStatus === 'running' &&
-      now - feed.lastPushAt < 2_000
-    ) {
-      this.lastVersion = -1; // look again on a later tick
-      return;
-    }
     const state = this.state(feed.runId);
     if (state === null) return;
     const text = JSON.stringify(state);
     if (text !== feed.lastState) {
       feed.lastState = text;
-      feed.lastPushAt = now;
       feed.channel.broadcast(state, 'state');
     }
-    if (feed.lastStatus === 'running' && state.run.status !== 'running') {
+    const ended = feed.lastStatus === 'running' && state.run.status !== 'running';
+    if (ended || now - feed.attemptsAt >= ATTEMPTS_EVERY_MS) this.pushAttempts(feed, now);
+    else this.lastVersion = -1; // attempts wait for a later tick
+    if (ended) {
       // The run's end placed file line numbers on its rejects: send the tail again with them.
       const tail = this.q.latestRejects(feed.runId, REJECTS_PER_PUSH);
       if (tail.length > 0) feed.lastRejectId = Math.max(feed.lastRejectId, tail[tail.length - 1].id);
@@ -143,6 +148,22 @@ export class LiveFeeds {
       feed.channel.broadcast(fresh, 'rejects');
     }
     this.lastVersion = -1; // more rejects wait: look again on the next tick
+  }
+
+  private pushAttempts(feed: Feed, now: number): void {
+    feed.attemptsAt = now;
+    const { items, total } = this.q.attempts(feed.runId);
+    const changed: AttemptRow[] = [];
+    const next = new Map<string, string>();
+    for (const a of items) {
+      const key = attemptKey(a);
+      const text = JSON.stringify(a);
+      next.set(key, text);
+      if (feed.attempts.get(key) !== text) changed.push(a);
+    }
+    feed.attempts = next;
+    if (changed.length > 0)
+      feed.channel.broadcast({ reset: false, items: changed, total } satisfies AttemptsEvent, 'attempts');
   }
 
   close(): void {

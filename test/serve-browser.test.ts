@@ -17,7 +17,7 @@ import {
   XSS_ITEM,
   XSS_REGION,
 } from './helpers/dashboard.js';
-import { cli, killAll, type Proc, sleep, tmpDir } from './helpers/e2e.js';
+import { cli, faultWorker, killAll, listeningPort, type Proc, sleep, tmpDir } from './helpers/e2e.js';
 
 const CHROMIUM = process.env.SALESGRID_CHROMIUM ?? '/usr/bin/chromium';
 // Under CI the browser tests must run: a missing chromium fails them instead of skipping.
@@ -189,6 +189,57 @@ run('the dashboard in a browser', () => {
     expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     // The wrong-password page logs a 401 for the form post; nothing else may fail.
     expect(problems.filter((p) => !/401/.test(p))).toEqual([]);
+    await page.close();
+  });
+});
+
+run('lost attempts in the timeline', () => {
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM });
+  });
+  afterEach(() => killAll());
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("draws a crashed worker's attempt in the lost colour", async () => {
+    const faultDir = tmpDir();
+    const faultCsv = path.join(faultDir, 'sales.csv');
+    const faultDb = path.join(faultDir, 'results.db');
+    await hostileCsv(faultCsv, 20_000, 10_000, 3);
+    const coord = cli(['coordinator', faultCsv, '--port', '0', '--db', faultDb, '--chunk-size', '64KiB']);
+    const address = `127.0.0.1:${await listeningPort(coord)}`;
+    // The crasher is alone at first, so chunk 3 is leased to it; the other worker joins later.
+    faultWorker(address, 'crasher', { FAULT_CRASH_CHUNK: 3, FAULT_DELAY_MS: 20 });
+    await coord.waitFor(/worker crasher joined/);
+    faultWorker(address, 'steady', { FAULT_DELAY_MS: 20 });
+    expect(await coord.exit, coord.err()).toBe(0);
+    const { url } = await serve(['--db', faultDb]);
+    const { page, problems } = await openPage();
+    await page.goto(`${url}/runs/1`);
+    await page.waitForFunction(
+      () => (globalThis as unknown as Win).salesgrid?.views?.timeline !== undefined,
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    const outcomes = await page.evaluate(() =>
+      ((globalThis as unknown as Win).salesgrid.views.timeline.data('attempts') as { outcome: string }[]).map(
+        (a) => a.outcome,
+      ),
+    );
+    expect(outcomes).toContain('lost');
+    expect(outcomes).toContain('done');
+    // The lost attempt is drawn in its own colour (#ef6c00), the done ones in green (#2e7d32).
+    expect(await marks(page, '#timeline svg .mark-rect.role-mark path[fill="#ef6c00"]')).toBe(
+      outcomes.filter((o) => o === 'lost').length,
+    );
+    expect(await marks(page, '#timeline svg .mark-rect.role-mark path[fill="#2e7d32"]')).toBe(
+      outcomes.filter((o) => o === 'done').length,
+    );
+    await shot(page, 'dashboard-run-lost');
+    expect(problems).toEqual([]);
     await page.close();
   });
 });

@@ -10,7 +10,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Channel, createChannel, createSession } from 'better-sse';
-import type { AttemptRow, DashboardQueries, RejectRow, RunDetail, WorkerRow } from './queries.js';
+import type { AttemptRow, RejectRow, RunDetail, WorkerRow } from './api-types.js';
+import type { DashboardQueries } from './queries.js';
 
 export interface LiveState {
   run: RunDetail;

@@ -4,8 +4,9 @@
  * `{items, total, limit, offset}`.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { RunDetail } from './api-types.js';
 import type { LiveFeeds } from './live.js';
-import { type DashboardQueries, type RunDetail, yearly } from './queries.js';
+import { type DashboardQueries, yearly } from './queries.js';
 
 export interface ApiDeps {
   q: DashboardQueries;

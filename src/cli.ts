@@ -14,12 +14,16 @@ import {
   DEFAULT_RETAIL_DATA,
   parseCoordinatorOptions,
   parseIntOption,
+  parseServeOptions,
+  parseUiOptions,
   parseWorkerOptions,
   type RawCoordinatorFlags,
   type RawGenerateFlags,
+  type RawServeFlags,
   type RawWorkerFlags,
   RETAIL_DEFAULTS,
   RETAIL_LIMITS,
+  SERVE_OPTION_TABLE,
 } from './config.js';
 import type { RunSummary } from './coordinator/coordinator.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
@@ -38,6 +42,7 @@ const load = {
   local: () => import('./run-local.js'),
   ui: () => import('./ui.js'),
   worker: () => import('./worker/run-worker.js'),
+  serve: () => import('./serve/run-serve.js'),
 };
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -339,6 +344,8 @@ export function buildProgram(): Command {
       .option('--workers <n>', 'worker processes', String(os.availableParallelism()))
       .option('--slots <n>', 'chunks in flight per worker', '2')
       .option('--generate', `generate the default dataset first if <csv> is missing`)
+      .option('--ui', 'serve the live dashboard on 127.0.0.1 while the run goes, and after it until Ctrl-C')
+      .option('--ui-port <port>', 'dashboard port for --ui (0 = any free port)', undefined)
       .addOption(
         new Option(
           '--transport <kind>',
@@ -348,11 +355,23 @@ export function buildProgram(): Command {
           .default('range'),
       ),
   ).action(
-    async (csv: string, o: RawCoordinatorFlags & { workers: string; slots: string; generate?: boolean }) => {
+    async (
+      csv: string,
+      o: RawCoordinatorFlags & {
+        workers: string;
+        slots: string;
+        generate?: boolean;
+        ui?: boolean;
+        uiPort?: string;
+      },
+    ) => {
       const workers = parseIntOption('--workers', o.workers, 1, 256);
       const slots = parseIntOption('--slots', o.slots, 1, 64);
       const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
+      const uiOpts = parseUiOptions(opts.db, o.ui, o.uiPort, o.token);
       if (o.generate) await ensureDataset(csv, opts.quiet);
+      const dashboard = uiOpts === null ? null : await (await load.serve()).openRunDashboard(uiOpts);
+      let finished = false;
       // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
       const [{ listen }, { LocalWorkers }, { randomBytes }] = await Promise.all([
         import('./protocol/socket-channel.js'),
@@ -379,6 +398,7 @@ export function buildProgram(): Command {
         const summary = await local.run({ ...opts, token, port: listener.port }, listener, ui);
         ui.close();
         printSummary(summary, opts.json, 'run');
+        finished = true;
         if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
       } catch (err) {
         ui.close();
@@ -387,9 +407,20 @@ export function buildProgram(): Command {
       } finally {
         off();
         process.off('exit', onExit);
+        // The dashboard stays up after a run that ended by itself; a failure is reported at once.
+        if (dashboard !== null) await dashboard.keepUntilSignal(!finished || local?.signal !== null);
       }
     },
   );
+
+  const serve = program
+    .command('serve')
+    .description('the dashboard: runs, live progress and an explorer in the browser, over --db (read-only)');
+  for (const o of SERVE_OPTION_TABLE) serve.option(o.flags, o.description, o.default);
+  serve.action(async (o: RawServeFlags) => {
+    const opts = parseServeOptions(o);
+    process.exitCode = await (await load.serve()).runServe(opts);
+  });
 
   program
     .command('report')

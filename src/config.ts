@@ -293,3 +293,75 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
     acceptRanges: raw.acceptRanges === undefined ? null : path.resolve(raw.acceptRanges),
   });
 }
+
+export const DEFAULT_SERVE_PORT = 8080;
+
+/** `serve` (and `run --ui`): the dashboard over one database. */
+export interface ServeOptions {
+  db: string;
+  host: string;
+  port: number;
+  /** Required off loopback; when set, every page and API call needs it (login form or bearer). */
+  token: string | null;
+  quiet: boolean;
+}
+
+export interface RawServeFlags {
+  db?: string;
+  host?: string;
+  port?: string;
+  token?: string;
+  quiet?: boolean;
+}
+
+/** The `serve` options, declared once: cli.ts adds them from this table. */
+export const SERVE_OPTION_TABLE: readonly { flags: string; description: string; default?: string }[] = [
+  { flags: '--db <path>', description: 'SQLite database to show (opened read-only)', default: DEFAULT_DB },
+  {
+    flags: '--host <host>',
+    description: 'address to listen on (non-loopback needs --token)',
+    default: DEFAULT_HOST,
+  },
+  {
+    flags: '--port <port>',
+    description: 'port to listen on (0 = any free port)',
+    default: String(DEFAULT_SERVE_PORT),
+  },
+  {
+    flags: '--token <token>',
+    description: 'secret the browser or API client must present (default: $SALESGRID_TOKEN)',
+  },
+  { flags: '--quiet', description: 'print only the address' },
+];
+
+export function parseServeOptions(raw: RawServeFlags): ServeOptions {
+  const host = raw.host ?? DEFAULT_HOST;
+  const token = tokenFrom(raw.token);
+  if (!isLoopbackHost(host) && token === null) {
+    throw new UsageError(
+      `serving on ${host} without a token would show every run to anyone who reaches the port; set --token or SALESGRID_TOKEN`,
+    );
+  }
+  if (host.trim() === '') throw new UsageError('--host needs an address');
+  return Object.freeze({
+    db: raw.db ?? DEFAULT_DB,
+    host,
+    port: raw.port === undefined ? DEFAULT_SERVE_PORT : parsePort('--port', raw.port),
+    token,
+    quiet: raw.quiet === true,
+  });
+}
+
+/** `run --ui [--ui-port]`: the dashboard on loopback for the run in this process; `--token` guards it too. */
+export function parseUiOptions(
+  db: string,
+  ui: boolean | undefined,
+  uiPort: string | undefined,
+  tokenFlag: string | undefined,
+): ServeOptions | null {
+  if (ui !== true) {
+    if (uiPort !== undefined) throw new UsageError('--ui-port needs --ui');
+    return null;
+  }
+  return parseServeOptions({ db, host: DEFAULT_HOST, port: uiPort, token: tokenFlag, quiet: false });
+}

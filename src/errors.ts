@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'E_CONNECT'
   | 'E_INTERRUPTED'
   | 'E_RANGE_REFUSED'
+  | 'E_TILING'
+  | 'E_FINISH'
   | 'E_INTERNAL';
 
 export class SalesgridError extends Error {

@@ -329,6 +329,38 @@ describe('coordinator over the in-memory channel pair, fake clock', () => {
   });
 });
 
+describe('done only when the done chunks tile the data', () => {
+  it('a chunk missing from the database at the end fails the run, naming the byte range; resume repairs it', async () => {
+    const db = path.join(dir, 'tiling.db');
+    const first = await start('tiling');
+    // Whatever memory says, the database is the proof: lose chunk 1's row as it is recorded.
+    const d = new Database(db);
+    d.exec(
+      "CREATE TRIGGER lose_chunk AFTER UPDATE OF status ON chunks WHEN NEW.status = 'done' AND NEW.chunk_id = 1 BEGIN DELETE FROM chunks WHERE run_id = NEW.run_id AND chunk_id = 1; END",
+    );
+    d.close();
+    await settled(realWorker(first, 'w1'), 'the worker');
+    const err = (await first.result.then(
+      () => null,
+      (e: unknown) => e,
+    )) as { code: string; exitCode: number; message: string } | null;
+    expect(err?.code).toBe('E_TILING');
+    expect(err?.exitCode).toBe(1);
+    expect(err?.message).toMatch(/run 1 cannot be marked done: bytes \d+-\d+ of the data were never counted/);
+    const [row] = query<{ status: string; lock_owner: string | null }>(
+      db,
+      'SELECT status, lock_owner FROM runs',
+    );
+    expect(row).toEqual({ status: 'failed', lock_owner: null });
+    const fix = new Database(db);
+    fix.exec('DROP TRIGGER lose_chunk');
+    fix.close();
+    const again = await start('tiling', { resume: true });
+    await settled(realWorker(again, 'w2'), 'the worker');
+    exact(await settled(again.result, 'the resumed run'));
+  });
+});
+
 describe('end of run not recorded, resume conflicts', () => {
   it('a SQLite error while recording the end fails the run (exit 1) and leaves it resumable', async () => {
     const db = path.join(dir, 'finish.db');

@@ -31,18 +31,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 describe('the end of a run', () => {
   it('a worker that connects during --linger is told the run is done and exits 0', async () => {
     const db = path.join(dir, 'linger.db');
-    const c = cli([
-      'coordinator',
-      csv,
-      '--port',
-      '0',
-      '--db',
-      db,
-      '--chunk-size',
-      '256KiB',
-      '--linger',
-      '8',
-    ]);
+    const c = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '256KiB', '--linger', '8']);
     const port = await listeningPort(c);
     const w1 = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'w1', '--quiet']);
     expect(await w1.exit).toBe(0);

@@ -9,7 +9,6 @@ import os from 'node:os';
 import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
-import { MAX_CHUNK_SIZE } from '../config.js';
 import { Store } from '../db/store.js';
 import {
   ChunkFailedError,
@@ -22,13 +21,12 @@ import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
 import { encodeTaskParts, type Usage } from '../protocol/messages.js';
 import { type Listener, listen } from '../protocol/socket-channel.js';
 import type { ScanSpec } from '../scan-spec.js';
-import { Chunker, type ChunkerOptions } from './chunker.js';
+import type { Chunker } from './chunker.js';
 import { planCommit, type WorkerStats } from './commit-plan.js';
 import { recordEnd, summarize } from './end-of-run.js';
 import { iso, lineOf, openInput } from './input.js';
 import * as lt from './lease-table.js';
-import { newRun } from './new-run.js';
-import { resumeRun } from './resume.js';
+import { openRun } from './open-run.js';
 import type { CoordinatorUi, Progress, RunSummary } from './run-types.js';
 import { type Session, Sessions } from './sessions.js';
 
@@ -197,61 +195,13 @@ export class Coordinator {
   // --- setup ----------------------------------------------------------------------------------
 
   private async prepare(mtimeMs: number): Promise<void> {
-    const o = this.opts;
-    const table = () =>
-      lt.newLeaseTable({
-        dataStart: this.dataStart,
-        dataEnd: this.fileSize,
-        maxAttempts: o.maxAttempts,
-        leaseMs: o.leaseTimeoutMs,
-      });
-    const chunker = (chunkSize: number, careful: boolean, resume: Partial<ChunkerOptions> = {}) =>
-      new Chunker(this.file, {
-        dataStart: this.dataStart,
-        fileSize: this.fileSize,
-        chunkSize,
-        maxChunk: MAX_CHUNK_SIZE,
-        careful,
-        readData: o.transport === 'bytes',
-        delimiter: this.spec.delimiter,
-        ...resume,
-      });
-    if (o.resume) {
-      const r = resumeRun(this.store, o, { size: this.fileSize, mtimeMs }, this.owner, LOCK_STALE_MS);
-      this.runId = r.run.id;
-      this.resumed = true;
-      this.spec = r.spec;
-      this.total = r.total;
-      this.workerStats = r.workerStats;
-      this.dataStart = r.run.data_start;
-      this.table = table();
-      lt.resumeTable(this.table, r.done, r.attempts);
-      this.bytesDone = lt.bytesDone(this.table);
-      this.chunksSeen = r.done.length;
-      const idAt = (start: number) => r.idByStart.get(start);
-      this.chunker = chunker(r.run.chunk_size, r.careful, { skip: r.done, idAt, firstId: r.firstId });
-      const rows = this.total.rows.toLocaleString('en-US');
-      this.ui.info(
-        `resuming run ${r.run.id}: ${r.done.length} chunk(s) already done (${rows} rows), skipping ${this.bytesDone.toLocaleString('en-US')} bytes`,
-      );
-      return;
-    }
-    const input = { file: this.file, size: this.fileSize, mtimeMs };
-    const { runId, layout } = await newRun(
-      this.store,
-      o,
-      input,
-      this.owner,
-      this.startMs,
-      LOCK_STALE_MS,
-      this.ui,
-    );
-    this.runId = runId;
-    this.spec = layout.spec;
-    this.total = emptyAgg(layout.spec.scale);
-    this.dataStart = layout.dataStart;
-    this.table = table();
-    this.chunker = chunker(o.chunkSize, layout.quotedNewlines);
+    const r = await openRun({
+      ...{ store: this.store, opts: this.opts, file: this.file, size: this.fileSize, mtimeMs },
+      ...{ owner: this.owner, startMs: this.startMs, lockStaleMs: LOCK_STALE_MS, ui: this.ui },
+    });
+    ({ runId: this.runId, resumed: this.resumed, spec: this.spec, dataStart: this.dataStart } = r);
+    ({ total: this.total, workerStats: this.workerStats, table: this.table, chunker: this.chunker } = r);
+    ({ bytesDone: this.bytesDone, chunksSeen: this.chunksSeen } = r);
   }
 
   // --- results --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import {
   TooManyKeysError,
 } from '../errors.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
-import { encodeTaskParts, type Usage } from '../protocol/messages.js';
+import type { Usage } from '../protocol/messages.js';
 import { type Listener, listen } from '../protocol/socket-channel.js';
 import type { ScanSpec } from '../scan-spec.js';
 import type { Chunker } from './chunker.js';
@@ -27,6 +27,7 @@ import { recordEnd, summarize } from './end-of-run.js';
 import { iso, lineOf, openInput } from './input.js';
 import * as lt from './lease-table.js';
 import { openRun } from './open-run.js';
+import { Pump } from './pump.js';
 import type { CoordinatorUi, Progress, RunSummary } from './run-types.js';
 import { type Session, Sessions } from './sessions.js';
 
@@ -39,8 +40,6 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const LOCK_STALE_MS = 10_000;
 const HEARTBEAT_MS = 2_000;
 const DRAIN_MS = 3_000;
-/** No new task goes to a connection with this much still unsent (socket backpressure). */
-const BACKLOG_LIMIT = 1024 * 1024;
 
 export class Coordinator {
   private readonly opts: CoordinatorOptions;
@@ -63,7 +62,7 @@ export class Coordinator {
   private workerStats = new Map<string, WorkerStats>();
   private readonly usage = new Map<string, Usage>();
   private bytesDone = 0;
-  private chunksSeen = 0;
+  private pumper!: Pump;
   private retries = 0;
   private duplicates = 0;
   private readonly startMs = Date.now();
@@ -72,8 +71,6 @@ export class Coordinator {
   private ready = false;
   /** A chunk ran out of attempts; the run is about to fail. */
   private failing = false;
-  private pumping = false;
-  private pumpAgain = false;
   private stopping = false;
   /** `fail` called while preparing: the run fails as soon as it exists. */
   private failLater: unknown = null;
@@ -201,7 +198,15 @@ export class Coordinator {
     });
     ({ runId: this.runId, resumed: this.resumed, spec: this.spec, dataStart: this.dataStart } = r);
     ({ total: this.total, workerStats: this.workerStats, table: this.table, chunker: this.chunker } = r);
-    ({ bytesDone: this.bytesDone, chunksSeen: this.chunksSeen } = r);
+    this.bytesDone = r.bytesDone;
+    const host = {
+      ...{ table: this.table, chunker: this.chunker, sessions: this.sessions, store: this.store },
+      ...{ runId: this.runId, transport: this.opts.transport, file: this.opts.file },
+      blocked: () => this.finished || this.stopping || this.failing,
+      fail: (err: unknown) => this.abort(err),
+      settled: () => this.checkComplete(),
+    };
+    this.pumper = new Pump(host, r.chunksSeen);
   }
 
   // --- results --------------------------------------------------------------------------------
@@ -362,94 +367,16 @@ export class Coordinator {
     this.total = emptyAgg(this.spec.scale);
     this.workerStats.clear();
     this.bytesDone = 0;
-    this.chunksSeen = 0;
+    this.pumper.seen = 0;
     this.store.resetRunForCarefulCuts(this.runId, iso(Date.now()));
     this.chunker.restartCareful();
     this.pump();
   }
 
-  // --- scheduling -----------------------------------------------------------------------------
+  // --- scheduling (the passes are in Pump) --------------------------------------------------
 
-  /** Hands work to every ready worker with a free slot. One pass at a time; re-runs if asked meanwhile. */
   private pump(): void {
-    if (!this.ready) return;
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = true;
-    this.pumpLoop()
-      .catch((err) => this.abort(err))
-      .finally(() => {
-        this.pumping = false;
-        if (this.pumpAgain) {
-          this.pumpAgain = false;
-          this.pump();
-        } else this.checkComplete();
-      });
-  }
-
-  /** Ready workers with a free slot and a flushed socket, least loaded first. */
-  private freeSessions(): Session[] {
-    const load = new Map<number, number>();
-    for (const l of this.table.leases.values()) load.set(l.holder, (load.get(l.holder) ?? 0) + 1);
-    const free = this.sessions
-      .ready()
-      .filter((s) => !s.stalled && !s.channel.closed && s.channel.backlog < BACKLOG_LIMIT)
-      .filter((s) => (load.get(s.id) ?? 0) < s.slots);
-    return free.sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0));
-  }
-
-  private async pumpLoop(): Promise<void> {
-    for (;;) {
-      if (this.finished || this.stopping || this.failing) return;
-      const free = this.freeSessions();
-      if (free.length === 0) return;
-      const session = free[0];
-      let range = lt.takeQueued(this.table, session.id, free.length > 1);
-      let data: Buffer | null = null;
-      const fresh = range === null;
-      if (range !== null) {
-        if (this.opts.transport === 'bytes') data = await this.chunker.read(range);
-      } else {
-        const chunk = await this.chunker.next();
-        if (this.chunker.finished) this.store.setChunksTotal(this.runId, this.chunksSeen + (chunk ? 1 : 0));
-        if (chunk === null) return;
-        this.chunksSeen++;
-        range = { chunkId: chunk.chunkId, byteStart: chunk.byteStart, byteEnd: chunk.byteEnd };
-        if (this.opts.transport === 'bytes') data = chunk.data;
-        else this.chunker.release(chunk.data);
-      }
-      if (this.finished) return;
-      // A queued chunk may have been answered (late) or given up while its bytes were read. A
-      // fresh one never is: `lease` throws rather than skip it silently.
-      if (!fresh && (this.table.done.has(range.chunkId) || lt.isAbandoned(this.table, range.chunkId))) {
-        if (data !== null) this.chunker.release(data);
-        continue;
-      }
-      const now = this.freeSessions();
-      const target = now.find((s) => s === session) ?? now[0];
-      if (target === undefined) {
-        if (data !== null) this.chunker.release(data);
-        lt.requeue(this.table, range);
-        return;
-      }
-      this.dispatch(target, range, data);
-    }
-  }
-
-  private dispatch(session: Session, range: lt.ChunkRange, data: Buffer | null): void {
-    const now = Date.now();
-    const { attempt } = lt.lease(this.table, range, session.id, now);
-    const { chunkId, byteStart, byteEnd } = range;
-    this.store.recordDispatch(this.runId, chunkId, byteStart, byteEnd, attempt, session.workerId, iso(now));
-    if (data !== null) {
-      const parts = encodeTaskParts({ type: 'task', chunkId, attempt }, data);
-      session.channel.sendParts(parts, () => this.chunker.release(data));
-    } else {
-      const r = { path: this.opts.file, start: byteStart, end: byteEnd };
-      session.channel.send({ type: 'task', chunkId, attempt, range: r });
-    }
+    if (this.ready) this.pumper.run();
   }
 
   private tick(): void {
@@ -476,7 +403,10 @@ export class Coordinator {
   }
 
   snapshot(): Progress {
-    const est = Math.max(this.chunksSeen, Math.ceil((this.fileSize - this.dataStart) / this.opts.chunkSize));
+    const est = Math.max(
+      this.pumper?.seen ?? 0,
+      Math.ceil((this.fileSize - this.dataStart) / this.opts.chunkSize),
+    );
     return {
       runId: this.runId,
       elapsedMs: Date.now() - this.startMs,
@@ -485,7 +415,7 @@ export class Coordinator {
       bytesDone: this.bytesDone,
       bytesTotal: this.fileSize,
       chunksDone: this.table?.done.size ?? 0,
-      chunksTotal: this.chunker?.finished ? this.chunksSeen : est,
+      chunksTotal: this.chunker?.finished ? this.pumper.seen : est,
       chunksExact: this.chunker?.finished ?? false,
       workers: this.sessions.ready().length,
       retries: this.retries,
@@ -493,7 +423,7 @@ export class Coordinator {
   }
 
   private checkComplete(): void {
-    if (this.finished || this.pumping || this.failing || this.stopping || !this.ready) return;
+    if (this.finished || this.pumper.busy || this.failing || this.stopping || !this.ready) return;
     if (this.chunker.finished && lt.idle(this.table)) void this.finish('done', null);
   }
 

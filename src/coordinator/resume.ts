@@ -4,7 +4,7 @@
  */
 import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
-import type { ColumnOptions, CoordinatorOptions } from '../config.js';
+import { type ColumnOptions, type CoordinatorOptions, DEFAULT_MAX_KEYS } from '../config.js';
 import type { RunRow, Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';
@@ -36,7 +36,9 @@ export function resumeConflicts(
   for (const [key, flag] of COLUMN_FLAGS) {
     const now = opts.columns[key];
     const then = stored.columns[key];
-    if (now === undefined || (key === 'maxKeys' && then === undefined)) continue;
+    // --max-keys always has a value (its default): only a non-default one counts as given.
+    if (now === undefined || (key === 'maxKeys' && (then === undefined || now === DEFAULT_MAX_KEYS)))
+      continue;
     if (JSON.stringify(now) !== JSON.stringify(then))
       out.push(`${flag} ${show(now)} (the run has ${show(then)})`);
   }

@@ -69,7 +69,11 @@ export function parseSeconds(option: string, value: string): number {
 
 /** Seconds, zero allowed → milliseconds. */
 export function parseSecondsOrZero(option: string, value: string): number {
-  return value.trim() === '0' ? 0 : parseSeconds(option, value);
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`${option} must be 0 or a positive number of seconds, got "${value}"`);
+  }
+  return Math.round(n * 1000);
 }
 
 export function parsePort(option: string, value: string): number {

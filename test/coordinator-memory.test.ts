@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { aggToWire, emptyAgg } from '../src/aggregate/partial.js';
 import { parseCoordinatorOptions, parseWorkerOptions, type RawCoordinatorFlags } from '../src/config.js';
 import { Coordinator, type RunSummary } from '../src/coordinator/coordinator.js';
@@ -38,6 +38,8 @@ beforeAll(() => {
   fs.writeFileSync(csv, `${lines.join('\n')}\n`);
   expected = { rows: 2_000, revenueCents: cents };
 });
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
@@ -276,6 +278,42 @@ describe('coordinator over the in-memory channel pair, fake clock', () => {
     p.ch.destroy();
     await settled(realWorker(h, 'w1'), 'the worker');
     exact(await settled(h.result, 'the run'));
+  });
+
+  it('a re-leased chunk goes to another free worker, not the one that just lost it', async () => {
+    const h = await start('release', { chunkSize: '20KiB' });
+    const a = new Peer(h.mem.connect());
+    await a.hello('a', 1);
+    await until(() => a.tasks().length === 1, 'a task for a');
+    const b = new Peer(h.mem.connect());
+    await b.hello('b', 3);
+    await until(() => b.tasks().length === 2, 'two tasks for b');
+    const scale = (b.of('welcome')[0].spec as { scale: number }).scale;
+    const [first] = b.tasks();
+    b.ch.send({
+      type: 'result',
+      chunkId: first.chunkId,
+      attempt: first.attempt,
+      partial: aggToWire(emptyAgg(scale), 0, []),
+      parseMs: 1,
+    });
+    const doneRows = () =>
+      query<{ n: number }>(h.db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n;
+    await until(() => doneRows() === 1, 'b result counted');
+    // Every chunk is cut now; a fails its chunk while both a and b have a free slot.
+    const lost = a.tasks()[0];
+    a.ch.send({
+      type: 'failure',
+      chunkId: lost.chunkId,
+      attempt: lost.attempt,
+      code: 'E_INTERNAL',
+      message: 'x',
+    });
+    await until(() => b.tasks().length === 3, 'the lost chunk for b');
+    expect(b.tasks()[2]).toEqual(expect.objectContaining({ chunkId: lost.chunkId, attempt: 2 }));
+    expect(a.tasks()).toHaveLength(1);
+    a.ch.destroy();
+    b.ch.destroy();
   });
 
   it('caps the slots a worker asks for at --max-slots', async () => {

@@ -79,8 +79,16 @@ export class Pump {
       if (this.h.blocked()) return;
       const free = this.free();
       if (free.length === 0) return;
-      const session = free[0];
-      let range = lt.takeQueued(table, session.id, free.length > 1);
+      // A queued chunk goes to the first free worker that did not just lose it; else a fresh cut.
+      let session = free[0];
+      let range: lt.ChunkRange | null = null;
+      for (const s of free) {
+        range = lt.takeQueued(table, s.id, free.length > 1);
+        if (range !== null) {
+          session = s;
+          break;
+        }
+      }
       let data: Buffer | null = null;
       const fresh = range === null;
       if (range !== null) {

@@ -68,7 +68,7 @@ function addRunOptions(cmd: Command): Command {
   return addColumnOptions(
     cmd
       .option('--db <path>', 'SQLite database', DEFAULT_DB)
-      .option('--chunk-size <size>', 'bytes per chunk, e.g. 4MiB, 512KiB', '4MiB')
+      .option('--chunk-size <size>', 'bytes per chunk, e.g. 4MiB, 512KiB (default: 4MiB)')
       .option('--max-attempts <n>', 'tries per chunk before the run fails', '3')
       .option('--lease-timeout <s>', 'seconds a worker may hold a chunk (default: grows with --chunk-size)')
       .option('--wait-timeout <s>', 'give up when no worker is connected for this long (default: wait)')
@@ -280,6 +280,13 @@ export function buildProgram(): Command {
       .option('--host <host>', 'address to listen on (non-loopback needs --token)', DEFAULT_HOST)
       .option('--port <port>', 'port to listen on (0 = any free port)', String(DEFAULT_PORT))
       .option('--handshake-timeout <s>', 'seconds a new connection has to say hello', '10')
+      .option('--max-slots <n>', 'most chunks in flight to one worker, whatever it asks for', '4')
+      .option(
+        '--linger <s>',
+        'seconds to stay after the end, telling reconnecting workers the run is over',
+        '3',
+      )
+      .option('--peer-timeout <s>', 'drop a worker not heard from this long (pings every third of it)', '15')
       .addOption(
         new Option('--transport <kind>', 'send chunk bytes, or byte ranges when workers share the file')
           .choices(['bytes', 'range'])
@@ -367,7 +374,14 @@ export function buildProgram(): Command {
     ) => {
       const workers = parseIntOption('--workers', o.workers, 1, 256);
       const slots = parseIntOption('--slots', o.slots, 1, 64);
-      const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
+      // Its own children: no one reconnects after the end, and their slots are its own choice.
+      const opts = parseCoordinatorOptions(csv, {
+        ...o,
+        host: DEFAULT_HOST,
+        port: '0',
+        linger: '0',
+        maxSlots: String(slots),
+      });
       const uiOpts = parseUiOptions(opts.db, o.ui, o.uiPort, o.token);
       if (o.generate) await ensureDataset(csv, opts.quiet);
       const dashboard = uiOpts === null ? null : await (await load.serve()).openRunDashboard(uiOpts);

@@ -34,6 +34,10 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_MAX_KEYS = 1_000_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_CHUNK_SIZE = 48 * 1024 * 1024;
+export const DEFAULT_MAX_SLOTS = 4;
+export const DEFAULT_LINGER_MS = 3_000;
+/** Three missed pings (the coordinator pings every third of this). */
+export const DEFAULT_PEER_TIMEOUT_MS = 15_000;
 
 /** Lease timeout: generous next to a parse time of ~20 ms per MiB, and growing with the chunk. */
 export function defaultLeaseTimeoutMs(chunkSize: number): number {
@@ -76,6 +80,15 @@ export function parseSeconds(option: string, value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
     throw new UsageError(`${option} must be a positive number of seconds, got "${value}"`);
+  }
+  return Math.round(n * 1000);
+}
+
+/** Seconds, zero allowed → milliseconds. */
+export function parseSecondsOrZero(option: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`${option} must be 0 or a positive number of seconds, got "${value}"`);
   }
   return Math.round(n * 1000);
 }
@@ -141,6 +154,14 @@ export interface CoordinatorOptions {
   /** Give up when no worker has connected for this long while work remains; null waits forever. */
   waitTimeoutMs: number | null;
   resume: boolean;
+  /** Whether --chunk-size was given (on --resume it must then match the stored run). */
+  chunkSizeGiven: boolean;
+  /** Most chunks in flight to one worker, whatever it asks for. */
+  maxSlots: number;
+  /** How long the coordinator stays after the end, telling reconnecting workers the run is over. */
+  lingerMs: number;
+  /** A worker not heard from this long (pings unanswered) is dropped; pings go out every third of it. */
+  peerTimeoutMs: number;
   columns: ColumnOptions;
   /** Send byte ranges instead of bytes (workers must read the same file). */
   transport: 'bytes' | 'range';
@@ -214,6 +235,9 @@ export interface RawCoordinatorFlags extends RawColumnFlags {
   handshakeTimeout?: string;
   waitTimeout?: string;
   resume?: boolean;
+  maxSlots?: string;
+  linger?: string;
+  peerTimeout?: string;
   transport?: string;
   quiet?: boolean;
   json?: boolean;
@@ -256,6 +280,14 @@ export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags):
         : parseSeconds('--handshake-timeout', raw.handshakeTimeout),
     waitTimeoutMs: raw.waitTimeout === undefined ? null : parseSeconds('--wait-timeout', raw.waitTimeout),
     resume: raw.resume === true,
+    chunkSizeGiven: raw.chunkSize !== undefined,
+    maxSlots:
+      raw.maxSlots === undefined ? DEFAULT_MAX_SLOTS : parseIntOption('--max-slots', raw.maxSlots, 1, 64),
+    lingerMs: raw.linger === undefined ? DEFAULT_LINGER_MS : parseSecondsOrZero('--linger', raw.linger),
+    peerTimeoutMs:
+      raw.peerTimeout === undefined
+        ? DEFAULT_PEER_TIMEOUT_MS
+        : parseSeconds('--peer-timeout', raw.peerTimeout),
     columns: parseColumnOptions(raw),
     transport,
     quiet: raw.quiet === true,

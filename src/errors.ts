@@ -21,6 +21,9 @@ export type ErrorCode =
   | 'E_CONNECT'
   | 'E_INTERRUPTED'
   | 'E_RANGE_REFUSED'
+  | 'E_TOO_FEW_CUSTOMERS'
+  | 'E_TILING'
+  | 'E_FINISH'
   | 'E_INTERNAL';
 
 export class SalesgridError extends Error {

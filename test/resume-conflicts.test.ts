@@ -23,4 +23,19 @@ describe('resume conflicts', () => {
       '--chunk-size 1048576 (the run has 65536)',
     ]);
   });
+
+  it("--max-field-bytes: the default is not a conflict; another value than the run's is", () => {
+    const stored = { chunkSize: 65536, columns: { maxKeys: 500, maxFieldBytes: 4096 } };
+    const base = { chunkSize: 65536, chunkSizeGiven: false };
+    const columns = (maxFieldBytes: number) => ({ maxKeys: 1_000_000, maxFieldBytes });
+    expect(resumeConflicts(stored, { ...base, columns: columns(1024 * 1024) })).toEqual([]);
+    expect(resumeConflicts(stored, { ...base, columns: columns(4096) })).toEqual([]);
+    expect(resumeConflicts(stored, { ...base, columns: columns(8192) })).toEqual([
+      '--max-field-bytes 8192 (the run has 4096)',
+    ]);
+    // A run stored without the option (older versions): as with --max-keys, nothing to compare.
+    expect(resumeConflicts({ chunkSize: 65536, columns: {} }, { ...base, columns: columns(8192) })).toEqual(
+      [],
+    );
+  });
 });

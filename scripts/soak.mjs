@@ -72,7 +72,13 @@ function settingsFor(seed, k) {
   if (r.chance(0.5)) faults.push({ kind: 'kill-worker', at: at() });
   if (r.chance(0.4)) faults.push({ kind: 'stop-worker', at: at() });
   if (r.chance(0.5)) faults.push({ kind: 'drop-connection', at: at() });
-  if (r.chance(0.5)) faults.push({ kind: 'kill-coordinator', at: at() });
+  // The coordinator dies at a random time, or once a random share of the chunks is done.
+  if (r.chance(0.5))
+    faults.push(
+      r.chance(0.5)
+        ? { kind: 'kill-coordinator', at: at() }
+        : { kind: 'kill-coordinator', at: 0, share: Math.round(r.next() * 80) / 100 },
+    );
   return {
     rows: r.int(4_000, 12_000),
     genSeed: r.int(1, 1_000_000),
@@ -89,7 +95,10 @@ function settingsFor(seed, k) {
 
 function describe(s) {
   const q = s.quotedFrom === null ? 'none' : `from ${(s.quotedFrom * 100).toFixed(0)}%`;
-  const f = s.faults.map((x) => `${x.kind}@${x.at}ms`).join(', ') || 'none';
+  const f =
+    s.faults
+      .map((x) => `${x.kind}@${x.share === undefined ? `${x.at}ms` : `${x.share * 100}%`}`)
+      .join(', ') || 'none';
   return `rows=${s.rows} quoted-breaks=${q} bad=${s.badRows} chunk=${s.chunkKiB}KiB workers=${s.workers} transport=${s.transport} faults=[${f}]`;
 }
 
@@ -288,9 +297,22 @@ async function iteration(s, timeoutMs) {
     };
 
     let restarting = null;
+    const estimate = Math.ceil((fs.statSync(file).size - 1) / (s.chunkKiB * 1024));
+    /** Resolves once `share` of the estimated chunks is done (polled from the database, read-only). */
+    const progress = async (share) => {
+      const want = Math.max(1, Math.floor(share * estimate));
+      const d = new Database(db, { readonly: true, fileMustExist: true });
+      try {
+        const q = d.prepare("SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'");
+        while (!coord.exited && q.get().n < want) await sleep(15);
+      } finally {
+        d.close();
+      }
+    };
     for (const f of s.faults) {
       timers.push(
         setTimeout(async () => {
+          if (f.share !== undefined) await progress(f.share);
           if (coord.exited && restarting === null) return;
           if (f.kind === 'kill-worker') {
             const w = victim();
@@ -395,15 +417,17 @@ async function check(db, ref) {
       )
       .all(run.id);
     let at = run.data_start;
+    let tiled = true;
     for (const c of chunks) {
       if (c.byte_start !== at) {
-        diffs.push(`chunks: ${c.byte_start < at ? 'overlap' : 'gap'} at byte ${at}..${c.byte_start}`);
+        diffs.unshift(`chunks: ${c.byte_start < at ? 'overlap' : 'gap'} at bytes ${at}..${c.byte_start}`);
+        tiled = false;
         break;
       }
       at = c.byte_end;
     }
-    if (diffs.every((x) => !x.startsWith('chunks')) && at !== run.size)
-      diffs.push(`chunks: end at byte ${at}, file size ${run.size}`);
+    if (tiled && at !== run.size)
+      diffs.unshift(`chunks: the last done chunk ends at ${at}, the file at ${run.size}`);
   } finally {
     d.close();
   }
@@ -430,7 +454,7 @@ for (let k = args.from; k < args.from + args.iterations; k++) {
     continue;
   }
   failed.push(k);
-  process.stdout.write(`[${k}] FAILED in ${secs}s${what}\n  ${diffs.slice(0, 12).join('\n  ')}\n`);
+  process.stdout.write(`[${k}] FAILED in ${secs}s${what}\n  ${diffs.slice(0, 16).join('\n  ')}\n`);
   for (const p of procs) {
     const tail = p.log.trim().split('\n').slice(-15).join('\n    ');
     process.stdout.write(`  --- ${p.name} (exit ${p.code})\n    ${tail}\n`);

@@ -97,7 +97,7 @@ function describe(s) {
   const q = s.quotedFrom === null ? 'none' : `from ${(s.quotedFrom * 100).toFixed(0)}%`;
   const f =
     s.faults
-      .map((x) => `${x.kind}@${x.share === undefined ? `${x.at}ms` : `${x.share * 100}%`}`)
+      .map((x) => `${x.kind}@${x.share === undefined ? `${x.at}ms` : `${Math.round(x.share * 100)}%`}`)
       .join(', ') || 'none';
   return `rows=${s.rows} quoted-breaks=${q} bad=${s.badRows} chunk=${s.chunkKiB}KiB workers=${s.workers} transport=${s.transport} faults=[${f}]`;
 }

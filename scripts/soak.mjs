@@ -3,11 +3,14 @@
  * Seeded fault soak of the whole system, run as a user runs it: a `coordinator` and 2 or 3 separate
  * `worker` processes (each behind a TCP relay this script can cut), on a small generated file with
  * quoted line breaks from a random row on (or none) and a few bad rows. Random faults: kill -9 a
- * worker, SIGSTOP one past its lease, cut a connection, kill -9 the coordinator and `--resume` it.
+ * worker, SIGSTOP one past its lease, cut a connection, kill -9 the coordinator and `--resume` it,
+ * SIGSTOP the coordinator past the workers' --peer-timeout.
  * Each iteration must match an independent computation (csv-parse + BigInt) exactly, and its done
  * chunks must tile the data section.
  *
- *   npm run soak -- [--iterations N] [--seed S] [--from K] [--timeout SECONDS]
+ *   npm run soak -- [--iterations N] [--seed S] [--from K] [--timeout SECONDS] [--verbose]
+ *
+ * `--verbose` prints every process's log after each iteration.
  *
  * Iteration K's settings depend only on (S, K): `--seed S --from K --iterations 1` replays them
  * (fault times are wall-clock delays, so the interleaving may still differ on a loaded machine).
@@ -23,19 +26,25 @@ import { parse } from 'csv-parse/sync';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'salesgrid.js');
 const LEASE_S = 2;
+/** Workers' --peer-timeout when the coordinator may be stopped: above its 5 s ping interval. */
+const PEER_S = 6;
 
 // --- arguments ---------------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const out = { iterations: 20, seed: Date.now() % 2 ** 31, from: 0, timeout: 120 };
+  const out = { iterations: 20, seed: Date.now() % 2 ** 31, from: 0, timeout: 120, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === '--verbose') {
+      out.verbose = true;
+      continue;
+    }
     const key = { '--iterations': 'iterations', '--seed': 'seed', '--from': 'from', '--timeout': 'timeout' }[
       flag
     ];
     if (key === undefined || value === undefined || !/^\d+$/.test(value)) {
       process.stderr.write(
-        `soak: usage: soak.mjs [--iterations N] [--seed S] [--from K] [--timeout SECONDS]\n`,
+        `soak: usage: soak.mjs [--iterations N] [--seed S] [--from K] [--timeout SECONDS] [--verbose]\n`,
       );
       process.exit(2);
     }
@@ -79,7 +88,7 @@ function settingsFor(seed, k) {
         ? { kind: 'kill-coordinator', at: at() }
         : { kind: 'kill-coordinator', at: 0, share: Math.round(r.next() * 80) / 100 },
     );
-  return {
+  const out = {
     rows: r.int(4_000, 12_000),
     genSeed: r.int(1, 1_000_000),
     // Row index (fraction of the file) from which Country holds a quoted line break, or null.
@@ -88,9 +97,13 @@ function settingsFor(seed, k) {
     chunkKiB: r.int(8, 48),
     workers: r.int(2, 3),
     transport: r.chance(0.25) ? 'range' : 'bytes',
-    faults: faults.sort((a, b) => a.at - b.at),
+    faults,
     pick: r.int(0, 1_000),
   };
+  // Drawn last, so the settings above stay those of earlier versions of this script.
+  if (r.chance(0.25)) faults.push({ kind: 'stop-coordinator', at: at() });
+  faults.sort((a, b) => a.at - b.at);
+  return out;
 }
 
 function describe(s) {
@@ -275,7 +288,8 @@ async function iteration(s, timeoutMs) {
     let coord = start(['coordinator', file, '--port', '0', ...base], 'coordinator');
     procs.push(coord);
     const target = { port: Number((await waitFor(coord, /listening on [^\s]+:(\d+)/, 60_000))[1]) };
-    const range = s.transport === 'range' ? ['--accept-ranges', file] : [];
+    const extra = s.transport === 'range' ? ['--accept-ranges', file] : [];
+    if (s.faults.some((f) => f.kind === 'stop-coordinator')) extra.push('--peer-timeout', String(PEER_S));
     let nextId = 0;
     const workers = [];
     const addWorker = async () => {
@@ -283,7 +297,7 @@ async function iteration(s, timeoutMs) {
       relays.push(r);
       const id = `w${nextId++}`;
       const w = start(
-        ['worker', '--connect', `127.0.0.1:${r.port}`, '--id', id, '--retry-for', '60', ...range],
+        ['worker', '--connect', `127.0.0.1:${r.port}`, '--id', id, '--retry-for', '60', ...extra],
         id,
       );
       procs.push(w);
@@ -333,6 +347,13 @@ async function iteration(s, timeoutMs) {
             if (w === null) return;
             w.relay.cut();
             events.push(`cut ${w.proc.name}`);
+          } else if (f.kind === 'stop-coordinator') {
+            // Silent but connected: each worker must drop it after --peer-timeout and reconnect.
+            const stopped = coord;
+            stopped.child.kill('SIGSTOP');
+            events.push('stopped the coordinator');
+            await sleep(PEER_S * 1000 + 1_500);
+            stopped.child.kill('SIGCONT');
           } else if (f.kind === 'kill-coordinator') {
             if (coord.exited) return;
             restarting = (async () => {
@@ -451,6 +472,8 @@ for (let k = args.from; k < args.from + args.iterations; k++) {
   const what = events.length ? ` (${events.join(', ')})` : '';
   if (diffs.length === 0) {
     process.stdout.write(`[${k}] ok in ${secs}s${what}\n`);
+    if (args.verbose)
+      for (const p of procs) process.stdout.write(`  --- ${p.name} (exit ${p.code})\n${p.log}`);
     continue;
   }
   failed.push(k);

@@ -349,8 +349,12 @@ export function buildProgram(): Command {
     .option('--id <id>', 'worker name in results (default: hostname-pid)')
     .option('--token <token>', 'shared secret (default: $SALESGRID_TOKEN)')
     .option('--slots <n>', 'chunks in flight to this worker', '2')
-    .option('--retry-for <s>', 'keep trying to reach the coordinator this long', '120')
-    .option('--stay', 'wait for the next run instead of exiting after one')
+    .option('--retry-for <s>', 'keep trying to reach the coordinator this long (not with --stay)', '120')
+    .option(
+      '--stay',
+      'after a run, wait without limit for the next coordinator at the same address (Ctrl-C stops, exit 130)',
+    )
+    .option('--peer-timeout <s>', 'reconnect when the coordinator has sent nothing for this long', '20')
     .option('--accept-ranges <file>', 'read this file for byte-range tasks (coordinator --transport range)')
     .option('--quiet', 'warnings only')
     .action(async (o: RawWorkerFlags) => {

@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.js';
+import { DEFAULT_MAX_FRAME } from './protocol/frame-codec.js';
 import { DEFAULT_MAX_FIELD_BYTES, MAX_MAX_FIELD_BYTES } from './quote-limit.js';
 import type { DateFormat } from './scan-spec.js';
 
@@ -37,8 +38,10 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_CHUNK_SIZE = 48 * 1024 * 1024;
 export const DEFAULT_MAX_SLOTS = 4;
 export const DEFAULT_LINGER_MS = 3_000;
-/** Three missed pings (the coordinator pings every third of this). */
+/** A coordinator drops a worker after three missed pings (it pings every third of this, at most every 5 s). */
 export const DEFAULT_PEER_TIMEOUT_MS = 15_000;
+/** A worker drops a coordinator it has not heard from for this long; coordinators ping at least every 5 s. */
+export const DEFAULT_WORKER_PEER_TIMEOUT_MS = 20_000;
 
 /** Lease timeout: generous next to a parse time of ~20 ms per MiB, and growing with the chunk. */
 export function defaultLeaseTimeoutMs(chunkSize: number): number {
@@ -178,10 +181,14 @@ export interface WorkerOptions {
   id: string;
   token: string | null;
   slots: number;
-  /** Keep reconnecting this long when the coordinator is not reachable. */
+  /** Keep reconnecting this long when the coordinator is not reachable (not with `stay`). */
   retryForMs: number;
-  /** Wait for the next run after `done` instead of exiting. */
+  /** After a run, wait without limit for the next one (capped backoff) instead of exiting. */
   stay: boolean;
+  /** Drop and reconnect a coordinator that has sent nothing for this long. */
+  peerTimeoutMs: number;
+  /** Largest result frame body sent: the coordinator's frame limit. */
+  maxFrame: number;
   quiet: boolean;
   /** The one file this worker reads for byte-range tasks (absolute), or null: ranges are refused. */
   acceptRanges: string | null;
@@ -315,6 +322,7 @@ export interface RawWorkerFlags {
   slots?: string;
   retryFor?: string;
   stay?: boolean;
+  peerTimeout?: string;
   quiet?: boolean;
   acceptRanges?: string;
 }
@@ -334,6 +342,11 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
     slots: raw.slots === undefined ? DEFAULT_SLOTS : parseIntOption('--slots', raw.slots, 1, 64),
     retryForMs: raw.retryFor === undefined ? 120_000 : parseSeconds('--retry-for', raw.retryFor),
     stay: raw.stay === true,
+    peerTimeoutMs:
+      raw.peerTimeout === undefined
+        ? DEFAULT_WORKER_PEER_TIMEOUT_MS
+        : parseSeconds('--peer-timeout', raw.peerTimeout),
+    maxFrame: DEFAULT_MAX_FRAME,
     quiet: raw.quiet === true,
     acceptRanges: raw.acceptRanges === undefined ? null : path.resolve(raw.acceptRanges),
   });

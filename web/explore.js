@@ -289,7 +289,7 @@ export async function explorePage(id) {
               k.key,
             ),
             fmtInt(k.rows),
-            fmtInt(k.units),
+            fmtMoney(k.units),
             fmtMoney(k.revenue),
           ]),
           [0, 2, 3, 4],

@@ -152,7 +152,8 @@ export class Coordinator {
     this.ui.listening?.(this.listener.host, this.listener.port, this.runId);
     this.timers.push(setInterval(() => this.tick(), 250));
     this.timers.push(setInterval(() => this.store.heartbeat(this.runId, this.owner), HEARTBEAT_MS));
-    const pingMs = Math.max(50, this.opts.peerTimeoutMs / 3);
+    // Workers drop a coordinator silent for 20 s by default, so never ping less often than every 5 s.
+    const pingMs = Math.min(5_000, Math.max(50, this.opts.peerTimeoutMs / 3));
     this.timers.push(setInterval(() => this.sessions.ping(Date.now()), pingMs));
     // Ctrl-C while preparing: the run exists now and is recorded as interrupted, resumable.
     if (this.failLater !== null) this.abort(this.failLater);

@@ -1,11 +1,12 @@
 /**
- * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). The one exception is
- * marts.revenue_scaled: revenue × 10^runs.scale as a 64-bit INTEGER, so `top` can sum and rank in
- * SQL exactly (SQLite raises on integer overflow rather than rounding). marts.month is '' for a
- * file without dates. Timestamps are ISO-8601 UTC text.
+ * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). marts also keep
+ * revenue × 10^runs.scale and units as order-preserving TEXT keys (src/db/sort-key.ts), of any
+ * size, so `top` sums (`sg_sum`) and ranks in SQL exactly. marts.month is '' for a file without
+ * dates. Timestamps are ISO-8601 UTC text.
  */
 
-export const SCHEMA_VERSION = 1;
+/** 2: marts.revenue_scaled INTEGER (overflowed past 2^63) became units_key/revenue_key TEXT. */
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -114,9 +115,10 @@ CREATE TABLE IF NOT EXISTS marts (
   month TEXT NOT NULL,
   key TEXT NOT NULL,
   rows INTEGER NOT NULL,
-  units INTEGER NOT NULL,
+  units TEXT NOT NULL,
   revenue TEXT NOT NULL,
-  revenue_scaled INTEGER NOT NULL,
+  units_key TEXT NOT NULL,
+  revenue_key TEXT NOT NULL,
   PRIMARY KEY (run_id, mart, month, key)
 );
 CREATE TABLE IF NOT EXISTS rejects (

@@ -8,6 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SalesgridError } from '../errors.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { fromSortKey, registerSortKeySum, toSortKey } from './sort-key.js';
 
 /** The slice of better-sqlite3 this module uses. */
 interface Statement {
@@ -20,6 +21,15 @@ interface Db {
   exec(sql: string): void;
   pragma(sql: string, options?: { simple?: boolean }): unknown;
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+  aggregate(
+    name: string,
+    options: {
+      start: () => bigint;
+      step: (total: bigint, key: string) => bigint;
+      result: (total: bigint) => string;
+      deterministic: boolean;
+    },
+  ): void;
   close(): void;
 }
 
@@ -178,6 +188,7 @@ export class Store {
   private constructor(db: Db, file: string) {
     this.db = db;
     this.path = file;
+    registerSortKeySum(db);
   }
 
   /** Opens (and creates) a database for writing. */
@@ -567,10 +578,20 @@ export class Store {
         for (const [dim, key, c] of merged.dims) d.run(runId, dim, key, c.rows, c.units, c.revenue);
         this.prepare('DELETE FROM marts WHERE run_id = ?').run(runId);
         const mi = this.prepare(
-          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, revenue_scaled) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, units_key, revenue_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         );
         for (const [mart, month, key, rows, units, revenue, scaled] of merged.marts ?? []) {
-          mi.run(runId, mart, month, key, rows, units, revenue, scaled);
+          mi.run(
+            runId,
+            mart,
+            month,
+            key,
+            rows,
+            units.toString(),
+            revenue,
+            toSortKey(units),
+            toSortKey(scaled),
+          );
         }
       }
       this.prepare(
@@ -637,8 +658,8 @@ export class Store {
   }
 
   /**
-   * The top `limit` keys of a mart per period, ranked in SQL on exact integers (revenue × 10^scale).
-   * Ties are broken by key, ascending, so the answer is deterministic.
+   * The top `limit` keys of a mart per period, ranked in SQL on exact integers of any size
+   * (units, and revenue × 10^scale, as sort keys). Ties are broken by key, ascending.
    */
   martTop(
     runId: number,
@@ -646,26 +667,34 @@ export class Store {
     per: 'month' | 'year' | 'all',
     by: 'revenue' | 'units' | 'rows',
     limit: number,
-  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenue_scaled: bigint }[] {
+  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenueScaled: bigint }[] {
     const period = per === 'month' ? 'month' : per === 'year' ? 'substr(month, 1, 4)' : "''";
-    const metric = by === 'revenue' ? 'revenue_scaled' : by;
+    const metric = by === 'revenue' ? 'revenue_key' : by === 'units' ? 'units_key' : 'rows';
     const stmt = this.prepare(
       `WITH base AS (
-         SELECT ${period} AS period, key, SUM(rows) AS rows, SUM(units) AS units, SUM(revenue_scaled) AS revenue_scaled
+         SELECT ${period} AS period, key, SUM(rows) AS rows, sg_sum(units_key) AS units_key, sg_sum(revenue_key) AS revenue_key
          FROM marts WHERE run_id = ? AND mart = ? GROUP BY 1, 2
        ), ranked AS (
          SELECT *, ROW_NUMBER() OVER (PARTITION BY period ORDER BY ${metric} DESC, key ASC) AS rank FROM base
        )
-       SELECT period, rank, key, rows, units, revenue_scaled FROM ranked WHERE rank <= ? ORDER BY period, rank`,
+       SELECT period, rank, key, rows, units_key, revenue_key FROM ranked WHERE rank <= ? ORDER BY period, rank`,
     ) as Statement & { safeIntegers(on: boolean): Statement };
-    return stmt.safeIntegers(true).all(runId, mart, limit) as {
+    const rows = stmt.safeIntegers(true).all(runId, mart, limit) as {
       period: string;
-      rank: number;
+      rank: bigint;
       key: string;
       rows: bigint;
-      units: bigint;
-      revenue_scaled: bigint;
+      units_key: string;
+      revenue_key: string;
     }[];
+    return rows.map((r) => ({
+      period: r.period,
+      rank: Number(r.rank),
+      key: r.key,
+      rows: r.rows,
+      units: fromSortKey(r.units_key),
+      revenueScaled: fromSortKey(r.revenue_key),
+    }));
   }
 
   /** A read query for modules with their own SQL (eda). Rows are plain objects. */

@@ -34,7 +34,7 @@ export interface RunDetail extends RunListItem {
   /** Bytes of the data section (the file minus its header), what `bytesDone` counts towards. */
   bytesTotal: number;
   chunkSize: number;
-  /** Money decimals of the run: a mart's revenue_scaled is revenue × 10^scale. */
+  /** Money decimals of the run: a mart cell's revenue in the smallest unit is revenue × 10^scale. */
   scale: number;
   /** The coordinator's last heartbeat (every 2 s while it runs), ISO time, or null. */
   heartbeatAt: string | null;
@@ -91,6 +91,7 @@ export interface RejectRow {
 export interface TopKey {
   key: string;
   rows: number;
-  units: number;
+  /** Exact integer as a decimal string (may exceed 2^53). */
+  units: string;
   revenue: string;
 }

@@ -1,12 +1,13 @@
 /**
  * The dashboard's read-only view of a salesgrid database. One read-only better-sqlite3 connection;
  * every query is a fixed, parameterized statement (no SQL, column or table name from a client).
- * Money stays exact: decimal TEXT is summed as bigint in JS, marts are summed in SQL on the exact
- * `revenue_scaled` integers.
+ * Money stays exact: decimal TEXT is summed as bigint in JS, marts are summed and ranked in SQL on
+ * their order-preserving integer keys (`sg_sum`, src/db/sort-key.ts).
  */
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { formatScaled, parseDecimal, rescale } from '../aggregate/decimal.js';
+import { type AggregateHost, fromSortKey, registerSortKeySum } from '../db/sort-key.js';
 import { SalesgridError } from '../errors.js';
 import type {
   AttemptRow,
@@ -25,7 +26,7 @@ interface Statement {
   all(...params: unknown[]): unknown[];
   safeIntegers(on: boolean): Statement;
 }
-interface Db {
+interface Db extends AggregateHost {
   prepare(sql: string): Statement;
   pragma(sql: string, options: { simple: true }): unknown;
   close(): void;
@@ -126,6 +127,7 @@ export class DashboardQueries {
       db = new Database(file, { readonly: true, fileMustExist: true }) as unknown as Db;
       db.pragma('busy_timeout = 5000', { simple: true });
       db.prepare('SELECT 1 FROM runs LIMIT 1').get();
+      registerSortKeySum(db);
     } catch (err) {
       throw new SalesgridError('E_INPUT', `${file} is not a salesgrid database: ${(err as Error).message}`, {
         exitCode: 2,
@@ -271,21 +273,19 @@ export class DashboardQueries {
       return rows.map((r) => ({ period: r.month, rows: r.rows, units: r.units, revenue: r.revenue }));
     }
     const rows = this.stmt(
-      `SELECT month, SUM(rows) AS rows, SUM(units) AS units, SUM(revenue_scaled) AS revenue_scaled
+      `SELECT month, SUM(rows) AS rows, sg_sum(units_key) AS units_key, sg_sum(revenue_key) AS revenue_key
        FROM marts WHERE run_id = ? AND mart = ? AND key = ? GROUP BY month ORDER BY month`,
-    )
-      .safeIntegers(true)
-      .all(runId, filter.mart, filter.key) as {
+    ).all(runId, filter.mart, filter.key) as {
       month: string;
-      rows: bigint;
-      units: bigint;
-      revenue_scaled: bigint;
+      rows: number;
+      units_key: string;
+      revenue_key: string;
     }[];
     return rows.map((r) => ({
       period: r.month,
-      rows: Number(r.rows),
-      units: String(r.units),
-      revenue: formatScaled(r.revenue_scaled, scale),
+      rows: r.rows,
+      units: fromSortKey(r.units_key).toString(),
+      revenue: formatScaled(fromSortKey(r.revenue_key), scale),
     }));
   }
 
@@ -326,7 +326,7 @@ export class DashboardQueries {
        ORDER BY CAST(revenue AS REAL) DESC, key LIMIT ? OFFSET ?`,
     ).all(runId, name, limit, offset) as { key: string; rows: number; units: string; revenue: string }[];
     return {
-      items: rows.map((r) => ({ key: r.key, rows: r.rows, units: Number(r.units), revenue: r.revenue })),
+      items: rows.map((r) => ({ key: r.key, rows: r.rows, units: r.units, revenue: r.revenue })),
       total,
       limit,
       offset,
@@ -352,29 +352,27 @@ export class DashboardQueries {
     );
     const rows = this.stmt(
       `WITH base AS (
-         SELECT key, SUM(rows) AS rows, SUM(units) AS units, SUM(revenue_scaled) AS revenue_scaled
+         SELECT key, SUM(rows) AS rows, sg_sum(units_key) AS units_key, sg_sum(revenue_key) AS revenue_key
          FROM marts WHERE run_id = ? AND mart = ? GROUP BY key
        ), ranked AS (
-         SELECT *, ROW_NUMBER() OVER (ORDER BY revenue_scaled DESC, key ASC) AS rank FROM base
+         SELECT *, ROW_NUMBER() OVER (ORDER BY revenue_key DESC, key ASC) AS rank FROM base
        )
-       SELECT rank, key, rows, units, revenue_scaled FROM ranked WHERE key LIKE ? ESCAPE '\\'
+       SELECT rank, key, rows, units_key, revenue_key FROM ranked WHERE key LIKE ? ESCAPE '\\'
        ORDER BY rank LIMIT ? OFFSET ?`,
-    )
-      .safeIntegers(true)
-      .all(runId, mart, pattern, limit, offset) as {
-      rank: bigint;
+    ).all(runId, mart, pattern, limit, offset) as {
+      rank: number;
       key: string;
-      rows: bigint;
-      units: bigint;
-      revenue_scaled: bigint;
+      rows: number;
+      units_key: string;
+      revenue_key: string;
     }[];
     return {
       items: rows.map((r) => ({
-        rank: Number(r.rank),
+        rank: r.rank,
         key: r.key,
-        rows: Number(r.rows),
-        units: Number(r.units),
-        revenue: formatScaled(r.revenue_scaled, scale),
+        rows: r.rows,
+        units: fromSortKey(r.units_key).toString(),
+        revenue: formatScaled(fromSortKey(r.revenue_key), scale),
       })),
       total,
       limit,

@@ -72,7 +72,8 @@ describe('retail layout end to end', () => {
       'done',
       40_000,
       0,
-      units,
+      // Unit counts are decimal strings in JSON.
+      String(units),
       fmt(revenue),
     ]);
     expect(new Map(r.monthly.map((m: { month: string; revenue: string }) => [m.month, m.revenue]))).toEqual(

@@ -302,13 +302,19 @@ export function buildProgram(): Command {
       const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
       if (o.generate) await ensureDataset(csv, opts.quiet);
       // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
-      const [{ listen }, { LocalWorkers }, { randomBytes }] = await Promise.all([
+      const [{ listen }, { serverSecurity }, { LocalWorkers }, { randomBytes }] = await Promise.all([
         import('./protocol/socket-channel.js'),
+        import('./protocol/tls-psk.js'),
         import('./local-workers.js'),
         import('node:crypto'),
       ]);
-      const listener = await listen(DEFAULT_HOST, 0);
       const token = opts.token ?? randomBytes(24).toString('hex');
+      const listener = await listen(
+        DEFAULT_HOST,
+        0,
+        undefined,
+        serverSecurity(token, opts.handshakeTimeoutMs),
+      );
       const pool = new LocalWorkers();
       const onExit = () => pool.killAll();
       process.on('exit', onExit);

@@ -21,6 +21,9 @@ export type ErrorCode =
   | 'E_CONNECT'
   | 'E_INTERRUPTED'
   | 'E_RANGE_REFUSED'
+  | 'E_SOURCE_MISMATCH'
+  | 'E_SOURCE_CHANGED'
+  | 'E_SOURCE'
   | 'E_INTERNAL';
 
 export class SalesgridError extends Error {
@@ -83,7 +86,7 @@ export class TooManyKeysError extends SalesgridError {
 }
 
 /** Errors that mean "this input can never succeed", so the scheduler does not retry them. */
-export const NON_RETRYABLE: ReadonlySet<string> = new Set(['E_TOO_MANY_KEYS']);
+export const NON_RETRYABLE: ReadonlySet<string> = new Set(['E_TOO_MANY_KEYS', 'E_SOURCE_CHANGED']);
 
 export interface WireError {
   code: string;

@@ -44,6 +44,7 @@ import {
   type Usage,
 } from '../protocol/messages.js';
 import { type Listener, listen } from '../protocol/socket-channel.js';
+import { serverSecurity } from '../protocol/tls-psk.js';
 import { shouldRetry } from '../retry.js';
 import type { ScanSpec } from '../scan-spec.js';
 import { Chunker, type ChunkRange } from './chunker.js';
@@ -271,8 +272,14 @@ export class Coordinator {
     try {
       // Listen first: workers (e.g. `run`'s children) start and connect while the layout is read;
       // their handshake waits until the run is ready.
-      this.listener = this.prebound ?? (await listen(this.opts.host, this.opts.port, DEFAULT_MAX_FRAME));
-      this.listener.accept((ch) => this.accept(ch));
+      const security =
+        this.opts.token === null ? undefined : serverSecurity(this.opts.token, this.opts.handshakeTimeoutMs);
+      this.listener =
+        this.prebound ?? (await listen(this.opts.host, this.opts.port, DEFAULT_MAX_FRAME, security));
+      this.listener.accept(
+        (ch) => this.accept(ch),
+        (remote, reason) => this.ui.warn(`refused ${remote}: ${reason}`),
+      );
       this.ui.bound?.(this.listener.host, this.listener.port);
       await this.prepare(input.mtimeMs);
     } catch (err) {

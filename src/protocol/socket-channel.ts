@@ -1,10 +1,16 @@
 /**
- * The socket adapter: the only module that imports node:net.
+ * The socket adapter: the only module that imports node:net and node:tls. With a token both ends
+ * speak TLS 1.3 PSK (see tls-psk.ts); a channel is handed over only once the handshake is done.
  */
 import net from 'node:net';
-import { SalesgridError } from '../errors.js';
+import tls from 'node:tls';
+import { AuthError, SalesgridError } from '../errors.js';
 import { BaseChannel, type Channel } from './channel.js';
 import { DEFAULT_MAX_FRAME } from './frame-codec.js';
+import { describeTlsError, type PskSecurity, type ServerSecurity } from './tls-psk.js';
+
+/** First byte of a TLS record carrying a handshake message (a ClientHello). */
+const TLS_HANDSHAKE_RECORD = 0x16;
 
 export function isLoopbackAddress(address: string | undefined): boolean {
   if (!address) return false;
@@ -48,24 +54,93 @@ class SocketChannel extends BaseChannel {
 export interface Listener {
   readonly host: string;
   readonly port: number;
-  /** Starts handing connections to `onChannel`; ones that arrived before are handed over first. */
-  accept(onChannel: (channel: Channel) => void): void;
+  /**
+   * Starts handing connections to `onChannel`; ones that arrived before are handed over first.
+   * `onRefused` hears of connections that failed the TLS handshake (wrong token, not TLS, silent).
+   */
+  accept(onChannel: (channel: Channel) => void, onRefused?: (remote: string, reason: string) => void): void;
   /** Stops listening; open connections get `graceMs` to finish (e.g. flush `done`), then are destroyed. */
   close(graceMs?: number): Promise<void>;
 }
 
-/** Listens on host:port (port 0 picks a free one); connections become Channels once `accept` is called. */
-export function listen(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME): Promise<Listener> {
+/**
+ * Server side of a PSK connection. A client that sends nothing gets `plainReply` (a worker without
+ * a token learns that one is needed); one that sends anything but a TLS handshake is cut.
+ */
+function secureServerSocket(
+  socket: net.Socket,
+  security: ServerSecurity,
+  onSecure: (socket: tls.TLSSocket) => void,
+  onRefused: (reason: string) => void,
+): void {
+  const silent = setTimeout(() => {
+    socket.end(security.plainReply);
+    setTimeout(() => socket.destroy(), 1_000).unref();
+    onRefused('sent nothing; told it a token is required');
+  }, security.plainAfterMs);
+  socket.once('data', (first: Buffer) => {
+    clearTimeout(silent);
+    if (first[0] !== TLS_HANDSHAKE_RECORD) {
+      socket.destroy();
+      return onRefused('not a TLS handshake (a worker without a token?)');
+    }
+    socket.pause();
+    // TLSSocket takes bytes already buffered on the socket as the start of its input.
+    socket.unshift(first);
+    // TLSSocket takes pskCallback at run time; @types/node 20 lists it on tls.TlsOptions only.
+    const options: tls.TLSSocketOptions & Pick<tls.TlsOptions, 'pskCallback'> = {
+      isServer: true,
+      minVersion: 'TLSv1.3',
+      ciphers: security.ciphers,
+      pskCallback: (_s, identity) => (identity === security.identity ? security.psk : null),
+    };
+    const secure = new tls.TLSSocket(socket, options);
+    const timer = setTimeout(() => {
+      secure.destroy();
+      onRefused(`no TLS handshake within ${security.handshakeTimeoutMs / 1000}s`);
+    }, security.handshakeTimeoutMs);
+    const onError = (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      secure.destroy();
+      onRefused(describeTlsError(err).why);
+    };
+    secure.once('error', onError);
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      secure.off('error', onError);
+      onSecure(secure);
+    });
+  });
+  socket.on('error', () => {});
+  socket.on('close', () => clearTimeout(silent));
+}
+
+/**
+ * Listens on host:port (port 0 picks a free one); connections become Channels once `accept` is
+ * called. With `security`, only peers that complete the TLS-PSK handshake become Channels.
+ */
+export function listen(
+  host: string,
+  port: number,
+  maxFrame = DEFAULT_MAX_FRAME,
+  security?: ServerSecurity,
+): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const sockets = new Set<net.Socket>();
     let handler: ((channel: Channel) => void) | null = null;
+    let refused: (remote: string, reason: string) => void = () => {};
     const early: Channel[] = [];
-    const server = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
+    const hand = (socket: net.Socket) => {
       const channel = new SocketChannel(socket, maxFrame);
       if (handler === null) early.push(channel);
       else handler(channel);
+    };
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      if (security === undefined) return hand(socket);
+      const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+      secureServerSocket(socket, security, hand, (reason) => refused(remote, reason));
     });
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why =
@@ -83,8 +158,9 @@ export function listen(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME)
       resolve({
         host: addr.address,
         port: addr.port,
-        accept(onChannel) {
+        accept(onChannel, onRefused) {
           handler = onChannel;
+          if (onRefused) refused = onRefused;
           for (const channel of early.splice(0)) onChannel(channel);
         },
         close: (graceMs = 0) =>
@@ -106,8 +182,18 @@ export function listen(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME)
   });
 }
 
-/** Opens a connection; rejects with the OS reason (ECONNREFUSED, …) if it cannot. */
-export function connect(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME): Promise<Channel> {
+/**
+ * Opens a connection; rejects with the OS reason (ECONNREFUSED, …) if it cannot. With `security`
+ * the channel is handed over after the TLS-PSK handshake; a handshake the token fails rejects
+ * with an AuthError.
+ */
+export function connect(
+  host: string,
+  port: number,
+  maxFrame = DEFAULT_MAX_FRAME,
+  security?: PskSecurity,
+): Promise<Channel> {
+  if (security !== undefined) return connectSecure(host, port, maxFrame, security);
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     const onError = (err: NodeJS.ErrnoException) => {
@@ -119,6 +205,52 @@ export function connect(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME
     socket.once('error', onError);
     socket.once('connect', () => {
       socket.off('error', onError);
+      resolve(new SocketChannel(socket, maxFrame));
+    });
+  });
+}
+
+function connectSecure(
+  host: string,
+  port: number,
+  maxFrame: number,
+  security: PskSecurity,
+): Promise<Channel> {
+  return new Promise((resolve, reject) => {
+    let connected = false;
+    const socket = tls.connect({
+      host,
+      port,
+      minVersion: 'TLSv1.3',
+      ciphers: security.ciphers,
+      pskCallback: () => ({ psk: security.psk, identity: security.identity }),
+      // The PSK authenticates the server; there is no certificate to check.
+      checkServerIdentity: () => undefined,
+    });
+    socket.once('connect', () => {
+      connected = true;
+    });
+    const onError = (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      if (!connected) {
+        return reject(
+          new SalesgridError('E_CONNECT', `cannot connect to ${host}:${port}: ${err.code ?? err.message}`),
+        );
+      }
+      const { auth, why } = describeTlsError(err);
+      reject(
+        auth
+          ? new AuthError(`${host}:${port} refused this worker: ${why}`)
+          : new SalesgridError('E_CONNECT', `cannot connect to ${host}:${port}: ${why}`),
+      );
+    };
+    socket.once('error', onError);
+    const onClose = () =>
+      onError(Object.assign(new Error('closed during the TLS handshake'), { code: 'ECONNRESET' }));
+    socket.once('close', onClose);
+    socket.once('secureConnect', () => {
+      socket.off('error', onError);
+      socket.off('close', onClose);
       resolve(new SocketChannel(socket, maxFrame));
     });
   });

@@ -12,6 +12,7 @@ import { AuthError, errorMessage, errorToWire, ProtocolError, SalesgridError } f
 import type { Channel } from '../protocol/channel.js';
 import { asToWorker, PROTOCOL_VERSION, processUsage, type Task } from '../protocol/messages.js';
 import { connect as socketConnect } from '../protocol/socket-channel.js';
+import { clientSecurity } from '../protocol/tls-psk.js';
 import { backoffMs } from '../retry.js';
 import { type ScanSpec, validateSpec } from '../scan-spec.js';
 import { parseChunk } from './parse-chunk.js';
@@ -44,7 +45,9 @@ export async function runWorker(
   ui: WorkerUi,
   hooks: WorkerHooks = {},
 ): Promise<WorkerSummary> {
-  const connect = hooks.connect ?? ((h: string, p: number) => socketConnect(h, p));
+  // With a token the worker speaks TLS-PSK only, so it never answers a peer that lacks the token.
+  const security = opts.token === null ? undefined : clientSecurity(opts.token);
+  const connect = hooks.connect ?? ((h: string, p: number) => socketConnect(h, p, undefined, security));
   const summary: WorkerSummary = { chunks: 0, rows: 0, rejected: 0, parseMs: 0, sessions: 0 };
   let failures = 0;
   let giveUpAt = Date.now() + opts.retryForMs;
@@ -65,6 +68,7 @@ export async function runWorker(
       try {
         channel = await connect(opts.host, opts.port);
       } catch (err) {
+        if ((err as SalesgridError).code === 'E_AUTH') throw err;
         if (Date.now() >= giveUpAt) {
           throw new SalesgridError(
             'E_CONNECT',

@@ -17,6 +17,14 @@ export function isLoopbackAddress(address: string | undefined): boolean {
   return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
 }
 
+/** A socket error in a line: OpenSSL's messages span lines and name source files. */
+function transportError(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC')
+    return 'a TLS record failed its integrity check (bad record mac): the stream was altered in transit';
+  if (err.code?.startsWith('ERR_SSL_')) return `TLS error ${err.code}`;
+  return err.message;
+}
+
 class SocketChannel extends BaseChannel {
   readonly remote: string;
   readonly loopback: boolean;
@@ -29,7 +37,7 @@ class SocketChannel extends BaseChannel {
     this.loopback = isLoopbackAddress(socket.remoteAddress);
     socket.setNoDelay(true);
     socket.on('data', (bytes: Buffer) => this.receive(bytes));
-    socket.on('error', (err) => this.closedByTransport(err.message));
+    socket.on('error', (err) => this.closedByTransport(transportError(err)));
     socket.on('close', () => this.closedByTransport(null));
   }
 
@@ -64,55 +72,51 @@ export interface Listener {
 }
 
 /**
- * Server side of a PSK connection. A client that sends nothing gets `plainReply` (a worker without
- * a token learns that one is needed); one that sends anything but a TLS handshake is cut.
+ * Server side of PSK connections: a tls.Server that never listens itself; the plain server hands
+ * it each socket whose first bytes are a TLS handshake. A client that sends nothing gets
+ * `plainReply` (a worker without a token learns that one is needed); anything else is cut.
  */
-function secureServerSocket(
-  socket: net.Socket,
+function secureServer(
   security: ServerSecurity,
   onSecure: (socket: tls.TLSSocket) => void,
-  onRefused: (reason: string) => void,
-): void {
-  const silent = setTimeout(() => {
-    socket.end(security.plainReply);
-    setTimeout(() => socket.destroy(), 1_000).unref();
-    onRefused('sent nothing; told it a token is required');
-  }, security.plainAfterMs);
-  socket.once('data', (first: Buffer) => {
-    clearTimeout(silent);
-    if (first[0] !== TLS_HANDSHAKE_RECORD) {
-      socket.destroy();
-      return onRefused('not a TLS handshake (a worker without a token?)');
-    }
-    socket.pause();
-    // TLSSocket takes bytes already buffered on the socket as the start of its input.
-    socket.unshift(first);
-    // TLSSocket takes pskCallback at run time; @types/node 20 lists it on tls.TlsOptions only.
-    const options: tls.TLSSocketOptions & Pick<tls.TlsOptions, 'pskCallback'> = {
-      isServer: true,
-      minVersion: 'TLSv1.3',
-      ciphers: security.ciphers,
-      pskCallback: (_s, identity) => (identity === security.identity ? security.psk : null),
-    };
-    const secure = new tls.TLSSocket(socket, options);
-    const timer = setTimeout(() => {
-      secure.destroy();
-      onRefused(`no TLS handshake within ${security.handshakeTimeoutMs / 1000}s`);
-    }, security.handshakeTimeoutMs);
-    const onError = (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      secure.destroy();
-      onRefused(describeTlsError(err).why);
-    };
-    secure.once('error', onError);
-    secure.once('secure', () => {
-      clearTimeout(timer);
-      secure.off('error', onError);
-      onSecure(secure);
-    });
+  onRefused: (remote: string, reason: string) => void,
+): (socket: net.Socket, remote: string) => void {
+  const server = tls.createServer({
+    minVersion: 'TLSv1.3',
+    ciphers: security.ciphers,
+    handshakeTimeout: security.handshakeTimeoutMs,
+    pskCallback: (_s, identity) => (identity === security.identity ? security.psk : null),
   });
-  socket.on('error', () => {});
-  socket.on('close', () => clearTimeout(silent));
+  server.on('secureConnection', onSecure);
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    onRefused(
+      remote,
+      err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+        ? `no TLS handshake within ${security.handshakeTimeoutMs / 1000}s`
+        : describeTlsError(err).why,
+    );
+  });
+  return (socket, remote) => {
+    const silent = setTimeout(() => {
+      socket.end(security.plainReply);
+      setTimeout(() => socket.destroy(), 1_000).unref();
+      onRefused(remote, 'sent nothing; told it a token is required');
+    }, security.plainAfterMs);
+    socket.on('error', () => {});
+    socket.on('close', () => clearTimeout(silent));
+    socket.once('data', (first: Buffer) => {
+      clearTimeout(silent);
+      if (first[0] !== TLS_HANDSHAKE_RECORD) {
+        socket.destroy();
+        return onRefused(remote, 'not a TLS handshake (a worker without a token?)');
+      }
+      socket.pause();
+      // The TLS socket takes bytes already buffered on the socket as the start of its input.
+      socket.unshift(first);
+      server.emit('connection', socket);
+    });
+  };
 }
 
 /**
@@ -135,12 +139,13 @@ export function listen(
       if (handler === null) early.push(channel);
       else handler(channel);
     };
+    const handSecure =
+      security === undefined ? null : secureServer(security, hand, (remote, why) => refused(remote, why));
     const server = net.createServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
-      if (security === undefined) return hand(socket);
-      const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-      secureServerSocket(socket, security, hand, (reason) => refused(remote, reason));
+      if (handSecure === null) return hand(socket);
+      handSecure(socket, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
     });
     server.once('error', (err: NodeJS.ErrnoException) => {
       const why =

@@ -63,7 +63,10 @@ function addRunOptions(cmd: Command): Command {
       .option('--lease-timeout <s>', 'seconds a worker may hold a chunk (default: grows with --chunk-size)')
       .option('--wait-timeout <s>', 'give up when no worker is connected for this long (default: wait)')
       .option('--resume', 'continue the last unfinished run over this file in --db')
-      .option('--token <token>', 'shared secret workers must prove (default: $SALESGRID_TOKEN)')
+      .option(
+        '--token <token>',
+        'shared secret; with it every connection is TLS 1.3 keyed by the token (default: $SALESGRID_TOKEN)',
+      )
       .option('--quiet', 'no progress or info lines')
       .option('--json', 'print the end-of-run summary as JSON'),
   );
@@ -219,7 +222,10 @@ export function buildProgram(): Command {
     program
       .command('coordinator')
       .description('listen for workers, hand out chunks of <csv>, merge and store the results')
-      .argument('<csv>', 'the sales CSV file')
+      .argument(
+        '<csv>',
+        'the sales CSV: a file, or an https:// URL read with Range requests (http:// on loopback)',
+      )
       .option('--host <host>', 'address to listen on (non-loopback needs --token)', DEFAULT_HOST)
       .option('--port <port>', 'port to listen on (0 = any free port)', String(DEFAULT_PORT))
       .option('--handshake-timeout <s>', 'seconds a new connection has to say hello', '10')
@@ -262,7 +268,10 @@ export function buildProgram(): Command {
     .option('--slots <n>', 'chunks in flight to this worker', '2')
     .option('--retry-for <s>', 'keep trying to reach the coordinator this long', '120')
     .option('--stay', 'wait for the next run instead of exiting after one')
-    .option('--accept-ranges <file>', 'read this file for byte-range tasks (coordinator --transport range)')
+    .option(
+      '--accept-ranges <file|url>',
+      "read this file or URL for byte-range tasks; its size, mtime and content must match the coordinator's",
+    )
     .option('--quiet', 'warnings only')
     .action(async (o: RawWorkerFlags) => {
       const opts = parseWorkerOptions(o);

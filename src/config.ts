@@ -142,7 +142,7 @@ export interface WorkerOptions {
   /** Wait for the next run after `done` instead of exiting. */
   stay: boolean;
   quiet: boolean;
-  /** The one file this worker reads for byte-range tasks (absolute), or null: ranges are refused. */
+  /** The one file (absolute) or URL this worker reads for byte-range tasks, or null: ranges are refused. */
   acceptRanges: string | null;
 }
 
@@ -183,7 +183,27 @@ export function tokenFrom(flag: string | undefined): string | null {
 }
 
 export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '[::1]';
+}
+
+/**
+ * A CSV given as a path (made absolute) or an http(s):// URL. Plain http:// is allowed on
+ * loopback only: elsewhere anyone on the path could change the data.
+ */
+export function parseSourceName(option: string, value: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return path.resolve(value);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${option} is not a valid URL: "${value}"`);
+  }
+  if (url.protocol === 'https:') return value;
+  if (url.protocol === 'http:') {
+    if (isLoopbackHost(url.hostname)) return value;
+    throw new UsageError(`${option}: http:// is allowed on loopback only; use https:// for ${url.host}`);
+  }
+  throw new UsageError(`${option} must be a file path, https:// or (loopback) http:// URL, got "${value}"`);
 }
 
 export interface RawCoordinatorFlags extends RawColumnFlags {
@@ -219,7 +239,7 @@ export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags):
     throw new UsageError(`--transport must be bytes or range, got "${transport}"`);
   }
   return Object.freeze({
-    file: path.resolve(file),
+    file: parseSourceName('<csv>', file),
     host,
     port: raw.port === undefined ? DEFAULT_PORT : parsePort('--port', raw.port),
     db: raw.db ?? DEFAULT_DB,
@@ -273,6 +293,7 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
     retryForMs: raw.retryFor === undefined ? 120_000 : parseSeconds('--retry-for', raw.retryFor),
     stay: raw.stay === true,
     quiet: raw.quiet === true,
-    acceptRanges: raw.acceptRanges === undefined ? null : path.resolve(raw.acceptRanges),
+    acceptRanges:
+      raw.acceptRanges === undefined ? null : parseSourceName('--accept-ranges', raw.acceptRanges),
   });
 }

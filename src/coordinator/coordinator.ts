@@ -4,8 +4,6 @@
  * that vanish or stall, and closes the run.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import { Packr } from 'msgpackr';
 import { formatScaled } from '../aggregate/decimal.js';
@@ -27,7 +25,6 @@ import { type MartRow, Store } from '../db/store.js';
 import {
   ChunkFailedError,
   errorMessage,
-  InputError,
   ProtocolError,
   SalesgridError,
   TooManyKeysError,
@@ -47,6 +44,7 @@ import { type Listener, listen } from '../protocol/socket-channel.js';
 import { serverSecurity } from '../protocol/tls-psk.js';
 import { shouldRetry } from '../retry.js';
 import type { ScanSpec } from '../scan-spec.js';
+import { type ByteSource, openSource } from '../source/byte-source.js';
 import { Chunker, type ChunkRange } from './chunker.js';
 import { detectLayout, type Layout } from './layout.js';
 
@@ -163,7 +161,7 @@ function iso(ms: number): string {
 }
 
 /** Reads the first bytes of the file for layout detection. */
-async function readSample(file: FileHandle, size: number): Promise<{ bytes: Buffer; complete: boolean }> {
+async function readSample(file: ByteSource, size: number): Promise<{ bytes: Buffer; complete: boolean }> {
   const want = Math.min(size, 256 * 1024);
   const bytes = Buffer.alloc(want);
   let have = 0;
@@ -175,31 +173,19 @@ async function readSample(file: FileHandle, size: number): Promise<{ bytes: Buff
   return { bytes: bytes.subarray(0, have), complete: have >= size };
 }
 
+/** Opens the CSV, a file or an http(s):// URL; its identity goes into byte-range tasks. */
 export async function openInput(
   file: string,
-): Promise<{ handle: FileHandle; size: number; mtimeMs: number }> {
-  let handle: FileHandle;
-  try {
-    handle = await fs.promises.open(file, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err);
-    throw new InputError(`cannot read ${file}: ${why}`);
-  }
-  const st = await handle.stat();
-  if (!st.isFile()) {
-    await handle.close();
-    throw new InputError(`cannot read ${file}: not a regular file`);
-  }
-  return { handle, size: st.size, mtimeMs: Math.round(st.mtimeMs) };
+): Promise<{ handle: ByteSource; size: number; mtimeMs: number }> {
+  const handle = await openSource(file);
+  return { handle, size: handle.identity.size, mtimeMs: handle.identity.mtimeMs };
 }
 
 export class Coordinator {
   private readonly opts: CoordinatorOptions;
   private readonly ui: CoordinatorUi;
   private store!: Store;
-  private file!: FileHandle;
+  private file!: ByteSource;
   private fileSize = 0;
   private chunker!: Chunker;
   private spec!: ScanSpec;
@@ -990,7 +976,7 @@ export class Coordinator {
         type: 'task',
         chunkId: range.chunkId,
         attempt,
-        range: { path: this.opts.file, start: range.byteStart, end: range.byteEnd },
+        range: { path: this.opts.file, start: range.byteStart, end: range.byteEnd, ...this.file.identity },
       });
     }
   }

@@ -41,11 +41,14 @@ export class RangeReader {
     if (!sameIdentity(source.identity, theirs)) {
       const diff = identityDiff(source.identity, theirs);
       if (isUrl(this.accepted) && this.accepted === range.path) {
-        throw new SalesgridError('E_SOURCE_CHANGED', `${range.path} changed during the run (${diff})`);
+        throw new SalesgridError('E_SOURCE_CHANGED', `${range.path} changed during the run (${diff})`, {
+          exitCode: 2,
+        });
       }
       throw new SalesgridError(
         'E_SOURCE_MISMATCH',
         `${this.accepted} is not the coordinator's ${range.path} (${diff}); this worker refuses its byte ranges`,
+        { exitCode: 2 },
       );
     }
     const size = range.end - range.start;

@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { type Proc, spawnProc } from './e2e.js';
+import { killAll, type Proc, spawnProc } from './e2e.js';
 
 const PREFIX = 'sgmh';
 
@@ -69,12 +69,20 @@ export class Lab {
   readonly id = `${PREFIX}${process.pid}x${randomBytes(2).toString('hex')}`;
   readonly bridge = `${this.id}-br`;
   readonly hosts = new Map<string, Host>();
-  private readonly onExit = () => this.teardown();
+  private readonly onExit = () => {
+    killAll();
+    this.teardown();
+  };
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    this.onExit();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15));
+  };
 
   /** `names[i]` gets 10.77.0.(i+1)… — e.g. ['c', 'w1', 'w2']. */
   constructor(names: string[]) {
     sweepStale();
     process.on('exit', this.onExit);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, this.onSignal);
     ip(['netns', 'add', this.bridge]);
     ip(['-n', this.bridge, 'link', 'add', 'br0', 'type', 'bridge']);
     ip(['-n', this.bridge, 'link', 'set', 'br0', 'up']);
@@ -189,6 +197,7 @@ export class Lab {
 
   teardown(): void {
     process.off('exit', this.onExit);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, this.onSignal);
     for (const ns of [...[...this.hosts.values()].map((h) => h.ns), this.bridge]) {
       try {
         ip(['netns', 'del', ns]);

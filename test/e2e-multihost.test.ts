@@ -131,7 +131,7 @@ describe.skipIf(!support.ok)('across hosts (network namespaces)', () => {
   });
 
   it('a worker link down longer than its lease, then back up', { timeout: 120_000 }, async () => {
-    rateAll('6mbit');
+    rateAll('4mbit');
     const log = await scenario('link down past the lease', async (db) => {
       const c = coordinator(db, ['--lease-timeout', '3']);
       for (const w of ['w1', 'w2', 'w3']) worker(w);
@@ -180,7 +180,7 @@ describe.skipIf(!support.ok)('across hosts (network namespaces)', () => {
   });
 
   it('a rogue host: wrong token, garbage and 100 idle connections', { timeout: 120_000 }, async () => {
-    rateAll('8mbit');
+    rateAll('4mbit');
     let rogueWorker: Proc | null = null;
     const log = await scenario('rogue host', async (db) => {
       const c = coordinator(db);

@@ -251,7 +251,11 @@ function connectSecure(
     };
     socket.once('error', onError);
     const onClose = () =>
-      onError(Object.assign(new Error('closed during the TLS handshake'), { code: 'ECONNRESET' }));
+      onError(
+        Object.assign(new Error('closed'), {
+          code: 'the peer closed the connection during the TLS handshake (a coordinator without a token?)',
+        }),
+      );
     socket.once('close', onClose);
     socket.once('secureConnect', () => {
       socket.off('error', onError);

@@ -18,7 +18,7 @@ import {
 type TaskRange = NonNullable<Task['range']>;
 
 export class RangeReader {
-  private readonly accepted: string | null;
+  readonly accepted: string | null;
   private source: ByteSource | null = null;
   /** The file's stat when `source` was opened: a change re-opens it and re-takes the fingerprint. */
   private opened: { ino: number; size: number; mtimeMs: number } | null = null;

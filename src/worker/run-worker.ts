@@ -277,8 +277,8 @@ function session(
 
 let reader: RangeReader | null = null;
 
-/** One reader per process, so its read buffer and source stay open across sessions. */
+/** One reader per accepted source, so its read buffer and source stay open across sessions. */
 function rangeReader(accepted: string | null): RangeReader {
-  if (reader === null) reader = new RangeReader(accepted);
+  if (reader === null || reader.accepted !== accepted) reader = new RangeReader(accepted);
   return reader;
 }

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'bin', 'salesgrid.js');
 const { listen, connect } = await import(join(ROOT, 'dist', 'protocol', 'socket-channel.js'));
-const { serverSecurity, clientSecurity } = await import(join(ROOT, 'dist', 'protocol', 'tls-psk.js'));
+const { serverSecurity, clientSecurity } = await import(join(ROOT, 'dist', 'protocol', 'tls-security.js'));
 
 const MiB = 1024 * 1024;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

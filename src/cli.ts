@@ -229,6 +229,9 @@ export function buildProgram(): Command {
       .option('--host <host>', 'address to listen on (non-loopback needs --token)', DEFAULT_HOST)
       .option('--port <port>', 'port to listen on (0 = any free port)', String(DEFAULT_PORT))
       .option('--handshake-timeout <s>', 'seconds a new connection has to say hello', '10')
+      .option('--tls-cert <pem>', 'prove this coordinator with a certificate instead of the token (TLS 1.3)')
+      .option('--tls-key <pem>', 'the private key of --tls-cert')
+      .option('--tls-ca <pem>', 'require worker certificates signed by this CA')
       .addOption(
         new Option('--transport <kind>', 'send chunk bytes, or byte ranges when workers share the file')
           .choices(['bytes', 'range'])
@@ -272,6 +275,9 @@ export function buildProgram(): Command {
       '--accept-ranges <file|url>',
       "read this file or URL for byte-range tasks; its size, mtime and content must match the coordinator's",
     )
+    .option('--tls-ca <pem>', "check the coordinator's certificate against this CA (when it has --tls-cert)")
+    .option('--tls-cert <pem>', 'a client certificate to show the coordinator')
+    .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--quiet', 'warnings only')
     .action(async (o: RawWorkerFlags) => {
       const opts = parseWorkerOptions(o);
@@ -313,7 +319,7 @@ export function buildProgram(): Command {
       // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
       const [{ listen }, { serverSecurity }, { LocalWorkers }, { randomBytes }] = await Promise.all([
         import('./protocol/socket-channel.js'),
-        import('./protocol/tls-psk.js'),
+        import('./protocol/tls-security.js'),
         import('./local-workers.js'),
         import('node:crypto'),
       ]);

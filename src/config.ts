@@ -2,9 +2,11 @@
  * Defaults and option validation, in one place. Each command's options are parsed here from the
  * raw CLI strings, checked with a message that names the bad option, and frozen.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.js';
+import type { CertFiles } from './protocol/tls-security.js';
 import type { DateFormat } from './scan-spec.js';
 
 export const DEFAULT_PORT = 7878;
@@ -127,6 +129,8 @@ export interface CoordinatorOptions {
   columns: ColumnOptions;
   /** Send byte ranges instead of bytes (workers must read the same file). */
   transport: 'bytes' | 'range';
+  /** Certificate TLS instead of TLS-PSK (`--tls-cert`, `--tls-key`, optional `--tls-ca` for client certs). */
+  tls: CertFiles | null;
   quiet: boolean;
   json: boolean;
 }
@@ -144,6 +148,57 @@ export interface WorkerOptions {
   quiet: boolean;
   /** The one file (absolute) or URL this worker reads for byte-range tasks, or null: ranges are refused. */
   acceptRanges: string | null;
+  /** Certificate TLS instead of TLS-PSK (`--tls-ca`, optional `--tls-cert`/`--tls-key` client cert). */
+  tls: CertFiles | null;
+}
+
+export interface RawTlsFlags {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+function readPem(option: string, file: string): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new UsageError(
+      `${option}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  if (!bytes.includes('-----BEGIN ')) throw new UsageError(`${option}: ${file} is not a PEM file`);
+  return bytes;
+}
+
+/**
+ * Certificate options. The coordinator needs --tls-cert and --tls-key (and --tls-ca to require
+ * client certificates); a worker needs --tls-ca (and --tls-cert/--tls-key to show one). The token
+ * still admits workers, so certificates need one too.
+ */
+export function parseTlsOptions(
+  raw: RawTlsFlags,
+  side: 'coordinator' | 'worker',
+  token: string | null,
+): CertFiles | null {
+  if (raw.tlsCert === undefined && raw.tlsKey === undefined && raw.tlsCa === undefined) return null;
+  if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  if (side === 'coordinator' && raw.tlsCert === undefined)
+    throw new UsageError(
+      'the coordinator needs --tls-cert and --tls-key (--tls-ca alone would prove nothing)',
+    );
+  if (side === 'worker' && raw.tlsCa === undefined)
+    throw new UsageError("a worker needs --tls-ca to check the coordinator's certificate");
+  if (token === null)
+    throw new UsageError(
+      'certificates need a token as well (--token or SALESGRID_TOKEN): the token admits workers',
+    );
+  return Object.freeze({
+    cert: raw.tlsCert === undefined ? null : readPem('--tls-cert', raw.tlsCert),
+    key: raw.tlsKey === undefined ? null : readPem('--tls-key', raw.tlsKey),
+    ca: raw.tlsCa === undefined ? null : readPem('--tls-ca', raw.tlsCa),
+  });
 }
 
 export interface RawColumnFlags {
@@ -206,7 +261,7 @@ export function parseSourceName(option: string, value: string): string {
   throw new UsageError(`${option} must be a file path, https:// or (loopback) http:// URL, got "${value}"`);
 }
 
-export interface RawCoordinatorFlags extends RawColumnFlags {
+export interface RawCoordinatorFlags extends RawColumnFlags, RawTlsFlags {
   host?: string;
   port?: string;
   db?: string;
@@ -261,12 +316,13 @@ export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags):
     resume: raw.resume === true,
     columns: parseColumnOptions(raw),
     transport,
+    tls: parseTlsOptions(raw, 'coordinator', token),
     quiet: raw.quiet === true,
     json: raw.json === true,
   });
 }
 
-export interface RawWorkerFlags {
+export interface RawWorkerFlags extends RawTlsFlags {
   connect?: string;
   id?: string;
   token?: string;
@@ -284,16 +340,18 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
   if (!/^[\w.:@-]{1,200}$/.test(id)) {
     throw new UsageError(`--id may hold letters, digits and . _ : @ - only, got "${id}"`);
   }
+  const token = tokenFrom(raw.token);
   return Object.freeze({
     host,
     port,
     id,
-    token: tokenFrom(raw.token),
+    token,
     slots: raw.slots === undefined ? DEFAULT_SLOTS : parseIntOption('--slots', raw.slots, 1, 64),
     retryForMs: raw.retryFor === undefined ? 120_000 : parseSeconds('--retry-for', raw.retryFor),
     stay: raw.stay === true,
     quiet: raw.quiet === true,
     acceptRanges:
       raw.acceptRanges === undefined ? null : parseSourceName('--accept-ranges', raw.acceptRanges),
+    tls: parseTlsOptions(raw, 'worker', token),
   });
 }

@@ -17,6 +17,7 @@ import {
   killAll,
   listeningPort,
   type Reference,
+  ROOT,
   report,
   sameTotals,
 } from './helpers/e2e.js';
@@ -41,7 +42,15 @@ afterEach(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function coordinatorThroughRelay(db: string, token: string | null, flipUpAt: number | null = null) {
+const PKI = path.join(ROOT, 'test', 'fixtures', 'tls');
+const pem = (name: string) => path.join(PKI, name);
+
+async function coordinatorThroughRelay(
+  db: string,
+  token: string | null,
+  flipUpAt: number | null = null,
+  extra: string[] = [],
+) {
   const c = cli([
     'coordinator',
     csv,
@@ -54,6 +63,7 @@ async function coordinatorThroughRelay(db: string, token: string | null, flipUpA
     '--transport',
     'bytes',
     ...(token === null ? [] : ['--token', token]),
+    ...extra,
   ]);
   const port = await listeningPort(c);
   const relay = await startRelay(port, flipUpAt);
@@ -162,5 +172,69 @@ describe('no oracle', () => {
     server.close();
     expect(w.err()).toMatch(/wrong token/);
     expect(secured).toBe(0);
+  });
+});
+
+describe('certificates (--tls-cert, --tls-key, --tls-ca)', () => {
+  const serverCert = ['--tls-cert', pem('server.pem'), '--tls-key', pem('server.key')];
+
+  it('a coordinator with a certificate: workers that trust its CA get in, the wire stays opaque', async () => {
+    const db = path.join(dir, 'cert.db');
+    const { c, relay } = await coordinatorThroughRelay(db, 'cert-token', null, serverCert);
+    const w = worker(relay.port, 'w1', 'cert-token', ['--tls-ca', pem('ca.pem')]);
+    expect(await c.exit, c.err()).toBe(0);
+    expect(await w.exit, w.err()).toBe(0);
+    expect(sameTotals(await report(db), ref)).toEqual([]);
+    for (const country of countries) expect(relay.all().includes(country), country).toBe(false);
+  });
+
+  it('a worker that does not trust the certificate stops in the handshake and exits 3', async () => {
+    const db = path.join(dir, 'cert-untrusted.db');
+    const { c, relay } = await coordinatorThroughRelay(db, 'cert-token', null, serverCert);
+    const w = worker(relay.port, 'w1', 'cert-token', ['--tls-ca', pem('other-ca.pem')]);
+    expect(await w.exit).toBe(3);
+    expect(w.err()).toMatch(/certificate is not trusted/);
+    const psk = worker(relay.port, 'w2', 'cert-token');
+    expect(await psk.exit).toBe(3);
+    expect(psk.err()).toMatch(/certificate is not trusted/);
+    c.child.kill('SIGTERM');
+    await c.exit;
+  });
+
+  it('with --tls-ca on the coordinator a worker needs a client certificate', async () => {
+    const db = path.join(dir, 'mtls.db');
+    const { c, relay } = await coordinatorThroughRelay(db, 'cert-token', null, [
+      ...serverCert,
+      '--tls-ca',
+      pem('ca.pem'),
+    ]);
+    const anonymous = worker(relay.port, 'anon', 'cert-token', ['--tls-ca', pem('ca.pem')]);
+    expect(await anonymous.exit).not.toBe(0);
+    expect(anonymous.err()).toMatch(/refused in the TLS handshake: no client certificate/);
+    const w = worker(relay.port, 'w1', 'cert-token', [
+      '--tls-ca',
+      pem('ca.pem'),
+      '--tls-cert',
+      pem('client.pem'),
+      '--tls-key',
+      pem('client.key'),
+    ]);
+    expect(await c.exit, c.err()).toBe(0);
+    expect(await w.exit, w.err()).toBe(0);
+    expect(sameTotals(await report(db), ref)).toEqual([]);
+  });
+
+  it('certificate options are checked in one place', async () => {
+    const p = cli(['coordinator', csv, '--port', '0', '--token', 't', '--tls-cert', pem('server.pem')]);
+    expect(await p.exit).toBe(2);
+    expect(p.err()).toMatch(/--tls-cert and --tls-key go together/);
+    const q = cli(['worker', '--tls-cert', pem('client.pem'), '--tls-key', pem('client.key')], {
+      SALESGRID_TOKEN: 't',
+    });
+    expect(await q.exit).toBe(2);
+    expect(q.err()).toMatch(/a worker needs --tls-ca/);
+    const r = cli(['coordinator', csv, '--port', '0', ...serverCert], { SALESGRID_TOKEN: '' });
+    expect(await r.exit).toBe(2);
+    expect(r.err()).toMatch(/certificates need a token/);
   });
 });

@@ -41,7 +41,7 @@ import {
   type Usage,
 } from '../protocol/messages.js';
 import { type Listener, listen } from '../protocol/socket-channel.js';
-import { serverSecurity } from '../protocol/tls-psk.js';
+import { serverSecurity } from '../protocol/tls-security.js';
 import { shouldRetry } from '../retry.js';
 import type { ScanSpec } from '../scan-spec.js';
 import { type ByteSource, openSource } from '../source/byte-source.js';
@@ -259,7 +259,9 @@ export class Coordinator {
       // Listen first: workers (e.g. `run`'s children) start and connect while the layout is read;
       // their handshake waits until the run is ready.
       const security =
-        this.opts.token === null ? undefined : serverSecurity(this.opts.token, this.opts.handshakeTimeoutMs);
+        this.opts.token === null
+          ? undefined
+          : serverSecurity(this.opts.token, this.opts.handshakeTimeoutMs, this.opts.tls);
       this.listener =
         this.prebound ?? (await listen(this.opts.host, this.opts.port, DEFAULT_MAX_FRAME, security));
       this.listener.accept(

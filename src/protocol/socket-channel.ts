@@ -1,13 +1,18 @@
 /**
  * The socket adapter: the only module that imports node:net and node:tls. With a token both ends
- * speak TLS 1.3 PSK (see tls-psk.ts); a channel is handed over only once the handshake is done.
+ * speak TLS 1.3 PSK (see tls-security.ts); a channel is handed over only once the handshake is done.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import { AuthError, SalesgridError } from '../errors.js';
 import { BaseChannel, type Channel } from './channel.js';
 import { DEFAULT_MAX_FRAME } from './frame-codec.js';
-import { describeTlsError, type PskSecurity, type ServerSecurity } from './tls-psk.js';
+import {
+  type ClientSecurity,
+  credentialAlert,
+  describeTlsError,
+  type ServerSecurity,
+} from './tls-security.js';
 
 /** First byte of a TLS record carrying a handshake message (a ClientHello). */
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -21,6 +26,8 @@ export function isLoopbackAddress(address: string | undefined): boolean {
 function transportError(err: NodeJS.ErrnoException): string {
   if (err.code === 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC')
     return 'a TLS record failed its integrity check (bad record mac): the stream was altered in transit';
+  const refused = credentialAlert(err);
+  if (refused !== null) return refused;
   if (err.code?.startsWith('ERR_SSL_')) return `TLS error ${err.code}`;
   return err.message;
 }
@@ -83,9 +90,21 @@ function secureServer(
 ): (socket: net.Socket, remote: string) => void {
   const server = tls.createServer({
     minVersion: 'TLSv1.3',
-    ciphers: security.ciphers,
     handshakeTimeout: security.handshakeTimeoutMs,
-    pskCallback: (_s, identity) => (identity === security.identity ? security.psk : null),
+    ...(security.kind === 'psk'
+      ? {
+          ciphers: security.ciphers,
+          pskCallback: (_s: tls.TLSSocket, identity: string) =>
+            identity === security.identity ? security.psk : null,
+        }
+      : {
+          cert: security.cert ?? undefined,
+          key: security.key ?? undefined,
+          ca: security.ca ?? undefined,
+          // With a CA, workers must show a certificate it signed.
+          requestCert: security.ca !== null,
+          rejectUnauthorized: security.ca !== null,
+        }),
   });
   server.on('secureConnection', onSecure);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
@@ -196,7 +215,7 @@ export function connect(
   host: string,
   port: number,
   maxFrame = DEFAULT_MAX_FRAME,
-  security?: PskSecurity,
+  security?: ClientSecurity,
 ): Promise<Channel> {
   if (security !== undefined) return connectSecure(host, port, maxFrame, security);
   return new Promise((resolve, reject) => {
@@ -219,7 +238,7 @@ function connectSecure(
   host: string,
   port: number,
   maxFrame: number,
-  security: PskSecurity,
+  security: ClientSecurity,
 ): Promise<Channel> {
   return new Promise((resolve, reject) => {
     let connected = false;
@@ -227,10 +246,20 @@ function connectSecure(
       host,
       port,
       minVersion: 'TLSv1.3',
-      ciphers: security.ciphers,
-      pskCallback: () => ({ psk: security.psk, identity: security.identity }),
-      // The PSK authenticates the server; there is no certificate to check.
-      checkServerIdentity: () => undefined,
+      ...(security.kind === 'psk'
+        ? {
+            ciphers: security.ciphers,
+            pskCallback: () => ({ psk: security.psk, identity: security.identity }),
+            // The PSK authenticates the server; there is no certificate to check.
+            checkServerIdentity: () => undefined,
+          }
+        : {
+            ca: security.ca ?? undefined,
+            cert: security.cert ?? undefined,
+            key: security.key ?? undefined,
+            // The certificate must name the host as given to --connect (an IP or a DNS name).
+            servername: net.isIP(host) === 0 ? host : undefined,
+          }),
     });
     socket.once('connect', () => {
       connected = true;

@@ -17,7 +17,7 @@ import {
   type Task,
 } from '../protocol/messages.js';
 import { connect as socketConnect } from '../protocol/socket-channel.js';
-import { clientSecurity } from '../protocol/tls-psk.js';
+import { clientSecurity, TLS_REFUSED } from '../protocol/tls-security.js';
 import { backoffMs } from '../retry.js';
 import { type ScanSpec, validateSpec } from '../scan-spec.js';
 import { parseChunk } from './parse-chunk.js';
@@ -52,7 +52,7 @@ export async function runWorker(
   hooks: WorkerHooks = {},
 ): Promise<WorkerSummary> {
   // With a token the worker speaks TLS-PSK only, so it never answers a peer that lacks the token.
-  const security = opts.token === null ? undefined : clientSecurity(opts.token);
+  const security = opts.token === null ? undefined : clientSecurity(opts.token, opts.tls);
   const connect = hooks.connect ?? ((h: string, p: number) => socketConnect(h, p, undefined, security));
   const summary: WorkerSummary = { chunks: 0, rows: 0, rejected: 0, parseMs: 0, sessions: 0 };
   let failures = 0;
@@ -185,6 +185,8 @@ function session(
     };
 
     channel.onClose((reason) => {
+      if (reason?.startsWith(TLS_REFUSED))
+        return finish(new AuthError(`${opts.host}:${opts.port} ${reason}`));
       // Bytes that are not our frames before the welcome: the peer is not a salesgrid coordinator.
       if ((state === 'challenge' || state === 'welcome') && reason !== null && /frame/.test(reason)) {
         return finish(

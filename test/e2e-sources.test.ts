@@ -135,7 +135,8 @@ async function rangeServer(file: string, env: Record<string, string> = {}) {
   const proc = spawnNode([RANGE_SERVER, file], env);
   await proc.waitFor(/listening on \d+/);
   const port = Number((/listening on (\d+)/.exec(proc.out()) ?? [])[1]);
-  const url = `http://127.0.0.1:${port}/${path.basename(file)}`;
+  const scheme = env.TLS_DIR === undefined ? 'http' : 'https';
+  const url = `${scheme}://127.0.0.1:${port}/${path.basename(file)}`;
   const stats = async () =>
     (await (await fetch(`http://127.0.0.1:${port}/__stats`)).json()) as Record<string, number>;
   return { proc, url, stats };
@@ -158,6 +159,32 @@ describe('sources over HTTP', () => {
     expect(st.full).toBe(0);
     // Workers fetched their ranges directly: far more than the coordinator's windows.
     expect(st.partial).toBeGreaterThan((30_000 * 90) / 65_536);
+  });
+
+  it('https:// (a server certificate from a test CA): range transport, totals exact', async () => {
+    const tlsDir = path.join(ROOT, 'test', 'fixtures', 'tls');
+    const s = await rangeServer(csv, { TLS_DIR: tlsDir });
+    const trust = { NODE_EXTRA_CA_CERTS: path.join(tlsDir, 'ca.pem') };
+    const db = path.join(dir, 'https.db');
+    const proc = cli(
+      ['coordinator', s.url, '--port', '0', '--db', db, '--chunk-size', '64KiB', '--transport', 'range'],
+      trust,
+    );
+    const address = `127.0.0.1:${await listeningPort(proc)}`;
+    const w = cli(['worker', '--connect', address, '--id', 'tls', '--accept-ranges', s.url], trust);
+    expect(await proc.exit, proc.err()).toBe(0);
+    expect(await w.exit).toBe(0);
+    expect(sameTotals(await report(db), ref)).toEqual([]);
+    const untrusted = cli([
+      'coordinator',
+      s.url,
+      '--port',
+      '0',
+      '--db',
+      path.join(dir, 'https-untrusted.db'),
+    ]);
+    expect(await untrusted.exit).not.toBe(0);
+    expect(untrusted.err()).toMatch(/certificate is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/);
   });
 
   it('bytes transport from a URL: the coordinator reads chunks with Range requests', async () => {

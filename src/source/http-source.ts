@@ -58,6 +58,13 @@ async function request(url: string, headers: Record<string, string>): Promise<Re
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
       last = e.cause?.code ?? e.message;
+      // Trying again cannot make a certificate trusted.
+      if (/CERT|SELF_SIGNED|UNABLE_TO_(VERIFY|GET_ISSUER)/.test(last)) {
+        throw sourceError(
+          url,
+          `the server's certificate is not trusted (${last}); for a private CA set NODE_EXTRA_CA_CERTS`,
+        );
+      }
     }
   }
   throw sourceError(url, `request failed ${HTTP_TRIES} times (last: ${last})`);

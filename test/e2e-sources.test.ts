@@ -106,7 +106,7 @@ describe('shared files, checked not trusted', () => {
     const good = worker(c.address, 'good', csv);
     expect(await bad.exit).toBe(2);
     expect(bad.err()).toMatch(
-      /sales-copy\.csv is not the coordinator's .*sales\.csv \(content fp1:.*\); this worker refuses its byte ranges/,
+      /sales-copy\.csv is not the coordinator's .*sales\.csv \(content fp1:.*\): this worker refuses its byte ranges/,
     );
     expect(await c.proc.exit, c.proc.err()).toBe(0);
     expect(await good.exit).toBe(0);

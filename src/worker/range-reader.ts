@@ -47,7 +47,7 @@ export class RangeReader {
       }
       throw new SalesgridError(
         'E_SOURCE_MISMATCH',
-        `${this.accepted} is not the coordinator's ${range.path} (${diff}); this worker refuses its byte ranges`,
+        `${this.accepted} is not the coordinator's ${range.path} (${diff}; a different copy, or the file changed since the run began): this worker refuses its byte ranges`,
         { exitCode: 2 },
       );
     }

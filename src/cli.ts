@@ -11,11 +11,19 @@ import {
   DEFAULT_DB,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  DEFAULT_RETAIL_DATA,
   parseCoordinatorOptions,
   parseIntOption,
+  parseServeOptions,
+  parseUiOptions,
   parseWorkerOptions,
   type RawCoordinatorFlags,
+  type RawGenerateFlags,
+  type RawServeFlags,
   type RawWorkerFlags,
+  RETAIL_DEFAULTS,
+  RETAIL_LIMITS,
+  SERVE_OPTION_TABLE,
 } from './config.js';
 import type { RunSummary } from './coordinator/coordinator.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
@@ -27,12 +35,14 @@ const load = {
   coordinator: () => import('./coordinator/coordinator.js'),
   store: () => import('./db/store.js'),
   generate: () => import('./generate.js'),
+  retail: () => import('./generate/retail.js'),
   report: () => import('./report.js'),
   top: () => import('./top.js'),
   eda: () => import('./eda/run-eda.js'),
   local: () => import('./run-local.js'),
   ui: () => import('./ui.js'),
   worker: () => import('./worker/run-worker.js'),
+  serve: () => import('./serve/run-serve.js'),
 };
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -58,7 +68,7 @@ function addRunOptions(cmd: Command): Command {
   return addColumnOptions(
     cmd
       .option('--db <path>', 'SQLite database', DEFAULT_DB)
-      .option('--chunk-size <size>', 'bytes per chunk, e.g. 4MiB, 512KiB', '4MiB')
+      .option('--chunk-size <size>', 'bytes per chunk, e.g. 4MiB, 512KiB (default: 4MiB)')
       .option('--max-attempts <n>', 'tries per chunk before the run fails', '3')
       .option('--lease-timeout <s>', 'seconds a worker may hold a chunk (default: grows with --chunk-size)')
       .option('--wait-timeout <s>', 'give up when no worker is connected for this long (default: wait)')
@@ -186,34 +196,81 @@ export function buildProgram(): Command {
 
   program
     .command('generate')
-    .description('write a seeded CSV in the "5m Sales Records" layout')
-    .option('--rows <n>', 'data rows', '5000000')
+    .description('write a seeded CSV: the "5m Sales Records" layout, or retail order lines')
+    .addOption(
+      new Option(
+        '--layout <name>',
+        'reference: the 5m Sales Records columns; retail: order lines with customers',
+      )
+        .choices(['reference', 'retail'])
+        .default('reference'),
+    )
+    .option('--rows <n>', 'data rows (default: 5000000, retail: 1000000)')
     .option('--seed <n>', 'random seed (same seed, same bytes)', '42')
-    .option('--out <path>', 'output file', DEFAULT_DATA)
-    .option('--quote-text', 'quote every text field, as R write.csv does')
+    .option('--out <path>', `output file (default: ${DEFAULT_DATA}, retail: ${DEFAULT_RETAIL_DATA})`)
+    .option('--quote-text', 'quote every text field, as R write.csv does (reference layout)')
+    .option('--customers <n>', `retail: number of customers (default: ${RETAIL_DEFAULTS.customers})`)
+    .option('--products <n>', `retail: number of products (default: ${RETAIL_DEFAULTS.products})`)
+    .option('--with-dimensions', 'retail: also write customers.csv, stores.csv, sales_team.csv next to --out')
     .option('--quiet', 'no progress')
-    .action(async (o: { rows: string; seed: string; out: string; quoteText?: boolean; quiet?: boolean }) => {
-      const rows = parseIntOption('--rows', o.rows, 0, 1_000_000_000);
+    .action(async (o: RawGenerateFlags) => {
+      const retail = o.layout === 'retail';
+      const misplaced = retail
+        ? o.quoteText && '--quote-text'
+        : (o.customers !== undefined && '--customers') ||
+          (o.products !== undefined && '--products') ||
+          (o.withDimensions && '--with-dimensions');
+      if (misplaced) throw new UsageError(`${misplaced} does not apply to --layout ${o.layout}`);
+      const rows = parseIntOption(
+        '--rows',
+        o.rows ?? (retail ? RETAIL_DEFAULTS.rows : 5_000_000),
+        0,
+        1_000_000_000,
+      );
       const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
+      const out = o.out ?? (retail ? DEFAULT_RETAIL_DATA : DEFAULT_DATA);
       const t0 = Date.now();
       const tty = process.stderr.isTTY && !o.quiet;
-      const { generateCsv } = await load.generate();
-      const res = await generateCsv({
-        rows,
-        seed,
-        out: o.out,
-        quoteText: o.quoteText === true,
-        onProgress: (done, bytes) => {
-          if (tty)
-            process.stderr.write(
-              `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
-            );
-        },
-      });
+      const onProgress = (done: number, bytes: number) => {
+        if (tty)
+          process.stderr.write(
+            `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
+          );
+      };
+      let res: { rows: number; bytes: number; path: string };
+      let extra = '';
+      if (retail) {
+        const { generateRetail } = await load.retail();
+        const r = await generateRetail({
+          rows,
+          seed,
+          out,
+          customers: parseIntOption(
+            '--customers',
+            o.customers ?? RETAIL_DEFAULTS.customers,
+            1,
+            RETAIL_LIMITS.customers,
+          ),
+          products: parseIntOption(
+            '--products',
+            o.products ?? RETAIL_DEFAULTS.products,
+            1,
+            RETAIL_LIMITS.products,
+          ),
+          withDimensions: o.withDimensions === true,
+          onProgress,
+        });
+        res = r;
+        extra = `, ${r.orders.toLocaleString('en-US')} orders`;
+        if (r.dimensions) extra += `; dimensions: ${Object.values(r.dimensions).join(', ')}`;
+      } else {
+        const { generateCsv } = await load.generate();
+        res = await generateCsv({ rows, seed, out, quoteText: o.quoteText === true, onProgress });
+      }
       if (tty) process.stderr.write('\n');
       if (!o.quiet) {
         process.stdout.write(
-          `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
+          `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s${extra}\n`,
         );
       }
     });
@@ -232,6 +289,13 @@ export function buildProgram(): Command {
       .option('--tls-cert <pem>', 'prove this coordinator with a certificate instead of the token (TLS 1.3)')
       .option('--tls-key <pem>', 'the private key of --tls-cert')
       .option('--tls-ca <pem>', 'require worker certificates signed by this CA')
+      .option('--max-slots <n>', 'most chunks in flight to one worker, whatever it asks for', '4')
+      .option(
+        '--linger <s>',
+        'seconds to stay after the end, telling reconnecting workers the run is over',
+        '3',
+      )
+      .option('--peer-timeout <s>', 'drop a worker not heard from this long (pings every third of it)', '15')
       .addOption(
         new Option('--transport <kind>', 'send chunk bytes, or byte ranges when workers share the file')
           .choices(['bytes', 'range'])
@@ -302,6 +366,8 @@ export function buildProgram(): Command {
       .option('--workers <n>', 'worker processes', String(os.availableParallelism()))
       .option('--slots <n>', 'chunks in flight per worker', '2')
       .option('--generate', `generate the default dataset first if <csv> is missing`)
+      .option('--ui', 'serve the live dashboard on 127.0.0.1 while the run goes, and after it until Ctrl-C')
+      .option('--ui-port <port>', 'dashboard port for --ui (0 = any free port)', undefined)
       .addOption(
         new Option(
           '--transport <kind>',
@@ -311,11 +377,30 @@ export function buildProgram(): Command {
           .default('range'),
       ),
   ).action(
-    async (csv: string, o: RawCoordinatorFlags & { workers: string; slots: string; generate?: boolean }) => {
+    async (
+      csv: string,
+      o: RawCoordinatorFlags & {
+        workers: string;
+        slots: string;
+        generate?: boolean;
+        ui?: boolean;
+        uiPort?: string;
+      },
+    ) => {
       const workers = parseIntOption('--workers', o.workers, 1, 256);
       const slots = parseIntOption('--slots', o.slots, 1, 64);
-      const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
+      // Its own children: no one reconnects after the end, and their slots are its own choice.
+      const opts = parseCoordinatorOptions(csv, {
+        ...o,
+        host: DEFAULT_HOST,
+        port: '0',
+        linger: '0',
+        maxSlots: String(slots),
+      });
+      const uiOpts = parseUiOptions(opts.db, o.ui, o.uiPort, o.token);
       if (o.generate) await ensureDataset(csv, opts.quiet);
+      const dashboard = uiOpts === null ? null : await (await load.serve()).openRunDashboard(uiOpts);
+      let finished = false;
       // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
       const [{ listen }, { serverSecurity }, { LocalWorkers }, { randomBytes }] = await Promise.all([
         import('./protocol/socket-channel.js'),
@@ -348,6 +433,7 @@ export function buildProgram(): Command {
         const summary = await local.run({ ...opts, token, port: listener.port }, listener, ui);
         ui.close();
         printSummary(summary, opts.json, 'run');
+        finished = true;
         if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
       } catch (err) {
         ui.close();
@@ -356,9 +442,20 @@ export function buildProgram(): Command {
       } finally {
         off();
         process.off('exit', onExit);
+        // The dashboard stays up after a run that ended by itself; a failure is reported at once.
+        if (dashboard !== null) await dashboard.keepUntilSignal(!finished || local?.signal !== null);
       }
     },
   );
+
+  const serve = program
+    .command('serve')
+    .description('the dashboard: runs, live progress and an explorer in the browser, over --db (read-only)');
+  for (const o of SERVE_OPTION_TABLE) serve.option(o.flags, o.description, o.default);
+  serve.action(async (o: RawServeFlags) => {
+    const opts = parseServeOptions(o);
+    process.exitCode = await (await load.serve()).runServe(opts);
+  });
 
   program
     .command('report')

@@ -24,6 +24,9 @@ export type ErrorCode =
   | 'E_SOURCE_MISMATCH'
   | 'E_SOURCE_CHANGED'
   | 'E_SOURCE'
+  | 'E_TOO_FEW_CUSTOMERS'
+  | 'E_TILING'
+  | 'E_FINISH'
   | 'E_INTERNAL';
 
 export class SalesgridError extends Error {

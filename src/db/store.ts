@@ -315,10 +315,14 @@ export class Store {
    * Forgets every chunk result of a run (its cuts were wrong) and records that it now cuts by quote
    * parity; one transaction.
    */
-  resetRunForCarefulCuts(runId: number): void {
+  resetRunForCarefulCuts(runId: number, at: string): void {
     this.tx(() => {
-      for (const table of ['chunks', 'attempts', 'rejects'])
+      for (const table of ['chunks', 'rejects'])
         this.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(runId);
+      // The attempts stay: they are the run's history. Their chunk ids are never used again.
+      this.prepare(
+        "UPDATE attempts SET outcome = 'interrupted', finished_at = ?, detail = 'cuts given up: quote-aware restart' WHERE run_id = ? AND outcome = 'leased'",
+      ).run(at, runId);
       this.prepare(
         `UPDATE runs SET rows = 0, rejected = 0, units = '0', revenue = '0', price_min = NULL, price_max = NULL, price_sum = '0',
            avg_price = NULL, chunks_done = 0, bytes_done = 0, chunks_total = NULL, options = json_set(options, '$.careful', json('true'))
@@ -365,7 +369,7 @@ export class Store {
              dispatched_at = excluded.dispatched_at`,
       ).run(runId, chunkId, byteStart, byteEnd, attempt, workerId, at);
       this.prepare(
-        `INSERT OR REPLACE INTO attempts (run_id, chunk_id, attempt, worker_id, dispatched_at, outcome) VALUES (?, ?, ?, ?, ?, 'leased')`,
+        `INSERT INTO attempts (run_id, chunk_id, attempt, worker_id, dispatched_at, outcome) VALUES (?, ?, ?, ?, ?, 'leased')`,
       ).run(runId, chunkId, attempt, workerId, at);
     });
   }
@@ -382,6 +386,22 @@ export class Store {
     this.prepare(
       'UPDATE attempts SET outcome = ?, finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?',
     ).run(outcome, at, detail, runId, chunkId, attempt);
+  }
+
+  /** The last attempt number of each chunk, so a resumed run numbers on from there. */
+  lastAttempts(runId: number): [number, number][] {
+    return (
+      this.prepare('SELECT chunk_id, MAX(attempt) AS n FROM attempts WHERE run_id = ? GROUP BY chunk_id').all(
+        runId,
+      ) as { chunk_id: number; n: number }[]
+    ).map((r) => [r.chunk_id, r.n]);
+  }
+
+  /** A run whose end could not be recorded: left failed (resumable) and unlocked, if the database lets us. */
+  markUnfinished(runId: number, at: string, error: string): void {
+    this.prepare(
+      "UPDATE runs SET status = 'failed', finished_at = ?, error = ?, lock_owner = NULL, lock_heartbeat_ms = NULL WHERE id = ?",
+    ).run(at, error, runId);
   }
 
   markChunkFailed(runId: number, chunkId: number): void {
@@ -505,8 +525,19 @@ export class Store {
       dims: [string, string, CellRow][];
       marts?: Iterable<MartRow>;
     } | null,
+    /** For a done run: sees the done chunks' ranges inside the transaction and throws to refuse `done`. */
+    checkDone?: (done: { byteStart: number; byteEnd: number }[]) => void,
   ): void {
     this.tx(() => {
+      if (status === 'done' && checkDone !== undefined) {
+        checkDone(
+          (
+            this.prepare(
+              "SELECT byte_start, byte_end FROM chunks WHERE run_id = ? AND status = 'done' ORDER BY byte_start",
+            ).all(runId) as { byte_start: number; byte_end: number }[]
+          ).map((c) => ({ byteStart: c.byte_start, byteEnd: c.byte_end })),
+        );
+      }
       // Line numbers: exact for every chunk whose predecessors are all done (all of them in a
       // finished run; the done prefix of an interrupted or failed one, the rest on resume).
       const run = this.getRun(runId);

@@ -129,6 +129,23 @@ describe('shared files, checked not trusted', () => {
     c.proc.child.kill('SIGTERM');
     await c.proc.exit;
   });
+
+  it("the coordinator's own file changing mid-run fails the run instead of waiting for a worker", async () => {
+    const local = copyOf('changing');
+    const db = path.join(dir, 'local-change.db');
+    const c = await coordinator(local, db, ['--transport', 'range', '--chunk-size', '32KiB']);
+    const w = faultWorker(c.address, 'slow', { FAULT_DELAY_MS: 150, FAULT_ACCEPT_RANGES: local });
+    await c.proc.waitFor(/worker slow joined/);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const bytes = fs.readFileSync(local);
+    bytes[bytes.length - 10] = bytes[bytes.length - 10] === 0x31 ? 0x32 : 0x31;
+    fs.writeFileSync(local, bytes);
+    fs.utimesSync(local, new Date(), new Date(Date.now() + 5_000));
+    expect(await c.proc.exit).toBe(2);
+    expect(c.proc.err()).toMatch(/sales-copy\.csv changed during the run \(.*mtime/);
+    await w.exit;
+    expect((await report(db)).status).toBe('failed');
+  });
 });
 
 async function rangeServer(file: string, env: Record<string, string> = {}) {

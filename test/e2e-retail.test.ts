@@ -72,7 +72,6 @@ describe('retail layout end to end', () => {
       'done',
       40_000,
       0,
-      // Unit counts are decimal strings in JSON.
       String(units),
       fmt(revenue),
     ]);

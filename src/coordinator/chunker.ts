@@ -6,7 +6,6 @@
  * the cut is the last LF, found natively, and the workers verify it: a chunk that ends inside a
  * quoted field proves a cut wrong, and the coordinator starts over in careful mode.
  */
-import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import {
   brokenLineEnd,
@@ -16,6 +15,7 @@ import {
   QUOTE_UNDECIDED,
   QuoteScan,
 } from '../quote-limit.js';
+import type { ReadAt } from '../source/byte-source.js';
 
 import type { ChunkRange } from './lease-table.js';
 
@@ -103,7 +103,7 @@ export interface ChunkerOptions {
 }
 
 export class Chunker {
-  private readonly file: FileHandle;
+  private readonly file: ReadAt;
   private readonly opts: ChunkerOptions;
   private pos: number;
   private nextId: number;
@@ -119,7 +119,7 @@ export class Chunker {
   private readonly pool: Buffer[] = [];
   private readonly owned = new WeakMap<ArrayBufferLike, Buffer>();
 
-  constructor(file: FileHandle, opts: ChunkerOptions) {
+  constructor(file: ReadAt, opts: ChunkerOptions) {
     this.file = file;
     this.opts = opts;
     this.pos = opts.dataStart;

@@ -51,7 +51,11 @@ function addColumnOptions(cmd: Command): Command {
       'also aggregate revenue per (value of this column, month), for `top` (repeatable)',
       collect,
     )
-    .option('--max-keys <n>', 'most distinct values a dimension or mart may have', '1000000');
+    .option(
+      '--max-keys <n>',
+      'most distinct values of a dimension or mart within one chunk (a guard: runs hold no keys in memory)',
+      '1000000',
+    );
 }
 
 function addRunOptions(cmd: Command): Command {
@@ -183,37 +187,65 @@ export function buildProgram(): Command {
 
   program
     .command('generate')
-    .description('write a seeded CSV in the "5m Sales Records" layout')
+    .description(
+      'write a seeded CSV: the "5m Sales Records" layout, or a star-schema fact table (--layout star)',
+    )
     .option('--rows <n>', 'data rows', '5000000')
     .option('--seed <n>', 'random seed (same seed, same bytes)', '42')
     .option('--out <path>', 'output file', DEFAULT_DATA)
+    .addOption(
+      new Option('--layout <kind>', 'columns to write').choices(['reference', 'star']).default('reference'),
+    )
+    .option('--customers <n>', 'distinct customers of --layout star (a few buy often, most rarely)', '100000')
     .option('--quote-text', 'quote every text field, as R write.csv does')
     .option('--quiet', 'no progress')
-    .action(async (o: { rows: string; seed: string; out: string; quoteText?: boolean; quiet?: boolean }) => {
-      const rows = parseIntOption('--rows', o.rows, 0, 1_000_000_000);
-      const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
-      const t0 = Date.now();
-      const tty = process.stderr.isTTY && !o.quiet;
-      const { generateCsv } = await load.generate();
-      const res = await generateCsv({
-        rows,
-        seed,
-        out: o.out,
-        quoteText: o.quoteText === true,
-        onProgress: (done, bytes) => {
+    .action(
+      async (o: {
+        rows: string;
+        seed: string;
+        out: string;
+        layout: string;
+        customers: string;
+        quoteText?: boolean;
+        quiet?: boolean;
+      }) => {
+        const rows = parseIntOption('--rows', o.rows, 0, 1_000_000_000);
+        const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
+        const customers = parseIntOption('--customers', o.customers, 1, 1_000_000_000);
+        if (o.layout === 'star' && o.quoteText)
+          throw new UsageError('--quote-text applies to --layout reference only');
+        const t0 = Date.now();
+        const tty = process.stderr.isTTY && !o.quiet;
+        const onProgress = (done: number, bytes: number) => {
           if (tty)
             process.stderr.write(
               `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
             );
-        },
-      });
-      if (tty) process.stderr.write('\n');
-      if (!o.quiet) {
-        process.stdout.write(
-          `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
-        );
-      }
-    });
+        };
+        const res =
+          o.layout === 'star'
+            ? await (await import('./generate-star.js')).generateStar({
+                rows,
+                customers,
+                seed,
+                out: o.out,
+                onProgress,
+              })
+            : await (await load.generate()).generateCsv({
+                rows,
+                seed,
+                out: o.out,
+                quoteText: o.quoteText === true,
+                onProgress,
+              });
+        if (tty) process.stderr.write('\n');
+        if (!o.quiet) {
+          process.stdout.write(
+            `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
+          );
+        }
+      },
+    );
 
   addRunOptions(
     program

@@ -9,7 +9,6 @@ import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import { Packr } from 'msgpackr';
 import { formatScaled } from '../aggregate/decimal.js';
-import { monthKey } from '../aggregate/mart.js';
 import {
   type Agg,
   aggFromWire,
@@ -23,15 +22,9 @@ import {
 } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
 import { MAX_CHUNK_SIZE } from '../config.js';
-import { type MartRow, Store } from '../db/store.js';
-import {
-  ChunkFailedError,
-  errorMessage,
-  InputError,
-  ProtocolError,
-  SalesgridError,
-  TooManyKeysError,
-} from '../errors.js';
+import { deleteCellRuns, mergedDimensionRows, mergedMartRows, saveCellRuns } from '../db/cell-runs.js';
+import { Store } from '../db/store.js';
+import { ChunkFailedError, errorMessage, InputError, ProtocolError, SalesgridError } from '../errors.js';
 import type { Channel } from '../protocol/channel.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
 import {
@@ -705,14 +698,14 @@ export class Coordinator {
     const now = Date.now();
     // The new totals are computed aside and stored first; memory moves only after the commit.
     const nextTotal = emptyAgg(this.total.scale);
-    mergeInto(nextTotal, { ...this.total, months: new Map(), dims: new Map(), marts: new Map() });
-    mergeInto(nextTotal, { ...agg, months: new Map(), dims: new Map(), marts: new Map() });
+    mergeInto(nextTotal, { ...this.total, months: new Map() });
+    mergeInto(nextTotal, { ...agg, months: new Map() });
     const t = finalizeTotals(nextTotal);
     const stats = this.previewWorkerStats(session.workerId, agg, parseMs);
     const ws = finalizeTotals(stats.agg);
     const totals = finalizeTotals(agg);
     const wire = aggToWire(agg, lines, []);
-    this.store.recordResult({
+    const write = {
       runId: this.runId,
       chunkId: range.chunkId,
       attempt,
@@ -753,18 +746,15 @@ export class Coordinator {
         chunksDone: this.chunksDone + 1,
         bytesDone: this.bytesDone + (range.byteEnd - range.byteStart),
       },
+    };
+    // The chunk's keyed cells are spilled in the chunk's own transaction: they count iff it does.
+    this.store.transaction(() => {
+      this.store.recordResult(write);
+      saveCellRuns(this.store, this.runId, range.chunkId, outcome.cells);
     });
     this.leases.delete(range.chunkId);
     this.done.add(range.chunkId);
     mergeInto(this.total, agg);
-    // Each chunk is capped by its worker; the union of chunks is capped here.
-    for (const [name, cells] of this.total.dims) {
-      if (cells.size > this.spec.maxKeys) {
-        throw new TooManyKeysError(
-          `column "${name}" has more than ${this.spec.maxKeys} distinct values; raise --max-keys or leave the column out`,
-        );
-      }
-    }
     this.workerStats.set(session.workerId, stats);
     this.chunksDone++;
     this.bytesDone += range.byteEnd - range.byteStart;
@@ -779,7 +769,7 @@ export class Coordinator {
     };
     const next = emptyAgg(cur.agg.scale);
     mergeInto(next, cur.agg);
-    mergeInto(next, { ...agg, months: new Map(), dims: new Map(), marts: new Map() });
+    mergeInto(next, { ...agg, months: new Map() });
     return { agg: next, chunks: cur.chunks + 1, busyMs: cur.busyMs + parseMs, usage: null };
   }
 
@@ -854,7 +844,10 @@ export class Coordinator {
     this.chunksDone = 0;
     this.bytesDone = 0;
     this.chunksSeen = 0;
-    this.store.resetRunForCarefulCuts(this.runId);
+    this.store.transaction(() => {
+      this.store.resetRunForCarefulCuts(this.runId);
+      deleteCellRuns(this.store, this.runId);
+    });
     this.chunker.restartCareful();
     this.pump();
   }
@@ -1070,11 +1063,7 @@ export class Coordinator {
     for (const t of this.timers) clearInterval(t);
     const now = Date.now();
     try {
-      let merged: {
-        monthly: [string, { rows: number; units: string; revenue: string }][];
-        dims: [string, string, { rows: number; units: string; revenue: string }][];
-        marts: Iterable<MartRow>;
-      } | null = null;
+      let merged: Parameters<Store['finishRun']>[4] = null;
       if (status === 'done') {
         const scale = this.total.scale;
         const cell = (c: Cell) => ({
@@ -1082,29 +1071,20 @@ export class Coordinator {
           units: c.units.toString(),
           revenue: formatScaled(c.revenue, scale),
         });
-        const total = this.total;
-        const martRows = function* (): Generator<MartRow> {
-          for (const [name, mart] of total.marts) {
-            mart.liftTo(scale);
-            for (let c = 0; c < mart.size; c++) {
-              const revenue = mart.revenueOf(c);
-              yield [
-                name,
-                monthKey(mart.monthOf(c)),
-                mart.keyOf(c),
-                mart.rowsOf(c),
-                mart.unitsOf(c),
-                formatScaled(revenue, scale),
-                revenue,
-              ];
-            }
-          }
-        };
+        // Dimensions and marts stream from the spilled runs (db/cell-runs.ts), inside finishRun's transaction.
         merged = {
-          marts: martRows(),
           monthly: [...this.total.months].sort(([a], [b]) => (a < b ? -1 : 1)).map(([m, c]) => [m, cell(c)]),
-          dims: [...this.total.dims].flatMap(([d, cells]) =>
-            [...cells].map(([k, c]) => [d, k, cell(c)] as [string, string, ReturnType<typeof cell>]),
+          dims: mergedDimensionRows(
+            this.store,
+            this.runId,
+            this.spec.dimensions.map((d) => d.name),
+            scale,
+          ),
+          marts: mergedMartRows(
+            this.store,
+            this.runId,
+            (this.spec.marts ?? []).map((d) => d.name),
+            scale,
           ),
         };
       }
@@ -1112,6 +1092,7 @@ export class Coordinator {
         if (s.state === 'ready') this.store.workerDisconnected(this.runId, s.workerId, iso(now));
       }
       this.store.finishRun(this.runId, status, iso(now), error?.message ?? null, merged);
+      if (status === 'done') deleteCellRuns(this.store, this.runId);
     } catch (err) {
       this.ui.warn(`could not record the end of run ${this.runId}: ${errorMessage(err)}`);
     }

@@ -1,11 +1,17 @@
 /**
- * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). The one exception is
- * marts.revenue_scaled: revenue × 10^runs.scale as a 64-bit INTEGER, so `top` can sum and rank in
- * SQL exactly (SQLite raises on integer overflow rather than rounding). marts.month is '' for a
- * file without dates. Timestamps are ISO-8601 UTC text.
+ * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). marts also keeps
+ * revenue × 10^runs.scale as revenue_rank, an order-preserving text of the exact integer (see
+ * keyed-cells.ts rankText), so `top` ranks any amount in SQL from an index, and as the 64-bit INTEGER
+ * revenue_scaled while it fits (NULL past 2^63), so sums stay in SQL. marts.month is '' for a file
+ * without dates. cell_runs is the coordinator's spill: each done chunk's keyed cells, merged into
+ * marts/dimensions when the run finishes. Timestamps are ISO-8601 UTC text.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** `top --per month` reads the best keys of each month from this index. */
+export const MARTS_RANK_INDEX =
+  'CREATE INDEX IF NOT EXISTS marts_rank ON marts (run_id, mart, month, revenue_rank DESC, key)';
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -116,8 +122,18 @@ CREATE TABLE IF NOT EXISTS marts (
   rows INTEGER NOT NULL,
   units INTEGER NOT NULL,
   revenue TEXT NOT NULL,
-  revenue_scaled INTEGER NOT NULL,
-  PRIMARY KEY (run_id, mart, month, key)
+  revenue_scaled INTEGER,
+  revenue_rank TEXT NOT NULL,
+  PRIMARY KEY (run_id, mart, key, month)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cell_runs (
+  run_id INTEGER NOT NULL,
+  chunk_id INTEGER NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('mart', 'dim')),
+  name TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (run_id, kind, name, chunk_id, seq)
 );
 CREATE TABLE IF NOT EXISTS rejects (
   run_id INTEGER NOT NULL,
@@ -130,4 +146,5 @@ CREATE TABLE IF NOT EXISTS rejects (
   count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS rejects_run ON rejects (run_id, line);
+${MARTS_RANK_INDEX};
 `;

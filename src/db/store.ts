@@ -6,11 +6,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { parseDecimal, rescale } from '../aggregate/decimal.js';
 import { SalesgridError } from '../errors.js';
-import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { MARTS_RANK_INDEX, SCHEMA, SCHEMA_VERSION } from './schema.js';
 
 /** The slice of better-sqlite3 this module uses. */
-interface Statement {
+export interface Statement {
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
@@ -107,8 +108,20 @@ export interface CellRow {
   revenue: string;
 }
 
-/** One mart cell for the store: [mart, month, key, rows, units, revenue, revenue × 10^scale]. */
-export type MartRow = [string, string, string, number, bigint, string, bigint];
+/**
+ * One mart cell for the store: [mart, month, key, rows, units, revenue, revenue × 10^scale as an
+ * integer (null past 2^63), its rank text].
+ */
+export type MartRow = [
+  string,
+  string,
+  string,
+  number,
+  number | bigint,
+  string,
+  number | bigint | null,
+  string,
+];
 
 export interface NewRun {
   file: string;
@@ -502,7 +515,7 @@ export class Store {
     error: string | null,
     merged: {
       monthly: [string, CellRow][];
-      dims: [string, string, CellRow][];
+      dims: Iterable<[string, string, CellRow]>;
       marts?: Iterable<MartRow>;
     } | null,
   ): void {
@@ -535,12 +548,16 @@ export class Store {
         );
         for (const [dim, key, c] of merged.dims) d.run(runId, dim, key, c.rows, c.units, c.revenue);
         this.prepare('DELETE FROM marts WHERE run_id = ?').run(runId);
+        // Rows arrive in primary-key order (key, month); the ranking index is rebuilt once after
+        // them, which costs far less than keeping it up to date row by row.
+        this.db.exec('DROP INDEX IF EXISTS marts_rank');
         const mi = this.prepare(
-          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, revenue_scaled) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, revenue_scaled, revenue_rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         );
-        for (const [mart, month, key, rows, units, revenue, scaled] of merged.marts ?? []) {
-          mi.run(runId, mart, month, key, rows, units, revenue, scaled);
+        for (const [mart, month, key, rows, units, revenue, scaled, rank] of merged.marts ?? []) {
+          mi.run(runId, mart, month, key, rows, units, revenue, scaled, rank);
         }
+        this.db.exec(MARTS_RANK_INDEX);
       }
       this.prepare(
         "UPDATE attempts SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'leased'",
@@ -605,6 +622,7 @@ export class Store {
     by: 'revenue' | 'units' | 'rows',
     limit: number,
   ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenue_scaled: bigint }[] {
+    if (per === 'month' && by === 'revenue') return this.martTopPerMonth(runId, mart, limit);
     const period = per === 'month' ? 'month' : per === 'year' ? 'substr(month, 1, 4)' : "''";
     const metric = by === 'revenue' ? 'revenue_scaled' : by;
     const stmt = this.prepare(
@@ -626,9 +644,75 @@ export class Store {
     }[];
   }
 
+  /**
+   * Top keys by revenue per month from the marts_rank index: the months by a loose index scan, then
+   * `limit` index entries per month, so the answer costs no more for a million keys than for ten.
+   */
+  private martTopPerMonth(
+    runId: number,
+    mart: string,
+    limit: number,
+  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenue_scaled: bigint }[] {
+    const months = (
+      this.prepare(
+        `WITH RECURSIVE m(month) AS (
+           SELECT MIN(month) FROM marts WHERE run_id = ? AND mart = ?
+           UNION ALL
+           SELECT (SELECT MIN(month) FROM marts WHERE run_id = ? AND mart = ? AND month > m.month) FROM m
+             WHERE m.month IS NOT NULL
+         ) SELECT month FROM m WHERE month IS NOT NULL`,
+      ).all(runId, mart, runId, mart) as { month: string }[]
+    ).map((r) => r.month);
+    const scale = (this.prepare('SELECT scale FROM runs WHERE id = ?').get(runId) as { scale: number }).scale;
+    const top = (
+      this.prepare(
+        `SELECT key, rows, units, revenue FROM marts INDEXED BY marts_rank WHERE run_id = ? AND mart = ? AND month = ?
+           ORDER BY revenue_rank DESC, key ASC LIMIT ?`,
+      ) as Statement & { safeIntegers(on: boolean): Statement }
+    ).safeIntegers(true);
+    const out: {
+      period: string;
+      rank: number;
+      key: string;
+      rows: bigint;
+      units: bigint;
+      revenue_scaled: bigint;
+    }[] = [];
+    for (const month of months) {
+      const rows = top.all(runId, mart, month, limit) as {
+        key: string;
+        rows: bigint;
+        units: bigint;
+        revenue: string;
+      }[];
+      rows.forEach((r, i) => {
+        const [v, s] = parseDecimal(r.revenue);
+        out.push({
+          period: month,
+          rank: i + 1,
+          key: r.key,
+          rows: r.rows,
+          units: r.units,
+          revenue_scaled: rescale(v, s, scale),
+        });
+      });
+    }
+    return out;
+  }
+
   /** A read query for modules with their own SQL (eda). Rows are plain objects. */
   query<T>(sql: string, ...params: unknown[]): T[] {
     return this.prepare(sql).all(...params) as T[];
+  }
+
+  /** Runs `fn` in one transaction; a call inside another transaction becomes a savepoint. */
+  transaction(fn: () => void): void {
+    this.tx(fn);
+  }
+
+  /** A cached prepared statement, for modules that own their tables (db/cell-runs.ts). */
+  statement(sql: string): Statement {
+    return this.prepare(sql);
   }
 
   /** Prepared statements are compiled once per store. */

@@ -152,6 +152,7 @@ function session(
               outcome.rejects,
               outcome.endsInQuote,
               outcome.omitted,
+              outcome.cells,
             ),
             parseMs,
             usage: processUsage(),

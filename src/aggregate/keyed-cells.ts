@@ -104,7 +104,8 @@ export class KeyedCellsWriter {
       this.keyBuf.copy(grown, 0, 0, this.keyUsed);
       this.keyBuf = grown;
     }
-    this.keyBuf.set(buf.subarray(this.curS, this.curE), this.keyUsed);
+    const kb = this.keyBuf;
+    for (let i = 0, at = this.keyUsed, from = this.curS; i < len; i++) kb[at + i] = buf[from + i];
     this.keyUsed += len;
     this.keyOff.push(this.keyUsed);
   }

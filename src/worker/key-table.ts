@@ -133,7 +133,9 @@ export class KeyTable {
         return slot;
       p = (p + 1) & this.mask;
     }
-    if (!isUtf8(buf.subarray(s, e))) {
+    let ascii = true;
+    for (let k = s; k < e && ascii; k++) ascii = buf[k] < 0x80;
+    if (!ascii && !isUtf8(buf.subarray(s, e))) {
       const fixed = Buffer.from(Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8'), 'utf8');
       return this.slot(fixed, 0, fixed.length);
     }
@@ -163,7 +165,8 @@ export class KeyTable {
       this.bytes = grown;
       this.view = new DataView(grown.buffer, grown.byteOffset, grown.length);
     }
-    this.bytes.set(buf.subarray(s, e), this.bytesUsed);
+    const bytes = this.bytes;
+    for (let i = 0, at = this.bytesUsed; i < len; i++) bytes[at + i] = buf[s + i];
     const slot = this.starts.length;
     this.starts.push(this.bytesUsed);
     this.lengths.push(len);

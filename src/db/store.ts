@@ -543,20 +543,24 @@ export class Store {
           'INSERT INTO monthly (run_id, month, rows, units, revenue) VALUES (?, ?, ?, ?, ?)',
         );
         for (const [month, c] of merged.monthly) m.run(runId, month, c.rows, c.units, c.revenue);
-        const d = this.prepare(
-          'INSERT INTO dimensions (run_id, dimension, key, rows, units, revenue) VALUES (?, ?, ?, ?, ?, ?)',
+        const d = this.batchInsert(
+          'INSERT INTO dimensions (run_id, dimension, key, rows, units, revenue) VALUES',
+          6,
         );
-        for (const [dim, key, c] of merged.dims) d.run(runId, dim, key, c.rows, c.units, c.revenue);
+        for (const [dim, key, c] of merged.dims) d.add(runId, dim, key, c.rows, c.units, c.revenue);
+        d.flush();
         this.prepare('DELETE FROM marts WHERE run_id = ?').run(runId);
         // Rows arrive in primary-key order (key, month); the ranking index is rebuilt once after
         // them, which costs far less than keeping it up to date row by row.
         this.db.exec('DROP INDEX IF EXISTS marts_rank');
-        const mi = this.prepare(
-          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, revenue_scaled, revenue_rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        const mi = this.batchInsert(
+          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, revenue_scaled, revenue_rank) VALUES',
+          9,
         );
         for (const [mart, month, key, rows, units, revenue, scaled, rank] of merged.marts ?? []) {
-          mi.run(runId, mart, month, key, rows, units, revenue, scaled, rank);
+          mi.add(runId, mart, month, key, rows, units, revenue, scaled, rank);
         }
+        mi.flush();
         this.db.exec(MARTS_RANK_INDEX);
       }
       this.prepare(
@@ -713,6 +717,31 @@ export class Store {
   /** A cached prepared statement, for modules that own their tables (db/cell-runs.ts). */
   statement(sql: string): Statement {
     return this.prepare(sql);
+  }
+
+  /**
+   * Inserts rows `BATCH` at a time through one multi-row statement: a bulk load (millions of mart
+   * cells) spends most of its time crossing from JS into SQLite, once per statement.
+   */
+  private batchInsert(head: string, width: number): { add(...values: unknown[]): void; flush(): void } {
+    const BATCH = 32;
+    const tuple = `(${Array(width).fill('?').join(', ')})`;
+    const full = this.prepare(`${head} ${Array(BATCH).fill(tuple).join(', ')}`);
+    const one = this.prepare(`${head} ${tuple}`);
+    const values: unknown[] = [];
+    return {
+      add: (...row: unknown[]) => {
+        for (const v of row) values.push(v);
+        if (values.length === BATCH * width) {
+          full.run(...values);
+          values.length = 0;
+        }
+      },
+      flush: () => {
+        for (let i = 0; i < values.length; i += width) one.run(...values.slice(i, i + width));
+        values.length = 0;
+      },
+    };
   }
 
   /** Prepared statements are compiled once per store. */

@@ -117,22 +117,31 @@ export class CellTable {
     const order = keys.sortedSlots();
     for (let i = 0; i < order.length; i++) rank[order[i]] = i;
     const n = this.size;
-    // Sort words (rank · 2^36 + month · 2^24 + cell) natively; ranks and cells stay below 2^24.
-    const words = new BigUint64Array(n);
-    const w = new Uint32Array(words.buffer);
-    for (let c = 0; c < n; c++) {
-      const m = this.month[c];
-      w[2 * c + 1] = rank[this.slot[c]] * 16 + (m >>> 8);
-      w[2 * c] = (((m & 0xff) << 24) | c) >>> 0;
+    // Counting sort by key rank, then insertion sort by month within a key (a key has few months).
+    const start = new Uint32Array(order.length + 1);
+    for (let c = 0; c < n; c++) start[rank[this.slot[c]] + 1]++;
+    for (let k = 0; k < order.length; k++) start[k + 1] += start[k];
+    const fill = start.slice(0, order.length);
+    const sorted = new Uint32Array(n);
+    for (let c = 0; c < n; c++) sorted[fill[rank[this.slot[c]]]++] = c;
+    const month = this.month;
+    for (let k = 0; k < order.length; k++) {
+      for (let i = start[k] + 1; i < start[k + 1]; i++) {
+        const c = sorted[i];
+        let j = i - 1;
+        while (j >= start[k] && month[sorted[j]] > month[c]) {
+          sorted[j + 1] = sorted[j];
+          j--;
+        }
+        sorted[j + 1] = c;
+      }
     }
-    if (n >= 1 << 24 || keys.size >= 1 << 24) throw new RangeError('too many cells in one chunk');
-    words.sort();
     const out = new KeyedCellsWriter(scale);
     let lastSlot = -1;
     const bytes = keys.keyBytes;
     const big = this.unitsBig.size > 0 || this.revenueBig.size > 0;
     for (let i = 0; i < n; i++) {
-      const c = w[2 * i] & 0xffffff;
+      const c = sorted[i];
       const s = this.slot[c];
       if (s !== lastSlot) {
         out.key(bytes, keys.keyStart(s), keys.keyEnd(s));

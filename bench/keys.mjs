@@ -37,7 +37,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`usage: node bench/keys.mjs [options]
   --runs <n>            paired rounds per size, medians quoted (default 3)
-  --keys <list>         customer counts (default 100000,1000000,10000000)
+  --keys <list>         customer counts, each optionally :rows-per-key (default 100000,1000000,10000000)
   --rows-per-key <n>    rows per customer (default 3: 1M customers → 3M rows)
   --workers <n>         salesgrid workers and DuckDB threads (default 2)
   --baseline <bin>      another build's bin/salesgrid.js: its plain path runs beside ours
@@ -46,7 +46,8 @@ if (values.help) {
   process.exit(0);
 }
 const runs = Number(values.runs);
-const keyCounts = values.keys.split(',').map(Number);
+// "K" or "K:r" (r rows per key for that size).
+const sizes = values.keys.split(',').map((k) => k.split(':').map(Number));
 const rowsPerKey = Number(values['rows-per-key']);
 const workers = Number(values.workers);
 const skip = new Set(values.skip.split(',').filter(Boolean));
@@ -166,9 +167,9 @@ async function duck(file) {
 }
 
 const results = [];
-for (const keys of keyCounts) {
-  const rows = keys * rowsPerKey;
-  const file = join(ROOT, 'data', `star-${keys}.csv`);
+for (const [keys, rpk = rowsPerKey] of sizes) {
+  const rows = Math.round(keys * rpk);
+  const file = join(ROOT, 'data', rpk === 3 ? `star-${keys}.csv` : `star-${keys}x${rpk}.csv`);
   if (!existsSync(file)) {
     log(
       `generating ${file} (${rows.toLocaleString('en-US')} rows, ${keys.toLocaleString('en-US')} customers)`,

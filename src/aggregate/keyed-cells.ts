@@ -19,8 +19,8 @@ import { ProtocolError } from '../errors.js';
 
 export const MAGIC = 0x314b4753; // "SGK1" read as a little-endian u32
 export const HEADER_BYTES = 24;
-/** Cells per block: a block stays a few hundred KiB, so a merge holds one block per run. */
-export const BLOCK_CELLS = 8192;
+/** Cells per block (about 64 KiB): the final merge holds one block per chunk, so 1,000 chunks fit in 64 MB. */
+export const BLOCK_CELLS = 2048;
 /** Month index for cells without a month (dimensions, files without dates). */
 export const NO_MONTH = 4095;
 const TWO32 = 4294967296;

@@ -1062,6 +1062,7 @@ export class Coordinator {
     this.finished = true;
     for (const t of this.timers) clearInterval(t);
     const now = Date.now();
+    let closedMs = now;
     try {
       let merged: Parameters<Store['finishRun']>[4] = null;
       if (status === 'done') {
@@ -1093,6 +1094,7 @@ export class Coordinator {
       }
       this.store.finishRun(this.runId, status, iso(now), error?.message ?? null, merged);
       if (status === 'done') deleteCellRuns(this.store, this.runId);
+      closedMs = Date.now();
     } catch (err) {
       this.ui.warn(`could not record the end of run ${this.runId}: ${errorMessage(err)}`);
     }
@@ -1105,7 +1107,8 @@ export class Coordinator {
     // Workers close their end on `done`; give them a moment so the frame is not cut off.
     await this.listener?.close(1_000);
     await this.file.close().catch(() => {});
-    const summary = this.summary(status, error, now);
+    // The wall time includes closing the run (the merge of keyed cells into their tables).
+    const summary = this.summary(status, error, closedMs);
     this.store.close();
     if (status === 'failed' && error !== null) {
       (error as SalesgridError & { summary?: RunSummary }).summary = summary;

@@ -10,8 +10,11 @@ import type { KeyTable } from './key-table.js';
 const LIMIT = 2 ** 52;
 const MONTH_SLOTS = 4096;
 
+/** Tables whose chunk is done; parsing is synchronous, so a table is reused by the next chunk. */
+const spare: CellTable[] = [];
+
 export class CellTable {
-  readonly name: string;
+  name: string;
   private index = new Int32Array(1 << 14);
   private mask = (1 << 14) - 1;
   private slot = new Int32Array(256);
@@ -25,6 +28,25 @@ export class CellTable {
 
   constructor(name: string) {
     this.name = name;
+  }
+
+  /** A table for a new chunk: a spare one (its arrays kept, so a worker's memory does not churn) or a new one. */
+  static take(name: string): CellTable {
+    const t = spare.pop() ?? new CellTable(name);
+    t.name = name;
+    return t;
+  }
+
+  /** Empties the table and keeps it for the next chunk. */
+  release(): void {
+    this.index.fill(0);
+    this.rows.fill(0, 0, this.size);
+    this.units.fill(0, 0, this.size);
+    this.revenue.fill(0, 0, this.size);
+    this.unitsBig.clear();
+    this.revenueBig.clear();
+    this.size = 0;
+    if (spare.length < 4) spare.push(this);
   }
 
   /** Cell index of (key slot, month), created empty if new. */

@@ -95,7 +95,7 @@ export class ChunkAggregator implements RecordSink {
     const marts = spec.marts ?? [];
     this.martTables = marts.map((d) => new KeyTable(d.name, spec.maxKeys));
     this.martIndex = Int32Array.from(marts.map((d) => d.index));
-    this.marts = marts.map((d) => new CellTable(d.name));
+    this.marts = marts.map((d) => CellTable.take(d.name));
     this.decimalPoint = spec.decimalComma ? COMMA : DOT;
     this.groupSep = spec.decimalComma ? DOT : COMMA;
   }
@@ -534,10 +534,12 @@ export class ChunkAggregator implements RecordSink {
 
   /** The dimensions' and marts' cells, sorted and encoded as keyed-cell runs at the current scale. */
   keyedRuns(): KeyedRun[] {
-    return [
+    const runs = [
       ...this.dimTables.map((t) => encodeDimension(t, this.scale)),
       ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale)),
     ];
+    for (const m of this.marts) m.release();
+    return runs;
   }
 }
 

@@ -630,6 +630,17 @@ export class Store {
     limit: number,
   ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenue_scaled: bigint }[] {
     if (per === 'month' && by === 'revenue') return this.martTopPerMonth(runId, mart, limit);
+    // SUM over revenue_scaled would skip the cells past 2^63 (stored as NULL): refuse rather than rank wrongly.
+    if (
+      this.prepare(
+        'SELECT 1 FROM marts WHERE run_id = ? AND mart = ? AND revenue_scaled IS NULL LIMIT 1',
+      ).get(runId, mart)
+    )
+      throw new SalesgridError(
+        'E_USAGE',
+        `mart "${mart}" has cells past 2^63 in the smallest unit; only --per month --by revenue ranks them exactly`,
+        { exitCode: 2 },
+      );
     const period = per === 'month' ? 'month' : per === 'year' ? 'substr(month, 1, 4)' : "''";
     const metric = by === 'revenue' ? 'revenue_scaled' : by;
     const stmt = this.prepare(

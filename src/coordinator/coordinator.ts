@@ -1080,12 +1080,14 @@ export class Coordinator {
             this.runId,
             this.spec.dimensions.map((d) => d.name),
             scale,
+            true,
           ),
           marts: mergedMartRows(
             this.store,
             this.runId,
             (this.spec.marts ?? []).map((d) => d.name),
             scale,
+            true,
           ),
         };
       }

@@ -30,8 +30,18 @@ export function deleteCellRuns(store: Store, runId: number): void {
   store.statement('DELETE FROM cell_runs WHERE run_id = ?').run(runId);
 }
 
-/** One source per done chunk that has cells of this mart or dimension; each reads a block at a time. */
-export function runSources(store: Store, runId: number, kind: 'mart' | 'dim', name: string): RunSource[] {
+/**
+ * One source per done chunk that has cells of this mart or dimension; each reads a block at a time.
+ * With `consume`, a block's row is deleted once read, so the final tables reuse the spill's pages
+ * in the same transaction (the database grows by the result, not by the result plus the spill).
+ */
+export function runSources(
+  store: Store,
+  runId: number,
+  kind: 'mart' | 'dim',
+  name: string,
+  consume = false,
+): RunSource[] {
   const chunks = store
     .statement(
       `SELECT r.chunk_id AS chunk_id, COUNT(*) AS blocks FROM cell_runs r
@@ -42,6 +52,9 @@ export function runSources(store: Store, runId: number, kind: 'mart' | 'dim', na
   const read = store.statement(
     'SELECT data FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
   );
+  const drop = store.statement(
+    'DELETE FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+  );
   return chunks.map(({ chunk_id, blocks }) => {
     let seq = 0;
     return () => {
@@ -49,6 +62,7 @@ export function runSources(store: Store, runId: number, kind: 'mart' | 'dim', na
       const row = read.get(runId, kind, name, chunk_id, seq++) as { data: Uint8Array } | undefined;
       if (row === undefined)
         throw new Error(`cell run ${kind} "${name}" of chunk ${chunk_id} lost block ${seq - 1}`);
+      if (consume) drop.run(runId, kind, name, chunk_id, seq - 1);
       return new CellBlock(row.data);
     };
   });
@@ -63,15 +77,20 @@ function decimalText(v: number | bigint, scale: number): string {
   return `${neg ? '-' : ''}${digits.slice(0, cut)}.${digits.slice(cut)}`;
 }
 
-/** The merged rows of every mart, as the store inserts them. Streams: one block per chunk in memory. */
+/**
+ * The merged rows of every mart, as the store inserts them. Streams: one block per chunk in memory.
+ * `consume` deletes the spill as it is read (see runSources): only inside the transaction that
+ * writes the result, so a failure keeps the spill for a resume.
+ */
 export function* mergedMartRows(
   store: Store,
   runId: number,
   marts: string[],
   scale: number,
+  consume = false,
 ): Generator<MartRow> {
   for (const name of marts) {
-    const m = new KeyedMerge(runSources(store, runId, 'mart', name), scale);
+    const m = new KeyedMerge(runSources(store, runId, 'mart', name, consume), scale);
     while (m.next()) {
       const r = m.revenue;
       const fits = typeof r === 'number' || (r <= INT64_MAX && r >= -INT64_MAX - 1n);
@@ -95,9 +114,10 @@ export function* mergedDimensionRows(
   runId: number,
   dims: string[],
   scale: number,
+  consume = false,
 ): Generator<[string, string, CellRow]> {
   for (const name of dims) {
-    const m = new KeyedMerge(runSources(store, runId, 'dim', name), scale);
+    const m = new KeyedMerge(runSources(store, runId, 'dim', name, consume), scale);
     while (m.next()) {
       if (m.month !== NO_MONTH) throw new Error(`dimension "${name}" has a cell with a month`);
       yield [

@@ -306,12 +306,11 @@ export class CellBlock {
   }
 
   keyText(k: number): string {
-    return Buffer.from(
-      this.keys.buffer,
-      this.keys.byteOffset + this.keyOffset[k],
-      this.keyEnd(k) - this.keyStart(k),
-    ).toString('utf8');
+    this.keyBuf ??= Buffer.from(this.keys.buffer, this.keys.byteOffset, this.keys.length);
+    return this.keyBuf.toString('utf8', this.keyOffset[k], this.keyOffset[k + 1]);
   }
+
+  private keyBuf: Buffer | null = null;
 
   /** Units of cell c as a safe integer, or NaN when wide. */
   units(c: number): number {

@@ -170,6 +170,16 @@ export class KeyedMerge {
 
   /** The emitted key as text. */
   keyText(): string {
-    return (this.outBlock as CellBlock).keyText(this.outKey);
+    // A key's months come one after another: decode its text once.
+    if (this.textBlock !== this.outBlock || this.textKey !== this.outKey) {
+      this.textBlock = this.outBlock;
+      this.textKey = this.outKey;
+      this.text = (this.outBlock as CellBlock).keyText(this.outKey);
+    }
+    return this.text;
   }
+
+  private textBlock: CellBlock | null = null;
+  private textKey = -1;
+  private text = '';
 }

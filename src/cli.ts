@@ -11,11 +11,19 @@ import {
   DEFAULT_DB,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  DEFAULT_RETAIL_DATA,
   parseCoordinatorOptions,
   parseIntOption,
+  parseServeOptions,
+  parseUiOptions,
   parseWorkerOptions,
   type RawCoordinatorFlags,
+  type RawGenerateFlags,
+  type RawServeFlags,
   type RawWorkerFlags,
+  RETAIL_DEFAULTS,
+  RETAIL_LIMITS,
+  SERVE_OPTION_TABLE,
 } from './config.js';
 import type { RunSummary } from './coordinator/coordinator.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
@@ -27,13 +35,19 @@ const load = {
   coordinator: () => import('./coordinator/coordinator.js'),
   store: () => import('./db/store.js'),
   generate: () => import('./generate.js'),
+  retail: () => import('./generate/retail.js'),
+  star: () => import('./generate-star.js'),
   report: () => import('./report.js'),
   top: () => import('./top.js'),
   eda: () => import('./eda/run-eda.js'),
   local: () => import('./run-local.js'),
   ui: () => import('./ui.js'),
   worker: () => import('./worker/run-worker.js'),
+  serve: () => import('./serve/run-serve.js'),
 };
+
+/** `generate --layout star`: distinct customers unless --customers says otherwise. */
+const STAR_CUSTOMERS = 100_000;
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -62,7 +76,7 @@ function addRunOptions(cmd: Command): Command {
   return addColumnOptions(
     cmd
       .option('--db <path>', 'SQLite database', DEFAULT_DB)
-      .option('--chunk-size <size>', 'bytes per chunk, e.g. 4MiB, 512KiB', '4MiB')
+      .option('--chunk-size <size>', 'bytes per chunk, e.g. 4MiB, 512KiB (default: 4MiB)')
       .option('--max-attempts <n>', 'tries per chunk before the run fails', '3')
       .option('--lease-timeout <s>', 'seconds a worker may hold a chunk (default: grows with --chunk-size)')
       .option('--wait-timeout <s>', 'give up when no worker is connected for this long (default: wait)')
@@ -188,64 +202,97 @@ export function buildProgram(): Command {
   program
     .command('generate')
     .description(
-      'write a seeded CSV: the "5m Sales Records" layout, or a star-schema fact table (--layout star)',
+      'write a seeded CSV: the "5m Sales Records" layout, retail order lines, or a star-schema fact table',
     )
-    .option('--rows <n>', 'data rows', '5000000')
-    .option('--seed <n>', 'random seed (same seed, same bytes)', '42')
-    .option('--out <path>', 'output file', DEFAULT_DATA)
     .addOption(
-      new Option('--layout <kind>', 'columns to write').choices(['reference', 'star']).default('reference'),
+      new Option(
+        '--layout <name>',
+        'reference: the 5m Sales Records columns; retail: order lines with customers; star: sales facts keyed by customer',
+      )
+        .choices(['reference', 'retail', 'star'])
+        .default('reference'),
     )
-    .option('--customers <n>', 'distinct customers of --layout star (a few buy often, most rarely)', '100000')
-    .option('--quote-text', 'quote every text field, as R write.csv does')
+    .option('--rows <n>', 'data rows (default: 5000000, retail: 1000000)')
+    .option('--seed <n>', 'random seed (same seed, same bytes)', '42')
+    .option('--out <path>', `output file (default: ${DEFAULT_DATA}, retail: ${DEFAULT_RETAIL_DATA})`)
+    .option('--quote-text', 'quote every text field, as R write.csv does (reference layout)')
+    .option(
+      '--customers <n>',
+      `retail: number of customers (default: ${RETAIL_DEFAULTS.customers}); star: distinct customers, a few buy often, most rarely (default: ${STAR_CUSTOMERS})`,
+    )
+    .option('--products <n>', `retail: number of products (default: ${RETAIL_DEFAULTS.products})`)
+    .option('--with-dimensions', 'retail: also write customers.csv, stores.csv, sales_team.csv next to --out')
     .option('--quiet', 'no progress')
-    .action(
-      async (o: {
-        rows: string;
-        seed: string;
-        out: string;
-        layout: string;
-        customers: string;
-        quoteText?: boolean;
-        quiet?: boolean;
-      }) => {
-        const rows = parseIntOption('--rows', o.rows, 0, 1_000_000_000);
-        const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
-        const customers = parseIntOption('--customers', o.customers, 1, 1_000_000_000);
-        if (o.layout === 'star' && o.quoteText)
-          throw new UsageError('--quote-text applies to --layout reference only');
-        const t0 = Date.now();
-        const tty = process.stderr.isTTY && !o.quiet;
-        const onProgress = (done: number, bytes: number) => {
-          if (tty)
-            process.stderr.write(
-              `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
-            );
-        };
-        const res =
-          o.layout === 'star'
-            ? await (await import('./generate-star.js')).generateStar({
-                rows,
-                customers,
-                seed,
-                out: o.out,
-                onProgress,
-              })
-            : await (await load.generate()).generateCsv({
-                rows,
-                seed,
-                out: o.out,
-                quoteText: o.quoteText === true,
-                onProgress,
-              });
-        if (tty) process.stderr.write('\n');
-        if (!o.quiet) {
-          process.stdout.write(
-            `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
+    .action(async (o: RawGenerateFlags) => {
+      const retail = o.layout === 'retail';
+      const star = o.layout === 'star';
+      const misplaced = retail
+        ? o.quoteText && '--quote-text'
+        : star
+          ? (o.quoteText && '--quote-text') ||
+            (o.products !== undefined && '--products') ||
+            (o.withDimensions && '--with-dimensions')
+          : (o.customers !== undefined && '--customers') ||
+            (o.products !== undefined && '--products') ||
+            (o.withDimensions && '--with-dimensions');
+      if (misplaced) throw new UsageError(`${misplaced} does not apply to --layout ${o.layout}`);
+      const rows = parseIntOption(
+        '--rows',
+        o.rows ?? (retail ? RETAIL_DEFAULTS.rows : 5_000_000),
+        0,
+        1_000_000_000,
+      );
+      const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
+      const out = o.out ?? (retail ? DEFAULT_RETAIL_DATA : DEFAULT_DATA);
+      const t0 = Date.now();
+      const tty = process.stderr.isTTY && !o.quiet;
+      const onProgress = (done: number, bytes: number) => {
+        if (tty)
+          process.stderr.write(
+            `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
           );
-        }
-      },
-    );
+      };
+      let res: { rows: number; bytes: number; path: string };
+      let extra = '';
+      if (retail) {
+        const { generateRetail } = await load.retail();
+        const r = await generateRetail({
+          rows,
+          seed,
+          out,
+          customers: parseIntOption(
+            '--customers',
+            o.customers ?? RETAIL_DEFAULTS.customers,
+            1,
+            RETAIL_LIMITS.customers,
+          ),
+          products: parseIntOption(
+            '--products',
+            o.products ?? RETAIL_DEFAULTS.products,
+            1,
+            RETAIL_LIMITS.products,
+          ),
+          withDimensions: o.withDimensions === true,
+          onProgress,
+        });
+        res = r;
+        extra = `, ${r.orders.toLocaleString('en-US')} orders`;
+        if (r.dimensions) extra += `; dimensions: ${Object.values(r.dimensions).join(', ')}`;
+      } else if (star) {
+        const { generateStar } = await load.star();
+        const customers = parseIntOption('--customers', o.customers ?? STAR_CUSTOMERS, 1, 1_000_000_000);
+        res = await generateStar({ rows, customers, seed, out, onProgress });
+      } else {
+        const { generateCsv } = await load.generate();
+        res = await generateCsv({ rows, seed, out, quoteText: o.quoteText === true, onProgress });
+      }
+      if (tty) process.stderr.write('\n');
+      if (!o.quiet) {
+        process.stdout.write(
+          `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s${extra}\n`,
+        );
+      }
+    });
 
   addRunOptions(
     program
@@ -255,6 +302,13 @@ export function buildProgram(): Command {
       .option('--host <host>', 'address to listen on (non-loopback needs --token)', DEFAULT_HOST)
       .option('--port <port>', 'port to listen on (0 = any free port)', String(DEFAULT_PORT))
       .option('--handshake-timeout <s>', 'seconds a new connection has to say hello', '10')
+      .option('--max-slots <n>', 'most chunks in flight to one worker, whatever it asks for', '4')
+      .option(
+        '--linger <s>',
+        'seconds to stay after the end, telling reconnecting workers the run is over',
+        '3',
+      )
+      .option('--peer-timeout <s>', 'drop a worker not heard from this long (pings every third of it)', '15')
       .addOption(
         new Option('--transport <kind>', 'send chunk bytes, or byte ranges when workers share the file')
           .choices(['bytes', 'range'])
@@ -292,8 +346,12 @@ export function buildProgram(): Command {
     .option('--id <id>', 'worker name in results (default: hostname-pid)')
     .option('--token <token>', 'shared secret (default: $SALESGRID_TOKEN)')
     .option('--slots <n>', 'chunks in flight to this worker', '2')
-    .option('--retry-for <s>', 'keep trying to reach the coordinator this long', '120')
-    .option('--stay', 'wait for the next run instead of exiting after one')
+    .option('--retry-for <s>', 'keep trying to reach the coordinator this long (not with --stay)', '120')
+    .option(
+      '--stay',
+      'after a run, wait without limit for the next coordinator at the same address (Ctrl-C stops, exit 130)',
+    )
+    .option('--peer-timeout <s>', 'reconnect when the coordinator has sent nothing for this long', '20')
     .option('--accept-ranges <file>', 'read this file for byte-range tasks (coordinator --transport range)')
     .option('--quiet', 'warnings only')
     .action(async (o: RawWorkerFlags) => {
@@ -319,6 +377,8 @@ export function buildProgram(): Command {
       .option('--workers <n>', 'worker processes', String(os.availableParallelism()))
       .option('--slots <n>', 'chunks in flight per worker', '2')
       .option('--generate', `generate the default dataset first if <csv> is missing`)
+      .option('--ui', 'serve the live dashboard on 127.0.0.1 while the run goes, and after it until Ctrl-C')
+      .option('--ui-port <port>', 'dashboard port for --ui (0 = any free port)', undefined)
       .addOption(
         new Option(
           '--transport <kind>',
@@ -328,11 +388,30 @@ export function buildProgram(): Command {
           .default('range'),
       ),
   ).action(
-    async (csv: string, o: RawCoordinatorFlags & { workers: string; slots: string; generate?: boolean }) => {
+    async (
+      csv: string,
+      o: RawCoordinatorFlags & {
+        workers: string;
+        slots: string;
+        generate?: boolean;
+        ui?: boolean;
+        uiPort?: string;
+      },
+    ) => {
       const workers = parseIntOption('--workers', o.workers, 1, 256);
       const slots = parseIntOption('--slots', o.slots, 1, 64);
-      const opts = parseCoordinatorOptions(csv, { ...o, host: DEFAULT_HOST, port: '0' });
+      // Its own children: no one reconnects after the end, and their slots are its own choice.
+      const opts = parseCoordinatorOptions(csv, {
+        ...o,
+        host: DEFAULT_HOST,
+        port: '0',
+        linger: '0',
+        maxSlots: String(slots),
+      });
+      const uiOpts = parseUiOptions(opts.db, o.ui, o.uiPort, o.token);
       if (o.generate) await ensureDataset(csv, opts.quiet);
+      const dashboard = uiOpts === null ? null : await (await load.serve()).openRunDashboard(uiOpts);
+      let finished = false;
       // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
       const [{ listen }, { LocalWorkers }, { randomBytes }] = await Promise.all([
         import('./protocol/socket-channel.js'),
@@ -359,6 +438,7 @@ export function buildProgram(): Command {
         const summary = await local.run({ ...opts, token, port: listener.port }, listener, ui);
         ui.close();
         printSummary(summary, opts.json, 'run');
+        finished = true;
         if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
       } catch (err) {
         ui.close();
@@ -367,9 +447,20 @@ export function buildProgram(): Command {
       } finally {
         off();
         process.off('exit', onExit);
+        // The dashboard stays up after a run that ended by itself; a failure is reported at once.
+        if (dashboard !== null) await dashboard.keepUntilSignal(!finished || local?.signal !== null);
       }
     },
   );
+
+  const serve = program
+    .command('serve')
+    .description('the dashboard: runs, live progress and an explorer in the browser, over --db (read-only)');
+  for (const o of SERVE_OPTION_TABLE) serve.option(o.flags, o.description, o.default);
+  serve.action(async (o: RawServeFlags) => {
+    const opts = parseServeOptions(o);
+    process.exitCode = await (await load.serve()).runServe(opts);
+  });
 
   program
     .command('report')

@@ -5,18 +5,42 @@
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.js';
+import { DEFAULT_MAX_FRAME } from './protocol/frame-codec.js';
 import type { DateFormat } from './scan-spec.js';
 
 export const DEFAULT_PORT = 7878;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DB = 'results/results.db';
 export const DEFAULT_DATA = 'data/sales.csv';
+export const DEFAULT_RETAIL_DATA = 'data/retail.csv';
+/** `generate --layout retail` defaults and bounds. */
+export const RETAIL_DEFAULTS = Object.freeze({ rows: 1_000_000, customers: 20_000, products: 500 });
+export const RETAIL_LIMITS = Object.freeze({ customers: 10_000_000, products: 100_000 });
+
+/** `generate` flags as commander hands them over. */
+export interface RawGenerateFlags {
+  layout: string;
+  rows?: string;
+  seed: string;
+  out?: string;
+  quoteText?: boolean;
+  customers?: string;
+  products?: string;
+  withDimensions?: boolean;
+  quiet?: boolean;
+}
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 export const DEFAULT_SLOTS = 2;
 export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_MAX_KEYS = 1_000_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_CHUNK_SIZE = 48 * 1024 * 1024;
+export const DEFAULT_MAX_SLOTS = 4;
+export const DEFAULT_LINGER_MS = 3_000;
+/** A coordinator drops a worker after three missed pings (it pings every third of this, at most every 5 s). */
+export const DEFAULT_PEER_TIMEOUT_MS = 15_000;
+/** A worker drops a coordinator it has not heard from for this long; coordinators ping at least every 5 s. */
+export const DEFAULT_WORKER_PEER_TIMEOUT_MS = 20_000;
 
 /** Lease timeout: generous next to a parse time of ~20 ms per MiB, and growing with the chunk. */
 export function defaultLeaseTimeoutMs(chunkSize: number): number {
@@ -59,6 +83,15 @@ export function parseSeconds(option: string, value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
     throw new UsageError(`${option} must be a positive number of seconds, got "${value}"`);
+  }
+  return Math.round(n * 1000);
+}
+
+/** Seconds, zero allowed → milliseconds. */
+export function parseSecondsOrZero(option: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`${option} must be 0 or a positive number of seconds, got "${value}"`);
   }
   return Math.round(n * 1000);
 }
@@ -124,6 +157,14 @@ export interface CoordinatorOptions {
   /** Give up when no worker has connected for this long while work remains; null waits forever. */
   waitTimeoutMs: number | null;
   resume: boolean;
+  /** Whether --chunk-size was given (on --resume it must then match the stored run). */
+  chunkSizeGiven: boolean;
+  /** Most chunks in flight to one worker, whatever it asks for. */
+  maxSlots: number;
+  /** How long the coordinator stays after the end, telling reconnecting workers the run is over. */
+  lingerMs: number;
+  /** A worker not heard from this long (pings unanswered) is dropped; pings go out every third of it. */
+  peerTimeoutMs: number;
   columns: ColumnOptions;
   /** Send byte ranges instead of bytes (workers must read the same file). */
   transport: 'bytes' | 'range';
@@ -137,10 +178,14 @@ export interface WorkerOptions {
   id: string;
   token: string | null;
   slots: number;
-  /** Keep reconnecting this long when the coordinator is not reachable. */
+  /** Keep reconnecting this long when the coordinator is not reachable (not with `stay`). */
   retryForMs: number;
-  /** Wait for the next run after `done` instead of exiting. */
+  /** After a run, wait without limit for the next one (capped backoff) instead of exiting. */
   stay: boolean;
+  /** Drop and reconnect a coordinator that has sent nothing for this long. */
+  peerTimeoutMs: number;
+  /** Largest result frame body sent: the coordinator's frame limit. */
+  maxFrame: number;
   quiet: boolean;
   /** The one file this worker reads for byte-range tasks (absolute), or null: ranges are refused. */
   acceptRanges: string | null;
@@ -197,6 +242,9 @@ export interface RawCoordinatorFlags extends RawColumnFlags {
   handshakeTimeout?: string;
   waitTimeout?: string;
   resume?: boolean;
+  maxSlots?: string;
+  linger?: string;
+  peerTimeout?: string;
   transport?: string;
   quiet?: boolean;
   json?: boolean;
@@ -239,6 +287,14 @@ export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags):
         : parseSeconds('--handshake-timeout', raw.handshakeTimeout),
     waitTimeoutMs: raw.waitTimeout === undefined ? null : parseSeconds('--wait-timeout', raw.waitTimeout),
     resume: raw.resume === true,
+    chunkSizeGiven: raw.chunkSize !== undefined,
+    maxSlots:
+      raw.maxSlots === undefined ? DEFAULT_MAX_SLOTS : parseIntOption('--max-slots', raw.maxSlots, 1, 64),
+    lingerMs: raw.linger === undefined ? DEFAULT_LINGER_MS : parseSecondsOrZero('--linger', raw.linger),
+    peerTimeoutMs:
+      raw.peerTimeout === undefined
+        ? DEFAULT_PEER_TIMEOUT_MS
+        : parseSeconds('--peer-timeout', raw.peerTimeout),
     columns: parseColumnOptions(raw),
     transport,
     quiet: raw.quiet === true,
@@ -253,6 +309,7 @@ export interface RawWorkerFlags {
   slots?: string;
   retryFor?: string;
   stay?: boolean;
+  peerTimeout?: string;
   quiet?: boolean;
   acceptRanges?: string;
 }
@@ -272,7 +329,84 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
     slots: raw.slots === undefined ? DEFAULT_SLOTS : parseIntOption('--slots', raw.slots, 1, 64),
     retryForMs: raw.retryFor === undefined ? 120_000 : parseSeconds('--retry-for', raw.retryFor),
     stay: raw.stay === true,
+    peerTimeoutMs:
+      raw.peerTimeout === undefined
+        ? DEFAULT_WORKER_PEER_TIMEOUT_MS
+        : parseSeconds('--peer-timeout', raw.peerTimeout),
+    maxFrame: DEFAULT_MAX_FRAME,
     quiet: raw.quiet === true,
     acceptRanges: raw.acceptRanges === undefined ? null : path.resolve(raw.acceptRanges),
   });
+}
+
+export const DEFAULT_SERVE_PORT = 8080;
+
+/** `serve` (and `run --ui`): the dashboard over one database. */
+export interface ServeOptions {
+  db: string;
+  host: string;
+  port: number;
+  /** Required off loopback; when set, every page and API call needs it (login form or bearer). */
+  token: string | null;
+  quiet: boolean;
+}
+
+export interface RawServeFlags {
+  db?: string;
+  host?: string;
+  port?: string;
+  token?: string;
+  quiet?: boolean;
+}
+
+/** The `serve` options, declared once: cli.ts adds them from this table. */
+export const SERVE_OPTION_TABLE: readonly { flags: string; description: string; default?: string }[] = [
+  { flags: '--db <path>', description: 'SQLite database to show (opened read-only)', default: DEFAULT_DB },
+  {
+    flags: '--host <host>',
+    description: 'address to listen on (non-loopback needs --token)',
+    default: DEFAULT_HOST,
+  },
+  {
+    flags: '--port <port>',
+    description: 'port to listen on (0 = any free port)',
+    default: String(DEFAULT_SERVE_PORT),
+  },
+  {
+    flags: '--token <token>',
+    description: 'secret the browser or API client must present (default: $SALESGRID_TOKEN)',
+  },
+  { flags: '--quiet', description: 'print only the address' },
+];
+
+export function parseServeOptions(raw: RawServeFlags): ServeOptions {
+  const host = raw.host ?? DEFAULT_HOST;
+  const token = tokenFrom(raw.token);
+  if (!isLoopbackHost(host) && token === null) {
+    throw new UsageError(
+      `serving on ${host} without a token would show every run to anyone who reaches the port; set --token or SALESGRID_TOKEN`,
+    );
+  }
+  if (host.trim() === '') throw new UsageError('--host needs an address');
+  return Object.freeze({
+    db: raw.db ?? DEFAULT_DB,
+    host,
+    port: raw.port === undefined ? DEFAULT_SERVE_PORT : parsePort('--port', raw.port),
+    token,
+    quiet: raw.quiet === true,
+  });
+}
+
+/** `run --ui [--ui-port]`: the dashboard on loopback for the run in this process; `--token` guards it too. */
+export function parseUiOptions(
+  db: string,
+  ui: boolean | undefined,
+  uiPort: string | undefined,
+  tokenFlag: string | undefined,
+): ServeOptions | null {
+  if (ui !== true) {
+    if (uiPort !== undefined) throw new UsageError('--ui-port needs --ui');
+    return null;
+  }
+  return parseServeOptions({ db, host: DEFAULT_HOST, port: uiPort, token: tokenFlag, quiet: false });
 }

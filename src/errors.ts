@@ -21,6 +21,10 @@ export type ErrorCode =
   | 'E_CONNECT'
   | 'E_INTERRUPTED'
   | 'E_RANGE_REFUSED'
+  | 'E_TOO_FEW_CUSTOMERS'
+  | 'E_TILING'
+  | 'E_FINISH'
+  | 'E_RESULT_TOO_LARGE'
   | 'E_INTERNAL';
 
 export class SalesgridError extends Error {
@@ -83,7 +87,7 @@ export class TooManyKeysError extends SalesgridError {
 }
 
 /** Errors that mean "this input can never succeed", so the scheduler does not retry them. */
-export const NON_RETRYABLE: ReadonlySet<string> = new Set(['E_TOO_MANY_KEYS']);
+export const NON_RETRYABLE: ReadonlySet<string> = new Set(['E_TOO_MANY_KEYS', 'E_RESULT_TOO_LARGE']);
 
 export interface WireError {
   code: string;

@@ -407,13 +407,13 @@ function buildRowParts(quote: boolean): RowParts {
   return { prefixes, countryCount, channelPriority, dates, prices };
 }
 
-function copyBytes(buf: Buffer, pos: number, src: Buffer): number {
+export function copyBytes(buf: Buffer, pos: number, src: Buffer): number {
   for (let i = 0; i < src.length; i++) buf[pos + i] = src[i];
   return pos + src.length;
 }
 
 /** Writes a non-negative integer in decimal. */
-function writeUint(buf: Buffer, pos: number, n: number): number {
+export function writeUint(buf: Buffer, pos: number, n: number): number {
   let len = 1;
   for (let t = n; t >= 10; t = Math.floor(t / 10)) len++;
   let p = pos + len;
@@ -425,7 +425,7 @@ function writeUint(buf: Buffer, pos: number, n: number): number {
   return pos + len;
 }
 
-function writeCents(buf: Buffer, pos: number, cents: number): number {
+export function writeCents(buf: Buffer, pos: number, cents: number): number {
   const whole = Math.floor(cents / 100);
   const frac = cents - whole * 100;
   pos = writeUint(buf, pos, whole);
@@ -492,7 +492,7 @@ function fillBlock(buf: Buffer, pos: number, src: RowSource, maxRows: number): {
   return { pos, rows };
 }
 
-async function writeAll(file: FileHandle, buf: Buffer, length: number): Promise<void> {
+export async function writeAll(file: FileHandle, buf: Buffer, length: number): Promise<void> {
   let offset = 0;
   while (offset < length) {
     const { bytesWritten } = await file.write(buf, offset, length - offset);

@@ -9,7 +9,8 @@ import { renderTable } from './table.js';
 
 export interface PeriodRow {
   rows: number;
-  units: number;
+  /** Exact integer as decimal text: unit counts may pass 2^53. */
+  units: string;
   revenue: string;
 }
 
@@ -23,7 +24,8 @@ export interface ReportData {
   error: string | null;
   rows: number;
   rejected: number;
-  units: number;
+  /** Exact integer as decimal text. */
+  units: string;
   revenue: string;
   minPrice: string | null;
   maxPrice: string | null;
@@ -87,8 +89,8 @@ export function buildReport(store: Store, run: RunRow): ReportData {
   const spec = JSON.parse(run.spec) as ScanSpec;
   const monthly = store
     .monthly(run.id)
-    .map((m) => ({ month: m.month, rows: m.rows, units: Number(m.units), revenue: m.revenue }));
-  const years = new Map<string, { rows: number; units: number; revenue: string }>();
+    .map((m) => ({ month: m.month, rows: m.rows, units: m.units, revenue: m.revenue }));
+  const years = new Map<string, PeriodRow>();
   for (const m of monthly) {
     const y = m.month.slice(0, 4);
     const cur = years.get(y);
@@ -96,7 +98,7 @@ export function buildReport(store: Store, run: RunRow): ReportData {
     else
       years.set(y, {
         rows: cur.rows + m.rows,
-        units: cur.units + m.units,
+        units: (BigInt(cur.units) + BigInt(m.units)).toString(),
         revenue: addDecimal(cur.revenue, m.revenue),
       });
   }
@@ -105,7 +107,7 @@ export function buildReport(store: Store, run: RunRow): ReportData {
     (dimensions[d.dimension] ??= []).push({
       key: d.key,
       rows: d.rows,
-      units: Number(d.units),
+      units: d.units,
       revenue: d.revenue,
     });
   }
@@ -128,7 +130,7 @@ export function buildReport(store: Store, run: RunRow): ReportData {
     error: run.error,
     rows: run.rows,
     rejected: run.rejected,
-    units: Number(run.units),
+    units: run.units,
     revenue: run.revenue,
     minPrice: run.price_min,
     maxPrice: run.price_max,
@@ -183,7 +185,7 @@ export function formatReport(r: ReportData): string {
         [
           int(r.rows),
           int(r.rejected),
-          int(r.units),
+          groupThousands(r.units),
           money(r.revenue),
           money(r.minPrice),
           money(r.maxPrice),
@@ -197,14 +199,14 @@ export function formatReport(r: ReportData): string {
     out.push(
       renderTable(
         ['year', 'rows', 'units', 'revenue'],
-        r.yearly.map((y) => [y.year, int(y.rows), int(y.units), money(y.revenue)]),
+        r.yearly.map((y) => [y.year, int(y.rows), groupThousands(y.units), money(y.revenue)]),
       ),
     );
     out.push('', 'monthly');
     out.push(
       renderTable(
         ['month', 'rows', 'units', 'revenue'],
-        r.monthly.map((m) => [m.month, int(m.rows), int(m.units), money(m.revenue)]),
+        r.monthly.map((m) => [m.month, int(m.rows), groupThousands(m.units), money(m.revenue)]),
       ),
     );
   } else out.push('', 'no date column: no monthly or yearly results');
@@ -230,7 +232,7 @@ export function formatReport(r: ReportData): string {
     out.push(
       renderTable(
         [dim, 'rows', 'units', 'revenue'],
-        list.slice(0, 10).map((d) => [d.key, int(d.rows), int(d.units), money(d.revenue)]),
+        list.slice(0, 10).map((d) => [d.key, int(d.rows), groupThousands(d.units), money(d.revenue)]),
       ),
     );
   }

@@ -19,7 +19,8 @@ export interface TopRow {
   rank: number;
   key: string;
   rows: number;
-  units: number;
+  /** An exact integer as decimal text: unit counts may pass 2^53. */
+  units: string;
   revenue: string;
 }
 
@@ -50,8 +51,8 @@ export function topRows(store: Store, run: RunRow, opts: TopOptions): TopRow[] {
     rank: Number(r.rank),
     key: r.key,
     rows: Number(r.rows),
-    units: Number(r.units),
-    revenue: formatScaled(r.revenue_scaled, run.scale),
+    units: r.units.toString(),
+    revenue: formatScaled(r.revenueScaled, run.scale),
   }));
 }
 
@@ -68,7 +69,7 @@ export function formatTop(rows: TopRow[], opts: TopOptions, runId: number): stri
         r.rank,
         r.key,
         r.rows.toLocaleString('en-US'),
-        r.units.toLocaleString('en-US'),
+        groupThousands(r.units),
         groupThousands(r.revenue),
       ]),
     ),
@@ -76,14 +77,29 @@ export function formatTop(rows: TopRow[], opts: TopOptions, runId: number): stri
   return out.join('\n');
 }
 
-function csvField(v: string | number): string {
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+/**
+ * One CSV field. Text that a spreadsheet would run as a formula (starting with = + - @, tab or
+ * CR) gets a leading single quote, per OWASP's CSV-injection guidance; numbers we wrote stay as
+ * they are.
+ */
+export function csvField(v: string | number, text = true): string {
+  let s = String(v);
+  if (text && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n\r\t']/.test(s) || s !== s.trim() ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 export function topCsv(rows: TopRow[]): string {
   const lines = ['period,rank,key,rows,units,revenue'];
   for (const r of rows)
-    lines.push([r.period, r.rank, r.key, r.rows, r.units, r.revenue].map(csvField).join(','));
+    lines.push(
+      [
+        csvField(r.period),
+        csvField(r.rank, false),
+        csvField(r.key),
+        csvField(r.rows, false),
+        csvField(r.units, false),
+        csvField(r.revenue, false),
+      ].join(','),
+    );
   return `${lines.join('\n')}\n`;
 }

@@ -153,6 +153,18 @@ describe('coordinator failures', () => {
     const runs = query<{ id: number; status: string }>(db, 'SELECT id, status FROM runs');
     expect(runs).toEqual([{ id: 1, status: 'done' }]);
     expect(sameTotals(await report(db), ref)).toEqual([]);
+    // Chunks in flight at the kill were leased again as attempt 2: numbers continue, history stays.
+    const released = query<{ chunk_id: number; n: number; last: number; first: string }>(
+      db,
+      `SELECT chunk_id, COUNT(*) AS n, MAX(attempt) AS last,
+         (SELECT outcome FROM attempts b WHERE b.chunk_id = a.chunk_id AND b.attempt = 1) AS first
+       FROM attempts a GROUP BY chunk_id HAVING n > 1`,
+    );
+    expect(released.length).toBeGreaterThan(0);
+    for (const r of released) {
+      expect(r.last).toBe(r.n);
+      expect(r.first).toBe('interrupted');
+    }
   });
 
   it('--resume refuses when the file changed since the run', async () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fromSortKey } from '../src/db/sort-key.js';
 import { cli, faultWorker, killAll, listeningPort, sleep, tmpDir } from './helpers/e2e.js';
 
 let dir: string;
@@ -51,11 +52,23 @@ function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
 /** The stored marts and dimensions in the reference's shape. */
 function stored(db: string): typeof ref {
   const marts = new Map<string, [number, number, bigint]>();
-  for (const r of query<{ month: string; key: string; rows: number; units: number; revenue: string }>(
+  for (const r of query<{
+    month: string;
+    key: string;
+    rows: number;
+    units: string;
+    revenue: string;
+    units_key: string;
+    revenue_key: string;
+  }>(
     db,
-    "SELECT month, key, rows, units, revenue FROM marts WHERE mart = 'customer_id'",
-  ))
-    marts.set(`${r.month}|${r.key}`, [r.rows, r.units, cents(r.revenue)]);
+    "SELECT month, key, rows, units, revenue, units_key, revenue_key FROM marts WHERE mart = 'customer_id'",
+  )) {
+    // The sort keys `top` ranks and sums on hold the same exact integers as the text columns.
+    expect(fromSortKey(r.units_key)).toBe(BigInt(r.units));
+    expect(fromSortKey(r.revenue_key)).toBe(cents(r.revenue));
+    marts.set(`${r.month}|${r.key}`, [r.rows, Number(r.units), cents(r.revenue)]);
+  }
   const dims = new Map<string, [number, number, bigint]>();
   for (const r of query<{ key: string; rows: number; units: string; revenue: string }>(
     db,

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { compile } from 'vega-lite';
 import { describe, expect, it } from 'vitest';
-import { rankText } from '../src/aggregate/keyed-cells.js';
 import { Store } from '../src/db/store.js';
 import type { AttemptSpan, EdaData, MartTop, MonthRevenue, WorkerStat } from '../src/eda/data.js';
 import { averageOf, compareDecimalDesc, loadEdaData, loadMartTop, sumDecimals } from '../src/eda/data.js';
@@ -428,7 +427,6 @@ describe('loadMartTop', () => {
         1n,
         revenue,
         BigInt(revenue.replace('.', '')),
-        rankText(BigInt(revenue.replace('.', '')).toString()),
       ]),
     });
     return [store, id];

@@ -376,15 +376,3 @@ export function validateRun(raw: unknown, maxKeys: number): KeyedRun {
   if (keys > maxKeys) bad(`more than ${maxKeys} keys in one chunk`);
   return { kind: r.kind, name: r.name, blocks: r.blocks as Uint8Array[] };
 }
-
-/**
- * Order-preserving text for an integer, so SQLite's binary collation ranks exact amounts of any
- * size: "p" + 2-digit length + digits for v ≥ 0; "n" + (99 - length) + nines' complement for v < 0.
- */
-export function rankText(digits: string): string {
-  if (digits.charCodeAt(0) !== 45) return `p${String(digits.length).padStart(2, '0')}${digits}`;
-  const mag = digits.slice(1);
-  let comp = '';
-  for (let i = 0; i < mag.length; i++) comp += String.fromCharCode(105 - mag.charCodeAt(i));
-  return `n${String(99 - mag.length).padStart(2, '0')}${comp}`;
-}

@@ -9,11 +9,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 
-export interface ChunkRange {
-  chunkId: number;
-  byteStart: number;
-  byteEnd: number;
-}
+import type { ChunkRange } from './lease-table.js';
+
+export type { ChunkRange } from './lease-table.js';
 
 export interface Chunk extends ChunkRange {
   data: Buffer;
@@ -106,6 +104,8 @@ export class Chunker {
   private skipStarts: Map<number, number>;
   private skipSorted: number[];
   private carefulCuts: boolean;
+  /** Ids from the resume map apply to the cuts they were made for; after a careful restart, none do. */
+  private reuseIds = true;
   /** Bumped by `restart`, so a read in flight across a restart is discarded. */
   private epoch = 0;
   /** Bytes read past the last cut, carried into the next chunk. */
@@ -136,10 +136,15 @@ export class Chunker {
   restartCareful(): void {
     this.epoch++;
     this.carefulCuts = true;
+    this.reuseIds = false;
     this.pos = this.opts.dataStart;
     this.carry = null;
     this.skipStarts = new Map();
     this.skipSorted = [];
+  }
+
+  private idFor(start: number): number {
+    return (this.reuseIds ? this.opts.idAt?.(start) : undefined) ?? this.nextId++;
   }
 
   /** Bytes of the data section handed out or skipped so far. */
@@ -207,7 +212,7 @@ export class Chunker {
       if (cut > 0) {
         if (cut < have) this.carry = Buffer.from(buf.subarray(cut, have));
         this.pos = start + cut;
-        const id = this.opts.idAt?.(start) ?? this.nextId++;
+        const id = this.idFor(start);
         return { chunkId: id, byteStart: start, byteEnd: start + cut, data: buf.subarray(0, cut) };
       }
       if (size >= this.opts.maxChunk) {
@@ -235,7 +240,7 @@ export class Chunker {
       this.pos = limit;
       this.carry = null;
       return {
-        chunkId: this.opts.idAt?.(start) ?? this.nextId++,
+        chunkId: this.idFor(start),
         byteStart: start,
         byteEnd: limit,
         data: EMPTY,
@@ -256,7 +261,7 @@ export class Chunker {
     const end = start + size - win + lf + 1;
     this.pos = end;
     this.carry = null;
-    return { chunkId: this.opts.idAt?.(start) ?? this.nextId++, byteStart: start, byteEnd: end, data: EMPTY };
+    return { chunkId: this.idFor(start), byteStart: start, byteEnd: end, data: EMPTY };
   }
 
   /**

@@ -5,12 +5,10 @@
  * marked done are merged, so runs left by abandoned cuts are never counted.
  */
 import { formatScaled } from '../aggregate/decimal.js';
-import { CellBlock, type KeyedRun, NO_MONTH, rankText } from '../aggregate/keyed-cells.js';
+import { CellBlock, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { monthKey } from '../aggregate/mart.js';
 import { KeyedMerge, type RunSource } from '../coordinator/keyed-merge.js';
 import type { CellRow, MartRow, Store } from './store.js';
-
-const INT64_MAX = 2n ** 63n - 1n;
 
 /** Replaces the chunk's stored runs; call inside the chunk's result transaction. */
 export function saveCellRuns(store: Store, runId: number, chunkId: number, runs: KeyedRun[]): void {
@@ -93,17 +91,7 @@ export function* mergedMartRows(
     const m = new KeyedMerge(runSources(store, runId, 'mart', name, consume), scale);
     while (m.next()) {
       const r = m.revenue;
-      const fits = typeof r === 'number' || (r <= INT64_MAX && r >= -INT64_MAX - 1n);
-      yield [
-        name,
-        monthKey(m.month),
-        m.keyText(),
-        m.rows,
-        m.units,
-        decimalText(r, scale),
-        fits ? r : null,
-        rankText(String(r)),
-      ];
+      yield [name, monthKey(m.month), m.keyText(), m.rows, m.units, decimalText(r, scale), r];
     }
   }
 }

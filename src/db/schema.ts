@@ -1,17 +1,21 @@
 /**
- * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). marts also keeps
- * revenue × 10^runs.scale as revenue_rank, an order-preserving text of the exact integer (see
- * keyed-cells.ts rankText), so `top` ranks any amount in SQL from an index, and as the 64-bit INTEGER
- * revenue_scaled while it fits (NULL past 2^63), so sums stay in SQL. marts.month is '' for a file
- * without dates. cell_runs is the coordinator's spill: each done chunk's keyed cells, merged into
- * marts/dimensions when the run finishes. Timestamps are ISO-8601 UTC text.
+ * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). marts also keep
+ * revenue × 10^runs.scale and units as order-preserving TEXT keys (src/db/sort-key.ts), of any
+ * size, so `top` sums (`sg_sum`) and ranks in SQL exactly, per month from an index on revenue_key.
+ * marts is clustered by (key, month), the order the final merge writes it. marts.month is '' for a
+ * file without dates. cell_runs is the coordinator's spill: each done chunk's keyed cells, merged
+ * into marts/dimensions when the run finishes. Timestamps are ISO-8601 UTC text.
  */
 
-export const SCHEMA_VERSION = 2;
+/**
+ * 2: marts.revenue_scaled INTEGER (overflowed past 2^63) became units_key/revenue_key TEXT.
+ * 3: marts WITHOUT ROWID keyed (run_id, mart, key, month) with the marts_rank index; cell_runs.
+ */
+export const SCHEMA_VERSION = 3;
 
-/** `top --per month` reads the best keys of each month from this index. */
+/** `top --per month` reads the best keys of each month from this index (Store.open creates it). */
 export const MARTS_RANK_INDEX =
-  'CREATE INDEX IF NOT EXISTS marts_rank ON marts (run_id, mart, month, revenue_rank DESC, key)';
+  'CREATE INDEX IF NOT EXISTS marts_rank ON marts (run_id, mart, month, revenue_key DESC, key)';
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -120,10 +124,10 @@ CREATE TABLE IF NOT EXISTS marts (
   month TEXT NOT NULL,
   key TEXT NOT NULL,
   rows INTEGER NOT NULL,
-  units INTEGER NOT NULL,
+  units TEXT NOT NULL,
   revenue TEXT NOT NULL,
-  revenue_scaled INTEGER,
-  revenue_rank TEXT NOT NULL,
+  units_key TEXT NOT NULL,
+  revenue_key TEXT NOT NULL,
   PRIMARY KEY (run_id, mart, key, month)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cell_runs (
@@ -146,5 +150,4 @@ CREATE TABLE IF NOT EXISTS rejects (
   count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS rejects_run ON rejects (run_id, line);
-${MARTS_RANK_INDEX};
 `;

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { parseDecimal, rescale } from '../aggregate/decimal.js';
 import { SalesgridError } from '../errors.js';
 import { MARTS_RANK_INDEX, SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { fromSortKey, registerSortKeySum, toSortKey } from './sort-key.js';
 
 /** The slice of better-sqlite3 this module uses. */
 export interface Statement {
@@ -21,6 +21,15 @@ interface Db {
   exec(sql: string): void;
   pragma(sql: string, options?: { simple?: boolean }): unknown;
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+  aggregate(
+    name: string,
+    options: {
+      start: () => bigint;
+      step: (total: bigint, key: string) => bigint;
+      result: (total: bigint) => string;
+      deterministic: boolean;
+    },
+  ): void;
   close(): void;
 }
 
@@ -109,19 +118,11 @@ export interface CellRow {
 }
 
 /**
- * One mart cell for the store: [mart, month, key, rows, units, revenue, revenue × 10^scale as an
- * integer (null past 2^63), its rank text].
+ * One mart cell for the store: [mart, month, key, rows, units, revenue, revenue × 10^scale]. The
+ * integers are exact at any size (a number only while it is a safe integer); the store keeps them
+ * as sort keys (sort-key.ts).
  */
-export type MartRow = [
-  string,
-  string,
-  string,
-  number,
-  number | bigint,
-  string,
-  number | bigint | null,
-  string,
-];
+export type MartRow = [string, string, string, number, number | bigint, string, number | bigint];
 
 export interface NewRun {
   file: string;
@@ -191,6 +192,7 @@ export class Store {
   private constructor(db: Db, file: string) {
     this.db = db;
     this.path = file;
+    registerSortKeySum(db);
   }
 
   /** Opens (and creates) a database for writing. */
@@ -226,6 +228,8 @@ export class Store {
         },
       );
     }
+    // After the version check: an older database has no marts.revenue_key to index.
+    db.exec(MARTS_RANK_INDEX);
     return new Store(db, file);
   }
 
@@ -331,10 +335,14 @@ export class Store {
    * Forgets every chunk result of a run (its cuts were wrong) and records that it now cuts by quote
    * parity; one transaction.
    */
-  resetRunForCarefulCuts(runId: number): void {
+  resetRunForCarefulCuts(runId: number, at: string): void {
     this.tx(() => {
-      for (const table of ['chunks', 'attempts', 'rejects'])
+      for (const table of ['chunks', 'rejects'])
         this.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(runId);
+      // The attempts stay: they are the run's history. Their chunk ids are never used again.
+      this.prepare(
+        "UPDATE attempts SET outcome = 'interrupted', finished_at = ?, detail = 'cuts given up: quote-aware restart' WHERE run_id = ? AND outcome = 'leased'",
+      ).run(at, runId);
       this.prepare(
         `UPDATE runs SET rows = 0, rejected = 0, units = '0', revenue = '0', price_min = NULL, price_max = NULL, price_sum = '0',
            avg_price = NULL, chunks_done = 0, bytes_done = 0, chunks_total = NULL, options = json_set(options, '$.careful', json('true'))
@@ -381,7 +389,7 @@ export class Store {
              dispatched_at = excluded.dispatched_at`,
       ).run(runId, chunkId, byteStart, byteEnd, attempt, workerId, at);
       this.prepare(
-        `INSERT OR REPLACE INTO attempts (run_id, chunk_id, attempt, worker_id, dispatched_at, outcome) VALUES (?, ?, ?, ?, ?, 'leased')`,
+        `INSERT INTO attempts (run_id, chunk_id, attempt, worker_id, dispatched_at, outcome) VALUES (?, ?, ?, ?, ?, 'leased')`,
       ).run(runId, chunkId, attempt, workerId, at);
     });
   }
@@ -398,6 +406,22 @@ export class Store {
     this.prepare(
       'UPDATE attempts SET outcome = ?, finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?',
     ).run(outcome, at, detail, runId, chunkId, attempt);
+  }
+
+  /** The last attempt number of each chunk, so a resumed run numbers on from there. */
+  lastAttempts(runId: number): [number, number][] {
+    return (
+      this.prepare('SELECT chunk_id, MAX(attempt) AS n FROM attempts WHERE run_id = ? GROUP BY chunk_id').all(
+        runId,
+      ) as { chunk_id: number; n: number }[]
+    ).map((r) => [r.chunk_id, r.n]);
+  }
+
+  /** A run whose end could not be recorded: left failed (resumable) and unlocked, if the database lets us. */
+  markUnfinished(runId: number, at: string, error: string): void {
+    this.prepare(
+      "UPDATE runs SET status = 'failed', finished_at = ?, error = ?, lock_owner = NULL, lock_heartbeat_ms = NULL WHERE id = ?",
+    ).run(at, error, runId);
   }
 
   markChunkFailed(runId: number, chunkId: number): void {
@@ -521,8 +545,19 @@ export class Store {
       dims: Iterable<[string, string, CellRow]>;
       marts?: Iterable<MartRow>;
     } | null,
+    /** For a done run: sees the done chunks' ranges inside the transaction and throws to refuse `done`. */
+    checkDone?: (done: { byteStart: number; byteEnd: number }[]) => void,
   ): void {
     this.tx(() => {
+      if (status === 'done' && checkDone !== undefined) {
+        checkDone(
+          (
+            this.prepare(
+              "SELECT byte_start, byte_end FROM chunks WHERE run_id = ? AND status = 'done' ORDER BY byte_start",
+            ).all(runId) as { byte_start: number; byte_end: number }[]
+          ).map((c) => ({ byteStart: c.byte_start, byteEnd: c.byte_end })),
+        );
+      }
       // Line numbers: exact for every chunk whose predecessors are all done (all of them in a
       // finished run; the done prefix of an interrupted or failed one, the rest on resume).
       const run = this.getRun(runId);
@@ -557,11 +592,11 @@ export class Store {
         // them, which costs far less than keeping it up to date row by row.
         this.db.exec('DROP INDEX IF EXISTS marts_rank');
         const mi = this.batchInsert(
-          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, revenue_scaled, revenue_rank) VALUES',
+          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, units_key, revenue_key) VALUES',
           9,
         );
-        for (const [mart, month, key, rows, units, revenue, scaled, rank] of merged.marts ?? []) {
-          mi.add(runId, mart, month, key, rows, units, revenue, scaled, rank);
+        for (const [mart, month, key, rows, units, revenue, scaled] of merged.marts ?? []) {
+          mi.add(runId, mart, month, key, rows, String(units), revenue, toSortKey(units), toSortKey(scaled));
         }
         mi.flush();
         this.db.exec(MARTS_RANK_INDEX);
@@ -619,8 +654,8 @@ export class Store {
   }
 
   /**
-   * The top `limit` keys of a mart per period, ranked in SQL on exact integers (revenue × 10^scale).
-   * Ties are broken by key, ascending, so the answer is deterministic.
+   * The top `limit` keys of a mart per period, ranked in SQL on exact integers of any size
+   * (units, and revenue × 10^scale, as sort keys). Ties are broken by key, ascending.
    */
   martTop(
     runId: number,
@@ -628,38 +663,35 @@ export class Store {
     per: 'month' | 'year' | 'all',
     by: 'revenue' | 'units' | 'rows',
     limit: number,
-  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenue_scaled: bigint }[] {
+  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenueScaled: bigint }[] {
     if (per === 'month' && by === 'revenue') return this.martTopPerMonth(runId, mart, limit);
-    // SUM over revenue_scaled would skip the cells past 2^63 (stored as NULL): refuse rather than rank wrongly.
-    if (
-      this.prepare(
-        'SELECT 1 FROM marts WHERE run_id = ? AND mart = ? AND revenue_scaled IS NULL LIMIT 1',
-      ).get(runId, mart)
-    )
-      throw new SalesgridError(
-        'E_USAGE',
-        `mart "${mart}" has cells past 2^63 in the smallest unit; only --per month --by revenue ranks them exactly`,
-        { exitCode: 2 },
-      );
     const period = per === 'month' ? 'month' : per === 'year' ? 'substr(month, 1, 4)' : "''";
-    const metric = by === 'revenue' ? 'revenue_scaled' : by;
+    const metric = by === 'revenue' ? 'revenue_key' : by === 'units' ? 'units_key' : 'rows';
     const stmt = this.prepare(
       `WITH base AS (
-         SELECT ${period} AS period, key, SUM(rows) AS rows, SUM(units) AS units, SUM(revenue_scaled) AS revenue_scaled
+         SELECT ${period} AS period, key, SUM(rows) AS rows, sg_sum(units_key) AS units_key, sg_sum(revenue_key) AS revenue_key
          FROM marts WHERE run_id = ? AND mart = ? GROUP BY 1, 2
        ), ranked AS (
          SELECT *, ROW_NUMBER() OVER (PARTITION BY period ORDER BY ${metric} DESC, key ASC) AS rank FROM base
        )
-       SELECT period, rank, key, rows, units, revenue_scaled FROM ranked WHERE rank <= ? ORDER BY period, rank`,
+       SELECT period, rank, key, rows, units_key, revenue_key FROM ranked WHERE rank <= ? ORDER BY period, rank`,
     ) as Statement & { safeIntegers(on: boolean): Statement };
-    return stmt.safeIntegers(true).all(runId, mart, limit) as {
+    const rows = stmt.safeIntegers(true).all(runId, mart, limit) as {
       period: string;
-      rank: number;
+      rank: bigint;
       key: string;
       rows: bigint;
-      units: bigint;
-      revenue_scaled: bigint;
+      units_key: string;
+      revenue_key: string;
     }[];
+    return rows.map((r) => ({
+      period: r.period,
+      rank: Number(r.rank),
+      key: r.key,
+      rows: r.rows,
+      units: fromSortKey(r.units_key),
+      revenueScaled: fromSortKey(r.revenue_key),
+    }));
   }
 
   /**
@@ -670,7 +702,7 @@ export class Store {
     runId: number,
     mart: string,
     limit: number,
-  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenue_scaled: bigint }[] {
+  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenueScaled: bigint }[] {
     const months = (
       this.prepare(
         `WITH RECURSIVE m(month) AS (
@@ -681,11 +713,10 @@ export class Store {
          ) SELECT month FROM m WHERE month IS NOT NULL`,
       ).all(runId, mart, runId, mart) as { month: string }[]
     ).map((r) => r.month);
-    const scale = (this.prepare('SELECT scale FROM runs WHERE id = ?').get(runId) as { scale: number }).scale;
     const top = (
       this.prepare(
-        `SELECT key, rows, units, revenue FROM marts INDEXED BY marts_rank WHERE run_id = ? AND mart = ? AND month = ?
-           ORDER BY revenue_rank DESC, key ASC LIMIT ?`,
+        `SELECT key, rows, units_key, revenue_key FROM marts INDEXED BY marts_rank WHERE run_id = ? AND mart = ? AND month = ?
+           ORDER BY revenue_key DESC, key ASC LIMIT ?`,
       ) as Statement & { safeIntegers(on: boolean): Statement }
     ).safeIntegers(true);
     const out: {
@@ -694,24 +725,23 @@ export class Store {
       key: string;
       rows: bigint;
       units: bigint;
-      revenue_scaled: bigint;
+      revenueScaled: bigint;
     }[] = [];
     for (const month of months) {
       const rows = top.all(runId, mart, month, limit) as {
         key: string;
         rows: bigint;
-        units: bigint;
-        revenue: string;
+        units_key: string;
+        revenue_key: string;
       }[];
       rows.forEach((r, i) => {
-        const [v, s] = parseDecimal(r.revenue);
         out.push({
           period: month,
           rank: i + 1,
           key: r.key,
           rows: r.rows,
-          units: r.units,
-          revenue_scaled: rescale(v, s, scale),
+          units: fromSortKey(r.units_key),
+          revenueScaled: fromSortKey(r.revenue_key),
         });
       });
     }

@@ -178,8 +178,8 @@ export function sumDecimals(values: string[]): string {
 
 /**
  * The top `topN` keys of one mart with their monthly revenue. The ranking is SQL's, on the exact
- * integer `revenue_scaled` (better-sqlite3 would round an INTEGER past 2^53 on the way to JS, so the
- * sum never leaves SQLite); the TEXT `revenue` is what becomes a Number for plotting.
+ * sort key `revenue_key` summed by the store's `sg_sum`; the TEXT `revenue` is what becomes a
+ * Number for plotting.
  */
 export function loadMartTop(store: Store, runId: number, mart: string, topN: number, total: number): MartTop {
   const [info] = store.query<{ keys: number; first: string | null; last: string | null }>(
@@ -190,7 +190,7 @@ export function loadMartTop(store: Store, runId: number, mart: string, topN: num
   );
   const cells = store.query<{ rank: number; key: string; month: string; rows: number; revenue: string }>(
     `WITH ranked AS (
-       SELECT key, ROW_NUMBER() OVER (ORDER BY SUM(revenue_scaled) DESC, key ASC) AS rank
+       SELECT key, ROW_NUMBER() OVER (ORDER BY sg_sum(revenue_key) DESC, key ASC) AS rank
        FROM marts WHERE run_id = ? AND mart = ? GROUP BY key
      )
      SELECT r.rank AS rank, m.key AS key, m.month AS month, m.rows AS rows, m.revenue AS revenue

@@ -18,6 +18,10 @@ export interface Channel {
    */
   sendParts(parts: Uint8Array[], onSent?: () => void): void;
   onMessage(handler: (msg: Record<string, unknown>) => void): void;
+  /** Bytes sent but not yet handed to the transport (socket buffer); 0 for the in-memory pair. */
+  readonly backlog: number;
+  /** Called when a backlog has been flushed. */
+  onDrain(handler: () => void): void;
   /** Called once, with a reason when the channel failed (bad frame, socket error). */
   onClose(handler: (reason: string | null) => void): void;
   /** Sets the largest frame body this channel accepts from now on. */
@@ -37,6 +41,7 @@ export abstract class BaseChannel implements Channel {
   private messageHandler: (msg: Record<string, unknown>) => void = () => {};
   private closeHandler: (reason: string | null) => void = () => {};
   private isClosed = false;
+  protected drainHandler: () => void = () => {};
 
   constructor(maxFrame = DEFAULT_MAX_FRAME) {
     this.decoder = new FrameDecoder(maxFrame);
@@ -55,6 +60,14 @@ export abstract class BaseChannel implements Channel {
     let length = 0;
     for (const p of parts) length += p.length;
     this.writeParts([frameHeader(length), ...parts], onSent);
+  }
+
+  get backlog(): number {
+    return 0;
+  }
+
+  onDrain(handler: () => void): void {
+    this.drainHandler = handler;
   }
 
   onMessage(handler: (msg: Record<string, unknown>) => void): void {

@@ -25,6 +25,11 @@ class SocketChannel extends BaseChannel {
     socket.on('data', (bytes: Buffer) => this.receive(bytes));
     socket.on('error', (err) => this.closedByTransport(err.message));
     socket.on('close', () => this.closedByTransport(null));
+    socket.on('drain', () => this.drainHandler());
+  }
+
+  override get backlog(): number {
+    return this.socket.writableLength;
   }
 
   protected writeParts(parts: Uint8Array[], onSent?: () => void): void {
@@ -50,6 +55,8 @@ export interface Listener {
   readonly port: number;
   /** Starts handing connections to `onChannel`; ones that arrived before are handed over first. */
   accept(onChannel: (channel: Channel) => void): void;
+  /** Errors after listening (EMFILE on accept, say): the server keeps serving; without a handler they are ignored. */
+  onError(handler: (err: Error) => void): void;
   /** Stops listening; open connections get `graceMs` to finish (e.g. flush `done`), then are destroyed. */
   close(graceMs?: number): Promise<void>;
 }
@@ -78,11 +85,17 @@ export function listen(host: string, port: number, maxFrame = DEFAULT_MAX_FRAME)
               : err.message;
       reject(new SalesgridError('E_CONNECT', `cannot listen: ${why}`, { exitCode: 2 }));
     });
+    let onError: (err: Error) => void = () => {};
     server.listen(port, host, () => {
       const addr = server.address() as net.AddressInfo;
+      // An unhandled server 'error' would crash the process; after listening, none ends the service.
+      server.on('error', (err) => onError(err));
       resolve({
         host: addr.address,
         port: addr.port,
+        onError(handler) {
+          onError = handler;
+        },
         accept(onChannel) {
           handler = onChannel;
           for (const channel of early.splice(0)) onChannel(channel);

@@ -1,7 +1,8 @@
 /**
  * The worker process's logic: connect (with backoff while the coordinator is not up), prove the
- * token, take tasks, parse each chunk, answer with its partial, until told `done`. Transport comes
- * in through `connect`, so tests can hand it any Channel.
+ * token, take tasks, parse each chunk, answer with its partial, until told `done` (or, with
+ * `stay`, wait for the next run). A coordinator silent for `peerTimeoutMs` is dropped and
+ * reconnected. Transport comes in through `connect`, so tests can hand it any Channel.
  */
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
@@ -10,7 +11,14 @@ import { aggToWire } from '../aggregate/partial.js';
 import type { WorkerOptions } from '../config.js';
 import { AuthError, errorMessage, errorToWire, ProtocolError, SalesgridError } from '../errors.js';
 import type { Channel } from '../protocol/channel.js';
-import { asToWorker, PROTOCOL_VERSION, processUsage, type Task } from '../protocol/messages.js';
+import {
+  asToWorker,
+  encodeMessage,
+  PROTOCOL_VERSION,
+  processUsage,
+  type Result,
+  type Task,
+} from '../protocol/messages.js';
 import { connect as socketConnect } from '../protocol/socket-channel.js';
 import { backoffMs } from '../retry.js';
 import { type ScanSpec, validateSpec } from '../scan-spec.js';
@@ -35,7 +43,8 @@ export interface WorkerSummary {
   sessions: number;
 }
 
-type SessionEnd = { kind: 'done'; status: string } | { kind: 'lost'; reason: string };
+/** `joined`: the session got a welcome (took part in the run) before it ended. */
+type SessionEnd = { kind: 'done'; status: string; joined: boolean } | { kind: 'lost'; reason: string };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -65,7 +74,7 @@ export async function runWorker(
       try {
         channel = await connect(opts.host, opts.port);
       } catch (err) {
-        if (Date.now() >= giveUpAt) {
+        if (!opts.stay && Date.now() >= giveUpAt) {
           throw new SalesgridError(
             'E_CONNECT',
             `could not reach a coordinator at ${opts.host}:${opts.port} for ${Math.round(opts.retryForMs / 1000)}s (${errorMessage(err)})`,
@@ -84,9 +93,14 @@ export async function runWorker(
       const before = summary.chunks;
       const end = await session(channel, opts, ui, hooks, summary);
       if (end.kind === 'done') {
-        failures = 0;
         if (!opts.stay) return summary;
-        ui.info(`run over (${end.status}); waiting for the next one`);
+        // A coordinator lingering after its run answers every hello with `done`: back off
+        // (capped) until a new run listens.
+        if (end.joined) failures = 0;
+        if (end.joined || failures === 0)
+          ui.info(`${opts.id}: waiting for the next run at ${opts.host}:${opts.port} (--stay; Ctrl-C stops)`);
+        await sleep(backoffMs(failures++));
+        announcedWait = true;
       } else {
         // A session that did some work resets the backoff; one refused or cut at once grows it.
         if (summary.chunks > before) failures = 0;
@@ -114,10 +128,27 @@ function session(
     let state: 'challenge' | 'welcome' | 'ready' | 'over' = 'challenge';
     const queue: Task[] = [];
     let busy = false;
+    let joined = false;
+
+    // Silence from the coordinator (it pings every few seconds) drops the connection. A tick that
+    // comes late means this process was busy parsing, not that the peer was quiet.
+    let lastHeard = Date.now();
+    let lastTick = lastHeard;
+    const tickMs = Math.min(1_000, Math.max(10, Math.floor(opts.peerTimeoutMs / 4)));
+    const watch = setInterval(() => {
+      const now = Date.now();
+      if (now - lastTick > 2 * tickMs) lastHeard = now;
+      lastTick = now;
+      if (now - lastHeard > opts.peerTimeoutMs) {
+        channel.destroy(`no word from the coordinator for ${(opts.peerTimeoutMs / 1000).toFixed(1)}s`);
+      }
+    }, tickMs);
+    watch.unref();
 
     const finish = (end: SessionEnd | Error) => {
       if (state === 'over') return;
       state = 'over';
+      clearInterval(watch);
       if (end instanceof Error) {
         channel.destroy();
         reject(end);
@@ -142,7 +173,7 @@ function session(
           summary.rows += outcome.agg.rows;
           summary.rejected += outcome.agg.rejected;
           summary.parseMs += parseMs;
-          channel.send({
+          const result: Result = {
             type: 'result',
             chunkId: task.chunkId,
             attempt: task.attempt,
@@ -156,11 +187,23 @@ function session(
             ),
             parseMs,
             usage: processUsage(),
-          });
+          };
+          const body = encodeMessage(result);
+          // The coordinator would drop a frame over its limit, and the chunk would come back forever.
+          if (body.length > opts.maxFrame) {
+            throw new SalesgridError(
+              'E_RESULT_TOO_LARGE',
+              `the result of chunk ${task.chunkId} is ${body.length.toLocaleString('en-US')} bytes, over the ${opts.maxFrame.toLocaleString('en-US')}-byte frame limit (too many distinct keys in one chunk): use a smaller --chunk-size or fewer --dimension/--mart columns`,
+            );
+          }
+          channel.sendParts([body]);
         } catch (err) {
           const wire = errorToWire(err);
+          if (wire.code === 'E_RESULT_TOO_LARGE') ui.warn(`${opts.id}: ${wire.message}`);
           channel.send({ type: 'failure', chunkId: task.chunkId, attempt: task.attempt, ...wire });
         }
+        // Nothing could be heard while parsing.
+        lastHeard = Date.now();
         // Let pings and new tasks in between chunks.
         await new Promise((r) => setImmediate(r));
       }
@@ -180,6 +223,7 @@ function session(
       finish({ kind: 'lost', reason: reason ?? 'closed by the coordinator' });
     });
     channel.onMessage((raw) => {
+      lastHeard = Date.now();
       try {
         const msg = asToWorker(raw);
         switch (msg.type) {
@@ -214,6 +258,7 @@ function session(
             if (state !== 'welcome') throw new ProtocolError('unexpected welcome');
             spec = validateSpec(msg.spec);
             state = 'ready';
+            joined = true;
             ui.info(`${opts.id}: connected to ${opts.host}:${opts.port}, run ${msg.runId}`);
             return;
           case 'refuse':
@@ -223,7 +268,12 @@ function session(
               return finish(
                 new SalesgridError('E_VERSION', `the coordinator refused this worker: ${msg.reason}`),
               );
-            if (msg.code === 'E_FINISHED') return finish({ kind: 'done', status: 'finished' });
+            if (msg.code === 'E_FINISHED') {
+              ui.info(
+                `${opts.id}: the coordinator's run is already over (${msg.reason}); this worker missed its end`,
+              );
+              return finish({ kind: 'done', status: 'finished', joined });
+            }
             return finish({ kind: 'lost', reason: `refused: ${msg.reason}` });
           case 'task':
             if (state !== 'ready') throw new ProtocolError('task before welcome');
@@ -236,10 +286,15 @@ function session(
           case 'pong':
             return;
           case 'done':
-            ui.info(
-              `${opts.id}: run ${msg.runId} is ${msg.status}; ${summary.chunks} chunk(s), ${summary.rows.toLocaleString('en-US')} rows parsed`,
-            );
-            return finish({ kind: 'done', status: msg.status });
+            if (joined)
+              ui.info(
+                `${opts.id}: run ${msg.runId} is ${msg.status}; ${summary.chunks} chunk(s), ${summary.rows.toLocaleString('en-US')} rows parsed`,
+              );
+            else
+              ui.info(
+                `${opts.id}: run ${msg.runId} already ended (${msg.status}) before this worker joined; nothing to do`,
+              );
+            return finish({ kind: 'done', status: msg.status, joined });
         }
       } catch (err) {
         // Before the welcome, the peer is probably not a salesgrid coordinator: stop, do not retry forever.

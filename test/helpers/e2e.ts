@@ -141,7 +141,7 @@ export async function generate(file: string, rows: number, seed = 7, extra: stri
 
 export interface Reference {
   rows: number;
-  units: number;
+  units: string;
   revenue: string;
   minPrice: string;
   maxPrice: string;
@@ -162,15 +162,15 @@ function fmt(c: bigint): string {
 /** Totals of a reference-layout file computed independently: csv-parse and BigInt cents. */
 export function reference(file: string): Reference {
   const records = parse(fs.readFileSync(file), { columns: true, bom: true }) as Record<string, string>[];
-  let units = 0;
+  let units = 0n;
   let revenue = 0n;
   let min: bigint | null = null;
   let max: bigint | null = null;
   const monthly = new Map<string, bigint>();
   for (const r of records) {
-    const u = Number(r['Units Sold']);
+    const u = BigInt(r['Units Sold']);
     const p = cents(r['Unit Price']);
-    const rev = p * BigInt(u);
+    const rev = p * u;
     units += u;
     revenue += rev;
     if (min === null || p < min) min = p;
@@ -181,7 +181,7 @@ export function reference(file: string): Reference {
   }
   return {
     rows: records.length,
-    units,
+    units: units.toString(),
     revenue: fmt(revenue),
     minPrice: fmt(min ?? 0n),
     maxPrice: fmt(max ?? 0n),
@@ -194,12 +194,12 @@ export interface ReportJson {
   status: string;
   rows: number;
   rejected: number;
-  units: number;
+  units: string;
   revenue: string;
   minPrice: string;
   maxPrice: string;
   avgPrice: string;
-  monthly: { month: string; rows: number; units: number; revenue: string }[];
+  monthly: { month: string; rows: number; units: string; revenue: string }[];
   workers: { workerId: string; chunks: number; rows: number }[];
   rejects: { reason: string; count: number; firstLine: number }[];
 }

@@ -1,0 +1,129 @@
+/**
+ * The end of a run: recording it (a `done` run only when its done chunks tile the data section,
+ * checked in the same transaction) and the summary. A run whose end cannot be recorded is left
+ * failed and unlocked, so `--resume` can finish it.
+ */
+import { formatScaled } from '../aggregate/decimal.js';
+import { type Agg, finalizeTotals } from '../aggregate/partial.js';
+import { deleteCellRuns, mergedDimensionRows, mergedMartRows } from '../db/cell-runs.js';
+import type { Store } from '../db/store.js';
+import { errorMessage, SalesgridError } from '../errors.js';
+import { processUsage, type Usage } from '../protocol/messages.js';
+import { type FinishPlan, planMonthly, type WorkerStats } from './commit-plan.js';
+import { iso } from './input.js';
+import { describeTilingFault, tilingFault } from './lease-table.js';
+import type { CoordinatorUi, RunSummary } from './run-types.js';
+
+type Status = RunSummary['status'];
+
+export interface EndInput {
+  store: Store;
+  runId: number;
+  status: Status;
+  error: SalesgridError | null;
+  total: Agg;
+  /** The run's dimension and mart columns: their cells are merged from the spill (db/cell-runs.ts). */
+  dimensions: string[];
+  marts: string[];
+  dataStart: number;
+  fileSize: number;
+  /** Workers still connected, recorded as disconnected now. */
+  connected: string[];
+  nowMs: number;
+  lockStaleMs: number;
+  ui: CoordinatorUi;
+}
+
+/** Records the end; returns the status and error the run really ended with. */
+export function recordEnd(e: EndInput): { status: Status; error: SalesgridError | null } {
+  const at = iso(e.nowMs);
+  try {
+    for (const w of e.connected) e.store.workerDisconnected(e.runId, w, at);
+    const scale = e.total.scale;
+    // Lazy: the merges start only once finishRun has checked the tiling, inside its transaction,
+    // and they delete each spilled block as they read it (a failure keeps the spill for --resume).
+    const merged: FinishPlan | null =
+      e.status === 'done'
+        ? {
+            monthly: planMonthly(e.total),
+            dims: mergedDimensionRows(e.store, e.runId, e.dimensions, scale, true),
+            marts: mergedMartRows(e.store, e.runId, e.marts, scale, true),
+          }
+        : null;
+    e.store.transaction(() => {
+      e.store.finishRun(e.runId, e.status, at, e.error?.message ?? null, merged, (ranges) => {
+        const fault = tilingFault(ranges, e.dataStart, e.fileSize);
+        if (fault !== null) {
+          throw new SalesgridError(
+            'E_TILING',
+            `run ${e.runId} cannot be marked done: ${describeTilingFault(fault)}; the run is left failed (resume it with --resume)`,
+          );
+        }
+      });
+      // What is left of the spill (runs of chunks that never counted) goes with the done run.
+      if (e.status === 'done') deleteCellRuns(e.store, e.runId);
+    });
+    return { status: e.status, error: e.error };
+  } catch (err) {
+    const error =
+      err instanceof SalesgridError && err.code === 'E_TILING'
+        ? err
+        : new SalesgridError(
+            'E_FINISH',
+            `could not record the end of run ${e.runId} (${errorMessage(err)}); it is left unfinished: resume it with --resume`,
+          );
+    try {
+      e.store.markUnfinished(e.runId, at, error.message);
+    } catch (again) {
+      e.ui.warn(
+        `could not release run ${e.runId} either (${errorMessage(again)}); its lock goes stale in ${e.lockStaleMs / 1000}s`,
+      );
+    }
+    return { status: 'failed', error };
+  }
+}
+
+export interface SummaryInput {
+  runId: number;
+  status: Status;
+  error: SalesgridError | null;
+  file: string;
+  db: string;
+  wallMs: number;
+  total: Agg;
+  chunks: number;
+  retries: number;
+  duplicates: number;
+  workerStats: Map<string, WorkerStats>;
+  usage: Map<string, Usage>;
+  resumed: boolean;
+  hasPrice: boolean;
+}
+
+export function summarize(s: SummaryInput): RunSummary {
+  return {
+    runId: s.runId,
+    status: s.status,
+    file: s.file,
+    db: s.db,
+    wallMs: s.wallMs,
+    totals: finalizeTotals(s.total),
+    chunks: s.chunks,
+    retries: s.retries,
+    duplicates: s.duplicates,
+    workers: [...s.workerStats]
+      .map(([workerId, w]) => ({
+        workerId,
+        chunks: w.chunks,
+        rows: w.agg.rows,
+        revenue: formatScaled(w.agg.revenue, w.agg.scale),
+        busyMs: Math.round(w.busyMs),
+        usage: s.usage.get(workerId) ?? null,
+      }))
+      .sort((a, b) => (a.workerId < b.workerId ? -1 : 1)),
+    error: s.error?.message ?? null,
+    resumed: s.resumed,
+    priceBasis: s.hasPrice ? 'unit price' : 'line amount',
+    coordinatorUsage: processUsage(),
+  };
+}

@@ -1,0 +1,57 @@
+/** What a coordinator run reports: progress while it runs, the summary at its end, the UI hooks. */
+import type { Totals } from '../aggregate/partial.js';
+import type { Usage } from '../protocol/messages.js';
+
+export interface Progress {
+  runId: number;
+  elapsedMs: number;
+  rows: number;
+  rejected: number;
+  bytesDone: number;
+  bytesTotal: number;
+  chunksDone: number;
+  /** Exact once the chunker reached the end of the file, an estimate before. */
+  chunksTotal: number;
+  chunksExact: boolean;
+  workers: number;
+  retries: number;
+}
+
+export interface CoordinatorUi {
+  info(message: string): void;
+  warn(message: string): void;
+  /** Called as soon as the port is bound, before the file's layout is read (workers may start). */
+  bound?(host: string, port: number): void;
+  /** Called when the run is ready for workers, with the address they should use. */
+  listening?(host: string, port: number, runId: number): void;
+  progress?(p: Progress): void;
+}
+
+export interface WorkerSummary {
+  workerId: string;
+  chunks: number;
+  rows: number;
+  revenue: string;
+  busyMs: number;
+  /** The worker process's last reported usage (peak RSS, CPU), if it sent one. */
+  usage: Usage | null;
+}
+
+export interface RunSummary {
+  runId: number;
+  status: 'done' | 'failed' | 'interrupted';
+  file: string;
+  db: string;
+  wallMs: number;
+  totals: Totals;
+  chunks: number;
+  retries: number;
+  duplicates: number;
+  workers: WorkerSummary[];
+  error: string | null;
+  resumed: boolean;
+  /** What min/max/avg price are over: the unit price, or the line amount when there is no price column. */
+  priceBasis: 'unit price' | 'line amount';
+  /** This (coordinator) process's usage at the end of the run. */
+  coordinatorUsage: Usage;
+}

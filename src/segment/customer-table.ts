@@ -1,0 +1,223 @@
+// Owns the columnar form of per-customer rows: ingest with validation, exact revenue as scaled
+// 64-bit integers, dates as UTC day numbers, and a canonical order (by customer id) so results do
+// not depend on the order rows arrive in. Pure: no I/O.
+
+import { parseDecimal } from '../aggregate/decimal.js';
+import { InputError } from '../errors.js';
+
+/** One customer as the keyed aggregation stores it (the `customers` table). */
+export interface CustomerRow {
+  customer: string;
+  rows: number;
+  /** Distinct orders (or purchase dates when the file has no order column). */
+  orders: number;
+  units: number;
+  /** Exact decimal text, e.g. "1234.50". */
+  revenue: string;
+  /** YYYY-MM-DD. */
+  firstDate: string;
+  lastDate: string;
+  monthsActive: number;
+  /** Share of the customer's revenue per category (top categories only), each in [0, 1]. */
+  categoryShares?: Readonly<Record<string, number>>;
+}
+
+export interface CustomerTable {
+  n: number;
+  ids: string[];
+  rows: Float64Array;
+  orders: Float64Array;
+  units: Float64Array;
+  /** revenue × 10^scale, exact. */
+  revenue: BigInt64Array;
+  scale: number;
+  firstDay: Int32Array;
+  lastDay: Int32Array;
+  monthsActive: Float64Array;
+  categories: string[];
+  /** shares[c][i]: customer i's share of category c (0 when absent). */
+  shares: Float64Array[];
+}
+
+/** Category share columns are features; more than this is not a "top categories" list. */
+export const MAX_CATEGORIES = 32;
+const INT64_MAX = (1n << 63n) - 1n;
+
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+export function dayNumber(text: string): number {
+  const m = DATE_RE.exec(text);
+  if (!m) return Number.NaN;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const t = Date.UTC(y, mo - 1, d);
+  const back = new Date(t);
+  return back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d
+    ? t / 86_400_000
+    : Number.NaN;
+}
+
+/** YYYY-MM-DD from a UTC day number. */
+export function formatDay(day: number): string {
+  return new Date(day * 86_400_000).toISOString().slice(0, 10);
+}
+
+function grow<T extends Float64Array | Int32Array | BigInt64Array>(a: T, size: number): T {
+  const b = new (a.constructor as new (n: number) => T)(size);
+  b.set(a as never);
+  return b;
+}
+
+function bad(row: CustomerRow, index: number, what: string): never {
+  const who = typeof row?.customer === 'string' ? JSON.stringify(row.customer) : `#${index + 1}`;
+  throw new InputError(`customer row ${index + 1} (${who}): ${what}`);
+}
+
+function count(row: CustomerRow, index: number, field: 'rows' | 'orders' | 'units', min: number): number {
+  const v = row[field];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
+    bad(row, index, `${field} must be a number ≥ ${min}`);
+  return v;
+}
+
+/** Reads every row into columns, validates each field, and sorts by customer id. */
+export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable {
+  let cap = 1024;
+  let n = 0;
+  let ids: string[] = [];
+  let rows = new Float64Array(cap);
+  let orders = new Float64Array(cap);
+  let units = new Float64Array(cap);
+  let revenue = new BigInt64Array(cap);
+  let firstDay = new Int32Array(cap);
+  let lastDay = new Int32Array(cap);
+  let months = new Float64Array(cap);
+  let scale = 0;
+  const categories: string[] = [];
+  const categoryIndex = new Map<string, number>();
+  let shares: Float64Array[] = [];
+
+  // A file spans a few thousand distinct days, so parsed dates are cached.
+  const days = new Map<string, number>();
+  const cachedDay = (text: string): number => {
+    let d = days.get(text);
+    if (d === undefined) {
+      d = dayNumber(String(text));
+      if (days.size < 100_000) days.set(text, d);
+    }
+    return d;
+  };
+  for (const row of input) {
+    if (n === cap) {
+      cap *= 2;
+      rows = grow(rows, cap);
+      orders = grow(orders, cap);
+      units = grow(units, cap);
+      revenue = grow(revenue, cap);
+      firstDay = grow(firstDay, cap);
+      lastDay = grow(lastDay, cap);
+      months = grow(months, cap);
+      shares = shares.map((s) => grow(s, cap));
+    }
+    if (typeof row?.customer !== 'string' || row.customer === '')
+      bad(row, n, 'customer must be a non-empty string');
+    ids.push(row.customer);
+    rows[n] = count(row, n, 'rows', 1);
+    orders[n] = count(row, n, 'orders', 1);
+    units[n] = count(row, n, 'units', 0);
+    let value: bigint;
+    let s: number;
+    try {
+      [value, s] = parseMoney(String(row.revenue));
+    } catch {
+      bad(row, n, `revenue must be exact decimal text, got ${JSON.stringify(row.revenue)}`);
+    }
+    if (s > scale) {
+      const lift = 10n ** BigInt(s - scale);
+      for (let i = 0; i < n; i++) revenue[i] = checked(revenue[i] * lift, row, n);
+      scale = s;
+    }
+    revenue[n] = checked(value * 10n ** BigInt(scale - s), row, n);
+    const first = cachedDay(row.firstDate);
+    const last = cachedDay(row.lastDate);
+    if (Number.isNaN(first) || Number.isNaN(last) || first > last)
+      bad(
+        row,
+        n,
+        `firstDate/lastDate must be YYYY-MM-DD dates in order, got ${row.firstDate}..${row.lastDate}`,
+      );
+    firstDay[n] = first;
+    lastDay[n] = last;
+    if (!Number.isInteger(row.monthsActive) || row.monthsActive < 1)
+      bad(row, n, 'monthsActive must be an integer ≥ 1');
+    months[n] = row.monthsActive;
+    if (row.categoryShares) {
+      for (const [name, share] of Object.entries(row.categoryShares)) {
+        if (typeof share !== 'number' || !(share >= 0 && share <= 1))
+          bad(row, n, `category share for ${JSON.stringify(name)} must be in [0, 1]`);
+        let c = categoryIndex.get(name);
+        if (c === undefined) {
+          if (categories.length === MAX_CATEGORIES)
+            bad(row, n, `more than ${MAX_CATEGORIES} distinct categories in the shares`);
+          c = categories.length;
+          categoryIndex.set(name, c);
+          categories.push(name);
+          shares.push(new Float64Array(cap));
+        }
+        shares[c][n] = share;
+      }
+    }
+    n++;
+  }
+
+  // Canonical order by id: ties in rankings and samples then never depend on arrival order.
+  // Rows read with ORDER BY customer are already in it, and skip the sort.
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) sorted = ids[i - 1] < ids[i];
+  if (!sorted) order.sort((a, b) => (ids[a] < ids[b] ? -1 : ids[a] > ids[b] ? 1 : 0));
+  const sortedIds = sorted ? ids : Array.from(order, (i) => ids[i]);
+  for (let i = 1; i < n; i++) {
+    if (sortedIds[i] === sortedIds[i - 1])
+      throw new InputError(`customer ${JSON.stringify(sortedIds[i])} appears twice`);
+  }
+  ids = [];
+  const permute = <T extends Float64Array | Int32Array | BigInt64Array>(a: T): T => {
+    if (sorted) return a.subarray(0, n) as T;
+    const b = new (a.constructor as new (k: number) => T)(n);
+    for (let i = 0; i < n; i++) (b as Float64Array)[i] = (a as Float64Array)[order[i]];
+    return b;
+  };
+  return {
+    n,
+    ids: sortedIds,
+    rows: permute(rows),
+    orders: permute(orders),
+    units: permute(units),
+    revenue: permute(revenue),
+    scale,
+    firstDay: permute(firstDay),
+    lastDay: permute(lastDay),
+    monthsActive: permute(months),
+    categories,
+    shares: shares.map(permute),
+  };
+}
+
+const SHORT_DECIMAL = /^(-?)(\d{1,15})(?:\.(\d{1,6}))?$/;
+
+/** parseDecimal with a fast path for values that fit a double exactly (≤ 15 + 6 digits... checked). */
+function parseMoney(text: string): [bigint, number] {
+  const m = SHORT_DECIMAL.exec(text);
+  if (!m) return parseDecimal(text);
+  const frac = m[3] ?? '';
+  const digits = m[2] + frac;
+  if (digits.length > 15) return parseDecimal(text);
+  const v = BigInt(Number(digits));
+  return [m[1] === '-' ? -v : v, frac.length];
+}
+
+function checked(v: bigint, row: CustomerRow, index: number): bigint {
+  if (v > INT64_MAX || v < -INT64_MAX) bad(row, index, 'revenue is too large for an exact 64-bit sum');
+  return v;
+}

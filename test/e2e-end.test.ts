@@ -1,0 +1,95 @@
+/**
+ * The ends of a run with real processes: a worker that connects after the end learns that its run
+ * is over; a run whose end cannot be recorded exits 1 and stays resumable; --resume refuses flags
+ * that conflict with the stored run.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cli,
+  faultWorker,
+  generatedFile,
+  killAll,
+  listeningPort,
+  type Reference,
+  report,
+  sameTotals,
+} from './helpers/e2e.js';
+
+let dir: string;
+let csv: string;
+let ref: Reference;
+
+beforeAll(async () => {
+  ({ dir, csv, ref } = await generatedFile(20_000, 31));
+});
+afterEach(() => killAll());
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('the end of a run', () => {
+  it('a worker that connects during --linger is told the run is done and exits 0', async () => {
+    const db = path.join(dir, 'linger.db');
+    const c = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '256KiB', '--linger', '8']);
+    const port = await listeningPort(c);
+    const w1 = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'w1', '--quiet']);
+    expect(await w1.exit).toBe(0);
+    await c.waitFor(/run 1 done/);
+    const started = Date.now();
+    const late = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'late', '--retry-for', '60']);
+    expect(await late.exit, late.err()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(late.out() + late.err()).toMatch(/run 1 is done/);
+    await c.waitFor(/worker late connected after the end; told it run 1 is done/);
+    expect(await c.exit).toBe(0);
+    expect(sameTotals(await report(db), ref)).toEqual([]);
+  }, 60_000);
+
+  it('an end that cannot be recorded exits 1, leaves the run resumable; --resume refuses conflicting flags', async () => {
+    const db = path.join(dir, 'finish.db');
+    const c = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '64KiB', '--linger', '0']);
+    const port = await listeningPort(c);
+    // The injected failure: SQLite refuses to mark the run done.
+    const d = new Database(db);
+    d.exec(
+      "CREATE TRIGGER refuse_done BEFORE UPDATE OF status ON runs WHEN NEW.status = 'done' BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
+    );
+    d.close();
+    faultWorker(`127.0.0.1:${port}`, 'w1');
+    expect(await c.exit).toBe(1);
+    expect(c.err()).toMatch(
+      /could not record the end of run 1 \(disk says no\); it is left unfinished: resume it with --resume/,
+    );
+    const check = new Database(db);
+    expect(check.prepare('SELECT status, lock_owner FROM runs').all()).toEqual([
+      { status: 'failed', lock_owner: null },
+    ]);
+    check.exec('DROP TRIGGER refuse_done');
+    check.close();
+
+    const bad = cli([
+      'coordinator',
+      csv,
+      '--port',
+      '0',
+      '--db',
+      db,
+      '--resume',
+      '--chunk-size',
+      '1MiB',
+      '--dimension',
+      'Country',
+    ]);
+    expect(await bad.exit).toBe(2);
+    expect(bad.err()).toMatch(
+      /these flags conflict with it: --dimension \["Country"\] \(the run has not given \(detected\)\); --chunk-size 1048576 \(the run has 65536\)/,
+    );
+
+    const again = cli(['coordinator', csv, '--port', '0', '--db', db, '--resume', '--linger', '0']);
+    const port2 = await listeningPort(again);
+    faultWorker(`127.0.0.1:${port2}`, 'w2');
+    expect(await again.exit, again.err()).toBe(0);
+    expect(sameTotals(await report(db), ref)).toEqual([]);
+  }, 90_000);
+});

@@ -54,7 +54,7 @@ const USAGE = `usage: node bench/bench.mjs [options]
   --scaling             also time run --workers 2 over 1M, 2.5M, 5M and 10M rows
   --quick               with --scaling, skip sizes above 5M rows
   --scaling-rows <list> the scaling sizes (default 1000000,2500000,5000000,10000000)
-  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys
+  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, transport
   --keys <list>         customer counts of the keyed-aggregation rows (bench/keys.mjs), each
                         optionally :rows-per-key (default 100000,1000000,10000000:1.2)
   --timeout <s>         limit for any one child process (default 900)
@@ -103,7 +103,7 @@ function parseOptions(argv) {
       .filter(Boolean),
   );
   for (const s of skip) {
-    if (!['duckdb', 'pandas', 'floors', 'quoted', 'keys'].includes(s))
+    if (!['duckdb', 'pandas', 'floors', 'quoted', 'keys', 'transport'].includes(s))
       throw new Error(`--skip: unknown step "${s}"`);
   }
   let scalingRows = list('scaling-rows', values['scaling-rows']).sort((a, b) => a - b);
@@ -1044,6 +1044,29 @@ async function main() {
         round,
         opts,
       });
+    }
+  }
+
+  // the cost of encryption: the same transfers with and without a token (TLS 1.3 PSK)
+  if (!opts.skip.has('transport')) {
+    log('transport: plain vs TLS (bench/transport-cost.mjs)');
+    const res = await runTimed(
+      process.execPath,
+      [join(BENCH_DIR, 'transport-cost.mjs'), files.plain, String(opts.runs)],
+      {
+        timeoutMs: opts.timeoutMs,
+        useTime: false,
+      },
+    );
+    if (res.code === 0) {
+      const lines = res.stdout.trim().split('\n');
+      const table = lines.filter((l) => l.startsWith('|'));
+      for (const l of table) log(`  ${l}`);
+      mkdirSync(RESULTS, { recursive: true });
+      writeFileSync(join(RESULTS, 'transport-cost.md'), `${table.join('\n')}\n`);
+      writeFileSync(join(RESULTS, 'transport-cost.json'), `${lines.at(-1)}\n`);
+    } else {
+      failures.push(`transport cost: ${why(res)}`);
     }
   }
 

@@ -81,7 +81,10 @@ function addRunOptions(cmd: Command): Command {
       .option('--lease-timeout <s>', 'seconds a worker may hold a chunk (default: grows with --chunk-size)')
       .option('--wait-timeout <s>', 'give up when no worker is connected for this long (default: wait)')
       .option('--resume', 'continue the last unfinished run over this file in --db')
-      .option('--token <token>', 'shared secret workers must prove (default: $SALESGRID_TOKEN)')
+      .option(
+        '--token <token>',
+        'shared secret; with it every connection is TLS 1.3 keyed by the token (default: $SALESGRID_TOKEN)',
+      )
       .option('--quiet', 'no progress or info lines')
       .option('--json', 'print the end-of-run summary as JSON'),
   );
@@ -298,10 +301,16 @@ export function buildProgram(): Command {
     program
       .command('coordinator')
       .description('listen for workers, hand out chunks of <csv>, merge and store the results')
-      .argument('<csv>', 'the sales CSV file')
+      .argument(
+        '<csv>',
+        'the sales CSV: a file, or an https:// URL read with Range requests (http:// on loopback)',
+      )
       .option('--host <host>', 'address to listen on (non-loopback needs --token)', DEFAULT_HOST)
       .option('--port <port>', 'port to listen on (0 = any free port)', String(DEFAULT_PORT))
       .option('--handshake-timeout <s>', 'seconds a new connection has to say hello', '10')
+      .option('--tls-cert <pem>', 'prove this coordinator with a certificate instead of the token (TLS 1.3)')
+      .option('--tls-key <pem>', 'the private key of --tls-cert')
+      .option('--tls-ca <pem>', 'require worker certificates signed by this CA')
       .option('--max-slots <n>', 'most chunks in flight to one worker, whatever it asks for', '4')
       .option(
         '--linger <s>',
@@ -352,7 +361,13 @@ export function buildProgram(): Command {
       'after a run, wait without limit for the next coordinator at the same address (Ctrl-C stops, exit 130)',
     )
     .option('--peer-timeout <s>', 'reconnect when the coordinator has sent nothing for this long', '20')
-    .option('--accept-ranges <file>', 'read this file for byte-range tasks (coordinator --transport range)')
+    .option(
+      '--accept-ranges <file|url>',
+      "read this file or URL for byte-range tasks; its size, mtime and content must match the coordinator's",
+    )
+    .option('--tls-ca <pem>', "check the coordinator's certificate against this CA (when it has --tls-cert)")
+    .option('--tls-cert <pem>', 'a client certificate to show the coordinator')
+    .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--quiet', 'warnings only')
     .action(async (o: RawWorkerFlags) => {
       const opts = parseWorkerOptions(o);
@@ -413,13 +428,19 @@ export function buildProgram(): Command {
       const dashboard = uiOpts === null ? null : await (await load.serve()).openRunDashboard(uiOpts);
       let finished = false;
       // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
-      const [{ listen }, { LocalWorkers }, { randomBytes }] = await Promise.all([
+      const [{ listen }, { serverSecurity }, { LocalWorkers }, { randomBytes }] = await Promise.all([
         import('./protocol/socket-channel.js'),
+        import('./protocol/tls-security.js'),
         import('./local-workers.js'),
         import('node:crypto'),
       ]);
-      const listener = await listen(DEFAULT_HOST, 0);
       const token = opts.token ?? randomBytes(24).toString('hex');
+      const listener = await listen(
+        DEFAULT_HOST,
+        0,
+        undefined,
+        serverSecurity(token, opts.handshakeTimeoutMs),
+      );
       const pool = new LocalWorkers();
       const onExit = () => pool.killAll();
       process.on('exit', onExit);

@@ -2,10 +2,12 @@
  * Defaults and option validation, in one place. Each command's options are parsed here from the
  * raw CLI strings, checked with a message that names the bad option, and frozen.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.js';
 import { DEFAULT_MAX_FRAME } from './protocol/frame-codec.js';
+import type { CertFiles } from './protocol/tls-security.js';
 import type { DateFormat } from './scan-spec.js';
 
 export const DEFAULT_PORT = 7878;
@@ -168,6 +170,8 @@ export interface CoordinatorOptions {
   columns: ColumnOptions;
   /** Send byte ranges instead of bytes (workers must read the same file). */
   transport: 'bytes' | 'range';
+  /** Certificate TLS instead of TLS-PSK (`--tls-cert`, `--tls-key`, optional `--tls-ca` for client certs). */
+  tls: CertFiles | null;
   quiet: boolean;
   json: boolean;
 }
@@ -187,8 +191,59 @@ export interface WorkerOptions {
   /** Largest result frame body sent: the coordinator's frame limit. */
   maxFrame: number;
   quiet: boolean;
-  /** The one file this worker reads for byte-range tasks (absolute), or null: ranges are refused. */
+  /** The one file (absolute) or URL this worker reads for byte-range tasks, or null: ranges are refused. */
   acceptRanges: string | null;
+  /** Certificate TLS instead of TLS-PSK (`--tls-ca`, optional `--tls-cert`/`--tls-key` client cert). */
+  tls: CertFiles | null;
+}
+
+export interface RawTlsFlags {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+function readPem(option: string, file: string): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new UsageError(
+      `${option}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  if (!bytes.includes('-----BEGIN ')) throw new UsageError(`${option}: ${file} is not a PEM file`);
+  return bytes;
+}
+
+/**
+ * Certificate options. The coordinator needs --tls-cert and --tls-key (and --tls-ca to require
+ * client certificates); a worker needs --tls-ca (and --tls-cert/--tls-key to show one). The token
+ * still admits workers, so certificates need one too.
+ */
+export function parseTlsOptions(
+  raw: RawTlsFlags,
+  side: 'coordinator' | 'worker',
+  token: string | null,
+): CertFiles | null {
+  if (raw.tlsCert === undefined && raw.tlsKey === undefined && raw.tlsCa === undefined) return null;
+  if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  if (side === 'coordinator' && raw.tlsCert === undefined)
+    throw new UsageError(
+      'the coordinator needs --tls-cert and --tls-key (--tls-ca alone would prove nothing)',
+    );
+  if (side === 'worker' && raw.tlsCa === undefined)
+    throw new UsageError("a worker needs --tls-ca to check the coordinator's certificate");
+  if (token === null)
+    throw new UsageError(
+      'certificates need a token as well (--token or SALESGRID_TOKEN): the token admits workers',
+    );
+  return Object.freeze({
+    cert: raw.tlsCert === undefined ? null : readPem('--tls-cert', raw.tlsCert),
+    key: raw.tlsKey === undefined ? null : readPem('--tls-key', raw.tlsKey),
+    ca: raw.tlsCa === undefined ? null : readPem('--tls-ca', raw.tlsCa),
+  });
 }
 
 export interface RawColumnFlags {
@@ -228,10 +283,30 @@ export function tokenFrom(flag: string | undefined): string | null {
 }
 
 export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '[::1]';
 }
 
-export interface RawCoordinatorFlags extends RawColumnFlags {
+/**
+ * A CSV given as a path (made absolute) or an http(s):// URL. Plain http:// is allowed on
+ * loopback only: elsewhere anyone on the path could change the data.
+ */
+export function parseSourceName(option: string, value: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return path.resolve(value);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${option} is not a valid URL: "${value}"`);
+  }
+  if (url.protocol === 'https:') return value;
+  if (url.protocol === 'http:') {
+    if (isLoopbackHost(url.hostname)) return value;
+    throw new UsageError(`${option}: http:// is allowed on loopback only; use https:// for ${url.host}`);
+  }
+  throw new UsageError(`${option} must be a file path, https:// or (loopback) http:// URL, got "${value}"`);
+}
+
+export interface RawCoordinatorFlags extends RawColumnFlags, RawTlsFlags {
   host?: string;
   port?: string;
   db?: string;
@@ -267,7 +342,7 @@ export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags):
     throw new UsageError(`--transport must be bytes or range, got "${transport}"`);
   }
   return Object.freeze({
-    file: path.resolve(file),
+    file: parseSourceName('<csv>', file),
     host,
     port: raw.port === undefined ? DEFAULT_PORT : parsePort('--port', raw.port),
     db: raw.db ?? DEFAULT_DB,
@@ -297,12 +372,13 @@ export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags):
         : parseSeconds('--peer-timeout', raw.peerTimeout),
     columns: parseColumnOptions(raw),
     transport,
+    tls: parseTlsOptions(raw, 'coordinator', token),
     quiet: raw.quiet === true,
     json: raw.json === true,
   });
 }
 
-export interface RawWorkerFlags {
+export interface RawWorkerFlags extends RawTlsFlags {
   connect?: string;
   id?: string;
   token?: string;
@@ -321,11 +397,12 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
   if (!/^[\w.:@-]{1,200}$/.test(id)) {
     throw new UsageError(`--id may hold letters, digits and . _ : @ - only, got "${id}"`);
   }
+  const token = tokenFrom(raw.token);
   return Object.freeze({
     host,
     port,
     id,
-    token: tokenFrom(raw.token),
+    token,
     slots: raw.slots === undefined ? DEFAULT_SLOTS : parseIntOption('--slots', raw.slots, 1, 64),
     retryForMs: raw.retryFor === undefined ? 120_000 : parseSeconds('--retry-for', raw.retryFor),
     stay: raw.stay === true,
@@ -335,7 +412,9 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
         : parseSeconds('--peer-timeout', raw.peerTimeout),
     maxFrame: DEFAULT_MAX_FRAME,
     quiet: raw.quiet === true,
-    acceptRanges: raw.acceptRanges === undefined ? null : path.resolve(raw.acceptRanges),
+    acceptRanges:
+      raw.acceptRanges === undefined ? null : parseSourceName('--accept-ranges', raw.acceptRanges),
+    tls: parseTlsOptions(raw, 'worker', token),
   });
 }
 

@@ -21,6 +21,9 @@ export type ErrorCode =
   | 'E_CONNECT'
   | 'E_INTERRUPTED'
   | 'E_RANGE_REFUSED'
+  | 'E_SOURCE_MISMATCH'
+  | 'E_SOURCE_CHANGED'
+  | 'E_SOURCE'
   | 'E_TOO_FEW_CUSTOMERS'
   | 'E_TILING'
   | 'E_FINISH'
@@ -87,7 +90,11 @@ export class TooManyKeysError extends SalesgridError {
 }
 
 /** Errors that mean "this input can never succeed", so the scheduler does not retry them. */
-export const NON_RETRYABLE: ReadonlySet<string> = new Set(['E_TOO_MANY_KEYS', 'E_RESULT_TOO_LARGE']);
+export const NON_RETRYABLE: ReadonlySet<string> = new Set([
+  'E_TOO_MANY_KEYS',
+  'E_RESULT_TOO_LARGE',
+  'E_SOURCE_CHANGED',
+]);
 
 export interface WireError {
   code: string;

@@ -40,7 +40,7 @@ describe('the end of a run', () => {
     const late = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'late', '--retry-for', '60']);
     expect(await late.exit, late.err()).toBe(0);
     expect(Date.now() - started).toBeLessThan(15_000);
-    expect(late.out() + late.err()).toMatch(/run 1 is done/);
+    expect(late.out() + late.err()).toMatch(/run 1 already ended \(done\)/);
     await c.waitFor(/worker late connected after the end; told it run 1 is done/);
     expect(await c.exit).toBe(0);
     expect(sameTotals(await report(db), ref)).toEqual([]);

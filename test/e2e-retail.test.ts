@@ -72,7 +72,7 @@ describe('retail layout end to end', () => {
       'done',
       40_000,
       0,
-      units,
+      String(units),
       fmt(revenue),
     ]);
     expect(new Map(r.monthly.map((m: { month: string; revenue: string }) => [m.month, m.revenue]))).toEqual(

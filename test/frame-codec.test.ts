@@ -281,7 +281,19 @@ describe('encodeMessage / decodeMessage', () => {
       { type: 'pong', t: 0 },
       { type: 'done', runId: 9, status: 'finished' },
       { type: 'failure', chunkId: 3, attempt: 1, code: 'E_TOO_MANY_KEYS', message: 'too wide' },
-      { type: 'task', chunkId: 0, attempt: 0, range: { path: '/tmp/x.csv', start: 10, end: 2000 } },
+      {
+        type: 'task',
+        chunkId: 0,
+        attempt: 0,
+        range: {
+          path: '/tmp/x.csv',
+          start: 10,
+          end: 2000,
+          size: 5000,
+          mtimeMs: 1_700_000_000_000,
+          tag: 'fp1:ab',
+        },
+      },
     ];
     for (const m of messages) {
       const decoded = decodeMessage(encodeMessage(m));

@@ -6,8 +6,8 @@
  * LF, found natively, and the workers verify it: a chunk that ends inside a quoted field proves a
  * cut wrong, and the coordinator starts over in careful mode.
  */
-import type { FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
+import type { ReadAt } from '../source/byte-source.js';
 
 import type { ChunkRange } from './lease-table.js';
 
@@ -97,7 +97,7 @@ export interface ChunkerOptions {
 }
 
 export class Chunker {
-  private readonly file: FileHandle;
+  private readonly file: ReadAt;
   private readonly opts: ChunkerOptions;
   private pos: number;
   private nextId: number;
@@ -113,7 +113,7 @@ export class Chunker {
   private readonly pool: Buffer[] = [];
   private readonly owned = new WeakMap<ArrayBufferLike, Buffer>();
 
-  constructor(file: FileHandle, opts: ChunkerOptions) {
+  constructor(file: ReadAt, opts: ChunkerOptions) {
     this.file = file;
     this.opts = opts;
     this.pos = opts.dataStart;

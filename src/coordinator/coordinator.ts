@@ -4,7 +4,6 @@
  * exactly once, and the run is `done` only when its done chunks tile the data section.
  */
 import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
@@ -15,7 +14,9 @@ import { ChunkFailedError, errorMessage, ProtocolError, SalesgridError } from '.
 import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
 import type { Usage } from '../protocol/messages.js';
 import { type Listener, listen } from '../protocol/socket-channel.js';
+import { serverSecurity } from '../protocol/tls-security.js';
 import type { ScanSpec } from '../scan-spec.js';
+import { type ByteSource, identityDiff, openSource, sameIdentity } from '../source/byte-source.js';
 import type { Chunker } from './chunker.js';
 import { planCommit, type WorkerStats } from './commit-plan.js';
 import { recordEnd, summarize } from './end-of-run.js';
@@ -42,7 +43,9 @@ export class Coordinator {
   private readonly prebound: Listener | null;
   private readonly sessions: Sessions;
   private store!: Store;
-  private file!: FileHandle;
+  private file!: ByteSource;
+  /** A worker refused its byte ranges (E_SOURCE_MISMATCH): the coordinator is checking its own file. */
+  private checkingSource = false;
   private fileSize = 0;
   private dataStart = 0;
   private chunker!: Chunker;
@@ -126,11 +129,19 @@ export class Coordinator {
     }
     try {
       // Listen first: workers connect while the layout is read; their handshake waits until ready.
-      this.listener = this.prebound ?? (await listen(this.opts.host, this.opts.port, DEFAULT_MAX_FRAME));
+      const security =
+        this.opts.token === null
+          ? undefined
+          : serverSecurity(this.opts.token, this.opts.handshakeTimeoutMs, this.opts.tls);
+      this.listener =
+        this.prebound ?? (await listen(this.opts.host, this.opts.port, DEFAULT_MAX_FRAME, security));
       this.listener.onError((err) =>
         this.ui.warn(`accepting a connection failed (${err.message}); still serving`),
       );
-      this.listener.accept((ch) => this.sessions.accept(ch));
+      this.listener.accept(
+        (ch) => this.sessions.accept(ch),
+        (remote, reason) => this.ui.warn(`refused ${remote}: ${reason}`),
+      );
       this.ui.bound?.(this.listener.host, this.listener.port);
       await this.prepare(input.mtimeMs);
     } catch (err) {
@@ -198,6 +209,7 @@ export class Coordinator {
     const host = {
       ...{ table: this.table, chunker: this.chunker, sessions: this.sessions, store: this.store },
       ...{ runId: this.runId, transport: this.opts.transport, file: this.opts.file },
+      identity: this.file.identity,
       blocked: () => this.finished || this.stopping || this.failing,
       fail: (err: unknown) => this.abort(err),
       settled: () => this.checkComplete(),
@@ -300,7 +312,46 @@ export class Coordinator {
     this.ui.warn(`chunk ${chunkId} failed on ${session.workerId}: ${message}`);
     const v = lt.release(this.table, session.id, chunkId, code, this.stopping);
     this.afterRelease(own, v, 'failed', `${code}: ${message}`);
+    if (code === 'E_SOURCE_MISMATCH') this.checkSource();
     this.pump();
+  }
+
+  /**
+   * A worker says its copy is not the coordinator's file. That is its copy's fault unless the
+   * coordinator's own file changed too (same checks: size, mtime, content fingerprint): then every
+   * worker would refuse, so the run fails now instead of waiting.
+   */
+  private checkSource(): void {
+    if (this.checkingSource || this.finished || this.failing) return;
+    this.checkingSource = true;
+    const started = this.file.identity;
+    openSource(this.opts.file)
+      .then(async (now) => {
+        await now.close();
+        if (sameIdentity(started, now.identity) || this.finished) return;
+        this.abort(
+          new SalesgridError(
+            'E_SOURCE_CHANGED',
+            `${this.opts.file} changed during the run (${identityDiff(now.identity, started)}); start a new run`,
+            { exitCode: 2 },
+          ),
+        );
+      })
+      .catch((err) => {
+        if (!this.finished)
+          this.abort(
+            new SalesgridError(
+              'E_SOURCE_CHANGED',
+              `${this.opts.file} changed during the run: ${errorMessage(err)}`,
+              {
+                exitCode: 2,
+              },
+            ),
+          );
+      })
+      .finally(() => {
+        this.checkingSource = false;
+      });
   }
 
   private onLost(session: Session, reason: string | null, dropped: boolean): void {

@@ -1,11 +1,9 @@
 /**
- * The coordinator's file and lock helpers: opening the input, the layout sample, whether a lock
+ * The coordinator's file and lock helpers: opening the input (a file or a URL, see byte-source.ts), the layout sample, whether a lock
  * owner is a dead process on this host, and the line number at a byte offset (error messages).
  */
-import fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
-import { errorMessage, InputError } from '../errors.js';
+import { type ByteSource, openSource, type ReadAt } from '../source/byte-source.js';
 
 export function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -25,10 +23,7 @@ export function ownerIsDead(owner: string | null): boolean {
 }
 
 /** Reads the first bytes of the file for layout detection. */
-export async function readSample(
-  file: FileHandle,
-  size: number,
-): Promise<{ bytes: Buffer; complete: boolean }> {
+export async function readSample(file: ReadAt, size: number): Promise<{ bytes: Buffer; complete: boolean }> {
   const want = Math.min(size, 256 * 1024);
   const bytes = Buffer.alloc(want);
   let have = 0;
@@ -40,28 +35,16 @@ export async function readSample(
   return { bytes: bytes.subarray(0, have), complete: have >= size };
 }
 
+/** Opens the CSV, a file or an http(s):// URL; its identity goes into byte-range tasks. */
 export async function openInput(
   file: string,
-): Promise<{ handle: FileHandle; size: number; mtimeMs: number }> {
-  let handle: FileHandle;
-  try {
-    handle = await fs.promises.open(file, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err);
-    throw new InputError(`cannot read ${file}: ${why}`);
-  }
-  const st = await handle.stat();
-  if (!st.isFile()) {
-    await handle.close();
-    throw new InputError(`cannot read ${file}: not a regular file`);
-  }
-  return { handle, size: st.size, mtimeMs: Math.round(st.mtimeMs) };
+): Promise<{ handle: ByteSource; size: number; mtimeMs: number }> {
+  const handle = await openSource(file);
+  return { handle, size: handle.identity.size, mtimeMs: handle.identity.mtimeMs };
 }
 
 /** File line number at a byte offset (a record start), counting line feeds. Failure path only. */
-export async function lineOf(file: FileHandle, offset: number): Promise<number> {
+export async function lineOf(file: ReadAt, offset: number): Promise<number> {
   const block = Buffer.allocUnsafe(1 << 20);
   let lines = 1;
   for (let pos = 0; pos < offset; ) {

@@ -3,12 +3,12 @@
  * so far, lease table, chunker). A new run reads the layout from a sample of the file, refuses when
  * another live coordinator holds a run over the same file, and records the options it keeps.
  */
-import type { FileHandle } from 'node:fs/promises';
 import { type Agg, emptyAgg } from '../aggregate/partial.js';
 import { type CoordinatorOptions, MAX_CHUNK_SIZE } from '../config.js';
 import type { Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';
+import type { ReadAt } from '../source/byte-source.js';
 import { Chunker, type ChunkerOptions } from './chunker.js';
 import type { WorkerStats } from './commit-plan.js';
 import { iso, ownerIsDead, readSample } from './input.js';
@@ -33,7 +33,7 @@ export interface OpenRun {
 export interface OpenInput {
   store: Store;
   opts: CoordinatorOptions;
-  file: FileHandle;
+  file: ReadAt;
   size: number;
   mtimeMs: number;
   owner: string;
@@ -108,7 +108,7 @@ export async function openRun(i: OpenInput): Promise<OpenRun> {
 async function newRun(
   store: Store,
   opts: CoordinatorOptions,
-  input: { file: FileHandle; size: number; mtimeMs: number },
+  input: { file: ReadAt; size: number; mtimeMs: number },
   owner: string,
   startMs: number,
   lockStaleMs: number,

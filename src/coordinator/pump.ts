@@ -5,6 +5,7 @@
  */
 import type { Store } from '../db/store.js';
 import { encodeTaskParts } from '../protocol/messages.js';
+import type { SourceIdentity } from '../source/byte-source.js';
 import type { Chunker } from './chunker.js';
 import { iso } from './input.js';
 import * as lt from './lease-table.js';
@@ -21,6 +22,8 @@ export interface PumpHost {
   runId: number;
   transport: 'bytes' | 'range';
   file: string;
+  /** The source's size, mtime and fingerprint (or ETag): a byte-range task carries them. */
+  identity: SourceIdentity;
   /** Nothing may be handed out now (the run is ending, stopping or failing). */
   blocked(): boolean;
   fail(err: unknown): void;
@@ -137,7 +140,7 @@ export class Pump {
       const parts = encodeTaskParts({ type: 'task', chunkId, attempt }, data);
       session.channel.sendParts(parts, () => this.h.chunker.release(data));
     } else {
-      const r = { path: this.h.file, start: byteStart, end: byteEnd };
+      const r = { path: this.h.file, start: byteStart, end: byteEnd, ...this.h.identity };
       session.channel.send({ type: 'task', chunkId, attempt, range: r });
     }
   }

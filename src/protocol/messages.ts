@@ -53,7 +53,8 @@ export interface Task {
   chunkId: number;
   attempt: number;
   data?: Uint8Array;
-  range?: { path: string; start: number; end: number };
+  /** A byte range of the file (or URL) `path`, whose identity the worker checks before reading. */
+  range?: { path: string; start: number; end: number; size: number; mtimeMs: number; tag: string };
 }
 /** A process's resource use so far: peak RSS and CPU time. */
 export interface Usage {
@@ -245,7 +246,14 @@ export function asToWorker(m: Record<string, unknown>): ToWorker {
       else {
         const r = m.range as Record<string, unknown> | undefined;
         if (r === null || typeof r !== 'object') fail('task', 'data');
-        task.range = { path: str(r, 'path'), start: int(r, 'start'), end: int(r, 'end') };
+        task.range = {
+          path: str(r, 'path'),
+          start: int(r, 'start'),
+          end: int(r, 'end'),
+          size: int(r, 'size'),
+          mtimeMs: int(r, 'mtimeMs'),
+          tag: str(r, 'tag', 300),
+        };
       }
       return task;
     }

@@ -5,8 +5,6 @@
  * reconnected. Transport comes in through `connect`, so tests can hand it any Channel.
  */
 import { createHmac } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { aggToWire } from '../aggregate/partial.js';
 import type { WorkerOptions } from '../config.js';
 import { AuthError, errorMessage, errorToWire, ProtocolError, SalesgridError } from '../errors.js';
@@ -14,15 +12,18 @@ import type { Channel } from '../protocol/channel.js';
 import {
   asToWorker,
   encodeMessage,
+  type Failure,
   PROTOCOL_VERSION,
   processUsage,
   type Result,
   type Task,
 } from '../protocol/messages.js';
 import { connect as socketConnect } from '../protocol/socket-channel.js';
+import { clientSecurity, TLS_REFUSED } from '../protocol/tls-security.js';
 import { backoffMs } from '../retry.js';
 import { type ScanSpec, validateSpec } from '../scan-spec.js';
 import { parseChunk } from './parse-chunk.js';
+import { RangeReader } from './range-reader.js';
 
 export interface WorkerUi {
   info(message: string): void;
@@ -53,7 +54,9 @@ export async function runWorker(
   ui: WorkerUi,
   hooks: WorkerHooks = {},
 ): Promise<WorkerSummary> {
-  const connect = hooks.connect ?? ((h: string, p: number) => socketConnect(h, p));
+  // With a token the worker speaks TLS-PSK only, so it never answers a peer that lacks the token.
+  const security = opts.token === null ? undefined : clientSecurity(opts.token, opts.tls);
+  const connect = hooks.connect ?? ((h: string, p: number) => socketConnect(h, p, undefined, security));
   const summary: WorkerSummary = { chunks: 0, rows: 0, rejected: 0, parseMs: 0, sessions: 0 };
   let failures = 0;
   let giveUpAt = Date.now() + opts.retryForMs;
@@ -74,6 +77,7 @@ export async function runWorker(
       try {
         channel = await connect(opts.host, opts.port);
       } catch (err) {
+        if ((err as SalesgridError).code === 'E_AUTH') throw err;
         if (!opts.stay && Date.now() >= giveUpAt) {
           throw new SalesgridError(
             'E_CONNECT',
@@ -166,7 +170,9 @@ function session(
         try {
           await hooks.beforeParse?.({ chunkId: task.chunkId, attempt: task.attempt });
           const t0 = performance.now();
-          const data = task.data ?? readRange(task.range as NonNullable<Task['range']>, opts.acceptRanges);
+          const data =
+            task.data ??
+            (await rangeReader(opts.acceptRanges).read(task.range as NonNullable<Task['range']>));
           const outcome = parseChunk(data, spec);
           const parseMs = performance.now() - t0;
           summary.chunks++;
@@ -200,7 +206,13 @@ function session(
         } catch (err) {
           const wire = errorToWire(err);
           if (wire.code === 'E_RESULT_TOO_LARGE') ui.warn(`${opts.id}: ${wire.message}`);
-          channel.send({ type: 'failure', chunkId: task.chunkId, attempt: task.attempt, ...wire });
+          const failure: Failure = { type: 'failure', chunkId: task.chunkId, attempt: task.attempt, ...wire };
+          // Not the coordinator's file: take no more tasks, so its chunks go to other workers.
+          if (wire.code === 'E_SOURCE_MISMATCH') {
+            ui.warn(wire.message);
+            return channel.sendParts([encodeMessage(failure)], () => finish(err as Error));
+          }
+          channel.send(failure);
         }
         // Nothing could be heard while parsing.
         lastHeard = Date.now();
@@ -211,6 +223,8 @@ function session(
     };
 
     channel.onClose((reason) => {
+      if (reason?.startsWith(TLS_REFUSED))
+        return finish(new AuthError(`${opts.host}:${opts.port} ${reason}`));
       // Bytes that are not our frames before the welcome: the peer is not a salesgrid coordinator.
       if ((state === 'challenge' || state === 'welcome') && reason !== null && /frame/.test(reason)) {
         return finish(
@@ -313,30 +327,10 @@ function session(
   });
 }
 
-/** One read buffer, reused: chunks are parsed one at a time and nothing keeps a view past the parse. */
-let readBuffer = Buffer.alloc(0);
+let reader: RangeReader | null = null;
 
-function readRange(range: { path: string; start: number; end: number }, allowed: string | null): Buffer {
-  // A coordinator names a file to read; only the one the worker was started for is read.
-  if (allowed === null || path.resolve(range.path) !== allowed) {
-    throw new SalesgridError(
-      'E_RANGE_REFUSED',
-      `this worker reads no file for the coordinator (asked for ${range.path}); start it with --accept-ranges FILE`,
-    );
-  }
-  const size = range.end - range.start;
-  if (readBuffer.length < size) readBuffer = Buffer.allocUnsafe(Math.max(size, readBuffer.length * 2));
-  const buf = readBuffer.subarray(0, size);
-  const fd = fs.openSync(range.path, 'r');
-  try {
-    let have = 0;
-    while (have < size) {
-      const n = fs.readSync(fd, buf, have, size - have, range.start + have);
-      if (n === 0) throw new SalesgridError('E_INPUT', `${range.path} is shorter than expected`);
-      have += n;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return buf;
+/** One reader per accepted source, so its read buffer and source stay open across sessions. */
+function rangeReader(accepted: string | null): RangeReader {
+  if (reader === null || reader.accepted !== accepted) reader = new RangeReader(accepted);
+  return reader;
 }

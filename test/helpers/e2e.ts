@@ -26,7 +26,12 @@ export interface Proc {
 }
 
 export function spawnNode(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, args, {
+  return spawnProc(process.execPath, args, env);
+}
+
+/** Any command (e.g. `ip netns exec … node …`), tracked and killed like spawnNode's. */
+export function spawnProc(command: string, args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env, FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],

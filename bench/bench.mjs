@@ -54,7 +54,9 @@ const USAGE = `usage: node bench/bench.mjs [options]
   --scaling             also time run --workers 2 over 1M, 2.5M, 5M and 10M rows
   --quick               with --scaling, skip sizes above 5M rows
   --scaling-rows <list> the scaling sizes (default 1000000,2500000,5000000,10000000)
-  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, transport
+  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, transport
+  --keys <list>         customer counts of the keyed-aggregation rows (bench/keys.mjs), each
+                        optionally :rows-per-key (default 100000,1000000,10000000:1.2)
   --timeout <s>         limit for any one child process (default 900)
   --no-chart            do not render results/charts/bench.png
   -h, --help            this text`;
@@ -70,6 +72,7 @@ function parseOptions(argv) {
       quick: { type: 'boolean', default: false },
       'scaling-rows': { type: 'string', default: '1000000,2500000,5000000,10000000' },
       skip: { type: 'string', default: '' },
+      keys: { type: 'string', default: '100000,1000000,10000000:1.2' },
       timeout: { type: 'string', default: '900' },
       'no-chart': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -100,7 +103,7 @@ function parseOptions(argv) {
       .filter(Boolean),
   );
   for (const s of skip) {
-    if (!['duckdb', 'pandas', 'floors', 'quoted', 'transport'].includes(s))
+    if (!['duckdb', 'pandas', 'floors', 'quoted', 'keys', 'transport'].includes(s))
       throw new Error(`--skip: unknown step "${s}"`);
   }
   let scalingRows = list('scaling-rows', values['scaling-rows']).sort((a, b) => a - b);
@@ -113,6 +116,7 @@ function parseOptions(argv) {
     quick: values.quick,
     scalingRows,
     skip,
+    keys: values.keys,
     timeoutMs: positiveInt('timeout', values.timeout) * 1000,
     chart: !values['no-chart'],
   };
@@ -1294,8 +1298,25 @@ async function main() {
   rmSync(tmpDir, { recursive: true, force: true });
   tmpDir = null;
 
+  // Keyed aggregation (marts at customer scale vs DuckDB's GROUP BY): bench/keys.mjs, same session.
+  let keysMd = '';
+  if (!opts.skip.has('keys')) {
+    log('keyed aggregation (bench/keys.mjs)');
+    const keysArgs = [join(BENCH_DIR, 'keys.mjs'), '--runs', String(opts.runs), '--keys', opts.keys];
+    if (opts.skip.has('duckdb')) keysArgs.push('--skip', 'duckdb');
+    const k = spawnSync(process.execPath, keysArgs, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (k.status !== 0) {
+      salesgridFailed = true;
+      failures.push(`keyed aggregation: bench/keys.mjs exited ${k.status ?? k.signal}`);
+    }
+    if (existsSync(join(RESULTS, 'keys-bench.md'))) {
+      keysMd = `\n${readFileSync(join(RESULTS, 'keys-bench.md'), 'utf8')}`;
+      writeFileSync(join(RESULTS, 'bench.md'), md + keysMd);
+    }
+  }
+
   log('');
-  log(md);
+  log(md + keysMd);
   if (mismatches.length) {
     log('CORRECTNESS MISMATCH:');
     for (const m of mismatches.slice(0, 50)) log(`  ${m}`);

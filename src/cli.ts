@@ -37,6 +37,7 @@ const load = {
   store: () => import('./db/store.js'),
   generate: () => import('./generate.js'),
   retail: () => import('./generate/retail.js'),
+  star: () => import('./generate-star.js'),
   report: () => import('./report.js'),
   top: () => import('./top.js'),
   eda: () => import('./eda/run-eda.js'),
@@ -45,6 +46,9 @@ const load = {
   worker: () => import('./worker/run-worker.js'),
   serve: () => import('./serve/run-serve.js'),
 };
+
+/** `generate --layout star`: distinct customers unless --customers says otherwise. */
+const STAR_CUSTOMERS = 100_000;
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -62,7 +66,11 @@ function addColumnOptions(cmd: Command): Command {
       'also aggregate revenue per (value of this column, month), for `top` (repeatable)',
       collect,
     )
-    .option('--max-keys <n>', 'most distinct values a dimension or mart may have', '1000000')
+    .option(
+      '--max-keys <n>',
+      'most distinct values of a dimension or mart within one chunk (a guard: runs hold no keys in memory)',
+      '1000000',
+    )
     .option(
       '--max-field-bytes <size>',
       'most bytes a quoted field may hold; a quote still open past this is judged broken and its line rejected',
@@ -221,30 +229,40 @@ export function buildProgram(): Command {
 
   program
     .command('generate')
-    .description('write a seeded CSV: the "5m Sales Records" layout, or retail order lines')
+    .description(
+      'write a seeded CSV: the "5m Sales Records" layout, retail order lines, or a star-schema fact table',
+    )
     .addOption(
       new Option(
         '--layout <name>',
-        'reference: the 5m Sales Records columns; retail: order lines with customers',
+        'reference: the 5m Sales Records columns; retail: order lines with customers; star: sales facts keyed by customer',
       )
-        .choices(['reference', 'retail'])
+        .choices(['reference', 'retail', 'star'])
         .default('reference'),
     )
     .option('--rows <n>', 'data rows (default: 5000000, retail: 1000000)')
     .option('--seed <n>', 'random seed (same seed, same bytes)', '42')
     .option('--out <path>', `output file (default: ${DEFAULT_DATA}, retail: ${DEFAULT_RETAIL_DATA})`)
     .option('--quote-text', 'quote every text field, as R write.csv does (reference layout)')
-    .option('--customers <n>', `retail: number of customers (default: ${RETAIL_DEFAULTS.customers})`)
+    .option(
+      '--customers <n>',
+      `retail: number of customers (default: ${RETAIL_DEFAULTS.customers}); star: distinct customers, a few buy often, most rarely (default: ${STAR_CUSTOMERS})`,
+    )
     .option('--products <n>', `retail: number of products (default: ${RETAIL_DEFAULTS.products})`)
     .option('--with-dimensions', 'retail: also write customers.csv, stores.csv, sales_team.csv next to --out')
     .option('--quiet', 'no progress')
     .action(async (o: RawGenerateFlags) => {
       const retail = o.layout === 'retail';
+      const star = o.layout === 'star';
       const misplaced = retail
         ? o.quoteText && '--quote-text'
-        : (o.customers !== undefined && '--customers') ||
-          (o.products !== undefined && '--products') ||
-          (o.withDimensions && '--with-dimensions');
+        : star
+          ? (o.quoteText && '--quote-text') ||
+            (o.products !== undefined && '--products') ||
+            (o.withDimensions && '--with-dimensions')
+          : (o.customers !== undefined && '--customers') ||
+            (o.products !== undefined && '--products') ||
+            (o.withDimensions && '--with-dimensions');
       if (misplaced) throw new UsageError(`${misplaced} does not apply to --layout ${o.layout}`);
       const rows = parseIntOption(
         '--rows',
@@ -288,6 +306,10 @@ export function buildProgram(): Command {
         res = r;
         extra = `, ${r.orders.toLocaleString('en-US')} orders`;
         if (r.dimensions) extra += `; dimensions: ${Object.values(r.dimensions).join(', ')}`;
+      } else if (star) {
+        const { generateStar } = await load.star();
+        const customers = parseIntOption('--customers', o.customers ?? STAR_CUSTOMERS, 1, 1_000_000_000);
+        res = await generateStar({ rows, customers, seed, out, onProgress });
       } else {
         const { generateCsv } = await load.generate();
         res = await generateCsv({ rows, seed, out, quoteText: o.quoteText === true, onProgress });

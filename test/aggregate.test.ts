@@ -39,11 +39,6 @@ function bigOf(rng: Rng, maxDigits: number, allowNegative = true): bigint {
 }
 
 const MONTHS = ['2019-11', '2019-12', '2020-01', '2020-02', '2021-07', '1999-12'];
-const DIMS: Record<string, string[]> = {
-  Region: ['Asia', 'Europe', 'North America', ''],
-  'Item Type': ['Fruits', 'Cosmetics', 'Office "Supplies"'],
-  Country: ['Chad', 'Peru', 'Côte d’Ivoire'],
-};
 
 function randomCell(rng: Rng): Cell {
   return { rows: rng.int(1, 1000), units: bigOf(rng, 8, false), revenue: bigOf(rng, 30) };
@@ -65,18 +60,12 @@ function randomAgg(rng: Rng): Agg {
   }
   a.priceSum = bigOf(rng, 22);
   for (const m of MONTHS) if (rng.chance(0.4)) a.months.set(m, randomCell(rng));
-  for (const [name, keys] of Object.entries(DIMS)) {
-    if (!rng.chance(0.6)) continue;
-    const cells = new Map<string, Cell>();
-    for (const k of keys) if (rng.chance(0.5)) cells.set(k, randomCell(rng));
-    a.dims.set(name, cells);
-  }
   return a;
 }
 
 function cloneAgg(a: Agg): Agg {
   const cells = (m: Map<string, Cell>) => new Map([...m].map(([k, c]) => [k, { ...c }]));
-  return { ...a, months: cells(a.months), dims: new Map([...a.dims].map(([n, m]) => [n, cells(m)])) };
+  return { ...a, months: cells(a.months) };
 }
 
 /** A plain, order-independent form of an aggregate, every money value lifted to `scale`. */
@@ -97,7 +86,6 @@ function normal(a: Agg, scale: number) {
     priceMax: a.priceMax === null ? null : lift(a.priceMax),
     priceSum: lift(a.priceSum),
     months: cells(a.months),
-    dims: Object.fromEntries([...a.dims].sort(([x], [y]) => (x < y ? -1 : 1)).map(([n, m]) => [n, cells(m)])),
   };
 }
 
@@ -122,7 +110,6 @@ function referenceMerge(list: Agg[]) {
     priceMax: null as bigint | null,
     priceSum: 0n,
     months: {} as Record<string, Cell>,
-    dims: {} as Record<string, Record<string, Cell>>,
   };
   for (const f of forms) {
     out.rows += f.rows;
@@ -135,15 +122,10 @@ function referenceMerge(list: Agg[]) {
     if (f.priceMax !== null)
       out.priceMax = out.priceMax === null || f.priceMax > out.priceMax ? f.priceMax : out.priceMax;
     addCells(out.months, f.months);
-    for (const [n, cells] of Object.entries(f.dims)) {
-      out.dims[n] ??= {};
-      addCells(out.dims[n], cells);
-    }
   }
   const sortKeys = <T>(o: Record<string, T>) =>
     Object.fromEntries(Object.entries(o).sort(([x], [y]) => (x < y ? -1 : 1)));
   out.months = sortKeys(out.months);
-  out.dims = sortKeys(Object.fromEntries(Object.entries(out.dims).map(([n, c]) => [n, sortKeys(c)])));
   return { scale, form: out };
 }
 
@@ -166,7 +148,7 @@ function expectProtocolError(fn: () => unknown, what: string): void {
 // --- merge ------------------------------------------------------------------------------------
 
 describe('mergeAgg', () => {
-  it('equals an independent merge of random aggregates with different scales, months and dims', () => {
+  it('equals an independent merge of random aggregates with different scales and months', () => {
     const rng = new Rng(1);
     for (let i = 0; i < 300; i++) {
       const a = randomAgg(rng);
@@ -206,7 +188,6 @@ describe('mergeAgg', () => {
       const m = mergeAgg(a, b);
       // Mutating the result must not reach the inputs either.
       for (const c of m.months.values()) c.rows += 1000;
-      for (const cells of m.dims.values()) for (const c of cells.values()) c.revenue += 1n;
       expect(a).toEqual(ca);
       expect(b).toEqual(cb);
     }
@@ -328,7 +309,6 @@ describe('wire form', () => {
     a.priceMax = 500n;
     a.priceSum = 900n;
     a.months.set('2020-02', { rows: 3, units: 30n, revenue: 12345n });
-    a.dims.set('Region', new Map([['Asia', { rows: 3, units: 30n, revenue: 12345n }]]));
     return JSON.parse(JSON.stringify(aggToWire(a, 4, [[2, 'empty line', '']])));
   }
 
@@ -366,14 +346,13 @@ describe('wire form', () => {
     ['month cell too short', (w) => (w.months = [['2020-02', 1, '1']])],
     ['month cell revenue a float', (w) => (w.months = [['2020-02', 1, '1', 1.5]])],
     ['months not an array', (w) => (w.months = { '2020-02': [1, '1', '1'] })],
-    ['dims not an array', (w) => (w.dims = {})],
-    ['dimension name not a string', (w) => (w.dims = [[1, []]])],
-    ['dimension entry too long', (w) => (w.dims = [['Region', [], 'x']])],
-    ['dimension cell units bad', (w) => (w.dims = [['Region', [['Asia', 1, 'x', '1']]]])],
-    ['dimension key not a string', (w) => (w.dims = [['Region', [[7, 1, '1', '1']]]])],
+    ['cells not an array', (w) => (w.cells = {})],
+    ['keyed run of an unknown kind', (w) => (w.cells = [{ kind: 'cube', name: 'Region', blocks: [] }])],
+    ['keyed run name not a string', (w) => (w.cells = [{ kind: 'dim', name: 7, blocks: [] }])],
+    ['keyed run block not bytes', (w) => (w.cells = [{ kind: 'dim', name: 'Region', blocks: ['x'] }])],
     [
-      'dimension wider than maxKeys',
-      (w) => (w.dims = [['Region', Array.from({ length: 11 }, (_, i) => [`k${i}`, 1, '1', '1'])]]),
+      'keyed run block too short',
+      (w) => (w.cells = [{ kind: 'dim', name: 'Region', blocks: [new Uint8Array(8)] }]),
     ],
     ['reject count mismatch (more rejected than rejects)', (w) => (w.rejected = 2)],
     ['reject count mismatch (fewer rejected than rejects)', (w) => (w.rejected = 0)],
@@ -403,24 +382,11 @@ describe('wire form', () => {
         ]),
     ],
     [
-      'a duplicate dimension key',
+      'a duplicate keyed run',
       (w) =>
-        (w.dims = [
-          [
-            'Region',
-            [
-              ['Asia', 2, '20', '10000'],
-              ['Asia', 1, '10', '2345'],
-            ],
-          ],
-        ]),
-    ],
-    [
-      'a duplicate dimension name',
-      (w) =>
-        (w.dims = [
-          ['Region', [['Asia', 2, '20', '10000']]],
-          ['Region', [['Asia', 1, '10', '2345']]],
+        (w.cells = [
+          { kind: 'dim', name: 'Region', blocks: [] },
+          { kind: 'dim', name: 'Region', blocks: [] },
         ]),
     ],
   ];

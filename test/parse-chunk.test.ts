@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { formatScaled } from '../src/aggregate/decimal.js';
+import type { KeyedRun } from '../src/aggregate/keyed-cells.js';
 import { type Agg, type Cell, emptyAgg, mergeAgg } from '../src/aggregate/partial.js';
 import type { ScanSpec } from '../src/scan-spec.js';
 import { parseChunk } from '../src/worker/parse-chunk.js';
+import { cellsOf, dimsOf } from './helpers/keyed.js';
 import { Rng } from './helpers/prng.js';
 
 // --- the reference layout, by hand ------------------------------------------------------------
@@ -199,8 +201,14 @@ function reference(rows: Row[], baseScale = 2): Plain {
   return out;
 }
 
-function plain(a: Agg): Plain {
+/** The aggregate plus the dimensions of `runs` (keyed cells, merged), in the reference's shape. */
+function plain(a: Agg, runs: KeyedRun[]): Plain {
   return {
+    dims: sorted(
+      Object.fromEntries(
+        DIM_NAMES.map((n) => [n, sorted(Object.fromEntries(cellsOf(runs, 'dim', n, a.scale)))]),
+      ),
+    ),
     scale: a.scale,
     rows: a.rows,
     rejected: a.rejected,
@@ -210,7 +218,6 @@ function plain(a: Agg): Plain {
     priceMax: a.priceMax,
     priceSum: a.priceSum,
     months: sorted(Object.fromEntries(a.months)),
-    dims: sorted(Object.fromEntries([...a.dims].map(([n, m]) => [n, sorted(Object.fromEntries(m))]))),
   };
 }
 
@@ -234,7 +241,7 @@ describe('parseChunk: merging any chunking equals the whole, and both equal the 
       const want = reference(rows);
       const whole = parse(text);
       expect(whole.rejects).toEqual([]);
-      expect(plain(whole.agg)).toEqual(want);
+      expect(plain(whole.agg, whole.cells)).toEqual(want);
       expect(whole.lines).toBe(lf(text));
       for (let split = 0; split < 4; split++) {
         // Cut the rows into random groups; each group is rendered and parsed on its own.
@@ -243,6 +250,7 @@ describe('parseChunk: merging any chunking equals the whole, and both equal the 
         for (let i = 0; i < k; i++) cuts.add(rng.int(1, rows.length));
         const bounds = [0, ...[...cuts].sort((a, b) => a - b), rows.length];
         let merged = emptyAgg(2);
+        const runs: KeyedRun[] = [];
         let lines = 0;
         for (let i = 0; i + 1 < bounds.length; i++) {
           const part = rows.slice(bounds[i], bounds[i + 1]);
@@ -251,11 +259,12 @@ describe('parseChunk: merging any chunking equals the whole, and both equal the 
           const chunkText = render(part, rng, !last || finalEol);
           const out = parse(chunkText);
           expect(out.rejects).toEqual([]);
-          expect(plain(out.agg)).toEqual(reference(part));
+          expect(plain(out.agg, out.cells)).toEqual(reference(part));
           merged = mergeAgg(merged, out.agg);
+          runs.push(...out.cells);
           lines += out.lines;
         }
-        expect(plain(merged)).toEqual(want);
+        expect(plain(merged, runs)).toEqual(want);
         expect(lines).toBe(lf(text));
       }
     }
@@ -268,7 +277,8 @@ describe('parseChunk: merging any chunking equals the whole, and both equal the 
       ...r,
       fields: r.fields.map((f) => (f.startsWith('"') ? f : `"${f}"`)),
     }));
-    expect(plain(parse(render(quoted, null)).agg)).toEqual(reference(rows));
+    const q = parse(render(quoted, null));
+    expect(plain(q.agg, q.cells)).toEqual(reference(rows));
   });
 });
 
@@ -400,8 +410,8 @@ describe('parseChunk: money precision', () => {
     expect(a.months.get('2020-01')).toEqual({ rows: 2, units: 5n, revenue: 210000n + 28727325n });
     expect(a.months.get('2020-02')).toEqual({ rows: 1, units: 1n, revenue: 32500n });
     expect(a.months.get('2020-03')).toEqual({ rows: 1, units: 4n, revenue: 60000n });
-    expect(a.dims.get('Region')?.get('Europe')).toEqual({ rows: 1, units: 1n, revenue: 32500n });
-    expect(a.dims.get('Region')?.get('Asia')?.revenue).toBe(210000n + 28727325n + 60000n);
+    expect(dimsOf(out).get('Region')?.get('Europe')).toEqual({ rows: 1, units: 1n, revenue: 32500n });
+    expect(dimsOf(out).get('Region')?.get('Asia')?.revenue).toBe(210000n + 28727325n + 60000n);
   });
 
   it('raises in steps, up to 9 decimals', () => {
@@ -538,7 +548,7 @@ describe('parseChunk: dates and number formats', () => {
     expect(out.rejects.map(([l, r]) => [l, r])).toEqual([[3, 'Price is not a number']]);
     expect(out.agg.scale).toBe(4);
     expect(out.agg.revenue).toBe(12345000n * 3n + 125000n + 10000000001n * 2n);
-    expect(out.agg.dims.get('Region')?.get('Europe')?.revenue).toBe(20000000002n);
+    expect(dimsOf(out).get('Region')?.get('Europe')?.revenue).toBe(20000000002n);
   });
 });
 
@@ -561,11 +571,12 @@ describe('parseChunk: overflow safety', () => {
       units: 9999n * BigInt(n),
       revenue: perRow * BigInt(n),
     });
-    expect(out.agg.dims.get('Region')?.get('Asia')?.revenue).toBe(perRow * BigInt(n));
+    expect(dimsOf(out).get('Region')?.get('Asia')?.revenue).toBe(perRow * BigInt(n));
     // The same in two chunks, merged.
     const half = row.repeat(n / 2);
-    const merged = mergeAgg(parse(half).agg, parse(half).agg);
-    expect(plain(merged)).toEqual(plain(out.agg));
+    const [h1, h2] = [parse(half), parse(half)];
+    const merged = mergeAgg(h1.agg, h2.agg);
+    expect(plain(merged, [...h1.cells, ...h2.cells])).toEqual(plain(out.agg, out.cells));
   });
 
   it('stays exact when running sums pass 2^53', () => {
@@ -591,8 +602,8 @@ describe('parseChunk: overflow safety', () => {
       priceSum: a.priceSum,
       march: a.months.get('2015-03')?.revenue,
       april: a.months.get('2015-04')?.revenue,
-      asia: a.dims.get('Region')?.get('Asia')?.revenue,
-      europe: a.dims.get('Region')?.get('Europe')?.revenue,
+      asia: dimsOf(out).get('Region')?.get('Asia')?.revenue,
+      europe: dimsOf(out).get('Region')?.get('Europe')?.revenue,
     }).toEqual({
       revenue: r1 + r2,
       priceSum: 7200000000002n + 999999999999999n + 3n + 10n * 999999999999999n,
@@ -645,7 +656,7 @@ describe('parseChunk: dimension keys', () => {
     ].join('\n');
     const out = parse(text);
     expect(out.rejects).toEqual([]);
-    const region = out.agg.dims.get('Region');
+    const region = dimsOf(out).get('Region');
     expect(new Set(region?.keys())).toEqual(
       new Set(['a "b"', 'North', 'Middle East, North Africa', '', '日本']),
     );
@@ -658,6 +669,6 @@ describe('parseChunk: dimension keys', () => {
     expect(() => parse(text, refSpec({ maxKeys: 2 }))).toThrow(
       expect.objectContaining({ code: 'E_TOO_MANY_KEYS' }),
     );
-    expect(parse(text, refSpec({ maxKeys: 3 })).agg.dims.get('Region')?.size).toBe(3);
+    expect(dimsOf(parse(text, refSpec({ maxKeys: 3 }))).get('Region')?.size).toBe(3);
   });
 });

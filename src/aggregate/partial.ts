@@ -5,7 +5,7 @@
 import { ProtocolError } from '../errors.js';
 import { MAX_SCALE } from '../scan-spec.js';
 import { divRound, formatScaled, pow10, rescale } from './decimal.js';
-import { Mart, type WireMart } from './mart.js';
+import { type KeyedRun, validateRun } from './keyed-cells.js';
 
 export interface Cell {
   rows: number;
@@ -22,12 +22,8 @@ export interface Agg {
   priceMin: bigint | null;
   priceMax: bigint | null;
   priceSum: bigint;
-  /** "YYYY-MM" → cell. */
+  /** "YYYY-MM" → cell. Dimensions and marts are keyed cells (keyed-cells.ts), outside the aggregate. */
   months: Map<string, Cell>;
-  /** dimension name → key → cell. */
-  dims: Map<string, Map<string, Cell>>;
-  /** mart column → (key, month) cells. */
-  marts: Map<string, Mart>;
 }
 
 /** A rejected row: line relative to the chunk's first line (0-based), reason, raw text (truncated). */
@@ -47,10 +43,8 @@ export interface WirePartial {
   priceSum: string;
   /** [month, rows, units, revenue] */
   months: [string, number, string, string][];
-  /** [dimension, [key, rows, units, revenue][]] */
-  dims: [string, [string, number, string, string][]][];
-  /** Per-(key, month) cells of each mart column; absent when the run has no marts. */
-  marts?: WireMart[];
+  /** Per-key cells of each dimension and per-(key, month) cells of each mart, columnar. */
+  cells: KeyedRun[];
   /** Rejects not itemized: [reason, count, first relative line]. */
   rejectsOmitted?: [string, number, number][];
   /**
@@ -72,8 +66,6 @@ export function emptyAgg(scale = 2): Agg {
     priceMax: null,
     priceSum: 0n,
     months: new Map(),
-    dims: new Map(),
-    marts: new Map(),
   };
 }
 
@@ -119,22 +111,6 @@ export function mergeAgg(a: Agg, b: Agg): Agg {
   const months = new Map<string, Cell>();
   mergeCells(months, a.months, a.scale, scale);
   mergeCells(months, b.months, b.scale, scale);
-  const dims = new Map<string, Map<string, Cell>>();
-  for (const src of [a, b]) {
-    for (const [name, cells] of src.dims) {
-      let target = dims.get(name);
-      if (target === undefined) dims.set(name, (target = new Map()));
-      mergeCells(target, cells, src.scale, scale);
-    }
-  }
-  const marts = new Map<string, Mart>();
-  for (const src of [a, b]) {
-    for (const [name, mart] of src.marts) {
-      const target = marts.get(name);
-      if (target === undefined) marts.set(name, mart.clone());
-      else target.mergeFrom(mart);
-    }
-  }
   return {
     scale,
     rows: a.rows + b.rows,
@@ -145,8 +121,6 @@ export function mergeAgg(a: Agg, b: Agg): Agg {
     priceMax: maxOf(a.priceMax === null ? null : la(a.priceMax), b.priceMax === null ? null : lb(b.priceMax)),
     priceSum: la(a.priceSum) + lb(b.priceSum),
     months,
-    dims,
-    marts,
   };
 }
 
@@ -168,16 +142,6 @@ export function mergeInto(acc: Agg, b: Agg): void {
   acc.priceMax = maxOf(acc.priceMax, b.priceMax === null ? null : lb(b.priceMax));
   acc.priceSum += lb(b.priceSum);
   mergeCells(acc.months, b.months, b.scale, acc.scale);
-  for (const [name, cells] of b.dims) {
-    let target = acc.dims.get(name);
-    if (target === undefined) acc.dims.set(name, (target = new Map()));
-    mergeCells(target, cells, b.scale, acc.scale);
-  }
-  for (const [name, mart] of b.marts) {
-    const target = acc.marts.get(name);
-    if (target === undefined) acc.marts.set(name, mart.clone());
-    else target.mergeFrom(mart);
-  }
 }
 
 // --- wire form ------------------------------------------------------------------------------
@@ -217,6 +181,7 @@ export function aggToWire(
   rejects: WireReject[],
   endsInQuote = false,
   omitted: [string, number, number][] = [],
+  cells: KeyedRun[] = [],
 ): WirePartial {
   return {
     scale: agg.scale,
@@ -229,8 +194,7 @@ export function aggToWire(
     priceMax: agg.priceMax === null ? null : agg.priceMax.toString(),
     priceSum: agg.priceSum.toString(),
     months: cellsToWire(agg.months),
-    dims: [...agg.dims].map(([name, cells]) => [name, cellsToWire(cells)]),
-    ...(agg.marts.size > 0 ? { marts: [...agg.marts.values()].map((m) => m.toWire()) } : {}),
+    cells,
     ...(endsInQuote ? { endsInQuote: true } : {}),
     ...(omitted.length > 0 ? { rejectsOmitted: omitted } : {}),
     rejects,
@@ -245,6 +209,8 @@ export interface ChunkOutcome {
   omitted: [string, number, number][];
   /** See WirePartial.endsInQuote. */
   endsInQuote: boolean;
+  /** See WirePartial.cells. */
+  cells: KeyedRun[];
 }
 
 const MONTH_RE = /^\d{4}-(0[1-9]|1[0-2])$/;
@@ -257,22 +223,10 @@ export function aggFromWire(raw: WirePartial, maxKeys: number): ChunkOutcome {
   const months = cellsFromWire(raw.months, 'months', 100_000);
   for (const m of months.keys())
     if (!MONTH_RE.test(m)) throw new ProtocolError('malformed partial: month key');
-  if (!Array.isArray(raw.dims)) throw new ProtocolError('malformed partial: dims');
-  const dims = new Map<string, Map<string, Cell>>();
-  for (const d of raw.dims) {
-    if (!Array.isArray(d) || d.length !== 2 || typeof d[0] !== 'string')
-      throw new ProtocolError('malformed partial: dims');
-    if (dims.has(d[0])) throw new ProtocolError('malformed partial: duplicate dimension');
-    dims.set(d[0], cellsFromWire(d[1], 'dims', maxKeys));
-  }
-  const marts = new Map<string, Mart>();
-  if (raw.marts !== undefined) {
-    if (!Array.isArray(raw.marts)) throw new ProtocolError('malformed partial: marts');
-    for (const w of raw.marts) {
-      const m = Mart.fromWire(w, maxKeys);
-      marts.set(m.name, m);
-    }
-  }
+  if (!Array.isArray(raw.cells)) throw new ProtocolError('malformed partial: cells');
+  const cells = raw.cells.map((r) => validateRun(r, maxKeys));
+  const names = new Set(cells.map((r) => `${r.kind}:${r.name}`));
+  if (names.size !== cells.length) throw new ProtocolError('malformed partial: duplicate keyed run');
   if (!Array.isArray(raw.rejects)) throw new ProtocolError('malformed partial: rejects');
   for (const r of raw.rejects) {
     if (!Array.isArray(r) || r.length !== 3 || typeof r[1] !== 'string' || typeof r[2] !== 'string') {
@@ -304,13 +258,12 @@ export function aggFromWire(raw: WirePartial, maxKeys: number): ChunkOutcome {
       priceMax: raw.priceMax === null ? null : big(raw.priceMax, 'priceMax'),
       priceSum: big(raw.priceSum, 'priceSum'),
       months,
-      dims,
-      marts,
     },
     lines: count(raw.lines, 'lines'),
     rejects: raw.rejects,
     omitted,
     endsInQuote: raw.endsInQuote === true,
+    cells,
   };
 }
 

@@ -1,10 +1,10 @@
 /**
  * What one chunk's result writes (the store row set and the new running totals), and what the end
- * of a run writes (the merged months, dimensions and marts). Pure: the coordinator stores the
- * plan first and moves its memory only once the transaction committed.
+ * of a run writes (the merged months; dimensions and marts stream from the spilled keyed cells,
+ * db/cell-runs.ts). Pure: the coordinator stores the plan first and moves its memory only once the
+ * transaction committed.
  */
 import { formatScaled } from '../aggregate/decimal.js';
-import { monthKey } from '../aggregate/mart.js';
 import {
   type Agg,
   type aggFromWire,
@@ -30,7 +30,7 @@ export function withChunk(cur: WorkerStats | undefined, agg: Agg, parseMs: numbe
   const base = cur ?? { agg: emptyAgg(agg.scale), chunks: 0, busyMs: 0, usage: null };
   const next = emptyAgg(base.agg.scale);
   mergeInto(next, base.agg);
-  mergeInto(next, { ...agg, months: new Map(), dims: new Map(), marts: new Map() });
+  mergeInto(next, { ...agg, months: new Map() });
   return { agg: next, chunks: base.chunks + 1, busyMs: base.busyMs + parseMs, usage: null };
 }
 
@@ -53,8 +53,8 @@ export interface CommitInput {
 export function planCommit(c: CommitInput): { write: ChunkResultWrite; stats: WorkerStats } {
   const { agg, lines, rejects, omitted } = c.outcome;
   const nextTotal = emptyAgg(c.total.scale);
-  mergeInto(nextTotal, { ...c.total, months: new Map(), dims: new Map(), marts: new Map() });
-  mergeInto(nextTotal, { ...agg, months: new Map(), dims: new Map(), marts: new Map() });
+  mergeInto(nextTotal, { ...c.total, months: new Map() });
+  mergeInto(nextTotal, { ...agg, months: new Map() });
   const t = finalizeTotals(nextTotal);
   const stats = withChunk(c.stats, agg, c.parseMs);
   const ws = finalizeTotals(stats.agg);
@@ -108,40 +108,17 @@ type CellText = { rows: number; units: string; revenue: string };
 
 export interface FinishPlan {
   monthly: [string, CellText][];
-  dims: [string, string, CellText][];
+  dims: Iterable<[string, string, CellText]>;
   marts: Iterable<MartRow>;
 }
 
-/** The merged tables of a done run; marts are streamed from the aggregate, not copied. */
-export function planFinish(total: Agg): FinishPlan {
+/** The months of a done run, from the running totals (dimensions and marts come from the spill). */
+export function planMonthly(total: Agg): [string, CellText][] {
   const scale = total.scale;
   const cell = (c: Cell): CellText => ({
     rows: c.rows,
     units: c.units.toString(),
     revenue: formatScaled(c.revenue, scale),
   });
-  const martRows = function* (): Generator<MartRow> {
-    for (const [name, mart] of total.marts) {
-      mart.liftTo(scale);
-      for (let c = 0; c < mart.size; c++) {
-        const revenue = mart.revenueOf(c);
-        yield [
-          name,
-          monthKey(mart.monthOf(c)),
-          mart.keyOf(c),
-          mart.rowsOf(c),
-          mart.unitsOf(c),
-          formatScaled(revenue, scale),
-          revenue,
-        ];
-      }
-    }
-  };
-  return {
-    marts: martRows(),
-    monthly: [...total.months].sort(([a], [b]) => (a < b ? -1 : 1)).map(([m, c]) => [m, cell(c)]),
-    dims: [...total.dims].flatMap(([d, cells]) =>
-      [...cells].map(([k, c]) => [d, k, cell(c)] as [string, string, CellText]),
-    ),
-  };
+  return [...total.months].sort(([a], [b]) => (a < b ? -1 : 1)).map(([m, c]) => [m, cell(c)]);
 }

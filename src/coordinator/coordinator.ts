@@ -8,14 +8,9 @@ import os from 'node:os';
 import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
+import { deleteCellRuns, saveCellRuns } from '../db/cell-runs.js';
 import { Store } from '../db/store.js';
-import {
-  ChunkFailedError,
-  errorMessage,
-  ProtocolError,
-  SalesgridError,
-  TooManyKeysError,
-} from '../errors.js';
+import { ChunkFailedError, errorMessage, ProtocolError, SalesgridError } from '../errors.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
 import type { Usage } from '../protocol/messages.js';
 import { type Listener, listen } from '../protocol/socket-channel.js';
@@ -297,17 +292,13 @@ export class Coordinator {
       bytesDone: this.bytesDone,
       pack: (w) => packr.pack(w),
     });
-    this.store.recordResult(write);
+    // The chunk's keyed cells are spilled in the chunk's own transaction: they count iff it does.
+    this.store.transaction(() => {
+      this.store.recordResult(write);
+      saveCellRuns(this.store, this.runId, range.chunkId, outcome.cells);
+    });
     lt.complete(this.table, range);
     mergeInto(this.total, outcome.agg);
-    // Each chunk is capped by its worker; the union of chunks is capped here.
-    for (const [name, cells] of this.total.dims) {
-      if (cells.size > this.spec.maxKeys) {
-        throw new TooManyKeysError(
-          `column "${name}" has more than ${this.spec.maxKeys} distinct values; raise --max-keys or leave the column out`,
-        );
-      }
-    }
     this.workerStats.set(session.workerId, stats);
     this.bytesDone += range.byteEnd - range.byteStart;
   }
@@ -420,7 +411,10 @@ export class Coordinator {
     this.workerStats.clear();
     this.bytesDone = 0;
     this.pumper.seen = 0;
-    this.store.resetRunForCarefulCuts(this.runId, iso(Date.now()));
+    this.store.transaction(() => {
+      this.store.resetRunForCarefulCuts(this.runId, iso(Date.now()));
+      deleteCellRuns(this.store, this.runId);
+    });
     this.chunker.restartCareful();
     this.pump();
   }
@@ -499,6 +493,8 @@ export class Coordinator {
       status: wanted,
       error: wantedError,
       total: this.total,
+      dimensions: this.spec.dimensions.map((d) => d.name),
+      marts: (this.spec.marts ?? []).map((d) => d.name),
       dataStart: this.dataStart,
       fileSize: this.fileSize,
       connected: this.sessions.ready().map((s) => s.workerId),
@@ -506,12 +502,14 @@ export class Coordinator {
       lockStaleMs: LOCK_STALE_MS,
       ui: this.ui,
     });
+    // The wall time includes closing the run (the merge of keyed cells into their tables).
+    const closedMs = Date.now();
     this.endStatus = status;
     this.sessions.end(this.runId, status);
     await this.file.close().catch(() => {});
     const summary = summarize({
       ...{ runId: this.runId, status, error, file: this.opts.file, db: this.store.path },
-      ...{ wallMs: now - this.startMs, total: this.total, chunks: this.table.done.size },
+      ...{ wallMs: closedMs - this.startMs, total: this.total, chunks: this.table.done.size },
       ...{ retries: this.retries, duplicates: this.duplicates, workerStats: this.workerStats },
       ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0 },
     });

@@ -5,10 +5,11 @@
  */
 import { formatScaled } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
+import { deleteCellRuns, mergedDimensionRows, mergedMartRows } from '../db/cell-runs.js';
 import type { Store } from '../db/store.js';
 import { errorMessage, SalesgridError } from '../errors.js';
 import { processUsage, type Usage } from '../protocol/messages.js';
-import { planFinish, type WorkerStats } from './commit-plan.js';
+import { type FinishPlan, planMonthly, type WorkerStats } from './commit-plan.js';
 import { iso } from './input.js';
 import { describeTilingFault, tilingFault } from './lease-table.js';
 import type { CoordinatorUi, RunSummary } from './run-types.js';
@@ -21,6 +22,9 @@ export interface EndInput {
   status: Status;
   error: SalesgridError | null;
   total: Agg;
+  /** The run's dimension and mart columns: their cells are merged from the spill (db/cell-runs.ts). */
+  dimensions: string[];
+  marts: string[];
   dataStart: number;
   fileSize: number;
   /** Workers still connected, recorded as disconnected now. */
@@ -35,15 +39,29 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
   const at = iso(e.nowMs);
   try {
     for (const w of e.connected) e.store.workerDisconnected(e.runId, w, at);
-    const merged = e.status === 'done' ? planFinish(e.total) : null;
-    e.store.finishRun(e.runId, e.status, at, e.error?.message ?? null, merged, (ranges) => {
-      const fault = tilingFault(ranges, e.dataStart, e.fileSize);
-      if (fault !== null) {
-        throw new SalesgridError(
-          'E_TILING',
-          `run ${e.runId} cannot be marked done: ${describeTilingFault(fault)}; the run is left failed (resume it with --resume)`,
-        );
-      }
+    const scale = e.total.scale;
+    // Lazy: the merges start only once finishRun has checked the tiling, inside its transaction,
+    // and they delete each spilled block as they read it (a failure keeps the spill for --resume).
+    const merged: FinishPlan | null =
+      e.status === 'done'
+        ? {
+            monthly: planMonthly(e.total),
+            dims: mergedDimensionRows(e.store, e.runId, e.dimensions, scale, true),
+            marts: mergedMartRows(e.store, e.runId, e.marts, scale, true),
+          }
+        : null;
+    e.store.transaction(() => {
+      e.store.finishRun(e.runId, e.status, at, e.error?.message ?? null, merged, (ranges) => {
+        const fault = tilingFault(ranges, e.dataStart, e.fileSize);
+        if (fault !== null) {
+          throw new SalesgridError(
+            'E_TILING',
+            `run ${e.runId} cannot be marked done: ${describeTilingFault(fault)}; the run is left failed (resume it with --resume)`,
+          );
+        }
+      });
+      // What is left of the spill (runs of chunks that never counted) goes with the done run.
+      if (e.status === 'done') deleteCellRuns(e.store, e.runId);
     });
     return { status: e.status, error: e.error };
   } catch (err) {

@@ -1,12 +1,21 @@
 /**
  * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). marts also keep
  * revenue × 10^runs.scale and units as order-preserving TEXT keys (src/db/sort-key.ts), of any
- * size, so `top` sums (`sg_sum`) and ranks in SQL exactly. marts.month is '' for a file without
- * dates. Timestamps are ISO-8601 UTC text.
+ * size, so `top` sums (`sg_sum`) and ranks in SQL exactly, per month from an index on revenue_key.
+ * marts is clustered by (key, month), the order the final merge writes it. marts.month is '' for a
+ * file without dates. cell_runs is the coordinator's spill: each done chunk's keyed cells, merged
+ * into marts/dimensions when the run finishes. Timestamps are ISO-8601 UTC text.
  */
 
-/** 2: marts.revenue_scaled INTEGER (overflowed past 2^63) became units_key/revenue_key TEXT. */
-export const SCHEMA_VERSION = 2;
+/**
+ * 2: marts.revenue_scaled INTEGER (overflowed past 2^63) became units_key/revenue_key TEXT.
+ * 3: marts WITHOUT ROWID keyed (run_id, mart, key, month) with the marts_rank index; cell_runs.
+ */
+export const SCHEMA_VERSION = 3;
+
+/** `top --per month` reads the best keys of each month from this index (Store.open creates it). */
+export const MARTS_RANK_INDEX =
+  'CREATE INDEX IF NOT EXISTS marts_rank ON marts (run_id, mart, month, revenue_key DESC, key)';
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -119,7 +128,16 @@ CREATE TABLE IF NOT EXISTS marts (
   revenue TEXT NOT NULL,
   units_key TEXT NOT NULL,
   revenue_key TEXT NOT NULL,
-  PRIMARY KEY (run_id, mart, month, key)
+  PRIMARY KEY (run_id, mart, key, month)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cell_runs (
+  run_id INTEGER NOT NULL,
+  chunk_id INTEGER NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('mart', 'dim')),
+  name TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (run_id, kind, name, chunk_id, seq)
 );
 CREATE TABLE IF NOT EXISTS rejects (
   run_id INTEGER NOT NULL,

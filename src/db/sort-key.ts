@@ -14,9 +14,11 @@ function complement(digits: string): string {
   return out;
 }
 
-export function toSortKey(v: bigint): string {
-  const neg = v < 0n;
-  const digits = (neg ? -v : v).toString();
+/** `v` is a bigint, or a number that is a safe integer (its digits are exact). */
+export function toSortKey(v: bigint | number): string {
+  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw new RangeError(`${v} is not a safe integer`);
+  const neg = v < 0;
+  const digits = String(neg ? -v : v);
   if (digits.length > MAX_DIGITS) throw new RangeError(`integer of ${digits.length} digits is too long`);
   if (!neg) return `p${String(digits.length).padStart(WIDTH, '0')}${digits}`;
   return `n${String(MAX_DIGITS - digits.length).padStart(WIDTH, '0')}${complement(digits)}`;

@@ -7,11 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SalesgridError } from '../errors.js';
-import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { MARTS_RANK_INDEX, SCHEMA, SCHEMA_VERSION } from './schema.js';
 import { fromSortKey, registerSortKeySum, toSortKey } from './sort-key.js';
 
 /** The slice of better-sqlite3 this module uses. */
-interface Statement {
+export interface Statement {
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
@@ -117,8 +117,12 @@ export interface CellRow {
   revenue: string;
 }
 
-/** One mart cell for the store: [mart, month, key, rows, units, revenue, revenue × 10^scale]. */
-export type MartRow = [string, string, string, number, bigint, string, bigint];
+/**
+ * One mart cell for the store: [mart, month, key, rows, units, revenue, revenue × 10^scale]. The
+ * integers are exact at any size (a number only while it is a safe integer); the store keeps them
+ * as sort keys (sort-key.ts).
+ */
+export type MartRow = [string, string, string, number, number | bigint, string, number | bigint];
 
 export interface NewRun {
   file: string;
@@ -200,6 +204,9 @@ export class Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
+      // 4 MB of page cache (better-sqlite3's default is 16): the writer appends in key order and
+      // builds indexes by sorting, neither needs more, and the coordinator's peak RSS is a target.
+      db.pragma('cache_size = -4000');
       db.exec(SCHEMA);
     } catch (err) {
       throw new SalesgridError('E_INPUT', `cannot open database ${file}: ${(err as Error).message}`, {
@@ -221,6 +228,8 @@ export class Store {
         },
       );
     }
+    // After the version check: an older database has no marts.revenue_key to index.
+    db.exec(MARTS_RANK_INDEX);
     return new Store(db, file);
   }
 
@@ -533,7 +542,7 @@ export class Store {
     error: string | null,
     merged: {
       monthly: [string, CellRow][];
-      dims: [string, string, CellRow][];
+      dims: Iterable<[string, string, CellRow]>;
       marts?: Iterable<MartRow>;
     } | null,
     /** For a done run: sees the done chunks' ranges inside the transaction and throws to refuse `done`. */
@@ -572,27 +581,25 @@ export class Store {
           'INSERT INTO monthly (run_id, month, rows, units, revenue) VALUES (?, ?, ?, ?, ?)',
         );
         for (const [month, c] of merged.monthly) m.run(runId, month, c.rows, c.units, c.revenue);
-        const d = this.prepare(
-          'INSERT INTO dimensions (run_id, dimension, key, rows, units, revenue) VALUES (?, ?, ?, ?, ?, ?)',
+        const d = this.batchInsert(
+          'INSERT INTO dimensions (run_id, dimension, key, rows, units, revenue) VALUES',
+          6,
         );
-        for (const [dim, key, c] of merged.dims) d.run(runId, dim, key, c.rows, c.units, c.revenue);
+        for (const [dim, key, c] of merged.dims) d.add(runId, dim, key, c.rows, c.units, c.revenue);
+        d.flush();
         this.prepare('DELETE FROM marts WHERE run_id = ?').run(runId);
-        const mi = this.prepare(
-          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, units_key, revenue_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        // Rows arrive in primary-key order (key, month); the ranking index is rebuilt once after
+        // them, which costs far less than keeping it up to date row by row.
+        this.db.exec('DROP INDEX IF EXISTS marts_rank');
+        const mi = this.batchInsert(
+          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, units_key, revenue_key) VALUES',
+          9,
         );
         for (const [mart, month, key, rows, units, revenue, scaled] of merged.marts ?? []) {
-          mi.run(
-            runId,
-            mart,
-            month,
-            key,
-            rows,
-            units.toString(),
-            revenue,
-            toSortKey(units),
-            toSortKey(scaled),
-          );
+          mi.add(runId, mart, month, key, rows, String(units), revenue, toSortKey(units), toSortKey(scaled));
         }
+        mi.flush();
+        this.db.exec(MARTS_RANK_INDEX);
       }
       this.prepare(
         "UPDATE attempts SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'leased'",
@@ -668,6 +675,7 @@ export class Store {
     by: 'revenue' | 'units' | 'rows',
     limit: number,
   ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenueScaled: bigint }[] {
+    if (per === 'month' && by === 'revenue') return this.martTopPerMonth(runId, mart, limit);
     const period = per === 'month' ? 'month' : per === 'year' ? 'substr(month, 1, 4)' : "''";
     const metric = by === 'revenue' ? 'revenue_key' : by === 'units' ? 'units_key' : 'rows';
     const stmt = this.prepare(
@@ -697,9 +705,98 @@ export class Store {
     }));
   }
 
+  /**
+   * Top keys by revenue per month from the marts_rank index: the months by a loose index scan, then
+   * `limit` index entries per month, so the answer costs no more for a million keys than for ten.
+   */
+  private martTopPerMonth(
+    runId: number,
+    mart: string,
+    limit: number,
+  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenueScaled: bigint }[] {
+    const months = (
+      this.prepare(
+        `WITH RECURSIVE m(month) AS (
+           SELECT MIN(month) FROM marts WHERE run_id = ? AND mart = ?
+           UNION ALL
+           SELECT (SELECT MIN(month) FROM marts WHERE run_id = ? AND mart = ? AND month > m.month) FROM m
+             WHERE m.month IS NOT NULL
+         ) SELECT month FROM m WHERE month IS NOT NULL`,
+      ).all(runId, mart, runId, mart) as { month: string }[]
+    ).map((r) => r.month);
+    const top = (
+      this.prepare(
+        `SELECT key, rows, units_key, revenue_key FROM marts INDEXED BY marts_rank WHERE run_id = ? AND mart = ? AND month = ?
+           ORDER BY revenue_key DESC, key ASC LIMIT ?`,
+      ) as Statement & { safeIntegers(on: boolean): Statement }
+    ).safeIntegers(true);
+    const out: {
+      period: string;
+      rank: number;
+      key: string;
+      rows: bigint;
+      units: bigint;
+      revenueScaled: bigint;
+    }[] = [];
+    for (const month of months) {
+      const rows = top.all(runId, mart, month, limit) as {
+        key: string;
+        rows: bigint;
+        units_key: string;
+        revenue_key: string;
+      }[];
+      rows.forEach((r, i) => {
+        out.push({
+          period: month,
+          rank: i + 1,
+          key: r.key,
+          rows: r.rows,
+          units: fromSortKey(r.units_key),
+          revenueScaled: fromSortKey(r.revenue_key),
+        });
+      });
+    }
+    return out;
+  }
+
   /** A read query for modules with their own SQL (eda). Rows are plain objects. */
   query<T>(sql: string, ...params: unknown[]): T[] {
     return this.prepare(sql).all(...params) as T[];
+  }
+
+  /** Runs `fn` in one transaction; a call inside another transaction becomes a savepoint. */
+  transaction(fn: () => void): void {
+    this.tx(fn);
+  }
+
+  /** A cached prepared statement, for modules that own their tables (db/cell-runs.ts). */
+  statement(sql: string): Statement {
+    return this.prepare(sql);
+  }
+
+  /**
+   * Inserts rows `BATCH` at a time through one multi-row statement: a bulk load (millions of mart
+   * cells) spends most of its time crossing from JS into SQLite, once per statement.
+   */
+  private batchInsert(head: string, width: number): { add(...values: unknown[]): void; flush(): void } {
+    const BATCH = 32;
+    const tuple = `(${Array(width).fill('?').join(', ')})`;
+    const full = this.prepare(`${head} ${Array(BATCH).fill(tuple).join(', ')}`);
+    const one = this.prepare(`${head} ${tuple}`);
+    const values: unknown[] = [];
+    return {
+      add: (...row: unknown[]) => {
+        for (const v of row) values.push(v);
+        if (values.length === BATCH * width) {
+          full.run(...values);
+          values.length = 0;
+        }
+      },
+      flush: () => {
+        for (let i = 0; i < values.length; i += width) one.run(...values.slice(i, i + width));
+        values.length = 0;
+      },
+    };
   }
 
   /** Prepared statements are compiled once per store. */

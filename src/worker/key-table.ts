@@ -1,7 +1,11 @@
 /**
- * Interns byte-range keys without building a string per row: FNV-1a over the bytes, open
+ * Interns byte-range keys without building a string per key: FNV-1a over the bytes, open
  * addressing, byte comparison on hit. Each key carries exact rows/units/revenue accumulators.
+ * Keys that are not valid UTF-8 are interned as their replacement-character form, so the bytes a
+ * table holds always decode to distinct strings.
  */
+import { isUtf8 } from 'node:buffer';
+import { compareBytes } from '../aggregate/keyed-cells.js';
 import { TooManyKeysError } from '../errors.js';
 
 const LIMIT = 2 ** 52;
@@ -17,7 +21,6 @@ export class KeyTable {
   private starts: number[] = [];
   private lengths: number[] = [];
   private hashes: number[] = [];
-  readonly keys: string[] = [];
   readonly rows: number[] = [];
   readonly units: number[] = [];
   readonly unitsBig: bigint[] = [];
@@ -34,7 +37,71 @@ export class KeyTable {
   }
 
   get size(): number {
-    return this.keys.length;
+    return this.starts.length;
+  }
+
+  /** The bytes holding every key; slot s is keyBytes[keyStart(s), keyEnd(s)). Valid until the next insert. */
+  get keyBytes(): Buffer {
+    return this.bytes;
+  }
+
+  keyStart(slot: number): number {
+    return this.starts[slot];
+  }
+
+  keyEnd(slot: number): number {
+    return this.starts[slot] + this.lengths[slot];
+  }
+
+  keyText(slot: number): string {
+    return this.bytes.toString('utf8', this.keyStart(slot), this.keyEnd(slot));
+  }
+
+  /**
+   * Slots in ascending byte order of their keys. A native sort of (40-bit prefix after the common
+   * prefix, slot) words, then a byte comparison inside runs of equal prefixes.
+   */
+  sortedSlots(): Uint32Array {
+    const n = this.size;
+    const out = new Uint32Array(n);
+    if (n === 0) return out;
+    const bytes = this.bytes;
+    const starts = this.starts;
+    const lengths = this.lengths;
+    const cmp = (a: number, b: number) =>
+      compareBytes(bytes, starts[a], starts[a] + lengths[a], bytes, starts[b], starts[b] + lengths[b]);
+    if (n >= 1 << 24) {
+      for (let i = 0; i < n; i++) out[i] = i;
+      return out.sort(cmp);
+    }
+    let lcp = lengths[0];
+    const s0 = starts[0];
+    for (let k = 1; k < n && lcp > 0; k++) {
+      const s = starts[k];
+      const m = Math.min(lcp, lengths[k]);
+      let i = 0;
+      while (i < m && bytes[s + i] === bytes[s0 + i]) i++;
+      lcp = i;
+    }
+    const words = new BigUint64Array(n);
+    const w = new Uint32Array(words.buffer);
+    for (let k = 0; k < n; k++) {
+      const s = starts[k] + lcp;
+      const len = lengths[k] - lcp;
+      const b = (i: number) => (i < len ? bytes[s + i] : 0);
+      w[2 * k + 1] = ((b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3)) >>> 0;
+      w[2 * k] = ((b(4) << 24) | k) >>> 0;
+    }
+    words.sort();
+    for (let i = 0; i < n; i++) out[i] = w[2 * i] & 0xffffff;
+    // Runs of equal prefixes are ordered by the whole key.
+    for (let i = 0; i < n; ) {
+      let j = i + 1;
+      while (j < n && w[2 * j + 1] === w[2 * i + 1] && w[2 * j] >>> 24 === w[2 * i] >>> 24) j++;
+      if (j - i > 1) out.subarray(i, j).sort(cmp);
+      i = j;
+    }
+    return out;
   }
 
   /**
@@ -66,6 +133,12 @@ export class KeyTable {
         return slot;
       p = (p + 1) & this.mask;
     }
+    let ascii = true;
+    for (let k = s; k < e && ascii; k++) ascii = buf[k] < 0x80;
+    if (!ascii && !isUtf8(buf.subarray(s, e))) {
+      const fixed = Buffer.from(Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8'), 'utf8');
+      return this.slot(fixed, 0, fixed.length);
+    }
     return this.insert(buf, s, e, h, p);
   }
 
@@ -80,7 +153,7 @@ export class KeyTable {
   }
 
   private insert(buf: Uint8Array, s: number, e: number, h: number, p: number): number {
-    if (this.keys.length >= this.maxKeys) {
+    if (this.starts.length >= this.maxKeys) {
       throw new TooManyKeysError(
         `column "${this.name}" has more than ${this.maxKeys} distinct values; raise --max-keys or leave the column out`,
       );
@@ -92,20 +165,20 @@ export class KeyTable {
       this.bytes = grown;
       this.view = new DataView(grown.buffer, grown.byteOffset, grown.length);
     }
-    this.bytes.set(buf.subarray(s, e), this.bytesUsed);
-    const slot = this.keys.length;
+    const bytes = this.bytes;
+    for (let i = 0, at = this.bytesUsed; i < len; i++) bytes[at + i] = buf[s + i];
+    const slot = this.starts.length;
     this.starts.push(this.bytesUsed);
     this.lengths.push(len);
     this.hashes.push(h);
     this.bytesUsed += len;
-    this.keys.push(Buffer.from(buf.buffer, buf.byteOffset + s, len).toString('utf8'));
     this.rows.push(0);
     this.units.push(0);
     this.unitsBig.push(0n);
     this.revenue.push(0);
     this.revenueBig.push(0n);
     this.table[p] = slot + 1;
-    if (this.keys.length * 2 > this.mask) this.grow();
+    if (this.starts.length * 2 > this.mask) this.grow();
     return slot;
   }
 
@@ -113,7 +186,7 @@ export class KeyTable {
     const size = (this.mask + 1) * 2;
     this.table = new Int32Array(size);
     this.mask = size - 1;
-    for (let slot = 0; slot < this.keys.length; slot++) {
+    for (let slot = 0; slot < this.starts.length; slot++) {
       let p = this.hashes[slot] & this.mask;
       while (this.table[p] !== 0) p = (p + 1) & this.mask;
       this.table[p] = slot + 1;
@@ -143,7 +216,7 @@ export class KeyTable {
 
   /** Multiplies every money accumulator by `factor` (a scale raise). */
   upscale(factor: bigint): void {
-    for (let i = 0; i < this.keys.length; i++) {
+    for (let i = 0; i < this.starts.length; i++) {
       this.revenueBig[i] = (this.revenueBig[i] + BigInt(this.revenue[i])) * factor;
       this.revenue[i] = 0;
     }

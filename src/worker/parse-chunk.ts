@@ -6,10 +6,11 @@
  */
 
 import { pow10 } from '../aggregate/decimal.js';
-import { Mart, NO_MONTH } from '../aggregate/mart.js';
+import { type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
 import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
+import { CellTable, encodeDimension } from './cell-table.js';
 import { KeyTable } from './key-table.js';
 import {
   ESCAPED,
@@ -58,7 +59,7 @@ export class ChunkAggregator implements RecordSink {
   private readonly dimIndex: Int32Array;
   private readonly martTables: KeyTable[];
   private readonly martIndex: Int32Array;
-  private readonly marts: Mart[];
+  private readonly marts: CellTable[];
   private readonly decimalPoint: number;
   private readonly groupSep: number;
 
@@ -96,7 +97,7 @@ export class ChunkAggregator implements RecordSink {
     const marts = spec.marts ?? [];
     this.martTables = marts.map((d) => new KeyTable(d.name, spec.maxKeys));
     this.martIndex = Int32Array.from(marts.map((d) => d.index));
-    this.marts = marts.map((d) => new Mart(d.name, spec.scale, spec.maxKeys));
+    this.marts = marts.map((d) => CellTable.take(d.name));
     this.decimalPoint = spec.decimalComma ? COMMA : DOT;
     this.groupSep = spec.decimalComma ? DOT : COMMA;
   }
@@ -252,12 +253,11 @@ export class ChunkAggregator implements RecordSink {
     for (let k = 0; k < martTables.length; k++) {
       const slot = this.slotOf(martTables[k], this.martIndex[k]);
       const mart = this.marts[k];
-      if (slot === mart.keys.length) mart.keyId(martTables[k].keys[slot]);
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
       if (revBig !== null) {
-        mart.add(c, 1, qty, 0);
-        mart.addBig(c, 0n, revBig);
-      } else mart.add(c, 1, qty, rev);
+        mart.add(c, qty, 0);
+        mart.addBigRevenue(c, revBig);
+      } else mart.add(c, qty, rev);
     }
   }
 
@@ -306,10 +306,9 @@ export class ChunkAggregator implements RecordSink {
     for (let k = 0; k < this.martTables.length; k++) {
       const slot = this.slotOf(this.martTables[k], this.martIndex[k]);
       const mart = this.marts[k];
-      if (slot === mart.keys.length) mart.keyId(this.martTables[k].keys[slot]);
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
-      mart.add(c, 1, qty, 0);
-      mart.addBig(c, 0n, rev);
+      mart.add(c, qty, 0);
+      mart.addBigRevenue(c, rev);
     }
   }
 
@@ -366,7 +365,7 @@ export class ChunkAggregator implements RecordSink {
     }
     for (const [m, big] of this.mBig) if (this.mRows[m] === 0) big[1] *= f;
     for (const t of this.dimTables) t.upscale(f);
-    for (const m of this.marts) m.liftTo(to);
+    for (const m of this.marts) m.upscale(k);
     this.scale = to;
   }
 
@@ -536,15 +535,17 @@ export class ChunkAggregator implements RecordSink {
       };
       agg.months.set(key, cell);
     }
-    for (const t of this.dimTables) {
-      const cells = new Map<string, Cell>();
-      for (let slot = 0; slot < t.size; slot++) {
-        cells.set(t.keys[slot], { rows: t.rows[slot], units: t.unitsOf(slot), revenue: t.revenueOf(slot) });
-      }
-      agg.dims.set(t.name, cells);
-    }
-    for (const m of this.marts) agg.marts.set(m.name, m);
     return agg;
+  }
+
+  /** The dimensions' and marts' cells, sorted and encoded as keyed-cell runs at the current scale. */
+  keyedRuns(): KeyedRun[] {
+    const runs = [
+      ...this.dimTables.map((t) => encodeDimension(t, this.scale)),
+      ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale)),
+    ];
+    for (const m of this.marts) m.release();
+    return runs;
   }
 }
 
@@ -567,6 +568,7 @@ export function parseChunk(buf: Uint8Array, spec: ScanSpec, lookahead?: Lookahea
     endsInQuote:
       aggregator.undecided.length > 0 &&
       (lookahead === undefined || !confirmed(buf, aggregator.undecided, spec, aggregator.limit, lookahead)),
+    cells: aggregator.keyedRuns(),
   };
 }
 

@@ -194,6 +194,7 @@ function session(
               outcome.rejects,
               outcome.endsInQuote,
               outcome.omitted,
+              outcome.cells,
             ),
             parseMs,
             usage: processUsage(),

@@ -160,14 +160,17 @@ export class Lab {
     return m === null ? 0 : Number(m[1]);
   }
 
-  /** Limits traffic towards a host (tbf), so that a run lasts long enough for faults to land mid-run. */
+  /**
+   * Limits traffic towards a host (tbf), so that a run lasts long enough for faults to land mid-run.
+   * `replace`, so a test can change a host's rate mid-run.
+   */
   rate(host: string, rate: string): void {
     const dev = this.host(host).port;
     tc([
       '-n',
       this.bridge,
       'qdisc',
-      'add',
+      'replace',
       'dev',
       dev,
       'root',

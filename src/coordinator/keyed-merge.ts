@@ -1,0 +1,185 @@
+/**
+ * The reduce side: a streaming k-way merge of sorted keyed-cell runs into one sorted stream of
+ * exact (key, month) sums. It holds one block per run and a heap of run indexes; nothing per key
+ * outlives the step that emits it. Pure: runs come in through `RunSource`.
+ */
+import { type CellBlock, compareBytes } from '../aggregate/keyed-cells.js';
+
+/** One run's blocks in order; `null` at its end. */
+export type RunSource = () => CellBlock | null;
+
+const SAFE = 2 ** 53;
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+interface Cursor {
+  block: CellBlock;
+  cell: number;
+  key: number;
+  next: RunSource;
+}
+
+/**
+ * Usage: `while (m.next()) use(m.keyText(), m.month, m.rows, m.units, m.revenue)`. Amounts are
+ * numbers while exact (|v| ≤ 2^53), bigints past that, revenue at `scale`.
+ */
+export class KeyedMerge {
+  readonly scale: number;
+  private readonly heap: Cursor[] = [];
+  /** The emitted cell. */
+  month = 0;
+  rows = 0;
+  units: number | bigint = 0;
+  revenue: number | bigint = 0;
+  /** Distinct keys emitted so far. */
+  keys = 0;
+  private outBlock: CellBlock | null = null;
+  private outKey = 0;
+  private lastBlock: CellBlock | null = null;
+  private lastKey = -1;
+
+  constructor(sources: RunSource[], scale: number) {
+    this.scale = scale;
+    for (const next of sources) {
+      const block = next();
+      if (block === null) continue;
+      if (block.scale > scale)
+        throw new RangeError(`a run has scale ${block.scale}, above the merge's ${scale}`);
+      this.heap.push({ block, cell: 0, key: block.cellKey[0], next });
+    }
+    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  private less(a: Cursor, b: Cursor): boolean {
+    const ab = a.block;
+    const bb = b.block;
+    const c = compareBytes(
+      ab.keys,
+      ab.keyOffset[a.key],
+      ab.keyOffset[a.key + 1],
+      bb.keys,
+      bb.keyOffset[b.key],
+      bb.keyOffset[b.key + 1],
+    );
+    return c < 0 || (c === 0 && ab.month[a.cell] < bb.month[b.cell]);
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const r = l + 1;
+      const m = r < n && this.less(h[r], h[l]) ? r : l;
+      if (!this.less(h[m], h[i])) return;
+      [h[i], h[m]] = [h[m], h[i]];
+      i = m;
+    }
+  }
+
+  /** Moves the top cursor past its cell, dropping it at the end of its run. */
+  private advance(): void {
+    const top = this.heap[0];
+    top.cell++;
+    if (top.cell >= top.block.nCells) {
+      const block = top.next();
+      if (block === null) {
+        const last = this.heap.pop() as Cursor;
+        if (this.heap.length === 0) return;
+        this.heap[0] = last;
+        this.down(0);
+        return;
+      }
+      if (block.scale > this.scale)
+        throw new RangeError(`a run has scale ${block.scale}, above the merge's ${this.scale}`);
+      top.block = block;
+      top.cell = 0;
+    }
+    top.key = top.block.cellKey[top.cell];
+    this.down(0);
+  }
+
+  private sameAsOut(c: Cursor): boolean {
+    const a = this.outBlock as CellBlock;
+    const b = c.block;
+    return (
+      b.month[c.cell] === this.month &&
+      compareBytes(
+        a.keys,
+        a.keyOffset[this.outKey],
+        a.keyOffset[this.outKey + 1],
+        b.keys,
+        b.keyOffset[c.key],
+        b.keyOffset[c.key + 1],
+      ) === 0
+    );
+  }
+
+  /** Emits the next (key, month) with the sum of its cells over every run; false at the end. */
+  next(): boolean {
+    if (this.heap.length === 0) return false;
+    const first = this.heap[0];
+    // Keep the emitted key's block alive even if its cursor moves on.
+    this.outBlock = first.block;
+    this.outKey = first.key;
+    this.month = first.block.month[first.cell];
+    this.rows = 0;
+    let units: number | bigint = 0;
+    let revenue: number | bigint = 0;
+    do {
+      const c = this.heap[0];
+      const b = c.block;
+      const i = c.cell;
+      this.rows += b.rows[i];
+      const u = b.units(i);
+      units =
+        typeof units === 'number' && !Number.isNaN(u) && Math.abs(units + u) <= SAFE
+          ? units + u
+          : BigInt(units) + b.unitsBig(i);
+      const f = this.scale - b.scale;
+      const r = b.revenue(i);
+      const lifted = Number.isNaN(r) ? Number.NaN : r * POW10[f];
+      revenue =
+        typeof revenue === 'number' &&
+        !Number.isNaN(lifted) &&
+        Math.abs(lifted) <= SAFE &&
+        Math.abs(revenue + lifted) <= SAFE
+          ? revenue + lifted
+          : BigInt(revenue) + b.revenueBig(i) * 10n ** BigInt(f);
+      this.advance();
+    } while (this.heap.length > 0 && this.sameAsOut(this.heap[0]));
+    this.units = units;
+    this.revenue = revenue;
+    const ob = this.outBlock as CellBlock;
+    if (
+      this.lastBlock === null ||
+      compareBytes(
+        this.lastBlock.keys,
+        this.lastBlock.keyOffset[this.lastKey],
+        this.lastBlock.keyOffset[this.lastKey + 1],
+        ob.keys,
+        ob.keyOffset[this.outKey],
+        ob.keyOffset[this.outKey + 1],
+      ) !== 0
+    )
+      this.keys++;
+    this.lastBlock = ob;
+    this.lastKey = this.outKey;
+    return true;
+  }
+
+  /** The emitted key as text. */
+  keyText(): string {
+    // A key's months come one after another: decode its text once.
+    if (this.textBlock !== this.outBlock || this.textKey !== this.outKey) {
+      this.textBlock = this.outBlock;
+      this.textKey = this.outKey;
+      this.text = (this.outBlock as CellBlock).keyText(this.outKey);
+    }
+    return this.text;
+  }
+
+  private textBlock: CellBlock | null = null;
+  private textKey = -1;
+  private text = '';
+}

@@ -1,0 +1,118 @@
+/**
+ * The coordinator's spill of keyed cells (table cell_runs): each chunk's runs are stored in the same
+ * transaction as the chunk's result, so they count exactly when the chunk does, and at the end of a
+ * run one streaming k-way merge per mart and dimension writes the final rows. Only runs of chunks
+ * marked done are merged, so runs left by abandoned cuts are never counted.
+ */
+import { formatScaled } from '../aggregate/decimal.js';
+import { CellBlock, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { monthKey } from '../aggregate/mart.js';
+import { KeyedMerge, type RunSource } from '../coordinator/keyed-merge.js';
+import type { CellRow, MartRow, Store } from './store.js';
+
+/** Replaces the chunk's stored runs; call inside the chunk's result transaction. */
+export function saveCellRuns(store: Store, runId: number, chunkId: number, runs: KeyedRun[]): void {
+  store.statement('DELETE FROM cell_runs WHERE run_id = ? AND chunk_id = ?').run(runId, chunkId);
+  const ins = store.statement(
+    'INSERT INTO cell_runs (run_id, chunk_id, kind, name, seq, data) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  for (const r of runs) {
+    r.blocks.forEach((b, seq) => {
+      ins.run(runId, chunkId, r.kind, r.name, seq, b);
+    });
+  }
+}
+
+/** Forgets every stored run of a run (careful restart, or after the final merge). */
+export function deleteCellRuns(store: Store, runId: number): void {
+  store.statement('DELETE FROM cell_runs WHERE run_id = ?').run(runId);
+}
+
+/**
+ * One source per done chunk that has cells of this mart or dimension; each reads a block at a time.
+ * With `consume`, a block's row is deleted once read, so the final tables reuse the spill's pages
+ * in the same transaction (the database grows by the result, not by the result plus the spill).
+ */
+export function runSources(
+  store: Store,
+  runId: number,
+  kind: 'mart' | 'dim',
+  name: string,
+  consume = false,
+): RunSource[] {
+  const chunks = store
+    .statement(
+      `SELECT r.chunk_id AS chunk_id, COUNT(*) AS blocks FROM cell_runs r
+         JOIN chunks c ON c.run_id = r.run_id AND c.chunk_id = r.chunk_id AND c.status = 'done'
+       WHERE r.run_id = ? AND r.kind = ? AND r.name = ? GROUP BY r.chunk_id ORDER BY r.chunk_id`,
+    )
+    .all(runId, kind, name) as { chunk_id: number; blocks: number }[];
+  const read = store.statement(
+    'SELECT data FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+  );
+  const drop = store.statement(
+    'DELETE FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+  );
+  return chunks.map(({ chunk_id, blocks }) => {
+    let seq = 0;
+    return () => {
+      if (seq >= blocks) return null;
+      const row = read.get(runId, kind, name, chunk_id, seq++) as { data: Uint8Array } | undefined;
+      if (row === undefined)
+        throw new Error(`cell run ${kind} "${name}" of chunk ${chunk_id} lost block ${seq - 1}`);
+      if (consume) drop.run(runId, kind, name, chunk_id, seq - 1);
+      return new CellBlock(row.data);
+    };
+  });
+}
+
+/** "123.45" for an integer amount at `scale`, from a number when it can. */
+function decimalText(v: number | bigint, scale: number): string {
+  if (typeof v === 'bigint' || scale === 0) return formatScaled(BigInt(v), scale);
+  const neg = v < 0;
+  const digits = String(neg ? -v : v).padStart(scale + 1, '0');
+  const cut = digits.length - scale;
+  return `${neg ? '-' : ''}${digits.slice(0, cut)}.${digits.slice(cut)}`;
+}
+
+/**
+ * The merged rows of every mart, as the store inserts them. Streams: one block per chunk in memory.
+ * `consume` deletes the spill as it is read (see runSources): only inside the transaction that
+ * writes the result, so a failure keeps the spill for a resume.
+ */
+export function* mergedMartRows(
+  store: Store,
+  runId: number,
+  marts: string[],
+  scale: number,
+  consume = false,
+): Generator<MartRow> {
+  for (const name of marts) {
+    const m = new KeyedMerge(runSources(store, runId, 'mart', name, consume), scale);
+    while (m.next()) {
+      const r = m.revenue;
+      yield [name, monthKey(m.month), m.keyText(), m.rows, m.units, decimalText(r, scale), r];
+    }
+  }
+}
+
+/** The merged rows of every dimension: [dimension, key, cell]. */
+export function* mergedDimensionRows(
+  store: Store,
+  runId: number,
+  dims: string[],
+  scale: number,
+  consume = false,
+): Generator<[string, string, CellRow]> {
+  for (const name of dims) {
+    const m = new KeyedMerge(runSources(store, runId, 'dim', name, consume), scale);
+    while (m.next()) {
+      if (m.month !== NO_MONTH) throw new Error(`dimension "${name}" has a cell with a month`);
+      yield [
+        name,
+        m.keyText(),
+        { rows: m.rows, units: String(m.units), revenue: decimalText(m.revenue, scale) },
+      ];
+    }
+  }
+}

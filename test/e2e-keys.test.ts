@@ -1,0 +1,207 @@
+/**
+ * Keyed aggregation end to end, with real processes: star-schema files from `generate --layout
+ * star`, marts and dimensions with many keys checked cell by cell against an independent
+ * computation (csv-parse and BigInt), `top` from the index, a run whose keys outgrow a small heap,
+ * and exactly-once through a killed coordinator and --resume.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { parse } from 'csv-parse/sync';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fromSortKey } from '../src/db/sort-key.js';
+import { cli, faultWorker, killAll, listeningPort, sleep, tmpDir } from './helpers/e2e.js';
+
+let dir: string;
+let csv: string;
+let ref: { marts: Map<string, [number, number, bigint]>; dims: Map<string, [number, number, bigint]> };
+
+function cents(text: string): bigint {
+  const [i, f = ''] = text.split('.');
+  return BigInt(i + f.padEnd(2, '0'));
+}
+
+/** Per (month, customer) and per customer: rows, units, revenue in cents, from the file directly. */
+function reference(file: string): typeof ref {
+  const records = parse(fs.readFileSync(file), { columns: true }) as Record<string, string>[];
+  const marts = new Map<string, [number, number, bigint]>();
+  const dims = new Map<string, [number, number, bigint]>();
+  for (const r of records) {
+    const units = Number(r.quantity);
+    const revenue = cents(r.price) * BigInt(units);
+    for (const [map, id] of [
+      [marts, `${r.sales_date.slice(0, 7)}|${r.customer_id}`],
+      [dims, r.customer_id],
+    ] as const) {
+      const c = map.get(id) ?? [0, 0, 0n];
+      map.set(id, [c[0] + 1, c[1] + units, c[2] + revenue]);
+    }
+  }
+  return { marts, dims };
+}
+
+function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
+  const d = new Database(db, { readonly: true });
+  try {
+    return d.prepare(sql).all(...params) as T[];
+  } finally {
+    d.close();
+  }
+}
+
+/** The stored marts and dimensions in the reference's shape. */
+function stored(db: string): typeof ref {
+  const marts = new Map<string, [number, number, bigint]>();
+  for (const r of query<{
+    month: string;
+    key: string;
+    rows: number;
+    units: string;
+    revenue: string;
+    units_key: string;
+    revenue_key: string;
+  }>(
+    db,
+    "SELECT month, key, rows, units, revenue, units_key, revenue_key FROM marts WHERE mart = 'customer_id'",
+  )) {
+    // The sort keys `top` ranks and sums on hold the same exact integers as the text columns.
+    expect(fromSortKey(r.units_key)).toBe(BigInt(r.units));
+    expect(fromSortKey(r.revenue_key)).toBe(cents(r.revenue));
+    marts.set(`${r.month}|${r.key}`, [r.rows, Number(r.units), cents(r.revenue)]);
+  }
+  const dims = new Map<string, [number, number, bigint]>();
+  for (const r of query<{ key: string; rows: number; units: string; revenue: string }>(
+    db,
+    "SELECT key, rows, units, revenue FROM dimensions WHERE dimension = 'customer_id'",
+  ))
+    dims.set(r.key, [r.rows, Number(r.units), cents(r.revenue)]);
+  return { marts, dims };
+}
+
+async function generateStar(file: string, rows: number, customers: number, seed: number): Promise<void> {
+  const g = cli([
+    'generate',
+    '--layout',
+    'star',
+    '--rows',
+    String(rows),
+    '--customers',
+    String(customers),
+    '--seed',
+    String(seed),
+    '--out',
+    file,
+    '--quiet',
+  ]);
+  expect(await g.exit, g.err()).toBe(0);
+}
+
+beforeAll(async () => {
+  dir = tmpDir();
+  csv = path.join(dir, 'star.csv');
+  await generateStar(csv, 20_000, 6_000, 11);
+  ref = reference(csv);
+}, 60_000);
+afterEach(() => killAll());
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const MARTS = ['--mart', 'customer_id', '--dimension', 'customer_id'];
+
+describe('keyed cells end to end', () => {
+  it('generate --layout star: the fixture columns, exactly N customers, skewed purchases', () => {
+    const lines = fs.readFileSync(csv, 'utf8').split('\n');
+    expect(lines[0]).toBe('customer_id,store_id,sales_date,sales_person_id,price,quantity,total_cost');
+    expect(ref.dims.size).toBe(6_000);
+    const counts = [...ref.dims.values()].map((c) => c[0]).sort((a, b) => b - a);
+    // A few customers buy often, most rarely: the top 1% hold far more than 1% of the rows.
+    const top = counts.slice(0, 60).reduce((a, b) => a + b, 0);
+    expect(top / 20_000).toBeGreaterThan(0.1);
+    expect(counts[3_000]).toBeLessThanOrEqual(2);
+    const months = new Set(lines.slice(1, -1).map((l) => l.split(',')[2].slice(0, 7)));
+    expect(months.size).toBe(24);
+  });
+
+  it('marts and dimensions over many small chunks equal the independent computation, and top reads the index', async () => {
+    const db = path.join(dir, 'run.db');
+    const r = cli(['run', csv, '--workers', '2', '--chunk-size', '16KiB', '--db', db, '--quiet', ...MARTS]);
+    expect(await r.exit, r.err()).toBe(0);
+    const got = stored(db);
+    expect(got.marts.size).toBe(ref.marts.size);
+    expect(got.marts).toEqual(ref.marts);
+    expect(got.dims).toEqual(ref.dims);
+    expect(query<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM cell_runs')[0].n).toBe(0);
+
+    const t = cli(['top', 'customer_id', '--per', 'month', '--limit', '3', '--db', db, '--json']);
+    expect(await t.exit, t.err()).toBe(0);
+    const { rows } = JSON.parse(t.out()) as {
+      rows: { period: string; rank: number; key: string; revenue: string }[];
+    };
+    const want: { period: string; rank: number; key: string; revenue: string }[] = [];
+    const byMonth = new Map<string, [string, bigint][]>();
+    for (const [id, [, , rev]] of ref.marts) {
+      const [month, key] = id.split('|');
+      byMonth.set(month, [...(byMonth.get(month) ?? []), [key, rev]]);
+    }
+    for (const month of [...byMonth.keys()].sort()) {
+      const ranked = (byMonth.get(month) ?? []).sort(([ka, a], [kb, b]) =>
+        a === b ? (ka < kb ? -1 : 1) : a > b ? -1 : 1,
+      );
+      ranked.slice(0, 3).forEach(([key, rev], i) => {
+        const s = rev.toString().padStart(3, '0');
+        want.push({ period: month, rank: i + 1, key, revenue: `${s.slice(0, -2)}.${s.slice(-2)}` });
+      });
+    }
+    expect(rows.map(({ period, rank, key, revenue }) => ({ period, rank, key, revenue }))).toEqual(want);
+  }, 120_000);
+
+  it('more keys than the old in-memory merge could hold, in a 16 MB heap per process', async () => {
+    // Before keyed cells, a coordinator with this heap ran out of memory on 150,000 customers.
+    const big = path.join(dir, 'many.csv');
+    await generateStar(big, 180_000, 150_000, 3);
+    const db = path.join(dir, 'many.db');
+    const r = cli(['run', big, '--workers', '2', '--chunk-size', '1MiB', '--db', db, '--quiet', ...MARTS], {
+      NODE_OPTIONS: '--max-old-space-size=16',
+    });
+    expect(await r.exit, r.err()).toBe(0);
+    const [m] = query<{ keys: number; rows: number }>(
+      db,
+      "SELECT COUNT(DISTINCT key) AS keys, SUM(rows) AS rows FROM marts WHERE mart = 'customer_id'",
+    );
+    expect(m).toEqual({ keys: 150_000, rows: 180_000 });
+    const [d] = query<{ keys: number; rows: number }>(
+      db,
+      'SELECT COUNT(*) AS keys, SUM(rows) AS rows FROM dimensions',
+    );
+    expect(d).toEqual({ keys: 150_000, rows: 180_000 });
+  }, 240_000);
+
+  it('a coordinator killed mid-run and resumed counts every chunk’s cells exactly once', async () => {
+    const db = path.join(dir, 'resume.db');
+    const c = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '16KiB', ...MARTS]);
+    const port = await listeningPort(c);
+    const address = `127.0.0.1:${port}`;
+    const w1 = faultWorker(address, 'k1', { FAULT_DELAY_MS: 40, FAULT_RETRY_FOR: 30 });
+    const w2 = faultWorker(address, 'k2', { FAULT_DELAY_MS: 40, FAULT_RETRY_FOR: 30 });
+    await c.waitFor(/worker k1 joined/);
+    await c.waitFor(/worker k2 joined/);
+    // Kill once some chunks (and their cell runs) are committed, but not all.
+    for (let i = 0; i < 200; i++) {
+      await sleep(50);
+      const done = fs.existsSync(db)
+        ? query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n
+        : 0;
+      if (done >= 3) break;
+    }
+    c.child.kill('SIGKILL');
+    await c.exit;
+    const spilled = query<{ n: number }>(db, 'SELECT COUNT(DISTINCT chunk_id) AS n FROM cell_runs')[0].n;
+    expect(spilled).toBeGreaterThan(0);
+    const again = cli(['coordinator', csv, '--port', String(port), '--db', db, '--resume']);
+    expect(await again.exit, again.err()).toBe(0);
+    expect(await w1.exit).toBe(0);
+    expect(await w2.exit).toBe(0);
+    const got = stored(db);
+    expect(got.marts).toEqual(ref.marts);
+    expect(got.dims).toEqual(ref.dims);
+  }, 180_000);
+});

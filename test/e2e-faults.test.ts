@@ -50,11 +50,19 @@ describe('worker failures', () => {
   it('a worker killed with SIGKILL mid-chunk: its chunks are leased again, totals exact', async () => {
     const db = path.join(dir, 'kill.db');
     const c = await coordinator(db);
-    const w1 = faultWorker(c.address, 'victim', { FAULT_DELAY_MS: 30 });
+    // The victim takes 5 s per chunk, so once it holds a lease the kill lands mid-chunk.
+    const w1 = faultWorker(c.address, 'victim', { FAULT_DELAY_MS: 5_000 });
     const w2 = faultWorker(c.address, 'survivor', { FAULT_DELAY_MS: 30 });
     await c.proc.waitFor(/worker survivor joined/);
     await c.proc.waitFor(/worker victim joined/);
-    await sleep(500);
+    const leased = () =>
+      query<{ n: number }>(
+        db,
+        "SELECT COUNT(*) AS n FROM attempts WHERE worker_id = 'victim' AND outcome = 'leased'",
+      )[0].n;
+    for (const deadline = Date.now() + 30_000; leased() === 0; await sleep(20)) {
+      if (Date.now() > deadline) throw new Error(`the victim never held a lease:\n${c.proc.err()}`);
+    }
     w1.child.kill('SIGKILL');
     expect(await c.proc.exit, c.proc.err()).toBe(0);
     expect(await w2.exit).toBe(0);
@@ -140,7 +148,12 @@ describe('coordinator failures', () => {
     const w2 = faultWorker(c.address, 'r2', { FAULT_DELAY_MS: 30, FAULT_RETRY_FOR: 30 });
     await c.proc.waitFor(/worker r2 joined/);
     await c.proc.waitFor(/worker r1 joined/);
-    await sleep(700);
+    // Kill once some chunks are done and some are in flight, however loaded the machine is.
+    const count = (outcome: string) =>
+      query<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM attempts WHERE outcome = ?', outcome)[0].n;
+    for (const deadline = Date.now() + 30_000; count('done') < 2 || count('leased') === 0; await sleep(20)) {
+      if (Date.now() > deadline) throw new Error(`no chunk done and in flight in 30s:\n${c.proc.err()}`);
+    }
     c.proc.child.kill('SIGKILL');
     await c.proc.exit;
     const before = query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n;

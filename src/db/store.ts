@@ -8,7 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SalesgridError } from '../errors.js';
 import { MARTS_RANK_INDEX, SCHEMA, SCHEMA_VERSION } from './schema.js';
-import { fromSortKey, registerSortKeySum, toSortKey } from './sort-key.js';
+import { type AggregateHost, fromSortKey, registerSortKeySum, toSortKey } from './sort-key.js';
 
 /** The slice of better-sqlite3 this module uses. */
 export interface Statement {
@@ -16,21 +16,52 @@ export interface Statement {
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
 }
-interface Db {
+interface Db extends AggregateHost {
   prepare(sql: string): Statement;
   exec(sql: string): void;
   pragma(sql: string, options?: { simple?: boolean }): unknown;
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
-  aggregate(
-    name: string,
-    options: {
-      start: () => bigint;
-      step: (total: bigint, key: string) => bigint;
-      result: (total: bigint) => string;
-      deterministic: boolean;
-    },
-  ): void;
   close(): void;
+}
+
+/**
+ * Opens an existing salesgrid database read-only (for `report`, `top`, `eda` and the dashboard),
+ * with `sg_sum` registered. A missing file, another kind of file or another schema version is a
+ * clear error. Callers type the handle against the slice they use.
+ */
+export function openReadOnlyHandle(file: string): unknown {
+  if (!fs.existsSync(file)) {
+    throw new SalesgridError(
+      'E_NO_RUN',
+      `no database at ${file}; run "salesgrid run <csv>" first, or pass --db`,
+      {
+        exitCode: 2,
+      },
+    );
+  }
+  let db: Db;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true }) as unknown as Db;
+    db.pragma('busy_timeout = 5000');
+    db.prepare('SELECT 1 FROM runs LIMIT 1').get();
+  } catch (err) {
+    throw new SalesgridError('E_INPUT', `${file} is not a salesgrid database: ${(err as Error).message}`, {
+      exitCode: 2,
+    });
+  }
+  const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
+    | { value: string }
+    | undefined;
+  if (version !== undefined && Number(version.value) !== SCHEMA_VERSION) {
+    db.close();
+    throw new SalesgridError(
+      'E_INPUT',
+      `database ${file} has schema version ${version.value}; this salesgrid reads ${SCHEMA_VERSION}`,
+      { exitCode: 2 },
+    );
+  }
+  registerSortKeySum(db);
+  return db;
 }
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
@@ -192,7 +223,6 @@ export class Store {
   private constructor(db: Db, file: string) {
     this.db = db;
     this.path = file;
-    registerSortKeySum(db);
   }
 
   /** Opens (and creates) a database for writing. */
@@ -230,29 +260,13 @@ export class Store {
     }
     // After the version check: an older database has no marts.revenue_key to index.
     db.exec(MARTS_RANK_INDEX);
+    registerSortKeySum(db);
     return new Store(db, file);
   }
 
-  /** Opens an existing database for reading; a missing file is a clear error. */
+  /** Opens an existing database for reading (see openReadOnlyHandle). */
   static openReadOnly(file: string): Store {
-    if (!fs.existsSync(file)) {
-      throw new SalesgridError(
-        'E_NO_RUN',
-        `no database at ${file}; run "salesgrid run <csv>" first, or pass --db`,
-        { exitCode: 2 },
-      );
-    }
-    let db: Db;
-    try {
-      db = new Database(file, { readonly: true, fileMustExist: true }) as unknown as Db;
-      db.pragma('busy_timeout = 5000');
-      db.prepare('SELECT 1 FROM runs LIMIT 1').get();
-    } catch (err) {
-      throw new SalesgridError('E_INPUT', `${file} is not a salesgrid database: ${(err as Error).message}`, {
-        exitCode: 2,
-      });
-    }
-    return new Store(db, file);
+    return new Store(openReadOnlyHandle(file) as Db, file);
   }
 
   close(): void {

@@ -4,11 +4,9 @@
  * Money stays exact: decimal TEXT is summed as bigint in JS, marts are summed and ranked in SQL on
  * their order-preserving integer keys (`sg_sum`, src/db/sort-key.ts).
  */
-import fs from 'node:fs';
-import Database from 'better-sqlite3';
 import { formatScaled, parseDecimal, rescale } from '../aggregate/decimal.js';
-import { type AggregateHost, fromSortKey, registerSortKeySum } from '../db/sort-key.js';
-import { SalesgridError } from '../errors.js';
+import { type AggregateHost, fromSortKey } from '../db/sort-key.js';
+import { openReadOnlyHandle } from '../db/store.js';
 import type {
   AttemptRow,
   Page,
@@ -115,25 +113,7 @@ export class DashboardQueries {
 
   /** Opens `file` read-only; a missing file or a file that is not a salesgrid database is a clear error. */
   static open(file: string): DashboardQueries {
-    if (!fs.existsSync(file)) {
-      throw new SalesgridError(
-        'E_NO_RUN',
-        `no database at ${file}; run "salesgrid run <csv>" first, or pass --db`,
-        { exitCode: 2 },
-      );
-    }
-    let db: Db;
-    try {
-      db = new Database(file, { readonly: true, fileMustExist: true }) as unknown as Db;
-      db.pragma('busy_timeout = 5000', { simple: true });
-      db.prepare('SELECT 1 FROM runs LIMIT 1').get();
-      registerSortKeySum(db);
-    } catch (err) {
-      throw new SalesgridError('E_INPUT', `${file} is not a salesgrid database: ${(err as Error).message}`, {
-        exitCode: 2,
-      });
-    }
-    return new DashboardQueries(db, file);
+    return new DashboardQueries(openReadOnlyHandle(file) as Db, file);
   }
 
   close(): void {

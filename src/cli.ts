@@ -475,7 +475,8 @@ export function buildProgram(): Command {
         early = s;
         local?.interrupt(s);
       });
-      pool.spawn(workers, listener.host, listener.port, token, slots, opts.file);
+      const keyed = opts.columns.marts !== undefined || opts.columns.dimensions !== undefined;
+      pool.spawn(workers, listener.host, listener.port, token, slots, opts.file, keyed);
       const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
       const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
       local = new LocalRun(pool);

@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { groupThousands } from './aggregate/decimal.js';
 import {
   DEFAULT_DATA,
   DEFAULT_DB,
@@ -22,13 +21,11 @@ import {
   type RawServeFlags,
   type RawWorkerFlags,
   RETAIL_DEFAULTS,
-  RETAIL_LIMITS,
   SERVE_OPTION_TABLE,
 } from './config.js';
-import type { RunSummary } from './coordinator/coordinator.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
-import type { BrokenQuotes } from './report.js';
-import { renderTable } from './table.js';
+import { printFailedSummary, printSummary } from './print-summary.js';
+import { runGenerate, STAR_CUSTOMERS } from './run-generate.js';
 
 // Command implementations load on demand, so a worker process starts without the coordinator's,
 // the database's or the charts' modules.
@@ -36,8 +33,6 @@ const load = {
   coordinator: () => import('./coordinator/coordinator.js'),
   store: () => import('./db/store.js'),
   generate: () => import('./generate.js'),
-  retail: () => import('./generate/retail.js'),
-  star: () => import('./generate-star.js'),
   report: () => import('./report.js'),
   top: () => import('./top.js'),
   eda: () => import('./eda/run-eda.js'),
@@ -46,9 +41,6 @@ const load = {
   worker: () => import('./worker/run-worker.js'),
   serve: () => import('./serve/run-serve.js'),
 };
-
-/** `generate --layout star`: distinct customers unless --customers says otherwise. */
-const STAR_CUSTOMERS = 100_000;
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -94,91 +86,6 @@ function addRunOptions(cmd: Command): Command {
       .option('--quiet', 'no progress or info lines')
       .option('--json', 'print the end-of-run summary as JSON'),
   );
-}
-
-/** Lines the run rejected for quotes that never close, read back from its database. */
-async function brokenQuotesOf(s: RunSummary): Promise<BrokenQuotes | undefined> {
-  if (s.totals.rejected === 0) return undefined;
-  const [{ Store }, { brokenQuotes }] = await Promise.all([load.store(), load.report()]);
-  const store = Store.openReadOnly(s.db);
-  try {
-    return brokenQuotes(store, s.runId, 10);
-  } finally {
-    store.close();
-  }
-}
-
-async function printSummary(s: RunSummary, json: boolean, command: 'run' | 'coordinator'): Promise<void> {
-  const quotes = await brokenQuotesOf(s);
-  if (json) {
-    process.stdout.write(
-      `${JSON.stringify(quotes === undefined ? s : { ...s, brokenQuotes: quotes }, null, 2)}\n`,
-    );
-    return;
-  }
-  const t = s.totals;
-  const lines = [
-    '',
-    `run ${s.runId} ${s.status} in ${(s.wallMs / 1000).toFixed(2)}s${s.resumed ? ' (resumed)' : ''}: ${s.chunks} chunks, ${s.retries} retries${s.duplicates ? `, ${s.duplicates} late duplicate(s) ignored` : ''}`,
-    renderTable(
-      [
-        'rows',
-        'rejected',
-        'units',
-        'revenue',
-        ...['min', 'max', 'avg'].map((w) => `${w} ${s.priceBasis === 'unit price' ? 'price' : 'amount'}`),
-      ],
-      [
-        [
-          t.rows.toLocaleString('en-US'),
-          t.rejected.toLocaleString('en-US'),
-          groupThousands(t.units),
-          groupThousands(t.revenue),
-          t.minPrice === null ? '-' : groupThousands(t.minPrice),
-          t.maxPrice === null ? '-' : groupThousands(t.maxPrice),
-          t.avgPrice === null ? '-' : groupThousands(t.avgPrice),
-        ],
-      ],
-    ),
-  ];
-  if (s.workers.length > 0) {
-    lines.push(
-      '',
-      renderTable(
-        ['worker', 'chunks', 'rows', 'revenue', 'busy s'],
-        s.workers.map((w) => [
-          w.workerId,
-          w.chunks,
-          w.rows.toLocaleString('en-US'),
-          groupThousands(w.revenue),
-          (w.busyMs / 1000).toFixed(2),
-        ]),
-      ),
-    );
-  }
-  if (quotes !== undefined && quotes.count > 0) {
-    const { brokenQuoteLines } = await load.report();
-    lines.push('', ...brokenQuoteLines(quotes));
-  }
-  lines.push('', `results in ${s.db}`);
-  if (t.rejected > 0)
-    lines.push(
-      `${t.rejected.toLocaleString('en-US')} row(s) rejected: see them by reason with salesgrid report`,
-    );
-  if (s.status === 'done') {
-    const db = s.db === DEFAULT_DB ? '' : ` --db ${s.db}`;
-    lines.push(`next: salesgrid report${db}   |   salesgrid eda${db}`);
-  } else if (s.status === 'interrupted')
-    lines.push(
-      `resume with: salesgrid ${command} ${s.file} --resume${s.db === DEFAULT_DB ? '' : ` --db ${s.db}`}`,
-    );
-  process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-/** With --json, a run that failed after it started still prints its summary (status "failed", error). */
-function printFailedSummary(err: unknown, json: boolean): void {
-  const summary = (err as { summary?: RunSummary }).summary;
-  if (json && summary !== undefined) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 }
 
 /** Installs SIGINT/SIGTERM handlers that call `stop`; a second signal exits at once. */
@@ -251,76 +158,7 @@ export function buildProgram(): Command {
     .option('--products <n>', `retail: number of products (default: ${RETAIL_DEFAULTS.products})`)
     .option('--with-dimensions', 'retail: also write customers.csv, stores.csv, sales_team.csv next to --out')
     .option('--quiet', 'no progress')
-    .action(async (o: RawGenerateFlags) => {
-      const retail = o.layout === 'retail';
-      const star = o.layout === 'star';
-      const misplaced = retail
-        ? o.quoteText && '--quote-text'
-        : star
-          ? (o.quoteText && '--quote-text') ||
-            (o.products !== undefined && '--products') ||
-            (o.withDimensions && '--with-dimensions')
-          : (o.customers !== undefined && '--customers') ||
-            (o.products !== undefined && '--products') ||
-            (o.withDimensions && '--with-dimensions');
-      if (misplaced) throw new UsageError(`${misplaced} does not apply to --layout ${o.layout}`);
-      const rows = parseIntOption(
-        '--rows',
-        o.rows ?? (retail ? RETAIL_DEFAULTS.rows : 5_000_000),
-        0,
-        1_000_000_000,
-      );
-      const seed = parseIntOption('--seed', o.seed, 0, 2 ** 52);
-      const out = o.out ?? (retail ? DEFAULT_RETAIL_DATA : DEFAULT_DATA);
-      const t0 = Date.now();
-      const tty = process.stderr.isTTY && !o.quiet;
-      const onProgress = (done: number, bytes: number) => {
-        if (tty)
-          process.stderr.write(
-            `\r  ${done.toLocaleString('en-US')} / ${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(0)} MB`,
-          );
-      };
-      let res: { rows: number; bytes: number; path: string };
-      let extra = '';
-      if (retail) {
-        const { generateRetail } = await load.retail();
-        const r = await generateRetail({
-          rows,
-          seed,
-          out,
-          customers: parseIntOption(
-            '--customers',
-            o.customers ?? RETAIL_DEFAULTS.customers,
-            1,
-            RETAIL_LIMITS.customers,
-          ),
-          products: parseIntOption(
-            '--products',
-            o.products ?? RETAIL_DEFAULTS.products,
-            1,
-            RETAIL_LIMITS.products,
-          ),
-          withDimensions: o.withDimensions === true,
-          onProgress,
-        });
-        res = r;
-        extra = `, ${r.orders.toLocaleString('en-US')} orders`;
-        if (r.dimensions) extra += `; dimensions: ${Object.values(r.dimensions).join(', ')}`;
-      } else if (star) {
-        const { generateStar } = await load.star();
-        const customers = parseIntOption('--customers', o.customers ?? STAR_CUSTOMERS, 1, 1_000_000_000);
-        res = await generateStar({ rows, customers, seed, out, onProgress });
-      } else {
-        const { generateCsv } = await load.generate();
-        res = await generateCsv({ rows, seed, out, quoteText: o.quoteText === true, onProgress });
-      }
-      if (tty) process.stderr.write('\n');
-      if (!o.quiet) {
-        process.stdout.write(
-          `wrote ${res.rows.toLocaleString('en-US')} rows (${(res.bytes / 1e6).toFixed(1)} MB) to ${res.path} in ${((Date.now() - t0) / 1000).toFixed(1)}s${extra}\n`,
-        );
-      }
-    });
+    .action((o: RawGenerateFlags) => runGenerate(o));
 
   addRunOptions(
     program

@@ -1,0 +1,98 @@
+/**
+ * The end-of-run summary a person reads (tables, the broken-quote warning) or a script reads
+ * (`--json`), for `run` and `coordinator`.
+ */
+import { groupThousands } from './aggregate/decimal.js';
+import { DEFAULT_DB } from './config.js';
+import type { RunSummary } from './coordinator/coordinator.js';
+import type { BrokenQuotes } from './report.js';
+import { renderTable } from './table.js';
+
+/** Lines the run rejected for quotes that never close, read back from its database. */
+async function brokenQuotesOf(s: RunSummary): Promise<BrokenQuotes | undefined> {
+  if (s.totals.rejected === 0) return undefined;
+  const [{ Store }, { brokenQuotes }] = await Promise.all([import('./db/store.js'), import('./report.js')]);
+  const store = Store.openReadOnly(s.db);
+  try {
+    return brokenQuotes(store, s.runId, 10);
+  } finally {
+    store.close();
+  }
+}
+
+export async function printSummary(
+  s: RunSummary,
+  json: boolean,
+  command: 'run' | 'coordinator',
+): Promise<void> {
+  const quotes = await brokenQuotesOf(s);
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify(quotes === undefined ? s : { ...s, brokenQuotes: quotes }, null, 2)}\n`,
+    );
+    return;
+  }
+  const t = s.totals;
+  const lines = [
+    '',
+    `run ${s.runId} ${s.status} in ${(s.wallMs / 1000).toFixed(2)}s${s.resumed ? ' (resumed)' : ''}: ${s.chunks} chunks, ${s.retries} retries${s.duplicates ? `, ${s.duplicates} late duplicate(s) ignored` : ''}`,
+    renderTable(
+      [
+        'rows',
+        'rejected',
+        'units',
+        'revenue',
+        ...['min', 'max', 'avg'].map((w) => `${w} ${s.priceBasis === 'unit price' ? 'price' : 'amount'}`),
+      ],
+      [
+        [
+          t.rows.toLocaleString('en-US'),
+          t.rejected.toLocaleString('en-US'),
+          groupThousands(t.units),
+          groupThousands(t.revenue),
+          t.minPrice === null ? '-' : groupThousands(t.minPrice),
+          t.maxPrice === null ? '-' : groupThousands(t.maxPrice),
+          t.avgPrice === null ? '-' : groupThousands(t.avgPrice),
+        ],
+      ],
+    ),
+  ];
+  if (s.workers.length > 0) {
+    lines.push(
+      '',
+      renderTable(
+        ['worker', 'chunks', 'rows', 'revenue', 'busy s'],
+        s.workers.map((w) => [
+          w.workerId,
+          w.chunks,
+          w.rows.toLocaleString('en-US'),
+          groupThousands(w.revenue),
+          (w.busyMs / 1000).toFixed(2),
+        ]),
+      ),
+    );
+  }
+  if (quotes !== undefined && quotes.count > 0) {
+    const { brokenQuoteLines } = await import('./report.js');
+    lines.push('', ...brokenQuoteLines(quotes));
+  }
+  lines.push('', `results in ${s.db}`);
+  if (t.rejected > 0)
+    lines.push(
+      `${t.rejected.toLocaleString('en-US')} row(s) rejected: see them by reason with salesgrid report`,
+    );
+  if (s.status === 'done') {
+    const db = s.db === DEFAULT_DB ? '' : ` --db ${s.db}`;
+    lines.push(`next: salesgrid report${db}   |   salesgrid eda${db}`);
+  } else if (s.status === 'interrupted')
+    lines.push(
+      `resume with: salesgrid ${command} ${s.file} --resume${s.db === DEFAULT_DB ? '' : ` --db ${s.db}`}`,
+    );
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** With --json, a run that failed after it started still prints its summary (status "failed", error). */
+export function printFailedSummary(err: unknown, json: boolean): void {
+  const summary = (err as { summary?: RunSummary }).summary;
+  if (json && summary !== undefined) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+}

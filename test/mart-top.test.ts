@@ -1,8 +1,43 @@
-/** `top` over marts whose amounts pass 2^63: ranked exactly per month from the rank index, summed exactly per year (`sg_sum`). */
+/**
+ * A stored mart (db/mart-blocks.ts) against a brute-force computation: random cells split into
+ * random sorted runs, merged and written as blocks with small rank depths, then every reader —
+ * `martTop` for every period and metric within and past the stored depth, a key's months, the
+ * dashboard's ranked and searched key pages, the whole cell stream — equals the brute force.
+ * Amounts pass 2^63 and go negative; keys include multi-byte UTF-8 and ties.
+ */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type MartRow, Store } from '../src/db/store.js';
+import { CellBlock, KeyedCellsWriter, NO_MONTH } from '../src/aggregate/keyed-cells.js';
+import { monthKey } from '../src/aggregate/mart.js';
+import type { By, Per } from '../src/aggregate/mart-ranking.js';
+import { KeyedMerge } from '../src/coordinator/keyed-merge.js';
+import { martCells, martKeyCells, martKeyPage, martTop, writeMart } from '../src/db/mart-blocks.js';
+import { Store } from '../src/db/store.js';
 
-function storeWith(cells: [string, string, bigint][]): { store: Store; runId: number } {
+const KEYS = ['a', 'b', 'ab', 'B', 'é', 'z', '日本', 'c1', 'c10', 'c2', '😀', 'Ab', 'xAbx'];
+const MONTHS = [1488, 1489, 1495, 1500, 1501]; // 2024-01, 2024-02, 2024-08, 2025-01, 2025-02
+
+interface Cell {
+  key: string;
+  month: number;
+  units: bigint;
+  revenue: bigint;
+}
+
+const cellArb = fc.record({
+  key: fc.constantFrom(...KEYS),
+  month: fc.constantFrom(...MONTHS),
+  units: fc.bigInt({ min: -3n, max: 50n }),
+  revenue: fc.oneof(
+    fc.constantFrom(0n, 5n, 100n),
+    fc.bigInt({ min: -(10n ** 6n), max: 10n ** 9n }),
+    fc.bigInt({ min: 10n ** 18n, max: 10n ** 22n }),
+    // Pairs of these sum around 2^53, where a float sum stops being exact.
+    fc.bigInt({ min: 2n ** 52n - 20n, max: 2n ** 52n + 20n }),
+  ),
+});
+
+function newStore(): { store: Store; runId: number } {
   const store = Store.open(':memory:');
   const runId = store.createRun({
     file: 'x.csv',
@@ -18,54 +53,183 @@ function storeWith(cells: [string, string, bigint][]): { store: Store; runId: nu
     lockOwner: 't',
     chunksTotal: null,
   });
-  const rows: MartRow[] = cells.map(([month, key, v]) => {
-    const digits = (v < 0n ? -v : v).toString().padStart(3, '0');
-    const text = `${v < 0n ? '-' : ''}${digits.slice(0, -2)}.${digits.slice(-2)}`;
-    return ['c', month, key, 1, 1, text, v];
-  });
-  store.finishRun(runId, 'done', 'now', null, { monthly: [], dims: [], marts: rows });
   return { store, runId };
 }
 
-describe('top over exact marts', () => {
-  it('ranks amounts past 2^63 exactly per month, ties by key', () => {
-    const big = 10n ** 30n;
-    const { store, runId } = storeWith([
-      ['2024-01', 'a', big + 1n],
-      ['2024-01', 'b', big + 2n],
-      ['2024-01', 'c', 5n],
-      ['2024-01', 'd', -(10n ** 25n)],
-      ['2024-01', 'e', big + 2n],
-      ['2024-02', 'a', 7n],
-    ]);
-    const top = store.martTop(runId, 'c', 'month', 'revenue', 3);
-    expect(top.map((r) => [r.period, r.rank, r.key, r.revenueScaled])).toEqual([
-      ['2024-01', 1, 'b', big + 2n],
-      ['2024-01', 2, 'e', big + 2n],
-      ['2024-01', 3, 'a', big + 1n],
-      ['2024-02', 1, 'a', 7n],
-    ]);
-    // Per year the sums stay exact in SQL (sg_sum over revenue_key): no refusal past 2^63.
-    const year = store.martTop(runId, 'c', 'year', 'revenue', 3);
-    expect(year.map((r) => [r.period, r.rank, r.key, r.revenueScaled])).toEqual([
-      ['2024', 1, 'a', big + 8n],
-      ['2024', 2, 'b', big + 2n],
-      ['2024', 3, 'e', big + 2n],
-    ]);
-    store.close();
+/** One sorted run of blocks from cells (summed per key and month, as a worker sends them). */
+function runBlocks(cells: Cell[], blockCells: number): Uint8Array[] {
+  const sums = new Map<string, Cell & { rows: number; bytes: Buffer }>();
+  for (const c of cells) {
+    const id = `${c.key}\u0000${c.month}`;
+    const s = sums.get(id) ?? { ...c, units: 0n, revenue: 0n, rows: 0, bytes: Buffer.from(c.key) };
+    s.rows++;
+    s.units += c.units;
+    s.revenue += c.revenue;
+    sums.set(id, s);
+  }
+  const sorted = [...sums.values()].sort((x, y) => Buffer.compare(x.bytes, y.bytes) || x.month - y.month);
+  const w = new KeyedCellsWriter(2, blockCells);
+  let last: Buffer | null = null;
+  for (const s of sorted) {
+    if (last === null || !last.equals(s.bytes)) w.key(s.bytes, 0, s.bytes.length);
+    last = s.bytes;
+    w.cellBig(s.month, s.rows, s.units, s.revenue);
+  }
+  return w.finish();
+}
+
+interface Sum {
+  rows: number;
+  units: bigint;
+  revenue: bigint;
+}
+
+function add(m: Map<string, Map<string, Sum>>, period: string, key: string, c: Cell): void {
+  let p = m.get(period);
+  if (p === undefined) m.set(period, (p = new Map()));
+  const s = p.get(key) ?? { rows: 0, units: 0n, revenue: 0n };
+  s.rows++;
+  s.units += c.units;
+  s.revenue += c.revenue;
+  p.set(key, s);
+}
+
+/** Brute force: sums per period and key, ranked by the metric, ties by key bytes. */
+function bruteTop(cells: Cell[], per: Per, by: By, limit: number) {
+  const m = new Map<string, Map<string, Sum>>();
+  for (const c of cells) {
+    const period = per === 'month' ? monthKey(c.month) : per === 'year' ? monthKey(c.month).slice(0, 4) : '';
+    add(m, period, c.key, c);
+  }
+  const out: {
+    period: string;
+    rank: number;
+    key: string;
+    rows: bigint;
+    units: bigint;
+    revenueScaled: bigint;
+  }[] = [];
+  for (const period of [...m.keys()].sort()) {
+    const v = (s: Sum) => (by === 'revenue' ? s.revenue : by === 'units' ? s.units : BigInt(s.rows));
+    const ranked = [...(m.get(period) as Map<string, Sum>)].sort(([ka, a], [kb, b]) =>
+      v(a) > v(b) ? -1 : v(a) < v(b) ? 1 : Buffer.compare(Buffer.from(ka), Buffer.from(kb)),
+    );
+    ranked.slice(0, limit).forEach(([key, s], i) => {
+      out.push({ period, rank: i + 1, key, rows: BigInt(s.rows), units: s.units, revenueScaled: s.revenue });
+    });
+  }
+  return out;
+}
+
+const blockOf = (b: Uint8Array) => new CellBlock(b);
+
+const PERS: Per[] = ['month', 'year', 'all'];
+const BYS: By[] = ['revenue', 'units', 'rows'];
+
+describe('stored marts against brute force', () => {
+  it('rankings, key months, key pages and the cell stream', () => {
+    fc.assert(
+      fc.property(
+        fc.array(cellArb, { minLength: 1, maxLength: 120 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.nat(),
+        (cells, chunks, blockCells, seed) => {
+          // Random chunking: each chunk is its own sorted run.
+          const parts: Cell[][] = Array.from({ length: chunks }, () => []);
+          cells.forEach((c, i) => {
+            parts[(i * 7 + seed) % chunks].push(c);
+          });
+          const { store, runId } = newStore();
+          const runs = parts.map((p) => runBlocks(p, blockCells));
+          const merge = new KeyedMerge(
+            runs.map((blocks) => {
+              let i = 0;
+              return () => (i < blocks.length ? blockOf(blocks[i++]) : null);
+            }),
+            2,
+          );
+          const depths = { month: 2, year: 3, all: 4 };
+          const written = writeMart(store.prep, runId, 'c', merge, depths);
+          expect(written.keys).toBe(new Set(cells.map((c) => c.key)).size);
+
+          for (const per of PERS)
+            for (const by of BYS)
+              for (const limit of [1, 2, 3, 5, 20])
+                expect(martTop(store.prep, runId, 'c', per, by, limit), `${per} ${by} ${limit}`).toEqual(
+                  bruteTop(cells, per, by, limit),
+                );
+
+          const all = bruteTop(cells, 'all', 'revenue', 1000);
+          for (const search of ['', 'b', 'AB', '1', 'nothing'])
+            for (const [limit, offset] of [
+              [2, 0],
+              [3, 2],
+              [50, 0],
+            ]) {
+              const want = all.filter((r) =>
+                r.key.replace(/[A-Z]/g, (x) => x.toLowerCase()).includes(search.toLowerCase()),
+              );
+              const page = martKeyPage(store.prep, runId, 'c', search, limit, offset);
+              expect(page.total).toBe(want.length);
+              expect(page.items).toEqual(
+                want.slice(offset, offset + limit).map((r) => ({
+                  rank: r.rank,
+                  key: r.key,
+                  rows: Number(r.rows),
+                  units: r.units,
+                  revenue: r.revenueScaled,
+                })),
+              );
+            }
+
+          const byCell = new Map<string, Sum>();
+          for (const c of cells) {
+            const id = `${c.key}|${monthKey(c.month)}`;
+            const s = byCell.get(id) ?? { rows: 0, units: 0n, revenue: 0n };
+            s.rows++;
+            s.units += c.units;
+            s.revenue += c.revenue;
+            byCell.set(id, s);
+          }
+          const stream = new Map<string, Sum>();
+          for (const c of martCells(store.prep, runId, 'c'))
+            stream.set(`${c.key}|${c.month}`, { rows: c.rows, units: c.units, revenue: c.revenue });
+          expect(stream).toEqual(byCell);
+          for (const key of [...KEYS, 'missing', '']) {
+            const got = martKeyCells(store.prep, runId, 'c', key).map((c) => `${c.key}|${c.month}`);
+            const want = [...byCell.keys()].filter((id) => id.startsWith(`${key}|`)).sort();
+            expect(got).toEqual(want);
+          }
+          store.close();
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
-  it('sums per year in SQL across months', () => {
-    const { store, runId } = storeWith([
-      ['2024-01', 'a', 100n],
-      ['2024-02', 'a', 50n],
-      ['2024-01', 'b', 120n],
+  it('a mart without dates ranks overall only', () => {
+    const { store, runId } = newStore();
+    const blocks = runBlocks(
+      [
+        { key: 'x', month: NO_MONTH, units: 1n, revenue: 10n },
+        { key: 'y', month: NO_MONTH, units: 2n, revenue: 30n },
+      ],
+      8,
+    );
+    let i = 0;
+    writeMart(
+      store.prep,
+      runId,
+      'c',
+      new KeyedMerge([() => (i < blocks.length ? blockOf(blocks[i++]) : null)], 2),
+    );
+    expect(martTop(store.prep, runId, 'c', 'all', 'revenue', 5).map((r) => [r.period, r.key])).toEqual([
+      ['', 'y'],
+      ['', 'x'],
     ]);
-    const top = store.martTop(runId, 'c', 'year', 'revenue', 2);
-    expect(top.map((r) => [r.period, r.key, r.revenueScaled])).toEqual([
-      ['2024', 'a', 150n],
-      ['2024', 'b', 120n],
-    ]);
+    expect(martTop(store.prep, runId, 'c', 'month', 'revenue', 5)).toEqual([]);
+    expect(store.martNames(runId)).toEqual(['c']);
     store.close();
   });
 });

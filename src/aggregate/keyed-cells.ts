@@ -51,7 +51,8 @@ export function compareBytes(
 export class KeyedCellsWriter {
   readonly scale: number;
   private readonly maxCells: number;
-  private readonly blocks: Uint8Array[] = [];
+  private readonly capacity: number;
+  private blocks: Uint8Array[] = [];
   private keyBuf = Buffer.allocUnsafe(1 << 16);
   private keyUsed = 0;
   private keyOff: number[] = [0];
@@ -70,14 +71,19 @@ export class KeyedCellsWriter {
   private curE = 0;
   cells = 0;
 
-  constructor(scale: number, maxCells = BLOCK_CELLS) {
+  /**
+   * `wholeKeys`: a key's cells never straddle two blocks (a block may then hold up to
+   * `maxCells + NO_MONTH` cells, since a key has at most NO_MONTH + 1 months).
+   */
+  constructor(scale: number, maxCells = BLOCK_CELLS, wholeKeys = false) {
     this.scale = scale;
     this.maxCells = maxCells;
+    this.capacity = wholeKeys ? maxCells + NO_MONTH + 1 : maxCells;
     this.alloc();
   }
 
   private alloc(): void {
-    const m = this.maxCells;
+    const m = this.capacity;
     this.cellKey = new Uint32Array(m);
     this.rows = new Uint32Array(m);
     this.uLo = new Uint32Array(m);
@@ -89,7 +95,7 @@ export class KeyedCellsWriter {
 
   /** Starts the next key, bytes buf[s, e); keys must come in ascending byte order. */
   key(buf: Uint8Array, s: number, e: number): void {
-    if (this.n === this.maxCells) this.flush();
+    if (this.n >= this.maxCells) this.flush();
     this.cur = buf;
     this.curS = s;
     this.curE = e;
@@ -131,7 +137,7 @@ export class KeyedCellsWriter {
   }
 
   private open(month: number, rows: number): number {
-    if (this.n === this.maxCells) {
+    if (this.n === this.capacity) {
       this.flush();
       this.pushKey();
     }
@@ -184,6 +190,13 @@ export class KeyedCellsWriter {
     this.keyOff = [0];
     this.wide = [];
     this.n = 0;
+  }
+
+  /** The blocks completed so far, handed over (a streaming writer stores them as they fill). */
+  take(): Uint8Array[] {
+    const done = this.blocks;
+    this.blocks = [];
+    return done;
   }
 
   /** The run's blocks (none for no cells). */

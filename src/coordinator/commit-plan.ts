@@ -14,7 +14,7 @@ import {
   finalizeTotals,
   mergeInto,
 } from '../aggregate/partial.js';
-import type { ChunkResultWrite, MartRow } from '../db/store.js';
+import type { ChunkResultWrite } from '../db/store.js';
 import type { Usage } from '../protocol/messages.js';
 import type { ChunkRange } from './lease-table.js';
 
@@ -109,7 +109,6 @@ type CellText = { rows: number; units: string; revenue: string };
 export interface FinishPlan {
   monthly: [string, CellText][];
   dims: Iterable<[string, string, CellText]>;
-  marts: Iterable<MartRow>;
 }
 
 /** The months of a done run, from the running totals (dimensions and marts come from the spill). */

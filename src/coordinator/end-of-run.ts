@@ -5,7 +5,7 @@
  */
 import { formatScaled } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
-import { deleteCellRuns, mergedDimensionRows, mergedMartRows } from '../db/cell-runs.js';
+import { deleteCellRuns, mergedDimensionRows, writeMergedMarts } from '../db/cell-runs.js';
 import type { Store } from '../db/store.js';
 import { errorMessage, SalesgridError } from '../errors.js';
 import { processUsage, type Usage } from '../protocol/messages.js';
@@ -47,7 +47,6 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
         ? {
             monthly: planMonthly(e.total),
             dims: mergedDimensionRows(e.store, e.runId, e.dimensions, scale, true),
-            marts: mergedMartRows(e.store, e.runId, e.marts, scale, true),
           }
         : null;
     e.store.transaction(() => {
@@ -60,8 +59,12 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
           );
         }
       });
-      // What is left of the spill (runs of chunks that never counted) goes with the done run.
-      if (e.status === 'done') deleteCellRuns(e.store, e.runId);
+      if (e.status === 'done') {
+        // After finishRun's tiling check, in its transaction: the marts' merge into blocks.
+        writeMergedMarts(e.store, e.runId, e.marts, scale, true);
+        // What is left of the spill (runs of chunks that never counted) goes with the done run.
+        deleteCellRuns(e.store, e.runId);
+      }
     });
     return { status: e.status, error: e.error };
   } catch (err) {

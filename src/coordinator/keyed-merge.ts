@@ -8,6 +8,7 @@ import { type CellBlock, compareBytes } from '../aggregate/keyed-cells.js';
 /** One run's blocks in order; `null` at its end. */
 export type RunSource = () => CellBlock | null;
 
+/** A float sum of two integers within ±2^53 is exact only when it lands strictly inside ±2^53. */
 const SAFE = 2 ** 53;
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
@@ -133,7 +134,7 @@ export class KeyedMerge {
       this.rows += b.rows[i];
       const u = b.units(i);
       units =
-        typeof units === 'number' && !Number.isNaN(u) && Math.abs(units + u) <= SAFE
+        typeof units === 'number' && !Number.isNaN(u) && Math.abs(units + u) < SAFE
           ? units + u
           : BigInt(units) + b.unitsBig(i);
       const f = this.scale - b.scale;
@@ -142,8 +143,8 @@ export class KeyedMerge {
       revenue =
         typeof revenue === 'number' &&
         !Number.isNaN(lifted) &&
-        Math.abs(lifted) <= SAFE &&
-        Math.abs(revenue + lifted) <= SAFE
+        Math.abs(lifted) < SAFE &&
+        Math.abs(revenue + lifted) < SAFE
           ? revenue + lifted
           : BigInt(revenue) + b.revenueBig(i) * 10n ** BigInt(f);
       this.advance();
@@ -166,6 +167,19 @@ export class KeyedMerge {
     this.lastBlock = ob;
     this.lastKey = this.outKey;
     return true;
+  }
+
+  /** The emitted key's bytes: `keyBytes()[keyStart(), keyEnd())`. */
+  keyBytes(): Uint8Array {
+    return (this.outBlock as CellBlock).keys;
+  }
+
+  keyStart(): number {
+    return (this.outBlock as CellBlock).keyOffset[this.outKey];
+  }
+
+  keyEnd(): number {
+    return (this.outBlock as CellBlock).keyOffset[this.outKey + 1];
   }
 
   /** The emitted key as text. */

@@ -1,13 +1,14 @@
 /**
  * The coordinator's spill of keyed cells (table cell_runs): each chunk's runs are stored in the same
  * transaction as the chunk's result, so they count exactly when the chunk does, and at the end of a
- * run one streaming k-way merge per mart and dimension writes the final rows. Only runs of chunks
+ * run one streaming k-way merge per mart and dimension writes the final rows (a mart's as blocks). Only runs of chunks
  * marked done are merged, so runs left by abandoned cuts are never counted.
  */
 import { formatScaled } from '../aggregate/decimal.js';
 import { CellBlock, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { monthKey } from '../aggregate/mart.js';
 import { KeyedMerge, type RunSource } from '../coordinator/keyed-merge.js';
+import { deleteMarts, writeMart } from './mart-blocks.js';
 import type { CellRow, MartRow, Store } from './store.js';
 
 /** Replaces the chunk's stored runs; call inside the chunk's result transaction. */
@@ -94,6 +95,28 @@ export function* mergedMartRows(
       yield [name, monthKey(m.month), m.keyText(), m.rows, m.units, decimalText(r, scale), r];
     }
   }
+}
+
+/**
+ * Merges every mart into its stored blocks and rankings (db/mart-blocks.ts), replacing what the
+ * run had stored; call inside the transaction that closes the run (see mergedMartRows on `consume`).
+ */
+export function writeMergedMarts(
+  store: Store,
+  runId: number,
+  marts: string[],
+  scale: number,
+  consume = false,
+): { keys: number; cells: number }[] {
+  deleteMarts(store.prep, runId);
+  return marts.map((name) =>
+    writeMart(
+      store.prep,
+      runId,
+      name,
+      new KeyedMerge(runSources(store, runId, 'mart', name, consume), scale),
+    ),
+  );
 }
 
 /** The merged rows of every dimension: [dimension, key, cell]. */

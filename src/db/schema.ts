@@ -1,21 +1,17 @@
 /**
- * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). marts also keep
- * revenue × 10^runs.scale and units as order-preserving TEXT keys (src/db/sort-key.ts), of any
- * size, so `top` sums (`sg_sum`) and ranks in SQL exactly, per month from an index on revenue_key.
- * marts is clustered by (key, month), the order the final merge writes it. marts.month is '' for a
- * file without dates. cell_runs is the coordinator's spill: each done chunk's keyed cells, merged
- * into marts/dimensions when the run finishes. Timestamps are ISO-8601 UTC text.
+ * The SQLite schema. Money is TEXT holding an exact decimal ("1234.5600"). A mart is stored as
+ * the final merge's sorted columnar blocks (mart_blocks, src/db/mart-blocks.ts) with its best keys
+ * per month, year and overall precomputed (mart_rank: units and revenue × 10^runs.scale as exact
+ * integer TEXT). cell_runs is the coordinator's spill: each done chunk's keyed cells, merged into
+ * marts/dimensions when the run finishes. Timestamps are ISO-8601 UTC text.
  */
 
 /**
  * 2: marts.revenue_scaled INTEGER (overflowed past 2^63) became units_key/revenue_key TEXT.
  * 3: marts WITHOUT ROWID keyed (run_id, mart, key, month) with the marts_rank index; cell_runs.
+ * 4: marts became mart_blocks (columnar blocks), mart_rank (precomputed rankings) and mart_info.
  */
-export const SCHEMA_VERSION = 3;
-
-/** `top --per month` reads the best keys of each month from this index (Store.open creates it). */
-export const MARTS_RANK_INDEX =
-  'CREATE INDEX IF NOT EXISTS marts_rank ON marts (run_id, mart, month, revenue_key DESC, key)';
+export const SCHEMA_VERSION = 4;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -118,17 +114,40 @@ CREATE TABLE IF NOT EXISTS dimensions (
   revenue TEXT NOT NULL,
   PRIMARY KEY (run_id, dimension, key)
 );
-CREATE TABLE IF NOT EXISTS marts (
+CREATE TABLE IF NOT EXISTS mart_info (
   run_id INTEGER NOT NULL,
   mart TEXT NOT NULL,
-  month TEXT NOT NULL,
+  keys INTEGER NOT NULL,
+  cells INTEGER NOT NULL,
+  blocks INTEGER NOT NULL,
+  first_month TEXT NOT NULL,
+  last_month TEXT NOT NULL,
+  depth_month INTEGER NOT NULL,
+  depth_year INTEGER NOT NULL,
+  depth_all INTEGER NOT NULL,
+  PRIMARY KEY (run_id, mart)
+);
+CREATE TABLE IF NOT EXISTS mart_blocks (
+  run_id INTEGER NOT NULL,
+  mart TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  first_key TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (run_id, mart, seq)
+);
+CREATE INDEX IF NOT EXISTS mart_blocks_key ON mart_blocks (run_id, mart, first_key);
+CREATE TABLE IF NOT EXISTS mart_rank (
+  run_id INTEGER NOT NULL,
+  mart TEXT NOT NULL,
+  per TEXT NOT NULL CHECK (per IN ('month', 'year', 'all')),
+  by TEXT NOT NULL CHECK (by IN ('revenue', 'units', 'rows')),
+  period TEXT NOT NULL,
+  rank INTEGER NOT NULL,
   key TEXT NOT NULL,
   rows INTEGER NOT NULL,
   units TEXT NOT NULL,
   revenue TEXT NOT NULL,
-  units_key TEXT NOT NULL,
-  revenue_key TEXT NOT NULL,
-  PRIMARY KEY (run_id, mart, key, month)
+  PRIMARY KEY (run_id, mart, per, by, period, rank)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cell_runs (
   run_id INTEGER NOT NULL,

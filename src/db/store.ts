@@ -6,20 +6,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { By, Per } from '../aggregate/mart-ranking.js';
 import { SalesgridError } from '../errors.js';
+import { martNames, martTop, type TopEntry } from './mart-blocks.js';
 import type {
   AttemptRow,
   CellRow,
   ChunkResultWrite,
   ChunkRow,
-  MartRow,
   NewRun,
   RunRow,
   RunStatus,
   WorkerRow,
 } from './rows.js';
-import { MARTS_RANK_INDEX, SCHEMA, SCHEMA_VERSION } from './schema.js';
-import { type AggregateHost, fromSortKey, registerSortKeySum, toSortKey } from './sort-key.js';
+import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { type AggregateHost, registerSortKeySum } from './sort-key.js';
 
 /** The slice of better-sqlite3 this module uses. */
 export interface Statement {
@@ -130,8 +131,6 @@ export class Store {
         },
       );
     }
-    // After the version check: an older database has no marts.revenue_key to index.
-    db.exec(MARTS_RANK_INDEX);
     registerSortKeySum(db);
     return new Store(db, file);
   }
@@ -429,7 +428,6 @@ export class Store {
     merged: {
       monthly: [string, CellRow][];
       dims: Iterable<[string, string, CellRow]>;
-      marts?: Iterable<MartRow>;
     } | null,
     /** For a done run: sees the done chunks' ranges inside the transaction and throws to refuse `done`. */
     checkDone?: (done: { byteStart: number; byteEnd: number }[]) => void,
@@ -473,19 +471,6 @@ export class Store {
         );
         for (const [dim, key, c] of merged.dims) d.add(runId, dim, key, c.rows, c.units, c.revenue);
         d.flush();
-        this.prepare('DELETE FROM marts WHERE run_id = ?').run(runId);
-        // Rows arrive in primary-key order (key, month); the ranking index is rebuilt once after
-        // them, which costs far less than keeping it up to date row by row.
-        this.db.exec('DROP INDEX IF EXISTS marts_rank');
-        const mi = this.batchInsert(
-          'INSERT INTO marts (run_id, mart, month, key, rows, units, revenue, units_key, revenue_key) VALUES',
-          9,
-        );
-        for (const [mart, month, key, rows, units, revenue, scaled] of merged.marts ?? []) {
-          mi.add(runId, mart, month, key, rows, String(units), revenue, toSortKey(units), toSortKey(scaled));
-        }
-        mi.flush();
-        this.db.exec(MARTS_RANK_INDEX);
       }
       this.prepare(
         "UPDATE attempts SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'leased'",
@@ -543,107 +528,19 @@ export class Store {
 
   /** Mart columns stored for a run. */
   martNames(runId: number): string[] {
-    return (
-      this.prepare('SELECT DISTINCT mart FROM marts WHERE run_id = ? ORDER BY mart').all(runId) as {
-        mart: string;
-      }[]
-    ).map((r) => r.mart);
+    return martNames(this.prep, runId);
   }
 
   /**
-   * The top `limit` keys of a mart per period, ranked in SQL on exact integers of any size
-   * (units, and revenue × 10^scale, as sort keys). Ties are broken by key, ascending.
+   * The top `limit` keys of a mart per period, ranked exactly (units, and revenue × 10^scale, of
+   * any size). Ties are broken by key, ascending (db/mart-blocks.ts).
    */
-  martTop(
-    runId: number,
-    mart: string,
-    per: 'month' | 'year' | 'all',
-    by: 'revenue' | 'units' | 'rows',
-    limit: number,
-  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenueScaled: bigint }[] {
-    if (per === 'month' && by === 'revenue') return this.martTopPerMonth(runId, mart, limit);
-    const period = per === 'month' ? 'month' : per === 'year' ? 'substr(month, 1, 4)' : "''";
-    const metric = by === 'revenue' ? 'revenue_key' : by === 'units' ? 'units_key' : 'rows';
-    const stmt = this.prepare(
-      `WITH base AS (
-         SELECT ${period} AS period, key, SUM(rows) AS rows, sg_sum(units_key) AS units_key, sg_sum(revenue_key) AS revenue_key
-         FROM marts WHERE run_id = ? AND mart = ? GROUP BY 1, 2
-       ), ranked AS (
-         SELECT *, ROW_NUMBER() OVER (PARTITION BY period ORDER BY ${metric} DESC, key ASC) AS rank FROM base
-       )
-       SELECT period, rank, key, rows, units_key, revenue_key FROM ranked WHERE rank <= ? ORDER BY period, rank`,
-    ) as Statement & { safeIntegers(on: boolean): Statement };
-    const rows = stmt.safeIntegers(true).all(runId, mart, limit) as {
-      period: string;
-      rank: bigint;
-      key: string;
-      rows: bigint;
-      units_key: string;
-      revenue_key: string;
-    }[];
-    return rows.map((r) => ({
-      period: r.period,
-      rank: Number(r.rank),
-      key: r.key,
-      rows: r.rows,
-      units: fromSortKey(r.units_key),
-      revenueScaled: fromSortKey(r.revenue_key),
-    }));
+  martTop(runId: number, mart: string, per: Per, by: By, limit: number): TopEntry[] {
+    return martTop(this.prep, runId, mart, per, by, limit);
   }
 
-  /**
-   * Top keys by revenue per month from the marts_rank index: the months by a loose index scan, then
-   * `limit` index entries per month, so the answer costs no more for a million keys than for ten.
-   */
-  private martTopPerMonth(
-    runId: number,
-    mart: string,
-    limit: number,
-  ): { period: string; rank: number; key: string; rows: bigint; units: bigint; revenueScaled: bigint }[] {
-    const months = (
-      this.prepare(
-        `WITH RECURSIVE m(month) AS (
-           SELECT MIN(month) FROM marts WHERE run_id = ? AND mart = ?
-           UNION ALL
-           SELECT (SELECT MIN(month) FROM marts WHERE run_id = ? AND mart = ? AND month > m.month) FROM m
-             WHERE m.month IS NOT NULL
-         ) SELECT month FROM m WHERE month IS NOT NULL`,
-      ).all(runId, mart, runId, mart) as { month: string }[]
-    ).map((r) => r.month);
-    const top = (
-      this.prepare(
-        `SELECT key, rows, units_key, revenue_key FROM marts INDEXED BY marts_rank WHERE run_id = ? AND mart = ? AND month = ?
-           ORDER BY revenue_key DESC, key ASC LIMIT ?`,
-      ) as Statement & { safeIntegers(on: boolean): Statement }
-    ).safeIntegers(true);
-    const out: {
-      period: string;
-      rank: number;
-      key: string;
-      rows: bigint;
-      units: bigint;
-      revenueScaled: bigint;
-    }[] = [];
-    for (const month of months) {
-      const rows = top.all(runId, mart, month, limit) as {
-        key: string;
-        rows: bigint;
-        units_key: string;
-        revenue_key: string;
-      }[];
-      rows.forEach((r, i) => {
-        out.push({
-          period: month,
-          rank: i + 1,
-          key: r.key,
-          rows: r.rows,
-          units: fromSortKey(r.units_key),
-          revenueScaled: fromSortKey(r.revenue_key),
-        });
-      });
-    }
-    return out;
-  }
+  /** Prepares through the statement cache, for the modules that own their tables. */
+  readonly prep = (sql: string): Statement => this.prepare(sql);
 
   /** A read query for modules with their own SQL (eda). Rows are plain objects. */
   query<T>(sql: string, ...params: unknown[]): T[] {

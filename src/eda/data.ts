@@ -3,6 +3,7 @@
  * text where it is shown as text (headline numbers) and becomes a Number only for plotting.
  */
 import { divRound, formatScaled, parseDecimal, pow10, rescale } from '../aggregate/decimal.js';
+import { martInfo, martKeyCells, martTop } from '../db/mart-blocks.js';
 import type { RunRow, Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';
@@ -177,54 +178,31 @@ export function sumDecimals(values: string[]): string {
 }
 
 /**
- * The top `topN` keys of one mart with their monthly revenue. The ranking is SQL's, on the exact
- * sort key `revenue_key` summed by the store's `sg_sum`; the TEXT `revenue` is what becomes a
- * Number for plotting.
+ * The top `topN` keys of one mart with their monthly revenue, ranked exactly by revenue (ties by
+ * key) from the stored rankings (db/mart-blocks.ts); the exact amounts become Numbers for plotting.
  */
 export function loadMartTop(store: Store, runId: number, mart: string, topN: number, total: number): MartTop {
-  const [info] = store.query<{ keys: number; first: string | null; last: string | null }>(
-    `SELECT COUNT(DISTINCT key) AS keys, MIN(NULLIF(month, '')) AS first, MAX(NULLIF(month, '')) AS last
-     FROM marts WHERE run_id = ? AND mart = ?`,
-    runId,
-    mart,
-  );
-  const cells = store.query<{ rank: number; key: string; month: string; rows: number; revenue: string }>(
-    `WITH ranked AS (
-       SELECT key, ROW_NUMBER() OVER (ORDER BY sg_sum(revenue_key) DESC, key ASC) AS rank
-       FROM marts WHERE run_id = ? AND mart = ? GROUP BY key
-     )
-     SELECT r.rank AS rank, m.key AS key, m.month AS month, m.rows AS rows, m.revenue AS revenue
-     FROM ranked r JOIN marts m ON m.run_id = ? AND m.mart = ? AND m.key = r.key
-     WHERE r.rank <= ?
-     ORDER BY r.rank, m.month`,
-    runId,
-    mart,
-    runId,
-    mart,
-    topN,
-  );
-  const keys: MartKey[] = [];
-  const texts: string[][] = [];
-  for (const c of cells) {
-    let k = keys[keys.length - 1];
-    if (k === undefined || k.rank !== c.rank) {
-      k = { rank: c.rank, key: c.key, revenue: 0, rows: 0, months: [] };
-      keys.push(k);
-      texts.push([]);
-    }
-    k.rows += c.rows;
-    texts[texts.length - 1].push(c.revenue);
-    if (c.month !== '') k.months.push({ month: c.month, revenue: Number(c.revenue), rows: c.rows });
-  }
-  keys.forEach((k, i) => {
-    k.revenue = Number(sumDecimals(texts[i]));
+  const info = martInfo(store.prep, runId, mart);
+  const scale = store.getRun(runId)?.scale ?? 0;
+  const keys: MartKey[] = martTop(store.prep, runId, mart, 'all', 'revenue', topN).map((t) => {
+    const months = martKeyCells(store.prep, runId, mart, t.key)
+      .filter((c) => c.month !== '')
+      .map((c) => ({ month: c.month, revenue: Number(formatScaled(c.revenue, scale)), rows: c.rows }));
+    return {
+      rank: t.rank,
+      key: t.key,
+      revenue: Number(formatScaled(t.revenueScaled, scale)),
+      rows: Number(t.rows),
+      months,
+    };
   });
+  const dated = info !== undefined && info.firstMonth !== '';
   return {
     mart,
     keyCount: info?.keys ?? 0,
-    dated: info?.first != null,
-    firstMonth: info?.first ?? '',
-    lastMonth: info?.last ?? '',
+    dated,
+    firstMonth: info?.firstMonth ?? '',
+    lastMonth: info?.lastMonth ?? '',
     total,
     keys,
   };

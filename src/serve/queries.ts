@@ -1,11 +1,12 @@
 /**
  * The dashboard's read-only view of a salesgrid database. One read-only better-sqlite3 connection;
  * every query is a fixed, parameterized statement (no SQL, column or table name from a client).
- * Money stays exact: decimal TEXT is summed as bigint in JS, marts are summed and ranked in SQL on
- * their order-preserving integer keys (`sg_sum`, src/db/sort-key.ts).
+ * Money stays exact: decimal TEXT is summed as bigint in JS; marts are read through
+ * src/db/mart-blocks.ts (precomputed rankings, one block per key, exact integers).
  */
 import { formatScaled, parseDecimal, rescale } from '../aggregate/decimal.js';
-import { type AggregateHost, fromSortKey } from '../db/sort-key.js';
+import { martKeyCells, martKeyPage, martNames } from '../db/mart-blocks.js';
+import type { AggregateHost } from '../db/sort-key.js';
 import { openReadOnlyHandle } from '../db/store.js';
 import type {
   AttemptRow,
@@ -119,6 +120,9 @@ export class DashboardQueries {
   close(): void {
     this.db.close();
   }
+
+  /** The statement cache as the mart readers take it (db/mart-blocks.ts). */
+  private readonly read = (sql: string): Statement => this.stmt(sql);
 
   private stmt(sql: string): Statement {
     let s = this.cache.get(sql);
@@ -252,20 +256,11 @@ export class DashboardQueries {
       ).all(runId) as { month: string; rows: number; units: string; revenue: string }[];
       return rows.map((r) => ({ period: r.month, rows: r.rows, units: r.units, revenue: r.revenue }));
     }
-    const rows = this.stmt(
-      `SELECT month, SUM(rows) AS rows, sg_sum(units_key) AS units_key, sg_sum(revenue_key) AS revenue_key
-       FROM marts WHERE run_id = ? AND mart = ? AND key = ? GROUP BY month ORDER BY month`,
-    ).all(runId, filter.mart, filter.key) as {
-      month: string;
-      rows: number;
-      units_key: string;
-      revenue_key: string;
-    }[];
-    return rows.map((r) => ({
-      period: r.month,
-      rows: r.rows,
-      units: fromSortKey(r.units_key).toString(),
-      revenue: formatScaled(fromSortKey(r.revenue_key), scale),
+    return martKeyCells(this.read, runId, filter.mart, filter.key).map((c) => ({
+      period: c.month,
+      rows: c.rows,
+      units: c.units.toString(),
+      revenue: formatScaled(c.revenue, scale),
     }));
   }
 
@@ -280,11 +275,7 @@ export class DashboardQueries {
   }
 
   martNames(runId: number): string[] {
-    return (
-      this.stmt('SELECT DISTINCT mart FROM marts WHERE run_id = ? ORDER BY mart').all(runId) as {
-        mart: string;
-      }[]
-    ).map((r) => r.mart);
+    return martNames(this.read, runId);
   }
 
   /**
@@ -322,39 +313,16 @@ export class DashboardQueries {
     limit: number,
     offset: number,
   ): Page<TopKey & { rank: number }> {
-    const pattern = containsPattern(search);
-    const total = Number(
-      (
-        this.stmt(
-          "SELECT COUNT(DISTINCT key) AS n FROM marts WHERE run_id = ? AND mart = ? AND key LIKE ? ESCAPE '\\'",
-        ).get(runId, mart, pattern) as { n: number }
-      ).n,
-    );
-    const rows = this.stmt(
-      `WITH base AS (
-         SELECT key, SUM(rows) AS rows, sg_sum(units_key) AS units_key, sg_sum(revenue_key) AS revenue_key
-         FROM marts WHERE run_id = ? AND mart = ? GROUP BY key
-       ), ranked AS (
-         SELECT *, ROW_NUMBER() OVER (ORDER BY revenue_key DESC, key ASC) AS rank FROM base
-       )
-       SELECT rank, key, rows, units_key, revenue_key FROM ranked WHERE key LIKE ? ESCAPE '\\'
-       ORDER BY rank LIMIT ? OFFSET ?`,
-    ).all(runId, mart, pattern, limit, offset) as {
-      rank: number;
-      key: string;
-      rows: number;
-      units_key: string;
-      revenue_key: string;
-    }[];
+    const page = martKeyPage(this.read, runId, mart, search, limit, offset);
     return {
-      items: rows.map((r) => ({
+      items: page.items.map((r) => ({
         rank: r.rank,
         key: r.key,
         rows: r.rows,
-        units: fromSortKey(r.units_key).toString(),
-        revenue: formatScaled(fromSortKey(r.revenue_key), scale),
+        units: r.units.toString(),
+        revenue: formatScaled(r.revenue, scale),
       })),
-      total,
+      total: page.total,
       limit,
       offset,
     };

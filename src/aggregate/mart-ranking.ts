@@ -1,0 +1,242 @@
+/**
+ * Rankings of a mart's keys, computed in one pass over its cells in (key, month) order with
+ * bounded heaps: the best `depth` keys per month, per year and overall, by revenue, units and
+ * rows. Memory is periods × metrics × depth entries, whatever the number of keys. Ties go to the
+ * key that comes first in byte order, which is the order the cells arrive in (`ord`). Pure.
+ */
+import { NO_MONTH } from './keyed-cells.js';
+import { monthKey } from './mart.js';
+
+export type Amount = number | bigint;
+export type Per = 'month' | 'year' | 'all';
+export type By = 'revenue' | 'units' | 'rows';
+export const PERS: readonly Per[] = ['month', 'year', 'all'];
+export const BYS: readonly By[] = ['revenue', 'units', 'rows'];
+
+/** One ranked key with its sums over the period (revenue in the smallest unit of the run's scale). */
+export interface RankEntry {
+  key: string;
+  /** The key's position in byte order among all keys (ties rank the lower one first). */
+  ord: number;
+  rows: number;
+  units: Amount;
+  revenue: Amount;
+}
+
+export interface Ranking {
+  per: Per;
+  /** 'YYYY-MM', 'YYYY' or '' (overall). */
+  period: string;
+  by: By;
+  /** Best first. */
+  entries: RankEntry[];
+}
+
+const SAFE = 2 ** 53;
+
+/** Exact a + b: numbers while safe, bigints past that. */
+export function addAmount(a: Amount, b: Amount): Amount {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const s = a + b;
+    // Exact only strictly inside ±2^53: 2^53 + 1 rounds to 2^53.
+    if (s < SAFE && s > -SAFE) return s;
+  }
+  return BigInt(a) + BigInt(b);
+}
+
+/** Whether (va, oa) ranks above (vb, ob): a larger value, or an equal one with a lower ord. */
+function better(va: Amount, oa: number, vb: Amount, ob: number): boolean {
+  // `<`/`>` compare a number with a bigint exactly.
+  if (va > vb) return true;
+  if (va < vb) return false;
+  return oa < ob;
+}
+
+function metric(e: RankEntry, by: By): Amount {
+  return by === 'revenue' ? e.revenue : by === 'units' ? e.units : e.rows;
+}
+
+/** The best `depth` entries by one metric: a heap with the weakest kept entry on top. */
+export class TopN {
+  private readonly heap: RankEntry[] = [];
+  constructor(
+    readonly depth: number,
+    readonly by: By,
+  ) {}
+
+  /** Whether an entry with this value and ord would be kept (call before building the entry). */
+  takes(v: Amount, ord: number): boolean {
+    if (this.depth <= 0) return false;
+    if (this.heap.length < this.depth) return true;
+    const top = this.heap[0];
+    return better(v, ord, metric(top, this.by), top.ord);
+  }
+
+  offer(e: RankEntry): void {
+    const h = this.heap;
+    const by = this.by;
+    if (h.length < this.depth) {
+      h.push(e);
+      let i = h.length - 1;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!better(metric(h[p], by), h[p].ord, metric(h[i], by), h[i].ord)) break;
+        [h[p], h[i]] = [h[i], h[p]];
+        i = p;
+      }
+      return;
+    }
+    if (!this.takes(metric(e, by), e.ord)) return;
+    h[0] = e;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      // The weaker child goes up.
+      const w = r < h.length && better(metric(h[l], by), h[l].ord, metric(h[r], by), h[r].ord) ? r : l;
+      if (!better(metric(h[i], by), h[i].ord, metric(h[w], by), h[w].ord)) break;
+      [h[i], h[w]] = [h[w], h[i]];
+      i = w;
+    }
+  }
+
+  /** Best first. */
+  sorted(): RankEntry[] {
+    const by = this.by;
+    return [...this.heap].sort((a, b) => (better(metric(a, by), a.ord, metric(b, by), b.ord) ? -1 : 1));
+  }
+}
+
+export interface RankDepths {
+  month: number;
+  year: number;
+  all: number;
+}
+
+/** Sums of one key over one period, reused from key to key. */
+interface Acc {
+  period: number;
+  rows: number;
+  units: Amount;
+  revenue: Amount;
+}
+
+/**
+ * Feed every cell in (key, month) order with `cell`, then call `finish`. A key's text is decoded
+ * only when it enters a ranking.
+ */
+export class MartRanker {
+  private readonly months = new Map<number, TopN[]>();
+  private readonly years = new Map<number, TopN[]>();
+  private readonly all: TopN[];
+  private ord = -1;
+  private text: string | null = null;
+  private keyBytes: Uint8Array = new Uint8Array(0);
+  private keyS = 0;
+  private keyE = 0;
+  private readonly yearAcc: Acc[] = [];
+  private readonly total: Acc = { period: 0, rows: 0, units: 0, revenue: 0 };
+  private any = false;
+
+  constructor(private readonly depths: RankDepths) {
+    this.all = BYS.map((by) => new TopN(depths.all, by));
+  }
+
+  private heaps(map: Map<number, TopN[]>, period: number, depth: number): TopN[] {
+    let hs = map.get(period);
+    if (hs === undefined) map.set(period, (hs = BYS.map((by) => new TopN(depth, by))));
+    return hs;
+  }
+
+  private textOf(): string {
+    const b = this.keyBytes;
+    this.text ??= Buffer.from(b.buffer, b.byteOffset + this.keyS, this.keyE - this.keyS).toString('utf8');
+    return this.text;
+  }
+
+  private offer(hs: TopN[], rows: number, units: Amount, revenue: Amount): void {
+    const ord = this.ord;
+    let e: RankEntry | null = null;
+    for (const h of hs) {
+      const v = h.by === 'revenue' ? revenue : h.by === 'units' ? units : rows;
+      if (!h.takes(v, ord)) continue;
+      e ??= { key: this.textOf(), ord, rows, units, revenue };
+      h.offer(e);
+    }
+  }
+
+  /**
+   * A cell of key number `ord` (ords ascend with the keys, several cells per key), whose UTF-8
+   * bytes are `keyBytes[ks, ke)`; the bytes must stay unchanged until the next key's first cell.
+   */
+  cell(
+    ord: number,
+    keyBytes: Uint8Array,
+    ks: number,
+    ke: number,
+    month: number,
+    rows: number,
+    units: Amount,
+    revenue: Amount,
+  ): void {
+    if (ord !== this.ord) {
+      this.flushKey();
+      this.ord = ord;
+      this.text = null;
+      this.keyBytes = keyBytes;
+      this.keyS = ks;
+      this.keyE = ke;
+      this.any = true;
+    }
+    const t = this.total;
+    t.rows += rows;
+    t.units = addAmount(t.units, units);
+    t.revenue = addAmount(t.revenue, revenue);
+    if (month === NO_MONTH) return;
+    if (this.depths.month > 0)
+      this.offer(this.heaps(this.months, month, this.depths.month), rows, units, revenue);
+    const year = Math.floor(month / 12);
+    const ya = this.yearAcc;
+    let a = ya[ya.length - 1];
+    if (a === undefined || a.period !== year) {
+      a = { period: year, rows: 0, units: 0, revenue: 0 };
+      ya.push(a);
+    }
+    a.rows += rows;
+    a.units = addAmount(a.units, units);
+    a.revenue = addAmount(a.revenue, revenue);
+  }
+
+  private flushKey(): void {
+    if (!this.any) return;
+    for (const a of this.yearAcc) {
+      if (this.depths.year > 0)
+        this.offer(this.heaps(this.years, a.period, this.depths.year), a.rows, a.units, a.revenue);
+    }
+    this.yearAcc.length = 0;
+    const t = this.total;
+    this.offer(this.all, t.rows, t.units, t.revenue);
+    t.rows = 0;
+    t.units = 0;
+    t.revenue = 0;
+    this.any = false;
+  }
+
+  /** Every ranking: months, then years, then overall; periods ascending. */
+  finish(): Ranking[] {
+    this.flushKey();
+    const out: Ranking[] = [];
+    const emit = (per: Per, map: Map<number, TopN[]>, name: (p: number) => string) => {
+      for (const p of [...map.keys()].sort((a, b) => a - b)) {
+        for (const h of map.get(p) as TopN[])
+          out.push({ per, period: name(p), by: h.by, entries: h.sorted() });
+      }
+    };
+    emit('month', this.months, monthKey);
+    emit('year', this.years, (y) => String(1900 + y));
+    if (this.depths.all > 0 && this.ord >= 0)
+      for (const h of this.all) out.push({ per: 'all', period: '', by: h.by, entries: h.sorted() });
+    return out;
+  }
+}

@@ -56,7 +56,8 @@ const USAGE = `usage: node bench/bench.mjs [options]
   --scaling-rows <list> the scaling sizes (default 1000000,2500000,5000000,10000000)
   --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, transport
   --keys <list>         customer counts of the keyed-aggregation rows (bench/keys.mjs), each
-                        optionally :rows-per-key (default 100000,1000000,10000000:1.2)
+                        optionally :rows-per-key[:rounds] (default
+                        100000,1000000,10000000:1.2:1: 10M keys once, the others --runs times)
   --timeout <s>         limit for any one child process (default 900)
   --no-chart            do not render results/charts/bench.png
   -h, --help            this text`;
@@ -72,7 +73,7 @@ function parseOptions(argv) {
       quick: { type: 'boolean', default: false },
       'scaling-rows': { type: 'string', default: '1000000,2500000,5000000,10000000' },
       skip: { type: 'string', default: '' },
-      keys: { type: 'string', default: '100000,1000000,10000000:1.2' },
+      keys: { type: 'string', default: '100000,1000000,10000000:1.2:1' },
       timeout: { type: 'string', default: '900' },
       'no-chart': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },

@@ -10,7 +10,6 @@
 // salesgrid run fails or its mart differs from DuckDB's (cell count or exact revenue total).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +19,6 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH_DIR, '..');
 const CLI = join(ROOT, 'bin', 'salesgrid.js');
 const RESULTS = join(ROOT, 'results');
-const Database = createRequire(join(ROOT, 'package.json'))('better-sqlite3');
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +35,8 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`usage: node bench/keys.mjs [options]
   --runs <n>            paired rounds per size, medians quoted (default 3)
-  --keys <list>         customer counts, each optionally :rows-per-key (default 100000,1000000,10000000)
+  --keys <list>         customer counts, each optionally :rows-per-key[:rounds] (default
+                        100000,1000000,10000000); rounds overrides --runs for that size
   --rows-per-key <n>    rows per customer (default 3: 1M customers → 3M rows)
   --workers <n>         salesgrid workers and DuckDB threads (default 2)
   --baseline <bin>      another build's bin/salesgrid.js: its plain path runs beside ours
@@ -46,7 +45,7 @@ if (values.help) {
   process.exit(0);
 }
 const runs = Number(values.runs);
-// "K" or "K:r" (r rows per key for that size).
+// "K", "K:r" (r rows per key for that size) or "K:r:n" (n rounds for that size).
 const sizes = values.keys.split(',').map((k) => k.split(':').map(Number));
 const rowsPerKey = Number(values['rows-per-key']);
 const workers = Number(values.workers);
@@ -89,22 +88,22 @@ const median = (xs) => {
 const mb = (kb) => (kb == null ? null : kb / 1024);
 const f = (v, d = 1) => (v == null ? '–' : v.toFixed(d));
 
-/** Exact total of a decimal-text column, without floats. */
-function exactSum(db, sql) {
-  const d = new Database(db, { readonly: true });
+/** The stored mart's cell count and exact revenue total (through the build's own reader), at 2 decimals. */
+async function exactSum(db, mart) {
+  const { Store } = await import(join(ROOT, 'dist', 'db', 'store.js'));
+  const { martCells } = await import(join(ROOT, 'dist', 'db', 'mart-blocks.js'));
+  const store = Store.openReadOnly(db);
+  const run = store.latestRun();
   let total = 0n;
-  let scale = 0;
   let cells = 0;
-  for (const { v } of d.prepare(sql).iterate()) {
-    const [i, frac = ''] = v.replace('-', '').split('.');
-    scale = Math.max(scale, frac.length);
-    const n = BigInt(i + frac.padEnd(2, '0'));
-    total += v.startsWith('-') ? -n : n;
+  for (const c of martCells(store.prep, run.id, mart)) {
+    total += c.revenue;
     cells++;
   }
-  d.close();
-  const s = total.toString().padStart(3, '0');
-  return { cells, revenue: `${s.slice(0, -2)}.${s.slice(-2)}` };
+  store.close();
+  const cents = run.scale >= 2 ? total / 10n ** BigInt(run.scale - 2) : total * 10n ** BigInt(2 - run.scale);
+  const s = (cents < 0n ? -cents : cents).toString().padStart(3, '0');
+  return { cells, revenue: `${cents < 0n ? '-' : ''}${s.slice(0, -2)}.${s.slice(-2)}` };
 }
 
 async function salesgrid(bin, file, mart, checkMart) {
@@ -125,7 +124,7 @@ async function salesgrid(bin, file, mart, checkMart) {
     rec.coordRssKb = summary.coordinatorUsage?.maxRssKb ?? null;
     rec.workerRssKb = Math.max(...summary.workers.map((w) => w.usage?.maxRssKb ?? 0));
     rec.runWallMs = summary.wallMs;
-    if (checkMart) rec.mart = exactSum(db, "SELECT revenue AS v FROM marts WHERE mart = 'customer_id'");
+    if (checkMart) rec.mart = await exactSum(db, 'customer_id');
     if (mart && !skip.has('top')) {
       const tops = [];
       for (let i = 0; i < 3; i++) {
@@ -167,7 +166,7 @@ async function duck(file) {
 }
 
 const results = [];
-for (const [keys, rpk = rowsPerKey] of sizes) {
+for (const [keys, rpk = rowsPerKey, sizeRuns = runs] of sizes) {
   const rows = Math.round(keys * rpk);
   const file = join(ROOT, 'data', rpk === 3 ? `star-${keys}.csv` : `star-${keys}x${rpk}.csv`);
   if (!existsSync(file)) {
@@ -192,7 +191,7 @@ for (const [keys, rpk = rowsPerKey] of sizes) {
     if (g.code !== 0) throw new Error(`generate failed: ${g.err}`);
   }
   const rec = { keys, rows, rounds: [] };
-  for (let round = 0; round < runs; round++) {
+  for (let round = 0; round < sizeRuns; round++) {
     const r = {};
     const steps = [
       async () => {
@@ -249,16 +248,16 @@ for (const [keys, rpk = rowsPerKey] of sizes) {
 }
 
 const md = [
-  `Keyed aggregation, \`run --workers ${workers} --mart customer_id\` vs DuckDB \`GROUP BY customer_id, month\` (${workers} threads), medians of ${runs} paired rounds, ${os.cpus().length} cores:`,
+  `Keyed aggregation, \`run --workers ${workers} --mart customer_id\` vs DuckDB \`GROUP BY customer_id, month\` (${workers} threads), medians of paired rounds (rounds column), ${os.cpus().length} cores:`,
   '',
-  '| customers | rows | cells | salesgrid s | DuckDB s | ratio | coord MB | worker MB | DuckDB MB | top ms | plain s | baseline plain s |',
-  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| customers | rows | cells | rounds | salesgrid s | DuckDB s | ratio | coord MB | worker MB | DuckDB MB | top ms | plain s | baseline plain s |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...results.map(
     (r) =>
-      `| ${r.keys.toLocaleString('en-US')} | ${r.rows.toLocaleString('en-US')} | ${r.check?.cells?.toLocaleString('en-US') ?? '–'} | ${f(r.median.martS, 2)} | ${f(r.median.duckS, 2)} | ${f(r.median.ratio, 2)} | ${f(r.median.coordMb, 0)} | ${f(r.median.workerMb, 0)} | ${f(r.median.duckMb, 0)} | ${f(r.median.topMs, 0)} | ${f(r.median.plainS, 2)} | ${f(r.median.basePlainS, 2)} |`,
+      `| ${r.keys.toLocaleString('en-US')} | ${r.rows.toLocaleString('en-US')} | ${r.check?.cells?.toLocaleString('en-US') ?? '–'} | ${r.rounds.length} | ${f(r.median.martS, 2)} | ${f(r.median.duckS, 2)} | ${f(r.median.ratio, 2)} | ${f(r.median.coordMb, 0)} | ${f(r.median.workerMb, 0)} | ${f(r.median.duckMb, 0)} | ${f(r.median.topMs, 0)} | ${f(r.median.plainS, 2)} | ${f(r.median.basePlainS, 2)} |`,
   ),
   '',
-  'top ms: `top customer_id --per month --limit 10`, whole process. plain: the same file without --mart.',
+  'coord/worker MB: peak RSS of the coordinator and of the larger worker (medians). top ms: `top customer_id --per month --limit 10`, whole process. plain: the same file without --mart.',
 ];
 mkdirSync(RESULTS, { recursive: true });
 writeFileSync(

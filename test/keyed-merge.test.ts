@@ -11,7 +11,18 @@ import { monthKey } from '../src/aggregate/mart.js';
 import { deleteCellRuns, mergedDimensionRows, mergedMartRows, saveCellRuns } from '../src/db/cell-runs.js';
 import { Store } from '../src/db/store.js';
 
-const KEYS = ['a', 'b', 'ab', 'B', 'é', 'z', '日本', '', 'c0001', 'c0002', 'c00010', '😀', '\uffff'];
+const KEYS = [
+  ...['a', 'b', 'ab', 'B', 'é', 'z', '日本', '', 'c0001', 'c0002', 'c00010', '😀', '\uffff'],
+  // Past the merge's 12-byte prefixes, and zero bytes against its zero padding.
+  ...[
+    'customer-000000001',
+    'customer-000000010',
+    'customer-00000001',
+    'customer-0000',
+    'a\u0000',
+    'a\u0000\u0000',
+  ],
+];
 
 interface Row {
   key: string;
@@ -159,12 +170,22 @@ describe('keyed merge: exactly once through the spill, against an independent co
             }
             commitAll();
             const marts = new Map<string, [number, string, bigint]>();
+            let prev: [Buffer, string] | null = null;
             for (const [name, month, key, n, units, revenue, scaled] of mergedMartRows(
               store,
               runId,
               ['customer'],
               4,
             )) {
+              // Strictly ascending by (key bytes, month): the order the stored blocks need.
+              const kb = Buffer.from(key);
+              if (prev !== null) {
+                const c = Buffer.compare(prev[0], kb);
+                const m = month === '' ? '\uffff' : month;
+                expect(c < 0 || (c === 0 && prev[1] < m), `${key} ${month} after ${prev[0]}`).toBe(true);
+              }
+              // NO_MONTH ('') sorts after every month.
+              prev = [kb, month === '' ? '\uffff' : month];
               expect(name).toBe('customer');
               expect(scaledOf(revenue)).toBe(BigInt(scaled));
               marts.set(`${month}|${key}`, [n, String(units), scaledOf(revenue)]);

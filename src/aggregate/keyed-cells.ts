@@ -195,7 +195,7 @@ export class KeyedCellsWriter {
   /** The blocks completed so far, handed over (a streaming writer stores them as they fill). */
   take(): Uint8Array[] {
     const done = this.blocks;
-    this.blocks = [];
+    if (done.length > 0) this.blocks = [];
     return done;
   }
 

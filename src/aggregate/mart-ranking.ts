@@ -59,6 +59,9 @@ function metric(e: RankEntry, by: By): Amount {
 /** The best `depth` entries by one metric: a heap with the weakest kept entry on top. */
 export class TopN {
   private readonly heap: RankEntry[] = [];
+  /** The weakest kept entry's value and ord once the heap is full (the bar a newcomer must pass). */
+  private barV: Amount = 0;
+  private barO = -1;
   constructor(
     readonly depth: number,
     readonly by: By,
@@ -66,10 +69,14 @@ export class TopN {
 
   /** Whether an entry with this value and ord would be kept (call before building the entry). */
   takes(v: Amount, ord: number): boolean {
-    if (this.depth <= 0) return false;
-    if (this.heap.length < this.depth) return true;
-    const top = this.heap[0];
-    return better(v, ord, metric(top, this.by), top.ord);
+    if (this.barO < 0) return this.depth > 0;
+    return v > this.barV || (v >= this.barV && ord < this.barO);
+  }
+
+  private setBar(): void {
+    if (this.heap.length < this.depth) return;
+    this.barV = metric(this.heap[0], this.by);
+    this.barO = this.heap[0].ord;
   }
 
   offer(e: RankEntry): void {
@@ -84,6 +91,7 @@ export class TopN {
         [h[p], h[i]] = [h[i], h[p]];
         i = p;
       }
+      this.setBar();
       return;
     }
     if (!this.takes(metric(e, by), e.ord)) return;
@@ -99,6 +107,7 @@ export class TopN {
       [h[i], h[w]] = [h[w], h[i]];
       i = w;
     }
+    this.setBar();
   }
 
   /** Best first. */
@@ -127,7 +136,8 @@ interface Acc {
  * only when it enters a ranking.
  */
 export class MartRanker {
-  private readonly months = new Map<number, TopN[]>();
+  /** By month index (at most NO_MONTH of them). */
+  private readonly months: (TopN[] | undefined)[] = [];
   private readonly years = new Map<number, TopN[]>();
   private readonly all: TopN[];
   private ord = -1;
@@ -135,7 +145,9 @@ export class MartRanker {
   private keyBytes: Uint8Array = new Uint8Array(0);
   private keyS = 0;
   private keyE = 0;
+  /** The current key's sums per year (years ascend within a key); `years` of them in use. */
   private readonly yearAcc: Acc[] = [];
+  private yearsUsed = 0;
   private readonly total: Acc = { period: 0, rows: 0, units: 0, revenue: 0 };
   private any = false;
 
@@ -194,14 +206,22 @@ export class MartRanker {
     t.units = addAmount(t.units, units);
     t.revenue = addAmount(t.revenue, revenue);
     if (month === NO_MONTH) return;
-    if (this.depths.month > 0)
-      this.offer(this.heaps(this.months, month, this.depths.month), rows, units, revenue);
+    if (this.depths.month > 0) {
+      let hs = this.months[month];
+      if (hs === undefined) this.months[month] = hs = BYS.map((by) => new TopN(this.depths.month, by));
+      this.offer(hs, rows, units, revenue);
+    }
     const year = Math.floor(month / 12);
     const ya = this.yearAcc;
-    let a = ya[ya.length - 1];
+    let a = this.yearsUsed > 0 ? ya[this.yearsUsed - 1] : undefined;
     if (a === undefined || a.period !== year) {
-      a = { period: year, rows: 0, units: 0, revenue: 0 };
-      ya.push(a);
+      a = ya[this.yearsUsed];
+      if (a === undefined) ya.push((a = { period: 0, rows: 0, units: 0, revenue: 0 }));
+      this.yearsUsed++;
+      a.period = year;
+      a.rows = 0;
+      a.units = 0;
+      a.revenue = 0;
     }
     a.rows += rows;
     a.units = addAmount(a.units, units);
@@ -210,11 +230,12 @@ export class MartRanker {
 
   private flushKey(): void {
     if (!this.any) return;
-    for (const a of this.yearAcc) {
+    for (let y = 0; y < this.yearsUsed; y++) {
+      const a = this.yearAcc[y];
       if (this.depths.year > 0)
         this.offer(this.heaps(this.years, a.period, this.depths.year), a.rows, a.units, a.revenue);
     }
-    this.yearAcc.length = 0;
+    this.yearsUsed = 0;
     const t = this.total;
     this.offer(this.all, t.rows, t.units, t.revenue);
     t.rows = 0;
@@ -233,7 +254,11 @@ export class MartRanker {
           out.push({ per, period: name(p), by: h.by, entries: h.sorted() });
       }
     };
-    emit('month', this.months, monthKey);
+    const months = new Map<number, TopN[]>();
+    this.months.forEach((hs, m) => {
+      if (hs !== undefined) months.set(m, hs);
+    });
+    emit('month', months, monthKey);
     emit('year', this.years, (y) => String(1900 + y));
     if (this.depths.all > 0 && this.ord >= 0)
       for (const h of this.all) out.push({ per: 'all', period: '', by: h.by, entries: h.sorted() });

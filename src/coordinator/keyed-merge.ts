@@ -14,9 +14,58 @@ const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
 interface Cursor {
   block: CellBlock;
+  /** The block's key prefixes (see prefixes). */
+  pre: Float64Array;
   cell: number;
   key: number;
   next: RunSource;
+}
+
+const PREFIX_BYTES = 6;
+
+/**
+ * Per key, its first 12 bytes as two exact integers (6 bytes each, big-endian, zero-padded), so
+ * most comparisons are two number comparisons instead of a byte loop.
+ */
+function prefixes(b: CellBlock): Float64Array {
+  const out = new Float64Array(2 * b.nKeys);
+  const keys = b.keys;
+  const off = b.keyOffset;
+  for (let k = 0; k < b.nKeys; k++) {
+    const s = off[k];
+    const e = off[k + 1];
+    let hi = 0;
+    let lo = 0;
+    for (let i = 0; i < PREFIX_BYTES; i++) hi = hi * 256 + (s + i < e ? keys[s + i] : 0);
+    for (let i = PREFIX_BYTES; i < 2 * PREFIX_BYTES; i++) lo = lo * 256 + (s + i < e ? keys[s + i] : 0);
+    out[2 * k] = hi;
+    out[2 * k + 1] = lo;
+  }
+  return out;
+}
+
+/** Byte order of key ka of block a against key kb of block b, prefixes first. */
+function compareKeys(
+  a: CellBlock,
+  pa: Float64Array,
+  ka: number,
+  b: CellBlock,
+  pb: Float64Array,
+  kb: number,
+): number {
+  let x = pa[2 * ka];
+  let y = pb[2 * kb];
+  if (x !== y) return x < y ? -1 : 1;
+  x = pa[2 * ka + 1];
+  y = pb[2 * kb + 1];
+  if (x !== y) return x < y ? -1 : 1;
+  const as = a.keyOffset[ka];
+  const ae = a.keyOffset[ka + 1];
+  const bs = b.keyOffset[kb];
+  const be = b.keyOffset[kb + 1];
+  // Equal first 12 bytes (zero-padded): two keys that short differ only in length.
+  if (ae - as <= 2 * PREFIX_BYTES && be - bs <= 2 * PREFIX_BYTES) return ae - as - (be - bs);
+  return compareBytes(a.keys, as, ae, b.keys, bs, be);
 }
 
 /**
@@ -34,8 +83,10 @@ export class KeyedMerge {
   /** Distinct keys emitted so far. */
   keys = 0;
   private outBlock: CellBlock | null = null;
+  private outPre: Float64Array = new Float64Array(0);
   private outKey = 0;
   private lastBlock: CellBlock | null = null;
+  private lastPre: Float64Array = new Float64Array(0);
   private lastKey = -1;
 
   constructor(sources: RunSource[], scale: number) {
@@ -45,23 +96,14 @@ export class KeyedMerge {
       if (block === null) continue;
       if (block.scale > scale)
         throw new RangeError(`a run has scale ${block.scale}, above the merge's ${scale}`);
-      this.heap.push({ block, cell: 0, key: block.cellKey[0], next });
+      this.heap.push({ block, pre: prefixes(block), cell: 0, key: block.cellKey[0], next });
     }
     for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
   }
 
   private less(a: Cursor, b: Cursor): boolean {
-    const ab = a.block;
-    const bb = b.block;
-    const c = compareBytes(
-      ab.keys,
-      ab.keyOffset[a.key],
-      ab.keyOffset[a.key + 1],
-      bb.keys,
-      bb.keyOffset[b.key],
-      bb.keyOffset[b.key + 1],
-    );
-    return c < 0 || (c === 0 && ab.month[a.cell] < bb.month[b.cell]);
+    const c = compareKeys(a.block, a.pre, a.key, b.block, b.pre, b.key);
+    return c < 0 || (c === 0 && a.block.month[a.cell] < b.block.month[b.cell]);
   }
 
   private down(i: number): void {
@@ -94,6 +136,7 @@ export class KeyedMerge {
       if (block.scale > this.scale)
         throw new RangeError(`a run has scale ${block.scale}, above the merge's ${this.scale}`);
       top.block = block;
+      top.pre = prefixes(block);
       top.cell = 0;
     }
     top.key = top.block.cellKey[top.cell];
@@ -101,18 +144,9 @@ export class KeyedMerge {
   }
 
   private sameAsOut(c: Cursor): boolean {
-    const a = this.outBlock as CellBlock;
-    const b = c.block;
     return (
-      b.month[c.cell] === this.month &&
-      compareBytes(
-        a.keys,
-        a.keyOffset[this.outKey],
-        a.keyOffset[this.outKey + 1],
-        b.keys,
-        b.keyOffset[c.key],
-        b.keyOffset[c.key + 1],
-      ) === 0
+      c.block.month[c.cell] === this.month &&
+      compareKeys(this.outBlock as CellBlock, this.outPre, this.outKey, c.block, c.pre, c.key) === 0
     );
   }
 
@@ -122,6 +156,7 @@ export class KeyedMerge {
     const first = this.heap[0];
     // Keep the emitted key's block alive even if its cursor moves on.
     this.outBlock = first.block;
+    this.outPre = first.pre;
     this.outKey = first.key;
     this.month = first.block.month[first.cell];
     this.rows = 0;
@@ -154,17 +189,11 @@ export class KeyedMerge {
     const ob = this.outBlock as CellBlock;
     if (
       this.lastBlock === null ||
-      compareBytes(
-        this.lastBlock.keys,
-        this.lastBlock.keyOffset[this.lastKey],
-        this.lastBlock.keyOffset[this.lastKey + 1],
-        ob.keys,
-        ob.keyOffset[this.outKey],
-        ob.keyOffset[this.outKey + 1],
-      ) !== 0
+      compareKeys(this.lastBlock, this.lastPre, this.lastKey, ob, this.outPre, this.outKey) !== 0
     )
       this.keys++;
     this.lastBlock = ob;
+    this.lastPre = this.outPre;
     this.lastKey = this.outKey;
     return true;
   }

@@ -77,6 +77,7 @@ export function writeMart(
   let seq = 0;
   const store = (blocks: Uint8Array[]) => {
     for (const b of blocks) ins.run(runId, name, seq++, firstKey(b), b);
+    blocks.length = 0;
   };
   let cells = 0;
   let lastKey = 0;

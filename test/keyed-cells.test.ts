@@ -145,6 +145,19 @@ describe('keyed cells: hand-built bytes', () => {
     expect(readBack(new CellBlock(host.subarray(3)))).toEqual(readBack(new CellBlock(bytes)));
   });
 
+  it('an owned block is used in place when aligned (at an offset in its buffer too), else copied', () => {
+    const bytes = handBlock(2, SAMPLE_KEYS, SAMPLE);
+    const want = readBack(new CellBlock(bytes));
+    for (const at of [0, 4, 3]) {
+      const host = new Uint8Array(bytes.length + 8);
+      host.set(bytes, at);
+      const view = host.subarray(at, at + bytes.length);
+      const b = new CellBlock(view, true);
+      expect(readBack(b)).toEqual(want);
+      expect(b.keys.buffer === host.buffer).toBe(at % 4 === 0);
+    }
+  });
+
   const broken: [string, () => Uint8Array][] = [
     ['short', () => new Uint8Array(10)],
     [

@@ -229,12 +229,21 @@ export class CellBlock {
   private readonly rHi: Int32Array;
   private readonly wide: Map<number, bigint> | null;
 
-  /** Validates everything a merge relies on: sizes, key order, (key, month) order, amount ranges. */
-  constructor(bytes: Uint8Array) {
+  /**
+   * Validates everything a merge relies on: sizes, key order, (key, month) order, amount ranges.
+   * `owned`: the caller hands the bytes over (a fresh SQLite blob), so an aligned block is used in
+   * place instead of copied.
+   */
+  constructor(bytes: Uint8Array, owned = false) {
     if (bytes.length < HEADER_BYTES) bad('short block');
-    const copy = new Uint8Array(bytes.length);
-    copy.set(bytes);
-    const v = new DataView(copy.buffer);
+    let copy: Uint8Array;
+    if (owned && bytes.byteOffset % 4 === 0) copy = bytes;
+    else {
+      copy = new Uint8Array(bytes.length);
+      copy.set(bytes);
+    }
+    const base = copy.byteOffset;
+    const v = new DataView(copy.buffer, base, copy.length);
     if (v.getUint32(0, true) !== MAGIC) bad('magic');
     const scale = v.getUint8(4);
     if (scale > 9 || copy[5] !== 0 || copy[6] !== 0 || copy[7] !== 0) bad('scale');
@@ -249,18 +258,18 @@ export class CellBlock {
     this.nKeys = nKeys;
     this.nCells = n;
     let p = HEADER_BYTES;
-    this.keyOffset = new Uint32Array(copy.buffer, p, nKeys + 1);
+    this.keyOffset = new Uint32Array(copy.buffer, base + p, nKeys + 1);
     p += 4 * (nKeys + 1);
-    this.keys = new Uint8Array(copy.buffer, p, keyBytes);
+    this.keys = new Uint8Array(copy.buffer, base + p, keyBytes);
     p += pad4(keyBytes);
-    this.cellKey = new Uint32Array(copy.buffer, p, n);
-    this.rows = new Uint32Array(copy.buffer, p + 4 * n, n);
-    this.uLo = new Uint32Array(copy.buffer, p + 8 * n, n);
-    this.uHi = new Int32Array(copy.buffer, p + 12 * n, n);
-    this.rLo = new Uint32Array(copy.buffer, p + 16 * n, n);
-    this.rHi = new Int32Array(copy.buffer, p + 20 * n, n);
+    this.cellKey = new Uint32Array(copy.buffer, base + p, n);
+    this.rows = new Uint32Array(copy.buffer, base + p + 4 * n, n);
+    this.uLo = new Uint32Array(copy.buffer, base + p + 8 * n, n);
+    this.uHi = new Int32Array(copy.buffer, base + p + 12 * n, n);
+    this.rLo = new Uint32Array(copy.buffer, base + p + 16 * n, n);
+    this.rHi = new Int32Array(copy.buffer, base + p + 20 * n, n);
     p += 24 * n;
-    this.month = new Uint16Array(copy.buffer, p, n);
+    this.month = new Uint16Array(copy.buffer, base + p, n);
     p += pad4(2 * n);
     const off = this.keyOffset;
     if (off[0] !== 0 || off[nKeys] !== keyBytes) bad('key offsets');

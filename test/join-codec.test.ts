@@ -86,10 +86,15 @@ const plainOf = (t: JoinTableData) => ({
 });
 
 describe('join codec', () => {
-  const small = table('t', 'id', ['city'], [
-    ['1', 'A'],
-    ['22', 'A'],
-  ]);
+  const small = table(
+    't',
+    'id',
+    ['city'],
+    [
+      ['1', 'A'],
+      ['22', 'A'],
+    ],
+  );
 
   it('encodes to the hand-built bytes and decodes them back', () => {
     const hand = handBuilt();
@@ -148,10 +153,15 @@ describe('join codec', () => {
   });
 
   it('assembles tables from parts cut at any size, and rejects parts out of order', () => {
-    const a = table('a', 'id', ['x'], [
-      ['1', 'one'],
-      ['2', 'two'],
-    ]);
+    const a = table(
+      'a',
+      'id',
+      ['x'],
+      [
+        ['1', 'one'],
+        ['2', 'two'],
+      ],
+    );
     const b = table('b', 'k', [], [['z']]);
     const ea = encodeJoinTable(a);
     const eb = encodeJoinTable(b);
@@ -224,7 +234,9 @@ describe('joined columns in parseChunk', () => {
       const quoted = rng.int(0, 10) === 0;
       const cents = BigInt(rng.int(1, 100000));
       const qty = rng.int(1, 5);
-      lines.push(`${quoted ? `"${id}"` : id},x,${cents / 100n}.${String(cents % 100n).padStart(2, '0')},${qty}`);
+      lines.push(
+        `${quoted ? `"${id}"` : id},x,${cents / 100n}.${String(cents % 100n).padStart(2, '0')},${qty}`,
+      );
       const row = storeRows.find((r) => r[0] === id);
       const city = row?.[1] ?? '(no match)';
       const c = want.get(city) ?? [0, 0n];
@@ -285,7 +297,10 @@ describe('loading a --join file', () => {
   });
 
   it('loads a table, picks the first text column as the label, and resolves joined columns', () => {
-    const file = write('stores.csv', '\ufeffstore_id;code;city;region\n1;10;Seattle;West\n2;20;"Austin";South\n');
+    const file = write(
+      'stores.csv',
+      '\ufeffstore_id;code;city;region\n1;10;Seattle;West\n2;20;"Austin";South\n',
+    );
     const l = loadJoin(opt(file), 1 << 20);
     expect(l.data.attrs).toEqual(['code', 'city', 'region']);
     expect(l.label).toBe(1);
@@ -322,7 +337,11 @@ describe('loading a --join file', () => {
       try {
         f();
       } catch (err) {
-        return [(err as { code: string }).code, (err as { exitCode: number }).exitCode, (err as Error).message];
+        return [
+          (err as { code: string }).code,
+          (err as { exitCode: number }).exitCode,
+          (err as Error).message,
+        ];
       }
       return null;
     };

@@ -27,6 +27,8 @@ export interface TopRow {
   revenue: string;
   /** The key's joined display value (a name) when a `--join` table is keyed by this column. */
   label?: string;
+  /** The joined column `label` comes from. */
+  labelColumn?: string;
 }
 
 /** The label column for a mart: from the run's join on that column, if any. */
@@ -92,8 +94,10 @@ export function topRows(store: Store, run: RunRow, opts: TopOptions): TopRow[] {
       units: r.units.toString(),
       revenue: formatScaled(r.revenueScaled, run.scale),
     };
-    if (labels !== null)
+    if (labels !== null) {
       row.label = joinAttrs(store, run.id, labels.join, r.key)?.[labels.attr] ?? '(no match)';
+      row.labelColumn = labels.column;
+    }
     return row;
   });
 }
@@ -110,7 +114,7 @@ export function formatTop(rows: TopRow[], opts: TopOptions, runId: number): stri
         ...(grouped ? ['period'] : []),
         'rank',
         opts.column,
-        ...(labelled ? [opts.label ?? 'label'] : []),
+        ...(labelled ? [rows[0].labelColumn ?? 'label'] : []),
         'rows',
         'units',
         'revenue',

@@ -4,14 +4,29 @@
  * resolving joined columns (`store_id.city`) into the scan spec. Every failure is a JoinError
  * (exit 2) raised before any worker is welcomed.
  */
+
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { parse } from 'csv-parse/sync';
 import type { JoinOption } from '../config.js';
 import { JoinError } from '../errors.js';
-import { encodeJoinTable, type JoinTableData, splitParts, stringAt } from '../protocol/join-codec.js';
+import {
+  encodeJoinTable,
+  type JoinTableData,
+  MAX_JOIN_ATTRS,
+  splitParts,
+  stringAt,
+} from '../protocol/join-codec.js';
 import { encodeMessage } from '../protocol/messages.js';
 import type { Dimension, JoinRef, ScanSpec } from '../scan-spec.js';
+import {
+  Fields,
+  fieldText,
+  RECORD_OK,
+  type RecordSink,
+  TEXT_AFTER_QUOTE,
+  tokenize,
+} from '../worker/tokenizer.js';
 
 export interface LoadedJoin {
   option: JoinOption;
@@ -66,58 +81,70 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
   const nl = bytes.indexOf(0x0a);
   const delimiter = guessDelimiter(bytes.toString('utf8', 0, nl < 0 ? Math.min(bytes.length, 65536) : nl));
 
+  // The workers' own tokenizer (and quote rule): fast, no string per field but the ones kept.
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  const body = bytes.subarray(bom);
+  const fields = new Fields(MAX_JOIN_ATTRS + 2);
   let header: string[] | null = null;
   let keyAt = -1;
   const keyLine = new Map<string, number>();
   const keys: Buffer[] = [];
   const dicts: Map<string, number>[] = [];
   const ids: number[][] = [];
-  try {
-    parse(bytes, {
-      bom: true,
-      delimiter,
-      skip_empty_lines: true,
-      on_record: (rec: string[], ctx: { lines: number }) => {
-        if (header === null) {
-          header = rec.map((h) => h.trim());
-          keyAt = findHeader(header, opt.keyColumn);
-          if (keyAt < 0)
-            throw new JoinError(
-              `${where} has no key column "${opt.keyColumn}"; its columns are: ${header.join(', ')}`,
-            );
-          const dup = header.find((h, i) => header?.indexOf(h) !== i);
-          if (dup !== undefined)
-            throw new JoinError(`${where}: the column "${dup}" appears twice in the header`);
-          for (let a = 0; a < header.length - 1; a++) {
-            dicts.push(new Map());
-            ids.push([]);
-          }
-          return null;
-        }
-        const key = rec[keyAt];
-        if (key === '') throw new JoinError(`${where}: line ${ctx.lines} has an empty key`);
-        const first = keyLine.get(key);
-        if (first !== undefined)
+  const text = (f: number) => fieldText(body, fields.start[f], fields.end[f], fields.flag[f]);
+  const sink: RecordSink = {
+    record(rel, nf, _start, _end, problem) {
+      const line = rel + 1;
+      if (problem !== RECORD_OK)
+        throw new JoinError(
+          `${where} is not a well-formed CSV: line ${line}: ${problem === TEXT_AFTER_QUOTE ? 'text after a closing quote' : 'a quote that never closes'}`,
+        );
+      if (nf === 1 && fields.end[0] === fields.start[0]) return; // an empty line
+      if (header === null) {
+        if (nf > MAX_JOIN_ATTRS + 1)
+          throw new JoinError(`${where} has more than ${MAX_JOIN_ATTRS + 1} columns`);
+        const head = Array.from({ length: nf }, (_, f) => text(f).trim());
+        header = head;
+        keyAt = findHeader(head, opt.keyColumn);
+        if (keyAt < 0)
           throw new JoinError(
-            `${where}: the key ${JSON.stringify(key)} appears twice (lines ${first} and ${ctx.lines}); a joined table needs one row per key`,
+            `${where} has no key column "${opt.keyColumn}"; its columns are: ${head.join(', ')}`,
           );
-        keyLine.set(key, ctx.lines);
-        keys.push(Buffer.from(key, 'utf8'));
-        let a = 0;
-        for (let c = 0; c < rec.length; c++) {
-          if (c === keyAt) continue;
-          const dict = dicts[a];
-          let id = dict.get(rec[c]);
-          if (id === undefined) dict.set(rec[c], (id = dict.size));
-          ids[a++].push(id);
+        const dup = head.find((h, i) => head.indexOf(h) !== i);
+        if (dup !== undefined)
+          throw new JoinError(`${where}: the column "${dup}" appears twice in the header`);
+        for (let a = 0; a < nf - 1; a++) {
+          dicts.push(new Map());
+          ids.push([]);
         }
-        return null;
-      },
-    });
-  } catch (err) {
-    if (err instanceof JoinError) throw err;
-    throw new JoinError(`${where} is not a well-formed CSV: ${(err as Error).message}`);
-  }
+        return;
+      }
+      if (nf !== header.length)
+        throw new JoinError(
+          `${where} is not a well-formed CSV: line ${line} has ${nf} fields, the header ${header.length}`,
+        );
+      const key = text(keyAt);
+      if (key === '') throw new JoinError(`${where}: line ${line} has an empty key`);
+      const first = keyLine.get(key);
+      if (first !== undefined)
+        throw new JoinError(
+          `${where}: the key ${JSON.stringify(key)} appears twice (lines ${first} and ${line}); a joined table needs one row per key`,
+        );
+      keyLine.set(key, line);
+      keys.push(Buffer.from(key, 'utf8'));
+      let a = 0;
+      for (let c = 0; c < nf; c++) {
+        if (c === keyAt) continue;
+        const v = text(c);
+        const dict = dicts[a];
+        let id = dict.get(v);
+        if (id === undefined) dict.set(v, (id = dict.size));
+        ids[a++].push(id);
+      }
+    },
+  };
+  if (!isUtf8(body)) throw new JoinError(`${where} is not UTF-8 text`);
+  tokenize(body, body.length, delimiter.charCodeAt(0), fields, sink, Math.max(1, body.length));
   if (header === null) throw new JoinError(`${where} is empty: expected a header line`);
   const head = header as string[];
   const attrs = head.filter((_, i) => i !== keyAt);
@@ -211,6 +238,8 @@ export function applyJoins(
     (l, k) =>
       `join ${l.option.name}: "${header[joins[k].index]}" = ${l.option.file}:"${l.data.keyColumn}" (${l.data.keys.offsets.length - 1} rows; ${l.data.attrs.join(', ') || 'no other columns'})`,
   );
+  const joinedNames = [...dimensions, ...marts].filter((d) => d.join !== undefined).map((d) => `"${d.name}"`);
+  if (joinedNames.length > 0) notes.push(`joined columns: ${[...new Set(joinedNames)].join(', ')}`);
   return { spec: { ...spec, dimensions, marts, names, ...(joins.length > 0 ? { joins } : {}) }, notes };
 }
 

@@ -14,12 +14,14 @@ import {
   encodeJoinTable,
   type JoinTableData,
   MAX_JOIN_ATTRS,
+  MAX_JOIN_ROWS,
   splitParts,
-  stringAt,
 } from '../protocol/join-codec.js';
 import { encodeMessage } from '../protocol/messages.js';
 import type { Dimension, JoinRef, ScanSpec } from '../scan-spec.js';
+import { KeyTable } from '../worker/key-table.js';
 import {
+  ESCAPED,
   Fields,
   fieldText,
   RECORD_OK,
@@ -87,11 +89,18 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
   const fields = new Fields(MAX_JOIN_ATTRS + 2);
   let header: string[] | null = null;
   let keyAt = -1;
-  const keyLine = new Map<string, number>();
-  const keys: Buffer[] = [];
-  const dicts: Map<string, number>[] = [];
+  // Keys and each column's distinct values are interned by bytes (KeyTable): no string per field.
+  const keys = new KeyTable('key', MAX_JOIN_ROWS);
+  const keyLine: number[] = [];
+  const dicts: KeyTable[] = [];
   const ids: number[][] = [];
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
   const text = (f: number) => fieldText(body, fields.start[f], fields.end[f], fields.flag[f]);
+  const slot = (t: KeyTable, f: number) => {
+    if (fields.flag[f] !== ESCAPED) return t.slot(body, fields.start[f], fields.end[f], view);
+    const b = Buffer.from(text(f), 'utf8');
+    return t.slot(b, 0, b.length);
+  };
   const sink: RecordSink = {
     record(rel, nf, _start, _end, problem) {
       const line = rel + 1;
@@ -114,7 +123,7 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
         if (dup !== undefined)
           throw new JoinError(`${where}: the column "${dup}" appears twice in the header`);
         for (let a = 0; a < nf - 1; a++) {
-          dicts.push(new Map());
+          dicts.push(new KeyTable(head[a + (a >= keyAt ? 1 : 0)], MAX_JOIN_ROWS));
           ids.push([]);
         }
         return;
@@ -123,24 +132,16 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
         throw new JoinError(
           `${where} is not a well-formed CSV: line ${line} has ${nf} fields, the header ${header.length}`,
         );
-      const key = text(keyAt);
-      if (key === '') throw new JoinError(`${where}: line ${line} has an empty key`);
-      const first = keyLine.get(key);
-      if (first !== undefined)
+      if (fields.end[keyAt] === fields.start[keyAt])
+        throw new JoinError(`${where}: line ${line} has an empty key`);
+      const k = slot(keys, keyAt);
+      if (k < keyLine.length)
         throw new JoinError(
-          `${where}: the key ${JSON.stringify(key)} appears twice (lines ${first} and ${line}); a joined table needs one row per key`,
+          `${where}: the key ${JSON.stringify(keys.keyText(k))} appears twice (lines ${keyLine[k]} and ${line}); a joined table needs one row per key`,
         );
-      keyLine.set(key, line);
-      keys.push(Buffer.from(key, 'utf8'));
+      keyLine.push(line);
       let a = 0;
-      for (let c = 0; c < nf; c++) {
-        if (c === keyAt) continue;
-        const v = text(c);
-        const dict = dicts[a];
-        let id = dict.get(v);
-        if (id === undefined) dict.set(v, (id = dict.size));
-        ids[a++].push(id);
-      }
+      for (let c = 0; c < nf; c++) if (c !== keyAt) ids[a].push(slot(dicts[a++], c));
     },
   };
   if (!isUtf8(body)) throw new JoinError(`${where} is not UTF-8 text`);
@@ -148,21 +149,24 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
   if (header === null) throw new JoinError(`${where} is empty: expected a header line`);
   const head = header as string[];
   const attrs = head.filter((_, i) => i !== keyAt);
-  const column = (list: Buffer[]) => {
-    const offsets = new Uint32Array(list.length + 1);
-    for (let i = 0; i < list.length; i++) offsets[i + 1] = offsets[i] + list[i].length;
-    return { bytes: Buffer.concat(list), offsets };
+  // A KeyTable holds its keys' bytes back to back in slot order.
+  const column = (t: KeyTable) => {
+    const offsets = new Uint32Array(t.size + 1);
+    for (let i = 0; i < t.size; i++) offsets[i + 1] = t.keyEnd(i);
+    return { bytes: t.keyBytes.subarray(0, offsets[t.size]), offsets };
   };
   const data: JoinTableData = {
     name: opt.name,
     keyColumn: head[keyAt],
     attrs,
     keys: column(keys),
-    values: dicts.map((d) => column([...d.keys()].map((v) => Buffer.from(v, 'utf8')))),
+    values: dicts.map(column),
     ids: ids.map((col) => Uint32Array.from(col)),
   };
   const label = attrs.findIndex((_, a) =>
-    [...dicts[a].keys()].some((v) => v.trim() !== '' && !NUMBER_OR_DATE.test(v)),
+    Array.from({ length: dicts[a].size }, (_, v) => dicts[a].keyText(v)).some(
+      (v) => v.trim() !== '' && !NUMBER_OR_DATE.test(v),
+    ),
   );
   return {
     option: opt,
@@ -172,11 +176,6 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
     fileBytes: bytes.length,
     label: label >= 0 ? label : attrs.length > 0 ? 0 : -1,
   };
-}
-
-/** Row r of a table: its key and its attribute values, for the database. */
-export function joinRow(t: JoinTableData, r: number): [string, string[]] {
-  return [stringAt(t.keys, r), t.values.map((v, a) => stringAt(v, t.ids[a][r]))];
 }
 
 /** The join a column names as `FACTCOL.ATTR`, by the longest matching fact column. */

@@ -4,9 +4,9 @@
  * the run is done from the spilled runs of unmatched fact keys, inside the finishing transaction.
  */
 
-import { joinRow, type LoadedJoin } from '../coordinator/join-load.js';
+import type { LoadedJoin } from '../coordinator/join-load.js';
 import { KeyedMerge } from '../coordinator/keyed-merge.js';
-import { unmatchedRunName } from '../protocol/join-codec.js';
+import { type StringColumn, unmatchedRunName } from '../protocol/join-codec.js';
 import { runSources } from './cell-runs.js';
 import type { Store } from './store.js';
 
@@ -37,6 +37,13 @@ export interface JoinTableRow {
   fingerprint: string;
 }
 
+function strings(c: StringColumn): string[] {
+  const b = Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.length);
+  return Array.from({ length: c.offsets.length - 1 }, (_, v) =>
+    b.toString('utf8', c.offsets[v], c.offsets[v + 1]),
+  );
+}
+
 /** Records a run's tables and their rows; call in the transaction that creates the run. */
 export function saveJoinTables(
   store: Store,
@@ -62,10 +69,13 @@ export function saveJoinTables(
     );
     const values: unknown[] = [];
     // In (UTF-16) key order, close to the primary key's byte order: inserts mostly append to the B-tree.
-    const keys = Array.from({ length: rows }, (_, r) => joinRow(t, r));
-    keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    for (const [key, attrs] of keys) {
-      values.push(runId, t.name, key, JSON.stringify(attrs));
+    // Each distinct value is decoded once; a row's attributes are built only when it is inserted.
+    const keys = strings(t.keys);
+    const dicts = t.values.map(strings);
+    const order = Array.from({ length: rows }, (_, r) => r);
+    order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : 0));
+    for (const r of order) {
+      values.push(runId, t.name, keys[r], JSON.stringify(dicts.map((d, a) => d[t.ids[a][r]])));
       if (values.length === BATCH * 4) {
         many.run(...values);
         values.length = 0;

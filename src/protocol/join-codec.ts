@@ -173,15 +173,6 @@ export function splitParts(bytes: Uint8Array, partBytes = JOIN_PART_BYTES): Uint
   return parts;
 }
 
-/** The text of value v of a column. */
-export function stringAt(c: StringColumn, v: number): string {
-  return Buffer.from(
-    c.bytes.buffer,
-    c.bytes.byteOffset + c.offsets[v],
-    c.offsets[v + 1] - c.offsets[v],
-  ).toString('utf8');
-}
-
 /** The name of the keyed-cell run holding a join's unmatched fact keys (a dimension name no header can hold). */
 export function unmatchedRunName(join: string): string {
   return `\u0001unmatched:${join}`;

@@ -308,7 +308,11 @@ function session(
           case 'join':
             if (state !== 'ready' || joins === null) throw new ProtocolError('join table before welcome');
             joins.add(msg.name, msg.seq, msg.data);
-            if (joins.tables) void work();
+            if (joins.tables) {
+              const rows = joins.tables.reduce((n, t) => n + t.rows, 0);
+              ui.info(`${opts.id}: received ${joins.tables.length} join table(s), ${rows} rows`);
+              void work();
+            }
             return;
           case 'ping':
             channel.send({ type: 'pong', t: msg.t });

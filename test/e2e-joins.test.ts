@@ -230,6 +230,21 @@ describe('run --join', () => {
     expect(attr.err()).toMatch(/has no column "town"; its columns are: city, region/);
     // No run was recorded for any of them.
     expect(fs.existsSync(db) ? query<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM runs')[0].n : 0).toBe(0);
+
+    // A run's table that changed on disk: --resume refuses to go on with it.
+    const copy = path.join(dir, 'stores_copy.csv');
+    fs.copyFileSync(path.join(dir, 'stores_part.csv'), copy);
+    const changed = path.join(dir, 'changed.db');
+    const c = cli(['coordinator', csv, '--port', '0', '--db', changed, '--join', `${copy}:store_id`]);
+    await listeningPort(c);
+    c.child.kill('SIGKILL');
+    await c.exit;
+    fs.appendFileSync(copy, '\n99,Nowhere,North\n');
+    const resumed = cli(['coordinator', csv, '--port', '0', '--db', changed, '--resume']);
+    expect(await resumed.exit).toBe(2);
+    expect(resumed.err()).toMatch(
+      /stores_copy\.csv \(--join stores_copy\) changed since run 1 began; resume refused/,
+    );
   }, 120_000);
 
   it('counts exactly once through a dropped worker, a killed coordinator and --resume, which refuses another --join', async () => {
@@ -249,11 +264,15 @@ describe('run --join', () => {
     const w1 = faultWorker(address, 'w1', { FAULT_DELAY_MS: 30, FAULT_RETRY_FOR: 60, FAULT_DROP_AFTER: 2 });
     const w2 = faultWorker(address, 'w2', { FAULT_DELAY_MS: 30, FAULT_RETRY_FOR: 60 });
     await w1.waitFor(/fault: dropping the connection/, 60_000);
-    for (let i = 0; i < 400; i++) {
-      await sleep(50);
-      const done = query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n;
-      if (done >= 8) break;
-    }
+    const doneChunks = () =>
+      query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n;
+    for (let i = 0; i < 400 && doneChunks() < 4; i++) await sleep(50);
+    // w2 is killed mid-chunk (each takes 30 ms or more); w3 takes its place.
+    w2.child.kill('SIGKILL');
+    await w2.exit;
+    const w3 = faultWorker(address, 'w3', { FAULT_DELAY_MS: 30, FAULT_RETRY_FOR: 60 });
+    const atKill = doneChunks();
+    for (let i = 0; i < 400 && doneChunks() < atKill + 4; i++) await sleep(50);
     c.child.kill('SIGKILL');
     await c.exit;
     expect(query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM runs WHERE status = 'done'")[0].n).toBe(0);
@@ -267,9 +286,10 @@ describe('run --join', () => {
     const again = cli(['coordinator', csv, '--port', String(port), '--db', db, '--resume']);
     expect(await again.exit, again.err()).toBe(0);
     expect(await w1.exit).toBe(0);
-    expect(await w2.exit).toBe(0);
+    expect(await w3.exit).toBe(0);
+    expect(c.err()).toMatch(/worker w2 disconnected.*re-queueing [1-9]/);
     // The table went to each worker once per session (w1 had at least two), never with a chunk.
-    for (const w of [w1, w2]) {
+    for (const w of [w1, w2, w3]) {
       const sessions = w.err().match(/connected to 127\.0\.0\.1:\d+, run/g)?.length ?? 0;
       const tables = w.err().match(/received 1 join table\(s\), \d+ rows/g)?.length ?? 0;
       expect(tables).toBe(sessions);

@@ -18,9 +18,12 @@ import { ESCAPED, type Fields, fieldText } from './tokenizer.js';
 export const NO_MATCH = '(no match)';
 const NO_MATCH_BYTES = Buffer.from(NO_MATCH, 'utf8');
 
-function hashBytes(buf: Uint8Array, s: number, e: number): number {
+/** KeyTable's hash: FNV-style over 4-byte words (`view` reads the same bytes as `buf`), then a finalizer. */
+function hashBytes(buf: Uint8Array, view: DataView, s: number, e: number): number {
   let h = 0x811c9dc5 ^ (e - s);
-  for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  let i = s;
+  for (; i + 4 <= e; i += 4) h = Math.imul(h ^ view.getUint32(i, true), 0x01000193);
+  for (; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
@@ -39,10 +42,11 @@ export class JoinTable {
     this.slots = new Int32Array(size);
     this.mask = size - 1;
     const { bytes, offsets } = data.keys;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     for (let r = 0; r < n; r++) {
       const s = offsets[r];
       const e = offsets[r + 1];
-      let p = hashBytes(bytes, s, e) & this.mask;
+      let p = hashBytes(bytes, view, s, e) & this.mask;
       for (;;) {
         const v = this.slots[p];
         if (v === 0) break;
@@ -58,9 +62,14 @@ export class JoinTable {
     return this.data.keys.offsets.length - 1;
   }
 
-  /** The row whose key is buf[s, e), or -1. */
-  lookup(buf: Uint8Array, s: number, e: number): number {
-    let p = hashBytes(buf, s, e) & this.mask;
+  /** The row whose key is buf[s, e), or -1; `view` reads the same bytes as `buf`. */
+  lookup(
+    buf: Uint8Array,
+    s: number,
+    e: number,
+    view = new DataView(buf.buffer, buf.byteOffset, buf.length),
+  ): number {
+    let p = hashBytes(buf, view, s, e) & this.mask;
     for (;;) {
       const v = this.slots[p];
       if (v === 0) return -1;
@@ -151,22 +160,24 @@ export class JoinProbe {
   }
 
   /** Looks the current record's fact keys up in every table; an unmatched key is tallied. */
-  probe(buf: Uint8Array, fields: Fields): void {
+  probe(buf: Uint8Array, view: DataView, fields: Fields): void {
     for (let j = 0; j < this.tables.length; j++) {
       const f = this.factIndex[j];
+      let v = view;
       let b = buf;
       let s = fields.start[f];
       let e = fields.end[f];
       if (fields.flag[f] === ESCAPED) {
         b = Buffer.from(fieldText(buf, s, e, ESCAPED), 'utf8');
+        v = new DataView(b.buffer, b.byteOffset, b.length);
         s = 0;
         e = b.length;
       }
-      const r = this.tables[j].lookup(b, s, e);
+      const r = this.tables[j].lookup(b, s, e, v);
       this.row[j] = r;
       if (r < 0) {
         const t = this.unmatched[j];
-        t.add(t.slot(b, s, e), 0, 0);
+        t.add(t.slot(b, s, e, v), 0, 0);
       }
     }
   }

@@ -229,7 +229,7 @@ export class ChunkAggregator implements RecordSink {
       ps = 0;
     }
     this.priceSum = ps;
-    this.joins?.probe(this.buf, this.fields);
+    this.joins?.probe(this.buf, this.view, this.fields);
     if (this.minMaxBig === null) {
       if (stat < this.priceMin) this.priceMin = stat;
       if (stat > this.priceMax) this.priceMax = stat;
@@ -301,7 +301,7 @@ export class ChunkAggregator implements RecordSink {
   private countBig(month: number, qty: number, rev: bigint, stat: bigint): void {
     this.rows++;
     this.addUnits(qty);
-    this.joins?.probe(this.buf, this.fields);
+    this.joins?.probe(this.buf, this.view, this.fields);
     this.revenueBig += rev;
     this.priceSumBig += stat;
     if (this.minMaxBig === null) {

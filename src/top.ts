@@ -3,7 +3,7 @@
  * each month (coupons) or the best seller of each month (incentives). Reads SQLite only.
  */
 import { formatScaled, groupThousands } from './aggregate/decimal.js';
-import { joinAttrs, joinTables } from './db/joins.js';
+import { joinTables, joinValues } from './db/joins.js';
 import type { RunRow, Store } from './db/store.js';
 import { SalesgridError } from './errors.js';
 import { renderTable } from './table.js';
@@ -85,7 +85,18 @@ export function topRows(store: Store, run: RunRow, opts: TopOptions): TopRow[] {
     );
   }
   const labels = labelSource(store, run, name, opts.label);
-  return store.martTop(run.id, name, opts.per, opts.by, opts.limit).map((r) => {
+  const top = store.martTop(run.id, name, opts.per, opts.by, opts.limit);
+  const names =
+    labels === null
+      ? []
+      : joinValues(
+          store,
+          run.id,
+          labels.join,
+          labels.attr,
+          top.map((r) => r.key),
+        );
+  return top.map((r, i) => {
     const row: TopRow = {
       period: r.period === '' ? 'all' : r.period,
       rank: Number(r.rank),
@@ -95,7 +106,7 @@ export function topRows(store: Store, run: RunRow, opts: TopOptions): TopRow[] {
       revenue: formatScaled(r.revenueScaled, run.scale),
     };
     if (labels !== null) {
-      row.label = joinAttrs(store, run.id, labels.join, r.key)?.[labels.attr] ?? '(no match)';
+      row.label = names[i] ?? '(no match)';
       row.labelColumn = labels.column;
     }
     return row;

@@ -1,12 +1,13 @@
 /**
- * The `--join` tables in the database: each run's dimension tables and rows (written in the run's
- * first transaction, so `top` can show names), and the join report (`join_stats`), computed when
- * the run is done from the spilled runs of unmatched fact keys, inside the finishing transaction.
+ * The `--join` tables in the database: each run's dimension tables (written in the run's first
+ * transaction, so `top` can show names without the files), and the join report (`join_stats`),
+ * computed when the run is done from the spilled unmatched fact keys, in the finishing transaction.
  */
 
 import type { LoadedJoin } from '../coordinator/join-load.js';
 import { KeyedMerge } from '../coordinator/keyed-merge.js';
-import { type StringColumn, unmatchedRunName } from '../protocol/join-codec.js';
+import { decodeJoinTable, MAX_JOIN_WIRE_BYTES, unmatchedRunName } from '../protocol/join-codec.js';
+import { JoinTable } from '../worker/join-table.js';
 import { runSources } from './cell-runs.js';
 import type { Store } from './store.js';
 
@@ -37,14 +38,10 @@ export interface JoinTableRow {
   fingerprint: string;
 }
 
-function strings(c: StringColumn): string[] {
-  const b = Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.length);
-  return Array.from({ length: c.offsets.length - 1 }, (_, v) =>
-    b.toString('utf8', c.offsets[v], c.offsets[v + 1]),
-  );
-}
-
-/** Records a run's tables and their rows; call in the transaction that creates the run. */
+/**
+ * Records a run's tables, each as the block its workers receive (one row, however many keys: a
+ * million-row table as rows of SQLite took 9 s); call in the transaction that creates the run.
+ */
 export function saveJoinTables(
   store: Store,
   runId: number,
@@ -52,36 +49,21 @@ export function saveJoinTables(
   factColumns: string[],
 ): void {
   const table = store.statement(
-    `INSERT INTO join_tables (run_id, name, file, fact_column, key_column, columns, label, rows, bytes, fingerprint)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO join_tables (run_id, name, file, fact_column, key_column, columns, label, rows, bytes, fingerprint, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  // Rows go 64 to a statement: a table can hold a million keys, and each statement crosses into SQLite once.
-  const BATCH = 64;
-  const head = 'INSERT INTO join_rows (run_id, name, key, attrs) VALUES ';
-  const many = store.statement(head + Array(BATCH).fill('(?, ?, ?, ?)').join(', '));
-  const one = store.statement(`${head}(?, ?, ?, ?)`);
   loaded.forEach((l, k) => {
     const t = l.data;
-    const rows = t.keys.offsets.length - 1;
     table.run(
       ...[runId, t.name, l.option.file, factColumns[k], t.keyColumn, JSON.stringify(t.attrs)],
-      ...[l.label >= 0 ? t.attrs[l.label] : null, rows, l.fileBytes, l.fingerprint],
+      ...[
+        l.label >= 0 ? t.attrs[l.label] : null,
+        t.keys.offsets.length - 1,
+        l.fileBytes,
+        l.fingerprint,
+        l.encoded,
+      ],
     );
-    const values: unknown[] = [];
-    // In (UTF-16) key order, close to the primary key's byte order: inserts mostly append to the B-tree.
-    // Each distinct value is decoded once; a row's attributes are built only when it is inserted.
-    const keys = strings(t.keys);
-    const dicts = t.values.map(strings);
-    const order = Array.from({ length: rows }, (_, r) => r);
-    order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : 0));
-    for (const r of order) {
-      values.push(runId, t.name, keys[r], JSON.stringify(dicts.map((d, a) => d[t.ids[a][r]])));
-      if (values.length === BATCH * 4) {
-        many.run(...values);
-        values.length = 0;
-      }
-    }
-    for (let i = 0; i < values.length; i += 4) one.run(...values.slice(i, i + 4));
   });
 }
 
@@ -102,12 +84,31 @@ export function joinTables(store: Store, runId: number): JoinTableRow[] {
   }));
 }
 
-/** The attributes of `key` in a run's table `name`, or undefined when it has no such row. */
-export function joinAttrs(store: Store, runId: number, name: string, key: string): string[] | undefined {
-  const r = store
-    .statement('SELECT attrs FROM join_rows WHERE run_id = ? AND name = ? AND key = ?')
-    .get(runId, name, key) as { attrs: string } | undefined;
-  return r === undefined ? undefined : (JSON.parse(r.attrs) as string[]);
+/**
+ * Attribute `attr` of each key in a run's table `name` (undefined for a key with no row): the
+ * stored block decoded once and looked up by bytes, as a worker does.
+ */
+export function joinValues(
+  store: Store,
+  runId: number,
+  name: string,
+  attr: number,
+  keys: string[],
+): (string | undefined)[] {
+  const row = store
+    .statement('SELECT data FROM join_tables WHERE run_id = ? AND name = ?')
+    .get(runId, name) as { data: Uint8Array } | undefined;
+  if (row === undefined) return keys.map(() => undefined);
+  const table = new JoinTable(decodeJoinTable(row.data, MAX_JOIN_WIRE_BYTES));
+  const { bytes, offsets } = table.data.values[attr];
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return keys.map((k) => {
+    const b = Buffer.from(k, 'utf8');
+    const r = table.lookup(b, 0, b.length);
+    if (r < 0) return undefined;
+    const v = table.data.ids[attr][r];
+    return text.toString('utf8', offsets[v], offsets[v + 1]);
+  });
 }
 
 /**

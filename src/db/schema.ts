@@ -10,7 +10,7 @@
 /**
  * 2: marts.revenue_scaled INTEGER (overflowed past 2^63) became units_key/revenue_key TEXT.
  * 3: marts WITHOUT ROWID keyed (run_id, mart, key, month) with the marts_rank index; cell_runs.
- * 4: join_tables, join_rows, join_stats (`--join`).
+ * 4: join_tables, join_stats (`--join`).
  */
 export const SCHEMA_VERSION = 4;
 
@@ -151,8 +151,8 @@ CREATE TABLE IF NOT EXISTS rejects (
   count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS rejects_run ON rejects (run_id, line);
--- --join: each run's dimension tables (written with the run's row), their rows (attributes as a
--- JSON array in join_tables.columns order), and the join report written when the run is done.
+-- --join: each run's dimension tables, written with the run's row (data: the encoded table the
+-- workers received, src/protocol/join-codec.ts), and the join report written when the run is done.
 CREATE TABLE IF NOT EXISTS join_tables (
   run_id INTEGER NOT NULL,
   name TEXT NOT NULL,
@@ -164,15 +164,9 @@ CREATE TABLE IF NOT EXISTS join_tables (
   rows INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
   fingerprint TEXT NOT NULL,
+  data BLOB NOT NULL,
   PRIMARY KEY (run_id, name)
 );
-CREATE TABLE IF NOT EXISTS join_rows (
-  run_id INTEGER NOT NULL,
-  name TEXT NOT NULL,
-  key TEXT NOT NULL,
-  attrs TEXT NOT NULL,
-  PRIMARY KEY (run_id, name, key)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS join_stats (
   run_id INTEGER NOT NULL,
   name TEXT NOT NULL,

@@ -11,6 +11,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_RETAIL_DATA,
+  JOIN_OPTION_TABLE,
   parseCoordinatorOptions,
   parseIntOption,
   parseServeOptions,
@@ -71,6 +72,10 @@ function addColumnOptions(cmd: Command): Command {
 }
 
 function addRunOptions(cmd: Command): Command {
+  for (const o of JOIN_OPTION_TABLE) {
+    if (o.repeatable) cmd.option(o.flags, o.description, collect);
+    else cmd.option(o.flags, o.description);
+  }
   return addColumnOptions(
     cmd
       .option('--db <path>', 'SQLite database', DEFAULT_DB)
@@ -420,6 +425,10 @@ export function buildProgram(): Command {
       new Option('--by <metric>', 'rank by').choices(['revenue', 'units', 'rows']).default('revenue'),
     )
     .option('--limit <n>', 'keys per period', '10')
+    .option(
+      '--label <col>',
+      'the joined column shown beside each key (default: the first text column of its --join table)',
+    )
     .option('--db <path>', 'SQLite database', DEFAULT_DB)
     .option('--run <id>', 'run id (default: the latest)')
     .option('--json', 'machine-readable output')
@@ -435,6 +444,7 @@ export function buildProgram(): Command {
           run?: string;
           json?: boolean;
           csv?: boolean;
+          label?: string;
         },
       ) => {
         const limit = parseIntOption('--limit', o.limit, 1, 1_000_000);
@@ -449,7 +459,7 @@ export function buildProgram(): Command {
         const store = Store.openReadOnly(o.db);
         try {
           const run = pickRun(store, runId);
-          const opts = { column, per: o.per, by: o.by, limit };
+          const opts = { column, per: o.per, by: o.by, limit, label: o.label };
           const rows = topRows(store, run, opts);
           if (o.json) process.stdout.write(`${JSON.stringify({ runId: run.id, ...opts, rows }, null, 2)}\n`);
           else if (o.csv) process.stdout.write(topCsv(rows));

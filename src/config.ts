@@ -171,6 +171,9 @@ export interface CoordinatorOptions {
   /** A worker not heard from this long (pings unanswered) is dropped; pings go out every third of it. */
   peerTimeoutMs: number;
   columns: ColumnOptions;
+  /** Dimension tables joined by key (`--join`), and the cap on each file's size. */
+  joins: JoinOption[];
+  maxJoinBytes: number;
   /** Send byte ranges instead of bytes (workers must read the same file). */
   transport: 'bytes' | 'range';
   /** Certificate TLS instead of TLS-PSK (`--tls-cert`, `--tls-key`, optional `--tls-ca` for client certs). */
@@ -336,6 +339,72 @@ export interface RawCoordinatorFlags extends RawColumnFlags, RawTlsFlags {
   transport?: string;
   quiet?: boolean;
   json?: boolean;
+  join?: string[];
+  maxJoinBytes?: string;
+}
+
+/** A `--join FILE:KEY` (or `FILE:FACTCOL=DIMCOL`): a dimension table joined to the fact rows by key. */
+export interface JoinOption {
+  /** Absolute path of the dimension CSV. */
+  file: string;
+  /** The fact file's key column. */
+  factColumn: string;
+  /** The dimension file's key column (the same name unless `FACTCOL=DIMCOL`). */
+  keyColumn: string;
+  /** The file's base name without extension (`stores.csv` → `stores`). */
+  name: string;
+}
+
+export const DEFAULT_MAX_JOIN_BYTES = 64 * 1024 * 1024;
+const MAX_MAX_JOIN_BYTES = 512 * 1024 * 1024;
+
+/** The `--join` options of `run` and `coordinator`, declared once: cli.ts adds them from this table. */
+export const JOIN_OPTION_TABLE: readonly { flags: string; description: string; repeatable?: true }[] = [
+  {
+    flags: '--join <file:key>',
+    description:
+      'join a dimension CSV by key (FILE:KEY, or FILE:FACTCOL=DIMCOL); its columns become FACTCOL.ATTR for --dimension/--mart (repeatable)',
+    repeatable: true,
+  },
+  { flags: '--max-join-bytes <size>', description: 'largest dimension file --join loads (default: 64MiB)' },
+];
+
+export function parseJoinOption(value: string): JoinOption {
+  const cut = value.lastIndexOf(':');
+  const file = cut > 0 ? value.slice(0, cut) : '';
+  const key = cut > 0 ? value.slice(cut + 1) : '';
+  const [factColumn, keyColumn = factColumn, extra] = key.split('=');
+  if (file.trim() === '' || factColumn.trim() === '' || keyColumn.trim() === '' || extra !== undefined)
+    throw new UsageError(
+      `--join must be FILE:KEY or FILE:FACTCOL=DIMCOL, like stores.csv:store_id, got "${value}"`,
+    );
+  const name = path.basename(file).replace(/\.[^.]*$/, '');
+  if (name === '') throw new UsageError(`--join ${value}: the file name gives the join no name`);
+  return Object.freeze({
+    file: path.resolve(file),
+    factColumn: factColumn.trim(),
+    keyColumn: keyColumn.trim(),
+    name,
+  });
+}
+
+function parseJoins(raw: RawCoordinatorFlags): { joins: JoinOption[]; maxJoinBytes: number } {
+  const joins = (raw.join ?? []).map(parseJoinOption);
+  for (let i = 0; i < joins.length; i++) {
+    for (let k = 0; k < i; k++) {
+      if (joins[k].name === joins[i].name)
+        throw new UsageError(`two --join tables are named "${joins[i].name}"; rename one of the files`);
+      if (joins[k].factColumn === joins[i].factColumn)
+        throw new UsageError(
+          `two --join tables use the fact column "${joins[i].factColumn}"; join one table per key column`,
+        );
+    }
+  }
+  const maxJoinBytes =
+    raw.maxJoinBytes === undefined ? DEFAULT_MAX_JOIN_BYTES : parseSize('--max-join-bytes', raw.maxJoinBytes);
+  if (maxJoinBytes > MAX_MAX_JOIN_BYTES)
+    throw new UsageError(`--max-join-bytes must be at most 512MiB, got "${raw.maxJoinBytes}"`);
+  return { joins, maxJoinBytes };
 }
 
 export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags): CoordinatorOptions {
@@ -384,6 +453,7 @@ export function parseCoordinatorOptions(file: string, raw: RawCoordinatorFlags):
         ? DEFAULT_PEER_TIMEOUT_MS
         : parseSeconds('--peer-timeout', raw.peerTimeout),
     columns: parseColumnOptions(raw),
+    ...parseJoins(raw),
     transport,
     tls: parseTlsOptions(raw, 'coordinator', token),
     quiet: raw.quiet === true,

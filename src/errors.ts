@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'E_TILING'
   | 'E_FINISH'
   | 'E_RESULT_TOO_LARGE'
+  | 'E_JOIN'
+  | 'E_JOIN_TOO_LARGE'
   | 'E_INTERNAL';
 
 export class SalesgridError extends Error {
@@ -47,6 +49,14 @@ export class UsageError extends SalesgridError {
   constructor(message: string) {
     super('E_USAGE', message, { exitCode: 2 });
     this.name = 'UsageError';
+  }
+}
+
+/** A `--join` table that cannot be used (missing key column, duplicate keys, bad CSV, over the cap). */
+export class JoinError extends SalesgridError {
+  constructor(message: string, code: 'E_JOIN' | 'E_JOIN_TOO_LARGE' = 'E_JOIN') {
+    super(code, message, { exitCode: 2 });
+    this.name = 'JoinError';
   }
 }
 

@@ -72,6 +72,10 @@ export async function printSummary(
       ),
     );
   }
+  if (s.joins !== undefined && s.joins.length > 0) {
+    const { joinStatLines } = await import('./report.js');
+    lines.push('', ...joinStatLines(s.joins));
+  }
   if (quotes !== undefined && quotes.count > 0) {
     const { brokenQuoteLines } = await import('./report.js');
     lines.push('', ...brokenQuoteLines(quotes));

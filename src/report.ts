@@ -2,6 +2,7 @@
  * `report`: a run's totals, monthly and yearly tables, workers and rejects, read from SQLite only.
  */
 import { formatScaled, groupThousands, parseDecimal, rescale } from './aggregate/decimal.js';
+import { type JoinStat, joinStats } from './db/joins.js';
 import type { RunRow, Store } from './db/store.js';
 import { SalesgridError } from './errors.js';
 import { BROKEN_QUOTE_LIKE, BROKEN_QUOTE_RE, brokenQuoteWarning } from './quote-limit.js';
@@ -54,6 +55,34 @@ export interface ReportData {
   rejects: { reason: string; count: number; firstLine: number | null }[];
   /** Lines rejected because a quote opened on them never closes: how many, and the first lines. */
   brokenQuotes: BrokenQuotes;
+  /** The `--join` report of a done run: matched and unmatched fact rows per joined table. */
+  joins: JoinStat[];
+}
+
+/** The join report as a table, then a line per join with unmatched keys (never dropped silently). */
+export function joinStatLines(stats: JoinStat[]): string[] {
+  const out = [
+    'joins',
+    renderTable(
+      ['join', 'on', 'fact rows', 'matched', 'unmatched rows', 'unmatched keys'],
+      stats.map((j) => [
+        j.name,
+        j.factColumn,
+        int(j.factRows),
+        int(j.matchedRows),
+        int(j.unmatchedRows),
+        int(j.unmatchedKeys),
+      ]),
+    ),
+  ];
+  for (const j of stats) {
+    if (j.unmatchedRows === 0) continue;
+    const sample = j.sampleKeys.map((k) => `${JSON.stringify(k.key)} (${int(k.rows)})`).join(', ');
+    out.push(
+      `${int(j.unmatchedRows)} row(s) have a ${j.factColumn} with no row in ${j.name}: counted under "(no match)"; e.g. ${sample}`,
+    );
+  }
+  return out;
 }
 
 export interface BrokenQuotes {
@@ -184,6 +213,7 @@ export function buildReport(store: Store, run: RunRow): ReportData {
       .map((r) => ({ reason: r.reason, count: r.count, firstLine: r.first_line }))
       .sort((a, b) => Number(BROKEN_QUOTE_RE.test(b.reason)) - Number(BROKEN_QUOTE_RE.test(a.reason))),
     brokenQuotes: brokenQuotes(store, run.id),
+    joins: joinStats(store, run.id),
   };
 }
 
@@ -266,6 +296,7 @@ export function formatReport(r: ReportData): string {
       ),
     );
   }
+  if (r.joins.length > 0) out.push('', ...joinStatLines(r.joins));
   out.push('');
   if (r.rejects.length === 0) out.push('rejected rows: none');
   else {

@@ -9,7 +9,22 @@ export type DateFormat = 'mdy' | 'dmy' | 'ymd';
 
 export interface Dimension {
   name: string;
+  /** The fact column; for a joined attribute, the join's key column. */
   index: number;
+  /** A joined attribute (`store_id.city`): the join (index into `joins`) and its attribute column. */
+  join?: number;
+  attr?: number;
+}
+
+/** A dimension table joined to the fact rows (`--join`); its bytes follow the welcome (join-codec.ts). */
+export interface JoinRef {
+  name: string;
+  /** The fact column holding the key. */
+  index: number;
+  /** Length of the encoded table, sent in `join` frames. */
+  bytes: number;
+  /** Attribute columns of the table (for checking joined dimensions). */
+  attrs: number;
 }
 
 export interface ScanSpec {
@@ -42,11 +57,13 @@ export interface ScanSpec {
    * Absent in runs recorded before the limit existed: the default then.
    */
   maxFieldBytes?: number;
+  /** Dimension tables joined by key, in the order their `join` frames follow the welcome. */
+  joins?: JoinRef[];
 }
 
 export const MAX_SCALE = 9;
 
-function columnsOk(list: unknown, fieldCount: number): boolean {
+function columnsOk(list: unknown, fieldCount: number, joins: JoinRef[] = []): boolean {
   return (
     Array.isArray(list) &&
     list.every(
@@ -56,8 +73,32 @@ function columnsOk(list: unknown, fieldCount: number): boolean {
         typeof d.name === 'string' &&
         Number.isInteger(d.index) &&
         (d.index as number) >= 0 &&
-        (d.index as number) < fieldCount,
+        (d.index as number) < fieldCount &&
+        (d.join === undefined ||
+          (Number.isInteger(d.join) &&
+            joins[d.join as number] !== undefined &&
+            joins[d.join as number].index === d.index &&
+            Number.isInteger(d.attr) &&
+            (d.attr as number) >= 0 &&
+            (d.attr as number) < joins[d.join as number].attrs)),
     )
+  );
+}
+
+function joinsOk(list: unknown, fieldCount: number): list is JoinRef[] | undefined {
+  return (
+    list === undefined ||
+    (Array.isArray(list) &&
+      list.length <= 64 &&
+      list.every(
+        (j: Partial<JoinRef> | null) =>
+          j !== null &&
+          typeof j === 'object' &&
+          typeof j.name === 'string' &&
+          j.name.length <= 4096 &&
+          [j.index, j.bytes, j.attrs].every((v) => Number.isSafeInteger(v) && (v as number) >= 0) &&
+          (j.index as number) < fieldCount,
+      ))
   );
 }
 
@@ -78,8 +119,9 @@ export function validateSpec(raw: unknown): ScanSpec {
     Number.isInteger(s.scale) &&
     (s.scale as number) >= 0 &&
     (s.scale as number) <= MAX_SCALE &&
-    columnsOk(s.dimensions, s.fieldCount as number) &&
-    (s.marts === undefined || columnsOk(s.marts, s.fieldCount as number)) &&
+    joinsOk(s.joins, s.fieldCount as number) &&
+    columnsOk(s.dimensions, s.fieldCount as number, s.joins) &&
+    (s.marts === undefined || columnsOk(s.marts, s.fieldCount as number, s.joins)) &&
     Number.isInteger(s.maxKeys) &&
     (s.maxKeys as number) > 0 &&
     Array.isArray(s.names) &&

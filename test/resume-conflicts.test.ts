@@ -24,6 +24,24 @@ describe('resume conflicts', () => {
     ]);
   });
 
+  it("--join: none given keeps the run's tables; another set (or order, or key) is a conflict", () => {
+    const stores = { file: '/d/stores.csv', factColumn: 'store_id', keyColumn: 'store_id', name: 'stores' };
+    const team = { file: '/d/team.csv', factColumn: 'sales_person_id', keyColumn: 'id', name: 'team' };
+    const stored = { chunkSize: 65536, columns: { maxKeys: 500 }, joins: [{ ...stores, fingerprint: 'ab' }] };
+    const base = { chunkSize: 65536, chunkSizeGiven: false, columns: { maxKeys: 1_000_000 } };
+    expect(resumeConflicts(stored, base)).toEqual([]);
+    expect(resumeConflicts(stored, { ...base, joins: [stores] })).toEqual([]);
+    expect(resumeConflicts(stored, { ...base, joins: [stores, team] })).toEqual([
+      '--join /d/stores.csv:store_id, /d/team.csv:sales_person_id=id (the run has /d/stores.csv:store_id)',
+    ]);
+    expect(resumeConflicts(stored, { ...base, joins: [{ ...stores, keyColumn: 'id' }] })).toEqual([
+      '--join /d/stores.csv:store_id=id (the run has /d/stores.csv:store_id)',
+    ]);
+    expect(resumeConflicts({ chunkSize: 65536, columns: {} }, { ...base, joins: [team] })).toEqual([
+      '--join /d/team.csv:sales_person_id=id (the run has none)',
+    ]);
+  });
+
   it("--max-field-bytes: the default is not a conflict; another value than the run's is", () => {
     const stored = { chunkSize: 65536, columns: { maxKeys: 500, maxFieldBytes: 4096 } };
     const base = { chunkSize: 65536, chunkSizeGiven: false };

@@ -9,6 +9,7 @@ import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
 import { deleteCellRuns, saveCellRuns } from '../db/cell-runs.js';
+import { joinStats } from '../db/joins.js';
 import { Store } from '../db/store.js';
 import { ChunkFailedError, errorMessage, ProtocolError, SalesgridError } from '../errors.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
@@ -21,6 +22,7 @@ import type { Chunker } from './chunker.js';
 import { planCommit, type WorkerStats } from './commit-plan.js';
 import { recordEnd, summarize } from './end-of-run.js';
 import { iso, lineOf, openInput } from './input.js';
+import { joinFrames } from './join-load.js';
 import * as lt from './lease-table.js';
 import { openRun } from './open-run.js';
 import { Pump } from './pump.js';
@@ -50,6 +52,8 @@ export class Coordinator {
   private dataStart = 0;
   private chunker!: Chunker;
   private spec!: ScanSpec;
+  /** The `--join` tables as encoded `join` frames, built once and sent after every welcome. */
+  private joinFrames: Uint8Array[] = [];
   private table!: lt.LeaseTable;
   private runId = 0;
   private resumed = false;
@@ -95,7 +99,7 @@ export class Coordinator {
       joined: (session, hello) => {
         this.store.workerConnected(this.runId, hello.workerId, session.channel.remote, iso(Date.now()));
         this.lastWorkerMs = Date.now();
-        return { runId: this.runId, spec: this.spec };
+        return { runId: this.runId, spec: this.spec, joinFrames: this.joinFrames };
       },
       message: (session, msg) => {
         if (msg.type === 'failure') return this.onFailure(session, msg.chunkId, msg.code, msg.message);
@@ -206,6 +210,7 @@ export class Coordinator {
     ({ runId: this.runId, resumed: this.resumed, spec: this.spec, dataStart: this.dataStart } = r);
     ({ total: this.total, workerStats: this.workerStats, table: this.table, chunker: this.chunker } = r);
     this.bytesDone = r.bytesDone;
+    this.joinFrames = joinFrames(r.joins);
     const host = {
       ...{ table: this.table, chunker: this.chunker, sessions: this.sessions, store: this.store },
       ...{ runId: this.runId, transport: this.opts.transport, file: this.opts.file },
@@ -512,6 +517,8 @@ export class Coordinator {
       ...{ wallMs: closedMs - this.startMs, total: this.total, chunks: this.table.done.size },
       ...{ retries: this.retries, duplicates: this.duplicates, workerStats: this.workerStats },
       ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0 },
+      joins:
+        status === 'done' && this.spec.joins !== undefined ? joinStats(this.store, this.runId) : undefined,
     });
     this.store.close();
     const close = async () => {

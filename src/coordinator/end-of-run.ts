@@ -6,6 +6,7 @@
 import { formatScaled } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
 import { deleteCellRuns, mergedDimensionRows, writeMergedMarts } from '../db/cell-runs.js';
+import { type JoinStat, writeJoinStats } from '../db/joins.js';
 import type { Store } from '../db/store.js';
 import { errorMessage, SalesgridError } from '../errors.js';
 import { processUsage, type Usage } from '../protocol/messages.js';
@@ -62,6 +63,8 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
       if (e.status === 'done') {
         // After finishRun's tiling check, in its transaction: the marts' merge into blocks.
         writeMergedMarts(e.store, e.runId, e.marts, scale, true);
+        // The join report comes from the spilled unmatched keys, so it must precede their deletion.
+        writeJoinStats(e.store, e.runId, e.total.rows, scale);
         // What is left of the spill (runs of chunks that never counted) goes with the done run.
         deleteCellRuns(e.store, e.runId);
       }
@@ -101,6 +104,8 @@ export interface SummaryInput {
   usage: Map<string, Usage>;
   resumed: boolean;
   hasPrice: boolean;
+  /** The join report of a done run with `--join` tables. */
+  joins?: JoinStat[];
 }
 
 export function summarize(s: SummaryInput): RunSummary {
@@ -128,5 +133,6 @@ export function summarize(s: SummaryInput): RunSummary {
     resumed: s.resumed,
     priceBasis: s.hasPrice ? 'unit price' : 'line amount',
     coordinatorUsage: processUsage(),
+    ...(s.joins !== undefined ? { joins: s.joins } : {}),
   };
 }

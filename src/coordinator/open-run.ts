@@ -5,6 +5,7 @@
  */
 import { type Agg, emptyAgg } from '../aggregate/partial.js';
 import { type CoordinatorOptions, MAX_CHUNK_SIZE } from '../config.js';
+import { saveJoinTables } from '../db/joins.js';
 import type { Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';
@@ -12,6 +13,7 @@ import type { ReadAt } from '../source/byte-source.js';
 import { Chunker, type ChunkerOptions } from './chunker.js';
 import type { WorkerStats } from './commit-plan.js';
 import { iso, ownerIsDead, readSample } from './input.js';
+import { applyJoins, type LoadedJoin, loadJoin, plainColumns } from './join-load.js';
 import { detectLayout, type Layout } from './layout.js';
 import * as lt from './lease-table.js';
 import { resumeRun } from './resume.js';
@@ -28,6 +30,8 @@ export interface OpenRun {
   chunker: Chunker;
   bytesDone: number;
   chunksSeen: number;
+  /** The `--join` tables, loaded and checked: sent to every worker once per session. */
+  joins: LoadedJoin[];
 }
 
 export interface OpenInput {
@@ -86,9 +90,10 @@ export async function openRun(i: OpenInput): Promise<OpenRun> {
       }),
       bytesDone,
       chunksSeen: r.done.length,
+      joins: r.joins,
     };
   }
-  const { runId, layout } = await newRun(i.store, o, i, i.owner, i.startMs, i.lockStaleMs, i.ui);
+  const { runId, layout, joins } = await newRun(i.store, o, i, i.owner, i.startMs, i.lockStaleMs, i.ui);
   return {
     runId,
     resumed: false,
@@ -103,6 +108,7 @@ export async function openRun(i: OpenInput): Promise<OpenRun> {
     }),
     bytesDone: 0,
     chunksSeen: 0,
+    joins,
   };
 }
 
@@ -114,9 +120,18 @@ async function newRun(
   startMs: number,
   lockStaleMs: number,
   ui: CoordinatorUi,
-): Promise<{ runId: number; layout: Layout }> {
+): Promise<{ runId: number; layout: Layout; joins: LoadedJoin[] }> {
+  const joins = opts.joins.map((j) => loadJoin(j, opts.maxJoinBytes));
   const sample = await readSample(input.file, input.size);
-  const layout = detectLayout({ ...sample, path: opts.file }, opts.columns);
+  const c = opts.columns;
+  const plain = {
+    ...c,
+    dimensions: plainColumns(c.dimensions, opts.joins),
+    marts: plainColumns(c.marts, opts.joins),
+  };
+  const detected = detectLayout({ ...sample, path: opts.file }, plain);
+  const joined = applyJoins(detected.spec, detected.header, joins, c);
+  const layout = { ...detected, spec: joined.spec, notes: [...detected.notes, ...joined.notes] };
   for (const n of layout.notes) ui.info(`detected ${n}`);
   for (const w of layout.warnings) ui.warn(w);
   const live = store.liveRunForFile(opts.file, lockStaleMs);
@@ -127,25 +142,32 @@ async function newRun(
       { exitCode: 2 },
     );
   }
-  const runId = store.createRun({
-    file: opts.file,
-    size: input.size,
-    mtimeMs: input.mtimeMs,
-    options: {
+  let runId = 0;
+  // The run's row and its joined tables are one transaction: a run never exists without them.
+  store.transaction(() => {
+    runId = store.createRun({
+      file: opts.file,
+      size: input.size,
+      mtimeMs: input.mtimeMs,
+      options: {
+        chunkSize: opts.chunkSize,
+        columns: opts.columns,
+        maxAttempts: opts.maxAttempts,
+        transport: opts.transport,
+        careful: layout.quotedNewlines,
+        joins: joins.map((j) => ({ ...j.option, fingerprint: j.fingerprint })),
+      },
+      spec: layout.spec,
+      dataStart: layout.dataStart,
+      headerLines: layout.headerLines,
       chunkSize: opts.chunkSize,
-      columns: opts.columns,
-      maxAttempts: opts.maxAttempts,
-      transport: opts.transport,
-      careful: layout.quotedNewlines,
-    },
-    spec: layout.spec,
-    dataStart: layout.dataStart,
-    headerLines: layout.headerLines,
-    chunkSize: opts.chunkSize,
-    scale: layout.spec.scale,
-    startedAt: iso(startMs),
-    lockOwner: owner,
-    chunksTotal: input.size === layout.dataStart ? 0 : null,
+      scale: layout.spec.scale,
+      startedAt: iso(startMs),
+      lockOwner: owner,
+      chunksTotal: input.size === layout.dataStart ? 0 : null,
+    });
+    const factColumns = (layout.spec.joins ?? []).map((j) => layout.header[j.index]);
+    saveJoinTables(store, runId, joins, factColumns);
   });
-  return { runId, layout };
+  return { runId, layout, joins };
 }

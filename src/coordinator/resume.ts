@@ -4,13 +4,14 @@
  */
 import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
-import { type ColumnOptions, type CoordinatorOptions, DEFAULT_MAX_KEYS } from '../config.js';
+import { type ColumnOptions, type CoordinatorOptions, DEFAULT_MAX_KEYS, type JoinOption } from '../config.js';
 import type { RunRow, Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
 import type { ScanSpec } from '../scan-spec.js';
 import { type WorkerStats, withChunk } from './commit-plan.js';
 import { iso, ownerIsDead } from './input.js';
+import { type LoadedJoin, loadJoin } from './join-load.js';
 import type { ChunkRange } from './lease-table.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -30,10 +31,29 @@ const COLUMN_FLAGS: [keyof ColumnOptions, string][] = [
 
 /** Flags given with --resume that differ from the stored run's, described; empty when none. Pure. */
 export function resumeConflicts(
-  stored: { chunkSize: number; columns: Partial<ColumnOptions> },
-  opts: Pick<CoordinatorOptions, 'chunkSize' | 'chunkSizeGiven' | 'columns'>,
+  stored: { chunkSize: number; columns: Partial<ColumnOptions>; joins?: JoinOption[] },
+  opts: Pick<CoordinatorOptions, 'chunkSize' | 'chunkSizeGiven' | 'columns'> & { joins?: JoinOption[] },
 ): string[] {
   const out: string[] = [];
+  // Given --join flags must name the run's tables, in order; none given means the run's own.
+  const joinText = (list: JoinOption[]) =>
+    list.length === 0
+      ? 'none'
+      : list
+          .map(
+            (j) =>
+              `${j.file}:${j.factColumn === j.keyColumn ? j.factColumn : `${j.factColumn}=${j.keyColumn}`}`,
+          )
+          .join(', ');
+  const given = opts.joins ?? [];
+  const had = (stored.joins ?? []).map(({ file, factColumn, keyColumn, name }) => ({
+    file,
+    factColumn,
+    keyColumn,
+    name,
+  }));
+  if (given.length > 0 && joinText(given) !== joinText(had))
+    out.push(`--join ${joinText(given)} (the run has ${joinText(had)})`);
   const show = (v: unknown) => (v === undefined ? 'not given (detected)' : JSON.stringify(v));
   for (const [key, flag] of COLUMN_FLAGS) {
     const now = opts.columns[key];
@@ -60,6 +80,8 @@ export interface ResumedRun {
   attempts: [number, number][];
   total: Agg;
   workerStats: Map<string, WorkerStats>;
+  /** The run's `--join` tables, loaded again and checked against their fingerprints. */
+  joins: LoadedJoin[];
   /** Chunk ids by start offset, so unfinished chunks keep their id (and attempt history). */
   idByStart: Map<number, number>;
   firstId: number;
@@ -85,13 +107,28 @@ export function resumeRun(
       `${opts.file} changed since run ${prev.id} (size ${prev.size} → ${input.size}, mtime ${iso(prev.mtime_ms)} → ${iso(input.mtimeMs)}); resume refused, start a new run without --resume`,
     );
   }
-  const stored = JSON.parse(prev.options) as { careful?: boolean; columns?: Partial<ColumnOptions> };
-  const conflicts = resumeConflicts({ chunkSize: prev.chunk_size, columns: stored.columns ?? {} }, opts);
+  const stored = JSON.parse(prev.options) as {
+    careful?: boolean;
+    columns?: Partial<ColumnOptions>;
+    joins?: (JoinOption & { fingerprint: string })[];
+  };
+  const conflicts = resumeConflicts(
+    { chunkSize: prev.chunk_size, columns: stored.columns ?? {}, joins: stored.joins },
+    opts,
+  );
   if (conflicts.length > 0) {
     throw refuse(
       `--resume continues run ${prev.id} with its own settings; these flags conflict with it: ${conflicts.join('; ')}. Leave them out, or start a new run without --resume`,
     );
   }
+  const joins = (stored.joins ?? []).map((j) => {
+    const loaded = loadJoin(j, opts.maxJoinBytes);
+    if (loaded.fingerprint !== j.fingerprint)
+      throw refuse(
+        `${j.file} (--join ${j.name}) changed since run ${prev.id} began; resume refused, start a new run without --resume`,
+      );
+    return loaded;
+  });
   if (!store.takeLock(prev.id, owner, ownerIsDead(prev.lock_owner) ? 0 : lockStaleMs)) {
     throw refuse(`run ${prev.id} is held by another live coordinator (${prev.lock_owner})`, 'E_DB_LOCKED');
   }
@@ -126,5 +163,6 @@ export function resumeRun(
     workerStats,
     idByStart,
     firstId: maxId + 1,
+    joins,
   };
 }

@@ -1,5 +1,6 @@
 /** What a coordinator run reports: progress while it runs, the summary at its end, the UI hooks. */
 import type { Totals } from '../aggregate/partial.js';
+import type { JoinStat } from '../db/joins.js';
 import type { Usage } from '../protocol/messages.js';
 
 export interface Progress {
@@ -54,4 +55,6 @@ export interface RunSummary {
   priceBasis: 'unit price' | 'line amount';
   /** This (coordinator) process's usage at the end of the run. */
   coordinatorUsage: Usage;
+  /** Per `--join` table: fact rows, matched and unmatched rows, distinct unmatched keys, samples. */
+  joins?: JoinStat[];
 }

@@ -45,8 +45,11 @@ export interface SessionEvents {
   stopping(): boolean;
   /** Set once the run ended: a hello is then answered with `done`. */
   ended(): { runId: number; status: string } | null;
-  /** A worker passed the handshake; returns the welcome's run id and spec. */
-  joined(session: Session, hello: Hello): { runId: number; spec: unknown };
+  /**
+   * A worker passed the handshake; returns the welcome's run id and spec, and the encoded `join`
+   * frames (the run's dimension tables) that follow the welcome, once per session.
+   */
+  joined(session: Session, hello: Hello): { runId: number; spec: unknown; joinFrames?: Uint8Array[] };
   message(session: Session, msg: Result | Failure): void;
   /** A ready worker's connection closed; `dropped` when this side closed it. */
   lost(session: Session, reason: string | null, dropped: boolean): void;
@@ -192,8 +195,9 @@ export class Sessions {
     session.slots = verdict.slots;
     session.state = 'ready';
     session.channel.setMaxFrame(DEFAULT_MAX_FRAME);
-    const { runId, spec } = this.events.joined(session, hello);
+    const { runId, spec, joinFrames } = this.events.joined(session, hello);
     session.channel.send({ type: 'welcome', runId, spec: spec as never });
+    for (const body of joinFrames ?? []) session.channel.sendParts([body]);
     const cap = verdict.capped ? `; it asked for ${hello.slots}, --max-slots is ${this.opts.maxSlots}` : '';
     this.ui.info(
       `worker ${hello.workerId} joined from ${session.channel.remote} (${verdict.slots} slot(s)${cap})`,

@@ -10,8 +10,9 @@
  * 2: marts.revenue_scaled INTEGER (overflowed past 2^63) became units_key/revenue_key TEXT.
  * 3: marts WITHOUT ROWID keyed (run_id, mart, key, month) with the marts_rank index; cell_runs.
  * 4: marts became mart_blocks (columnar blocks), mart_rank (precomputed rankings) and mart_info.
+ * 5: join_tables, join_stats (`--join`).
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -169,4 +170,31 @@ CREATE TABLE IF NOT EXISTS rejects (
   count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS rejects_run ON rejects (run_id, line);
+-- --join: each run's dimension tables, written with the run's row (data: the encoded table the
+-- workers received, src/protocol/join-codec.ts), and the join report written when the run is done.
+CREATE TABLE IF NOT EXISTS join_tables (
+  run_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  file TEXT NOT NULL,
+  fact_column TEXT NOT NULL,
+  key_column TEXT NOT NULL,
+  columns TEXT NOT NULL,
+  label TEXT,
+  rows INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS join_stats (
+  run_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  fact_column TEXT NOT NULL,
+  fact_rows INTEGER NOT NULL,
+  matched_rows INTEGER NOT NULL,
+  unmatched_rows INTEGER NOT NULL,
+  unmatched_keys INTEGER NOT NULL,
+  sample_keys TEXT NOT NULL,
+  PRIMARY KEY (run_id, name)
+);
 `;

@@ -20,6 +20,7 @@ export const MessageType = {
   ping: 'ping',
   pong: 'pong',
   done: 'done',
+  join: 'join',
 } as const;
 
 export interface Challenge {
@@ -91,7 +92,18 @@ export interface Done {
   status: string;
 }
 
-export type ToWorker = Challenge | Welcome | Refuse | Task | Ping | Pong | Done;
+/**
+ * Part `seq` of a dimension table's encoded bytes (join-codec.ts). The parts of every table in
+ * `spec.joins` follow the welcome, in order, before any task: once per session.
+ */
+export interface Join {
+  type: 'join';
+  name: string;
+  seq: number;
+  data: Uint8Array;
+}
+
+export type ToWorker = Challenge | Welcome | Refuse | Task | Ping | Pong | Done | Join;
 export type ToCoordinator = Hello | Result | Failure | Ping | Pong;
 export type Message = ToWorker | ToCoordinator;
 
@@ -263,6 +275,8 @@ export function asToWorker(m: Record<string, unknown>): ToWorker {
       return { type: 'pong', t: num(m, 't') };
     case 'done':
       return { type: 'done', runId: int(m, 'runId'), status: str(m, 'status', 100) };
+    case 'join':
+      return { type: 'join', name: str(m, 'name'), seq: int(m, 'seq', 0, 1 << 20), data: bin(m, 'data') };
     default:
       throw new ProtocolError(`unexpected message type ${JSON.stringify(m.type)} from the coordinator`);
   }

@@ -11,6 +11,7 @@ import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } fro
 import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { CellTable, encodeDimension } from './cell-table.js';
+import { JoinProbe, type JoinTable } from './join-table.js';
 import { KeyTable } from './key-table.js';
 import {
   ESCAPED,
@@ -62,6 +63,9 @@ export class ChunkAggregator implements RecordSink {
   private readonly marts: CellTable[];
   private readonly decimalPoint: number;
   private readonly groupSep: number;
+  /** `--join` tables: probed once per counted row; `joinUse` maps dimensions, then marts, to their joined attribute (-1: a plain column). */
+  private readonly joins: JoinProbe | null;
+  private readonly joinUse: Int32Array;
 
   scale: number;
   rows = 0;
@@ -88,7 +92,7 @@ export class ChunkAggregator implements RecordSink {
   private num = 0;
   private numDecimals = 0;
 
-  constructor(spec: ScanSpec) {
+  constructor(spec: ScanSpec, joinTables: JoinTable[] = []) {
     this.spec = spec;
     this.scale = spec.scale;
     this.fields = new Fields(spec.fieldCount + 1);
@@ -100,6 +104,13 @@ export class ChunkAggregator implements RecordSink {
     this.marts = marts.map((d) => CellTable.take(d.name));
     this.decimalPoint = spec.decimalComma ? COMMA : DOT;
     this.groupSep = spec.decimalComma ? DOT : COMMA;
+    const refs = spec.joins ?? [];
+    if (joinTables.length !== refs.length) throw new Error('the join tables have not all arrived');
+    const probe = refs.length > 0 ? new JoinProbe(joinTables, refs, spec.maxKeys) : null;
+    this.joins = probe;
+    this.joinUse = Int32Array.from([...spec.dimensions, ...marts], (d) =>
+      probe === null || d.join === undefined ? -1 : probe.use(d.join, d.attr as number),
+    );
   }
 
   /** Parses buf[0, n) and returns the number of line feeds in it. */
@@ -218,6 +229,7 @@ export class ChunkAggregator implements RecordSink {
       ps = 0;
     }
     this.priceSum = ps;
+    this.joins?.probe(this.buf, this.view, this.fields);
     if (this.minMaxBig === null) {
       if (stat < this.priceMin) this.priceMin = stat;
       if (stat > this.priceMax) this.priceMax = stat;
@@ -243,7 +255,7 @@ export class ChunkAggregator implements RecordSink {
     }
     const tables = this.dimTables;
     for (let k = 0; k < tables.length; k++) {
-      const slot = this.slotOf(tables[k], this.dimIndex[k]);
+      const slot = this.slotOf(tables[k], this.dimIndex[k], k);
       if (revBig !== null) {
         tables[k].add(slot, qty, 0);
         tables[k].addBig(slot, revBig);
@@ -251,7 +263,7 @@ export class ChunkAggregator implements RecordSink {
     }
     const martTables = this.martTables;
     for (let k = 0; k < martTables.length; k++) {
-      const slot = this.slotOf(martTables[k], this.martIndex[k]);
+      const slot = this.slotOf(martTables[k], this.martIndex[k], this.dimTables.length + k);
       const mart = this.marts[k];
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
       if (revBig !== null) {
@@ -264,8 +276,13 @@ export class ChunkAggregator implements RecordSink {
   /** Min/max as bigints, once a scale raise made the number pair unsafe. */
   private minMaxBig: [bigint, bigint] | null = null;
 
-  /** The key slot of field `f` of the current record (quoted keys with doubled quotes are unescaped). */
-  private slotOf(table: KeyTable, f: number): number {
+  /**
+   * The key slot of field `f` of the current record (quoted keys with doubled quotes are
+   * unescaped), or of its joined attribute when dimension/mart `use` is one.
+   */
+  private slotOf(table: KeyTable, f: number, use: number): number {
+    const u = this.joinUse[use];
+    if (u >= 0) return (this.joins as JoinProbe).slot(u, table);
     const fs = this.fields.start;
     const fe = this.fields.end;
     if (this.fields.flag[f] === ESCAPED) {
@@ -284,6 +301,7 @@ export class ChunkAggregator implements RecordSink {
   private countBig(month: number, qty: number, rev: bigint, stat: bigint): void {
     this.rows++;
     this.addUnits(qty);
+    this.joins?.probe(this.buf, this.view, this.fields);
     this.revenueBig += rev;
     this.priceSumBig += stat;
     if (this.minMaxBig === null) {
@@ -299,12 +317,12 @@ export class ChunkAggregator implements RecordSink {
     }
     for (let k = 0; k < this.dimTables.length; k++) {
       const table = this.dimTables[k];
-      const slot = this.slotOf(table, this.dimIndex[k]);
+      const slot = this.slotOf(table, this.dimIndex[k], k);
       table.add(slot, qty, 0);
       table.addBig(slot, rev);
     }
     for (let k = 0; k < this.martTables.length; k++) {
-      const slot = this.slotOf(this.martTables[k], this.martIndex[k]);
+      const slot = this.slotOf(this.martTables[k], this.martIndex[k], this.dimTables.length + k);
       const mart = this.marts[k];
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
       mart.add(c, qty, 0);
@@ -543,6 +561,7 @@ export class ChunkAggregator implements RecordSink {
     const runs = [
       ...this.dimTables.map((t) => encodeDimension(t, this.scale)),
       ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale)),
+      ...(this.joins?.runs(this.scale) ?? []),
     ];
     for (const m of this.marts) m.release();
     return runs;
@@ -557,8 +576,13 @@ export type Lookahead = (bytes: number) => Uint8Array;
  * still open at the chunk's end are judged broken; with `lookahead` the bytes after the chunk
  * confirm it, otherwise `endsInQuote` asks the coordinator to (it re-cuts the file if needed).
  */
-export function parseChunk(buf: Uint8Array, spec: ScanSpec, lookahead?: Lookahead): ChunkOutcome {
-  const aggregator = new ChunkAggregator(spec);
+export function parseChunk(
+  buf: Uint8Array,
+  spec: ScanSpec,
+  lookahead?: Lookahead,
+  joins: JoinTable[] = [],
+): ChunkOutcome {
+  const aggregator = new ChunkAggregator(spec, joins);
   const lines = aggregator.scan(buf);
   return {
     agg: aggregator.toAgg(),

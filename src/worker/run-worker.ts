@@ -9,6 +9,7 @@ import { aggToWire } from '../aggregate/partial.js';
 import type { WorkerOptions } from '../config.js';
 import { AuthError, errorMessage, errorToWire, ProtocolError, SalesgridError } from '../errors.js';
 import type { Channel } from '../protocol/channel.js';
+import { MAX_JOIN_WIRE_BYTES } from '../protocol/join-codec.js';
 import {
   asToWorker,
   encodeMessage,
@@ -22,6 +23,7 @@ import { connect as socketConnect } from '../protocol/socket-channel.js';
 import { clientSecurity, TLS_REFUSED } from '../protocol/tls-security.js';
 import { backoffMs } from '../retry.js';
 import { type ScanSpec, validateSpec } from '../scan-spec.js';
+import { JoinAssembler } from './join-table.js';
 import { parseChunk } from './parse-chunk.js';
 import { RangeReader } from './range-reader.js';
 
@@ -129,6 +131,8 @@ function session(
 ): Promise<SessionEnd> {
   return new Promise<SessionEnd>((resolve, reject) => {
     let spec: ScanSpec | null = null;
+    // The run's dimension tables arrive after the welcome; tasks wait for them.
+    let joins: JoinAssembler | null = null;
     let state: 'challenge' | 'welcome' | 'ready' | 'over' = 'challenge';
     const queue: Task[] = [];
     let busy = false;
@@ -165,7 +169,7 @@ function session(
     const work = async () => {
       if (busy) return;
       busy = true;
-      while (queue.length > 0 && state === 'ready' && spec !== null) {
+      while (queue.length > 0 && state === 'ready' && spec !== null && joins?.tables) {
         const task = queue.shift() as Task;
         try {
           await hooks.beforeParse?.({ chunkId: task.chunkId, attempt: task.attempt });
@@ -178,6 +182,7 @@ function session(
             data,
             spec,
             task.data === undefined && range !== undefined ? ranges.lookahead(range) : undefined,
+            joins.tables,
           );
           const parseMs = performance.now() - t0;
           summary.chunks++;
@@ -276,6 +281,7 @@ function session(
           case 'welcome':
             if (state !== 'welcome') throw new ProtocolError('unexpected welcome');
             spec = validateSpec(msg.spec);
+            joins = new JoinAssembler(spec.joins ?? [], MAX_JOIN_WIRE_BYTES);
             state = 'ready';
             joined = true;
             ui.info(`${opts.id}: connected to ${opts.host}:${opts.port}, run ${msg.runId}`);
@@ -298,6 +304,15 @@ function session(
             if (state !== 'ready') throw new ProtocolError('task before welcome');
             queue.push(msg);
             void work();
+            return;
+          case 'join':
+            if (state !== 'ready' || joins === null) throw new ProtocolError('join table before welcome');
+            joins.add(msg.name, msg.seq, msg.data);
+            if (joins.tables) {
+              const rows = joins.tables.reduce((n, t) => n + t.rows, 0);
+              ui.info(`${opts.id}: received ${joins.tables.length} join table(s), ${rows} rows`);
+              void work();
+            }
             return;
           case 'ping':
             channel.send({ type: 'pong', t: msg.t });

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import {
+  CUSTOMER_OPTION_TABLE,
   DEFAULT_DATA,
   DEFAULT_DB,
   DEFAULT_HOST,
@@ -45,6 +46,7 @@ const load = {
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 function addColumnOptions(cmd: Command): Command {
+  for (const o of CUSTOMER_OPTION_TABLE) cmd.option(o.flags, o.description);
   return cmd
     .option('--price <col>', 'unit price column (default: detected from common names)')
     .option('--quantity <col>', 'quantity column (default: detected; 1 per row when absent)')

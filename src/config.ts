@@ -147,7 +147,32 @@ export interface ColumnOptions {
   maxKeys: number;
   /** Most bytes a quoted field may hold before its quote is judged broken (`--max-field-bytes`; default 1 MiB). */
   maxFieldBytes?: number;
+  /** `--customer`, `--order`, `--category`: per-customer features (undefined: detected). */
+  customer?: string;
+  order?: string;
+  category?: string;
+  /** `--no-customers`: no customers table even when a customer column is detected. */
+  noCustomers?: boolean;
 }
+
+/** The per-customer column options, declared once: cli.ts adds them to `run` and `coordinator`. */
+export const CUSTOMER_OPTION_TABLE: readonly { flags: string; description: string }[] = [
+  {
+    flags: '--customer <col>',
+    description:
+      'customer column: the run also builds the customers table for `segment` (default: detected customer_id, Customer ID, CustomerID, customer)',
+  },
+  {
+    flags: '--order <col>',
+    description:
+      'order id column, for distinct orders per customer (default: detected order_id, Order ID, InvoiceNo; else distinct purchase days)',
+  },
+  {
+    flags: '--category <col>',
+    description: "category column, for each customer's revenue per top category (default: detected category)",
+  },
+  { flags: '--no-customers', description: 'no customers table even when a customer column is detected' },
+];
 
 export interface CoordinatorOptions {
   file: string;
@@ -260,6 +285,11 @@ export interface RawColumnFlags {
   delimiter?: string;
   maxKeys?: string;
   maxFieldBytes?: string;
+  customer?: string;
+  order?: string;
+  category?: string;
+  /** commander's negation of --no-customers: false when given. */
+  customers?: boolean;
 }
 
 export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
@@ -279,7 +309,17 @@ export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
     maxKeys:
       raw.maxKeys === undefined ? DEFAULT_MAX_KEYS : parseIntOption('--max-keys', raw.maxKeys, 1, 10_000_000),
     maxFieldBytes: parseMaxFieldBytes(raw.maxFieldBytes),
+    customer: nonEmpty('--customer', raw.customer),
+    order: nonEmpty('--order', raw.order),
+    category: nonEmpty('--category', raw.category),
+    noCustomers: customersOff(raw),
   });
+}
+
+function customersOff(raw: RawColumnFlags): boolean {
+  const off = raw.customers === false;
+  if (off && raw.customer !== undefined) throw new UsageError('--customer and --no-customers contradict');
+  return off;
 }
 
 function parseMaxFieldBytes(value: string | undefined): number {

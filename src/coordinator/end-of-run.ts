@@ -6,6 +6,7 @@
 import { formatScaled } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
 import { deleteCellRuns, mergedDimensionRows, mergedMartRows } from '../db/cell-runs.js';
+import { type CustomerFeatureSpec, writeCustomers } from '../db/customers.js';
 import type { Store } from '../db/store.js';
 import { errorMessage, SalesgridError } from '../errors.js';
 import { processUsage, type Usage } from '../protocol/messages.js';
@@ -25,6 +26,8 @@ export interface EndInput {
   /** The run's dimension and mart columns: their cells are merged from the spill (db/cell-runs.ts). */
   dimensions: string[];
   marts: string[];
+  /** With a customer column: what its spilled runs hold, written to `customers` (db/customers.ts). */
+  customers: CustomerFeatureSpec | null;
   dataStart: number;
   fileSize: number;
   /** Workers still connected, recorded as disconnected now. */
@@ -60,6 +63,8 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
           );
         }
       });
+      if (e.status === 'done' && e.customers !== null)
+        writeCustomers(e.store, e.runId, scale, e.customers, true);
       // What is left of the spill (runs of chunks that never counted) goes with the done run.
       if (e.status === 'done') deleteCellRuns(e.store, e.runId);
     });

@@ -14,14 +14,17 @@ import {
   DEFAULT_RETAIL_DATA,
   parseCoordinatorOptions,
   parseIntOption,
+  parseSegmentOptions,
   parseServeOptions,
   parseUiOptions,
   parseWorkerOptions,
   type RawCoordinatorFlags,
   type RawGenerateFlags,
+  type RawSegmentFlags,
   type RawServeFlags,
   type RawWorkerFlags,
   RETAIL_DEFAULTS,
+  SEGMENT_OPTION_TABLE,
   SERVE_OPTION_TABLE,
 } from './config.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
@@ -41,6 +44,7 @@ const load = {
   ui: () => import('./ui.js'),
   worker: () => import('./worker/run-worker.js'),
   serve: () => import('./serve/run-serve.js'),
+  segment: () => import('./segment/run-segment-command.js'),
 };
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -461,6 +465,22 @@ export function buildProgram(): Command {
         }
       },
     );
+
+  const segment = program
+    .command('segment')
+    .description(
+      "segment a run's customers: KMeans after PCA, RFM segments and lifetime-value deciles (needs a run with a customer column)",
+    );
+  for (const o of SEGMENT_OPTION_TABLE) segment.option(o.flags, o.description, o.default);
+  segment.action(async (o: RawSegmentFlags) => {
+    const opts = parseSegmentOptions(o);
+    const { runSegmentCommand } = await load.segment();
+    runSegmentCommand(
+      opts,
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(`${t}\n`),
+    );
+  });
 
   return program;
 }

@@ -542,3 +542,51 @@ export function parseUiOptions(
   }
   return parseServeOptions({ db, host: DEFAULT_HOST, port: uiPort, token: tokenFlag, quiet: false });
 }
+
+/** `segment`: segmentation of one run's customers. */
+export interface SegmentCommandOptions {
+  db: string;
+  /** Run id; null: the latest done run. */
+  run: number | null;
+  /** Clusters; null: chosen by the silhouette over k = 2..10. */
+  k: number | null;
+  seed: number;
+  format: 'human' | 'json' | 'csv';
+}
+
+export interface RawSegmentFlags {
+  db?: string;
+  run?: string;
+  k?: string;
+  seed?: string;
+  json?: boolean;
+  csv?: boolean;
+}
+
+/** The `segment` options, declared once: cli.ts adds them from this table. */
+export const SEGMENT_OPTION_TABLE: readonly { flags: string; description: string; default?: string }[] = [
+  { flags: '--db <path>', description: 'SQLite database', default: DEFAULT_DB },
+  { flags: '--run <id>', description: 'run id (default: the latest finished run)' },
+  { flags: '--k <n>', description: 'clusters (default: chosen by the silhouette over k = 2..10)' },
+  {
+    flags: '--seed <n>',
+    description: 'seed of the sample and of k-means++ (same seed, same segments)',
+    default: '42',
+  },
+  { flags: '--json', description: 'the segmentation as JSON (revenue as exact strings)' },
+  {
+    flags: '--csv',
+    description: 'customer → cluster, RFM segment and lifetime-value decile as CSV, for a CRM',
+  },
+];
+
+export function parseSegmentOptions(raw: RawSegmentFlags): SegmentCommandOptions {
+  if (raw.json === true && raw.csv === true) throw new UsageError('--json and --csv contradict: choose one');
+  return Object.freeze({
+    db: raw.db ?? DEFAULT_DB,
+    run: raw.run === undefined ? null : parseIntOption('--run', raw.run, 1, Number.MAX_SAFE_INTEGER),
+    k: raw.k === undefined ? null : parseIntOption('--k', raw.k, 2, 50),
+    seed: raw.seed === undefined ? 42 : parseIntOption('--seed', raw.seed, 0, 2 ** 31 - 1),
+    format: raw.json === true ? 'json' : raw.csv === true ? 'csv' : 'human',
+  });
+}

@@ -157,6 +157,28 @@ describe('segment on the retail layout', () => {
   }, 120_000);
 });
 
+describe('eda after segment', () => {
+  it('draws the six segmentation charts into PNGs and index.html', async () => {
+    const out = path.join(dir, 'charts');
+    await ok(['eda', '--db', db, '--out', out, '--quiet']);
+    const names = [
+      'pca-explained-variance',
+      'k-choice',
+      'pca-scatter',
+      'cluster-profiles',
+      'rfm-segments',
+      'clv-pareto',
+    ];
+    const html = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
+    for (const n of names) {
+      const png = fs.readFileSync(path.join(out, `segments-${n}.png`));
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+      expect(png.length).toBeGreaterThan(20_000);
+      expect(html).toContain(`id="segments-${n}"`);
+    }
+  }, 120_000);
+});
+
 describe('segment: bad input', () => {
   it('no customer column: names --customer and the detected names, exit 2', async () => {
     const plain = path.join(dir, 'plain.csv');

@@ -474,6 +474,11 @@ export function buildProgram(): Command {
   for (const o of SEGMENT_OPTION_TABLE) segment.option(o.flags, o.description, o.default);
   segment.action(async (o: RawSegmentFlags) => {
     const opts = parseSegmentOptions(o);
+    // `segment --csv | head`: a closed pipe ends the output, not the process with a stack trace.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
     const { runSegmentCommand } = await load.segment();
     runSegmentCommand(
       opts,

@@ -27,6 +27,7 @@ import {
   SEGMENT_OPTION_TABLE,
   SERVE_OPTION_TABLE,
 } from './config.js';
+import { mayHaveCustomers } from './coordinator/customer-columns.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
 import { printFailedSummary, printSummary } from './print-summary.js';
 import { runGenerate, STAR_CUSTOMERS } from './run-generate.js';
@@ -48,6 +49,25 @@ const load = {
 };
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** The first line of a local file ('' for a URL or an unreadable file: the run reports those). */
+function firstLine(file: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(file)) return '';
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      const n = fs.readSync(fd, buf, 0, buf.length, 0);
+      const text = buf.toString('utf8', 0, n);
+      const nl = text.indexOf('\n');
+      return nl < 0 ? text : text.slice(0, nl);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
 
 function addColumnOptions(cmd: Command): Command {
   for (const o of CUSTOMER_OPTION_TABLE) cmd.option(o.flags, o.description);
@@ -319,7 +339,10 @@ export function buildProgram(): Command {
         early = s;
         local?.interrupt(s);
       });
-      const keyed = opts.columns.marts !== undefined || opts.columns.dimensions !== undefined;
+      const keyed =
+        opts.columns.marts !== undefined ||
+        opts.columns.dimensions !== undefined ||
+        mayHaveCustomers(firstLine(opts.file), opts.columns);
       pool.spawn(workers, listener.host, listener.port, token, slots, opts.file, keyed);
       const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
       const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });

@@ -77,3 +77,14 @@ export function customerColumns(header: readonly string[], options: ColumnOption
     notes,
   };
 }
+
+/**
+ * Whether a run over this header line could build the customers table: a cheap look before the
+ * layout is read (local workers are started first), split on any usual delimiter.
+ */
+export function mayHaveCustomers(firstLine: string, options: ColumnOptions): boolean {
+  if (options.noCustomers === true) return false;
+  if (options.customer !== undefined) return true;
+  const header = firstLine.split(/[,;|\t]/).map((h) => h.trim().replace(/^"|"$/g, ''));
+  return detectByName(header, CUSTOMER_NAMES) >= 0;
+}

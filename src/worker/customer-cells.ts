@@ -38,7 +38,7 @@ export class CustomerCells {
   private readonly days: CellTable;
   private readonly orders: KeyTable | null;
   private readonly categories: KeyTable | null;
-  private readonly categoryTotals: KeyTable | null;
+  private readonly maxKeys: number;
   private scratch = Buffer.allocUnsafe(512);
   private scratchView = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.length);
 
@@ -49,9 +49,8 @@ export class CustomerCells {
     this.customers = new KeyTable('customer', spec.maxKeys);
     this.days = CellTable.take(CUSTOMER_RUNS.days);
     this.orders = this.orderCol >= 0 ? new KeyTable(CUSTOMER_RUNS.orders, spec.maxKeys) : null;
-    const cat = this.categoryCol >= 0;
-    this.categories = cat ? new KeyTable(CUSTOMER_RUNS.categories, spec.maxKeys) : null;
-    this.categoryTotals = cat ? new KeyTable(CUSTOMER_RUNS.categoryTotals, spec.maxKeys) : null;
+    this.categories = this.categoryCol >= 0 ? new KeyTable(CUSTOMER_RUNS.categories, spec.maxKeys) : null;
+    this.maxKeys = spec.maxKeys;
   }
 
   /**
@@ -82,17 +81,12 @@ export class CustomerCells {
       const e = this.put(n + 1, buf, fields, this.orderCol, false);
       this.orders.add(this.orders.slot(this.scratch, 0, e, this.scratchView), qty, 0);
     }
-    if (this.categories !== null && this.categoryTotals !== null) {
+    if (this.categories !== null) {
       this.scratch[n] = 0;
       const e = this.put(n + 1, buf, fields, this.categoryCol, false);
       const s = this.categories.slot(this.scratch, 0, e, this.scratchView);
-      const t = this.categoryTotals.slot(this.scratch, n + 1, e, this.scratchView);
       this.categories.add(s, qty, rev);
-      this.categoryTotals.add(t, qty, rev);
-      if (revBig !== null) {
-        this.categories.addBig(s, revBig);
-        this.categoryTotals.addBig(t, revBig);
-      }
+      if (revBig !== null) this.categories.addBig(s, revBig);
     }
   }
 
@@ -133,15 +127,31 @@ export class CustomerCells {
     const f = 10n ** BigInt(k);
     this.days.upscale(k);
     this.categories?.upscale(f);
-    this.categoryTotals?.upscale(f);
+  }
+
+  /** Per-category sums of the chunk, from its (customer, category) keys: no second lookup per row. */
+  private categoryTotals(cats: KeyTable): KeyTable {
+    const totals = new KeyTable(CUSTOMER_RUNS.categoryTotals, this.maxKeys);
+    const bytes = cats.keyBytes;
+    for (let slot = 0; slot < cats.size; slot++) {
+      let p = cats.keyStart(slot);
+      while (bytes[p] !== 0) p++;
+      const t = totals.slot(bytes, p + 1, cats.keyEnd(slot));
+      totals.rows[t] += cats.rows[slot];
+      totals.unitsBig[t] += cats.unitsOf(slot);
+      totals.revenueBig[t] += cats.revenueOf(slot);
+    }
+    return totals;
   }
 
   /** The chunk's runs at `scale`; the day table goes back to the pool. */
   runs(scale: number): KeyedRun[] {
     const out = [this.days.encode(this.customers, scale, 'cust')];
     if (this.orders !== null) out.push(encodeDimension(this.orders, scale, 'cust'));
-    if (this.categories !== null) out.push(encodeDimension(this.categories, scale, 'cust'));
-    if (this.categoryTotals !== null) out.push(encodeDimension(this.categoryTotals, scale, 'cust'));
+    if (this.categories !== null) {
+      out.push(encodeDimension(this.categories, scale, 'cust'));
+      out.push(encodeDimension(this.categoryTotals(this.categories), scale, 'cust'));
+    }
     this.days.release();
     return out;
   }

@@ -54,7 +54,7 @@ const USAGE = `usage: node bench/bench.mjs [options]
   --scaling             also time run --workers 2 over 1M, 2.5M, 5M and 10M rows
   --quick               with --scaling, skip sizes above 5M rows
   --scaling-rows <list> the scaling sizes (default 1000000,2500000,5000000,10000000)
-  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, transport
+  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, transport, segment
   --keys <list>         customer counts of the keyed-aggregation rows (bench/keys.mjs), each
                         optionally :rows-per-key[:rounds] (default
                         100000,1000000,10000000:1.2:1: 10M keys once, the others --runs times)
@@ -104,7 +104,7 @@ function parseOptions(argv) {
       .filter(Boolean),
   );
   for (const s of skip) {
-    if (!['duckdb', 'pandas', 'floors', 'quoted', 'keys', 'transport'].includes(s))
+    if (!['duckdb', 'pandas', 'floors', 'quoted', 'keys', 'transport', 'segment'].includes(s))
       throw new Error(`--skip: unknown step "${s}"`);
   }
   let scalingRows = list('scaling-rows', values['scaling-rows']).sort((a, b) => a - b);
@@ -1312,6 +1312,21 @@ async function main() {
     }
     if (existsSync(join(RESULTS, 'keys-bench.md'))) {
       keysMd = `\n${readFileSync(join(RESULTS, 'keys-bench.md'), 'utf8')}`;
+      writeFileSync(join(RESULTS, 'bench.md'), md + keysMd);
+    }
+  }
+
+  // Per-customer features and `segment` at 1M customers: bench/segment-cli.mjs, same session.
+  if (!opts.skip.has('segment')) {
+    log('customers and segment (bench/segment-cli.mjs)');
+    const segArgs = [join(BENCH_DIR, 'segment-cli.mjs'), '--runs', String(opts.runs)];
+    const g = spawnSync(process.execPath, segArgs, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (g.status !== 0) {
+      salesgridFailed = true;
+      failures.push(`segment: bench/segment-cli.mjs exited ${g.status ?? g.signal}`);
+    }
+    if (existsSync(join(RESULTS, 'segment-bench.md'))) {
+      keysMd += `\n${readFileSync(join(RESULTS, 'segment-bench.md'), 'utf8')}`;
       writeFileSync(join(RESULTS, 'bench.md'), md + keysMd);
     }
   }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import {
+  CUSTOMER_OPTION_TABLE,
   DEFAULT_DATA,
   DEFAULT_DB,
   DEFAULT_HOST,
@@ -14,16 +15,20 @@ import {
   JOIN_OPTION_TABLE,
   parseCoordinatorOptions,
   parseIntOption,
+  parseSegmentOptions,
   parseServeOptions,
   parseUiOptions,
   parseWorkerOptions,
   type RawCoordinatorFlags,
   type RawGenerateFlags,
+  type RawSegmentFlags,
   type RawServeFlags,
   type RawWorkerFlags,
   RETAIL_DEFAULTS,
+  SEGMENT_OPTION_TABLE,
   SERVE_OPTION_TABLE,
 } from './config.js';
+import { mayHaveCustomers } from './coordinator/customer-columns.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
 import { printFailedSummary, printSummary } from './print-summary.js';
 import { runGenerate, STAR_CUSTOMERS } from './run-generate.js';
@@ -41,11 +46,32 @@ const load = {
   ui: () => import('./ui.js'),
   worker: () => import('./worker/run-worker.js'),
   serve: () => import('./serve/run-serve.js'),
+  segment: () => import('./segment/run-segment-command.js'),
 };
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
+/** The first line of a local file ('' for a URL or an unreadable file: the run reports those). */
+function firstLine(file: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(file)) return '';
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      const n = fs.readSync(fd, buf, 0, buf.length, 0);
+      const text = buf.toString('utf8', 0, n);
+      const nl = text.indexOf('\n');
+      return nl < 0 ? text : text.slice(0, nl);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
 function addColumnOptions(cmd: Command): Command {
+  for (const o of CUSTOMER_OPTION_TABLE) cmd.option(o.flags, o.description);
   return cmd
     .option('--price <col>', 'unit price column (default: detected from common names)')
     .option('--quantity <col>', 'quantity column (default: detected; 1 per row when absent)')
@@ -318,7 +344,10 @@ export function buildProgram(): Command {
         early = s;
         local?.interrupt(s);
       });
-      const keyed = opts.columns.marts !== undefined || opts.columns.dimensions !== undefined;
+      const keyed =
+        opts.columns.marts !== undefined ||
+        opts.columns.dimensions !== undefined ||
+        mayHaveCustomers(firstLine(opts.file), opts.columns);
       pool.spawn(workers, listener.host, listener.port, token, slots, opts.file, keyed);
       const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
       const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
@@ -469,6 +498,27 @@ export function buildProgram(): Command {
         }
       },
     );
+
+  const segment = program
+    .command('segment')
+    .description(
+      "segment a run's customers: KMeans after PCA, RFM segments and lifetime-value deciles (needs a run with a customer column)",
+    );
+  for (const o of SEGMENT_OPTION_TABLE) segment.option(o.flags, o.description, o.default);
+  segment.action(async (o: RawSegmentFlags) => {
+    const opts = parseSegmentOptions(o);
+    // `segment --csv | head`: a closed pipe ends the output, not the process with a stack trace.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+    const { runSegmentCommand } = await load.segment();
+    runSegmentCommand(
+      opts,
+      (t) => process.stdout.write(t),
+      (t) => process.stderr.write(`${t}\n`),
+    );
+  });
 
   return program;
 }

@@ -147,7 +147,32 @@ export interface ColumnOptions {
   maxKeys: number;
   /** Most bytes a quoted field may hold before its quote is judged broken (`--max-field-bytes`; default 1 MiB). */
   maxFieldBytes?: number;
+  /** `--customer`, `--order`, `--category`: per-customer features (undefined: detected). */
+  customer?: string;
+  order?: string;
+  category?: string;
+  /** `--no-customers`: no customers table even when a customer column is detected. */
+  noCustomers?: boolean;
 }
+
+/** The per-customer column options, declared once: cli.ts adds them to `run` and `coordinator`. */
+export const CUSTOMER_OPTION_TABLE: readonly { flags: string; description: string }[] = [
+  {
+    flags: '--customer <col>',
+    description:
+      'customer column: the run also builds the customers table for `segment` (default: detected customer_id, Customer ID, CustomerID, customer)',
+  },
+  {
+    flags: '--order <col>',
+    description:
+      'order id column, for distinct orders per customer (default: detected order_id, Order ID, InvoiceNo; else distinct purchase days)',
+  },
+  {
+    flags: '--category <col>',
+    description: "category column, for each customer's revenue per top category (default: detected category)",
+  },
+  { flags: '--no-customers', description: 'no customers table even when a customer column is detected' },
+];
 
 export interface CoordinatorOptions {
   file: string;
@@ -263,6 +288,11 @@ export interface RawColumnFlags {
   delimiter?: string;
   maxKeys?: string;
   maxFieldBytes?: string;
+  customer?: string;
+  order?: string;
+  category?: string;
+  /** commander's negation of --no-customers: false when given. */
+  customers?: boolean;
 }
 
 export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
@@ -282,7 +312,17 @@ export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
     maxKeys:
       raw.maxKeys === undefined ? DEFAULT_MAX_KEYS : parseIntOption('--max-keys', raw.maxKeys, 1, 10_000_000),
     maxFieldBytes: parseMaxFieldBytes(raw.maxFieldBytes),
+    customer: nonEmpty('--customer', raw.customer),
+    order: nonEmpty('--order', raw.order),
+    category: nonEmpty('--category', raw.category),
+    noCustomers: customersOff(raw),
   });
+}
+
+function customersOff(raw: RawColumnFlags): boolean {
+  const off = raw.customers === false;
+  if (off && raw.customer !== undefined) throw new UsageError('--customer and --no-customers contradict');
+  return off;
 }
 
 function parseMaxFieldBytes(value: string | undefined): number {
@@ -571,4 +611,52 @@ export function parseUiOptions(
     return null;
   }
   return parseServeOptions({ db, host: DEFAULT_HOST, port: uiPort, token: tokenFlag, quiet: false });
+}
+
+/** `segment`: segmentation of one run's customers. */
+export interface SegmentCommandOptions {
+  db: string;
+  /** Run id; null: the latest done run. */
+  run: number | null;
+  /** Clusters; null: chosen by the silhouette over k = 2..10. */
+  k: number | null;
+  seed: number;
+  format: 'human' | 'json' | 'csv';
+}
+
+export interface RawSegmentFlags {
+  db?: string;
+  run?: string;
+  k?: string;
+  seed?: string;
+  json?: boolean;
+  csv?: boolean;
+}
+
+/** The `segment` options, declared once: cli.ts adds them from this table. */
+export const SEGMENT_OPTION_TABLE: readonly { flags: string; description: string; default?: string }[] = [
+  { flags: '--db <path>', description: 'SQLite database', default: DEFAULT_DB },
+  { flags: '--run <id>', description: 'run id (default: the latest finished run)' },
+  { flags: '--k <n>', description: 'clusters (default: chosen by the silhouette over k = 2..10)' },
+  {
+    flags: '--seed <n>',
+    description: 'seed of the sample and of k-means++ (same seed, same segments)',
+    default: '42',
+  },
+  { flags: '--json', description: 'the segmentation as JSON (revenue as exact strings)' },
+  {
+    flags: '--csv',
+    description: 'customer → cluster, RFM segment and lifetime-value decile as CSV, for a CRM',
+  },
+];
+
+export function parseSegmentOptions(raw: RawSegmentFlags): SegmentCommandOptions {
+  if (raw.json === true && raw.csv === true) throw new UsageError('--json and --csv contradict: choose one');
+  return Object.freeze({
+    db: raw.db ?? DEFAULT_DB,
+    run: raw.run === undefined ? null : parseIntOption('--run', raw.run, 1, Number.MAX_SAFE_INTEGER),
+    k: raw.k === undefined ? null : parseIntOption('--k', raw.k, 2, 50),
+    seed: raw.seed === undefined ? 42 : parseIntOption('--seed', raw.seed, 0, 2 ** 31 - 1),
+    format: raw.json === true ? 'json' : raw.csv === true ? 'csv' : 'human',
+  });
 }

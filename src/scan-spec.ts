@@ -59,6 +59,12 @@ export interface ScanSpec {
   maxFieldBytes?: number;
   /** Dimension tables joined by key, in the order their `join` frames follow the welcome. */
   joins?: JoinRef[];
+  /** Customer column: the run also builds per-customer features (worker/customer-cells.ts). */
+  customer?: number;
+  /** Order id column (distinct orders per customer; without it, distinct purchase days). */
+  order?: number;
+  /** Category column (each customer's revenue per top category). */
+  category?: number;
 }
 
 export const MAX_SCALE = 9;
@@ -130,7 +136,10 @@ export function validateSpec(raw: unknown): ScanSpec {
       (Number.isInteger(s.maxFieldBytes) &&
         (s.maxFieldBytes as number) >= 1 &&
         (s.maxFieldBytes as number) <= MAX_MAX_FIELD_BYTES)) &&
-    (s.date === -1 || s.dateFormat !== null);
+    (s.date === -1 || s.dateFormat !== null) &&
+    [s.customer, s.order, s.category].every(
+      (i) => i === undefined || (Number.isInteger(i) && i >= 0 && i < (s.fieldCount as number)),
+    );
   if (!ok) throw new ProtocolError('malformed welcome: bad scan spec');
   return s as ScanSpec;
 }

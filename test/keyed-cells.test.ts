@@ -207,10 +207,6 @@ describe('keyed cells: hand-built bytes', () => {
     ],
     ['unused key', () => handBlock(2, ['a', 'b'], [{ key: 0, month: 0, rows: 1, units: 1, revenue: 1 }])],
     [
-      'month past NO_MONTH',
-      () => handBlock(2, ['a'], [{ key: 0, month: 5000, rows: 1, units: 1, revenue: 1 }]),
-    ],
-    [
       'amount past 2^53',
       () => handBlock(2, ['a'], [{ key: 0, month: 0, rows: 1, units: 2 ** 53 + 2, revenue: 1 }]),
     ],
@@ -243,6 +239,15 @@ describe('keyed cells: hand-built bytes', () => {
       expect(() => new CellBlock(make())).toThrow(ProtocolError);
     });
   }
+
+  it("rejects a mart run with a month past NO_MONTH; a customer run's slot is a day up to 65535", () => {
+    const block = handBlock(2, ['a'], [{ key: 0, month: 5000, rows: 1, units: 1, revenue: 1 }]);
+    expect(() => validateRun({ kind: 'mart', name: 'm', blocks: [block] }, 10)).toThrow(/month/);
+    expect(validateRun({ kind: 'cust', name: 'days', blocks: [block] }, 10).blocks).toEqual([block]);
+    expect(() => validateRun({ kind: 'other', name: 'x', blocks: [block] }, 10)).toThrow(
+      /malformed keyed cells: run/,
+    );
+  });
 
   it('rejects a run whose blocks overlap in (key, month) order', () => {
     const one = handBlock(2, ['b'], [{ key: 0, month: 3, rows: 1, units: 1, revenue: 1 }]);

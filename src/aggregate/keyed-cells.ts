@@ -23,6 +23,8 @@ export const HEADER_BYTES = 24;
 export const BLOCK_CELLS = 2048;
 /** Month index for cells without a month (dimensions, files without dates). */
 export const NO_MONTH = 4095;
+/** A cell's slot is a u16: a month index (marts, ≤ NO_MONTH) or a day (customer runs, ≤ NO_DAY). */
+export const NO_DAY = 65535;
 const TWO32 = 4294967296;
 const SAFE = 2 ** 53;
 const FIELD_UNITS = 0;
@@ -284,7 +286,6 @@ export class CellBlock {
     for (let c = 0; c < n; c++) {
       const k = this.cellKey[c];
       const m = this.month[c];
-      if (m > NO_MONTH) bad('month');
       if (k === prevKey) {
         if (m <= prevMonth) bad('cell order');
       } else if (k !== prevKey + 1 || c === 0) bad('cell order');
@@ -354,9 +355,12 @@ export class CellBlock {
   }
 }
 
+export type KeyedRunKind = 'mart' | 'dim' | 'cust';
+
 /** A chunk's keyed cells for one mart or dimension, as it travels and is stored. */
 export interface KeyedRun {
-  kind: 'mart' | 'dim';
+  /** `cust`: the runs behind the customers table (worker/customer-cells.ts), slots are days. */
+  kind: KeyedRunKind;
   name: string;
   blocks: Uint8Array[];
 }
@@ -368,7 +372,11 @@ export interface KeyedRun {
 export function validateRun(raw: unknown, maxKeys: number): KeyedRun {
   if (raw === null || typeof raw !== 'object') bad('run');
   const r = raw as Record<string, unknown>;
-  if ((r.kind !== 'mart' && r.kind !== 'dim') || typeof r.name !== 'string' || r.name.length > 4096)
+  if (
+    (r.kind !== 'mart' && r.kind !== 'dim' && r.kind !== 'cust') ||
+    typeof r.name !== 'string' ||
+    r.name.length > 4096
+  )
     bad('run');
   if (!Array.isArray(r.blocks) || !r.blocks.every((b) => b instanceof Uint8Array)) bad('blocks');
   let prev: CellBlock | null = null;
@@ -380,6 +388,7 @@ export function validateRun(raw: unknown, maxKeys: number): KeyedRun {
     scale = b.scale;
     if (r.kind === 'dim')
       for (let c = 0; c < b.nCells; c++) if (b.month[c] !== NO_MONTH) bad('dimension month');
+    if (r.kind === 'mart') for (let c = 0; c < b.nCells; c++) if (b.month[c] > NO_MONTH) bad('month');
     if (prev !== null) {
       const pk = prev.nKeys - 1;
       const cmp = compareBytes(

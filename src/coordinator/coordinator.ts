@@ -500,6 +500,10 @@ export class Coordinator {
       total: this.total,
       dimensions: this.spec.dimensions.map((d) => d.name),
       marts: (this.spec.marts ?? []).map((d) => d.name),
+      customers:
+        this.spec.customer === undefined
+          ? null
+          : { orders: this.spec.order !== undefined, categories: this.spec.category !== undefined },
       dataStart: this.dataStart,
       fileSize: this.fileSize,
       connected: this.sessions.ready().map((s) => s.workerId),

@@ -6,6 +6,7 @@
 import { formatScaled } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
 import { deleteCellRuns, mergedDimensionRows, writeMergedMarts } from '../db/cell-runs.js';
+import { type CustomerFeatureSpec, writeCustomers } from '../db/customers.js';
 import { type JoinStat, writeJoinStats } from '../db/joins.js';
 import type { Store } from '../db/store.js';
 import { errorMessage, SalesgridError } from '../errors.js';
@@ -26,6 +27,8 @@ export interface EndInput {
   /** The run's dimension and mart columns: their cells are merged from the spill (db/cell-runs.ts). */
   dimensions: string[];
   marts: string[];
+  /** With a customer column: what its spilled runs hold, written to `customers` (db/customers.ts). */
+  customers: CustomerFeatureSpec | null;
   dataStart: number;
   fileSize: number;
   /** Workers still connected, recorded as disconnected now. */
@@ -63,6 +66,7 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
       if (e.status === 'done') {
         // After finishRun's tiling check, in its transaction: the marts' merge into blocks.
         writeMergedMarts(e.store, e.runId, e.marts, scale, true);
+        if (e.customers !== null) writeCustomers(e.store, e.runId, scale, e.customers, true);
         // The join report comes from the spilled unmatched keys, so it must precede their deletion.
         writeJoinStats(e.store, e.runId, e.total.rows, scale);
         // What is left of the spill (runs of chunks that never counted) goes with the done run.

@@ -9,6 +9,7 @@ import { InputError } from '../errors.js';
 import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
 import { type DateFormat, MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { Fields, fieldText, RECORD_OK, type RecordSink, tokenize } from '../worker/tokenizer.js';
+import { customerColumns } from './customer-columns.js';
 
 export interface Layout {
   spec: ScanSpec;
@@ -356,8 +357,10 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
     })
     .filter((d) => !martSeen.has(d.index) && martSeen.add(d.index));
 
+  const { notes: customerNotes, ...customerCols } = customerColumns(header, options);
   const names = header.map(() => '');
-  for (const i of [price, quantity, revenue, date, revenueCol]) if (i >= 0) names[i] = header[i];
+  for (const i of [price, quantity, revenue, date, revenueCol, ...Object.values(customerCols)])
+    if (i >= 0) names[i] = header[i];
   for (const d of [...dimensions, ...marts]) names[d.index] = d.name;
 
   if (!useRevenue && revenueCol >= 0 && quantity >= 0) {
@@ -386,6 +389,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
   notes.push(`dimensions: ${dimensions.length ? dimensions.map((d) => `"${d.name}"`).join(', ') : 'none'}`);
   if (marts.length > 0)
     notes.push(`marts: ${marts.map((d) => `"${d.name}"`).join(', ')} per ${date >= 0 ? 'month' : 'run'}`);
+  notes.push(...customerNotes);
   notes.push(`money precision: ${scale} decimals${decimalComma ? ', decimal comma' : ''}`);
 
   return {
@@ -404,6 +408,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
       maxKeys: options.maxKeys,
       names,
       maxFieldBytes: limit,
+      ...customerCols,
     },
     header,
     dataStart,

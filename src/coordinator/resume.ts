@@ -27,6 +27,9 @@ const COLUMN_FLAGS: [keyof ColumnOptions, string][] = [
   ['marts', '--mart'],
   ['maxKeys', '--max-keys'],
   ['maxFieldBytes', '--max-field-bytes'],
+  ['customer', '--customer'],
+  ['order', '--order'],
+  ['category', '--category'],
 ];
 
 /** Flags given with --resume that differ from the stored run's, described; empty when none. Pure. */

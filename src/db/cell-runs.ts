@@ -5,7 +5,7 @@
  * marked done are merged, so runs left by abandoned cuts are never counted.
  */
 import { formatScaled } from '../aggregate/decimal.js';
-import { CellBlock, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { CellBlock, type KeyedRun, type KeyedRunKind, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { monthKey } from '../aggregate/mart.js';
 import { KeyedMerge, type RunSource } from '../coordinator/keyed-merge.js';
 import { deleteMarts, writeMart } from './mart-blocks.js';
@@ -37,7 +37,7 @@ export function deleteCellRuns(store: Store, runId: number): void {
 export function runSources(
   store: Store,
   runId: number,
-  kind: 'mart' | 'dim',
+  kind: KeyedRunKind,
   name: string,
   consume = false,
 ): RunSource[] {
@@ -68,7 +68,7 @@ export function runSources(
 }
 
 /** "123.45" for an integer amount at `scale`, from a number when it can. */
-function decimalText(v: number | bigint, scale: number): string {
+export function decimalText(v: number | bigint, scale: number): string {
   if (typeof v === 'bigint' || scale === 0) return formatScaled(BigInt(v), scale);
   const neg = v < 0;
   const digits = String(neg ? -v : v).padStart(scale + 1, '0');

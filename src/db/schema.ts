@@ -11,8 +11,10 @@
  * 3: marts WITHOUT ROWID keyed (run_id, mart, key, month) with the marts_rank index; cell_runs.
  * 4: marts became mart_blocks (columnar blocks), mart_rank (precomputed rankings) and mart_info.
  * 5: join_tables, join_stats (`--join`).
+ * 6: customers (per-customer features), segment_summaries, segments, customer_segments; cell_runs
+ *    kind 'cust'.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -153,12 +155,55 @@ CREATE TABLE IF NOT EXISTS mart_rank (
 CREATE TABLE IF NOT EXISTS cell_runs (
   run_id INTEGER NOT NULL,
   chunk_id INTEGER NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('mart', 'dim')),
+  kind TEXT NOT NULL CHECK (kind IN ('mart', 'dim', 'cust')),
   name TEXT NOT NULL,
   seq INTEGER NOT NULL,
   data BLOB NOT NULL,
   PRIMARY KEY (run_id, kind, name, chunk_id, seq)
 );
+-- One row per customer of a run with a customer column (db/customers.ts). first_date/last_date are
+-- NULL without dates; orders is NULL with neither an order nor a date column. category_revenue is
+-- a JSON object of exact decimal text per top category (and "(other)"), NULL without a category.
+CREATE TABLE IF NOT EXISTS customers (
+  run_id INTEGER NOT NULL,
+  customer TEXT NOT NULL,
+  rows INTEGER NOT NULL,
+  orders INTEGER,
+  units TEXT NOT NULL,
+  revenue TEXT NOT NULL,
+  first_date TEXT,
+  last_date TEXT,
+  months_active INTEGER NOT NULL,
+  days_active INTEGER NOT NULL,
+  category_revenue TEXT,
+  PRIMARY KEY (run_id, customer)
+) WITHOUT ROWID;
+-- \`salesgrid segment\`: the whole summary (JSON, for eda's charts), one row per cluster, and each
+-- customer's cluster (NULL when clustering was refused), RFM segment and lifetime-value decile.
+CREATE TABLE IF NOT EXISTS segment_summaries (
+  run_id INTEGER PRIMARY KEY,
+  created_at TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  k INTEGER,
+  summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+  run_id INTEGER NOT NULL,
+  cluster INTEGER NOT NULL,
+  customers INTEGER NOT NULL,
+  revenue TEXT NOT NULL,
+  label TEXT NOT NULL,
+  profile TEXT NOT NULL,
+  PRIMARY KEY (run_id, cluster)
+);
+CREATE TABLE IF NOT EXISTS customer_segments (
+  run_id INTEGER NOT NULL,
+  customer TEXT NOT NULL,
+  cluster INTEGER,
+  rfm_segment TEXT NOT NULL,
+  clv_decile INTEGER NOT NULL,
+  PRIMARY KEY (run_id, customer)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejects (
   run_id INTEGER NOT NULL,
   chunk_id INTEGER NOT NULL,

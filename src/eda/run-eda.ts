@@ -8,6 +8,8 @@ import type { TopLevelSpec } from 'vega-lite';
 import { groupThousands } from '../aggregate/decimal.js';
 import { Store } from '../db/store.js';
 import { UsageError } from '../errors.js';
+import { segmentSpecs } from '../segment/charts.js';
+import type { SegmentSummary } from '../segment/run-segment.js';
 import type { EdaData } from './data.js';
 import { loadEdaData, pickDoneRun } from './data.js';
 import { renderChart } from './render.js';
@@ -154,17 +156,52 @@ export function planCharts(data: EdaData, topN: number): { charts: PlannedChart[
   return { charts, skipped };
 }
 
+const SEGMENT_TITLES: Record<string, string> = {
+  'pca-explained-variance': 'Customer segments: PCA explained variance',
+  'k-choice': 'Customer segments: elbow and silhouette against k',
+  'pca-scatter': 'Customer segments: customers on the first two components',
+  'cluster-profiles': 'Customer segments: cluster profiles',
+  'rfm-segments': 'Customers per RFM segment',
+  'clv-pareto': 'Lifetime value: Pareto curve of revenue',
+};
+
+/** The run's last `salesgrid segment` result (tables written by segment/run-segment-command.ts), if any. */
+function loadSegmentSummary(store: Store, runId: number): SegmentSummary | null {
+  const tables = store.query<{ n: number }>(
+    "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'segment_summaries'",
+  );
+  if (tables[0].n === 0) return null;
+  const row = store.query<{ summary: string }>(
+    'SELECT summary FROM segment_summaries WHERE run_id = ?',
+    runId,
+  );
+  return row.length === 0 ? null : (JSON.parse(row[0].summary) as SegmentSummary);
+}
+
+/** The segmentation charts, when `segment` ran for this run (RFM and Pareto only when it refused to cluster). */
+export function planSegmentCharts(summary: SegmentSummary | null): PlannedChart[] {
+  if (summary === null) return [];
+  return Object.entries(segmentSpecs(summary)).map(([name, spec]) => ({
+    name: `segments-${name}`,
+    title: SEGMENT_TITLES[name] ?? name,
+    spec,
+  }));
+}
+
 export async function runEda(opts: EdaOptions): Promise<EdaResult> {
   if (!Number.isInteger(opts.topN) || opts.topN < 1) throw new UsageError(`--top must be a whole number ≥ 1`);
   const store = Store.openReadOnly(opts.db);
   let data: EdaData;
+  let segments: SegmentSummary | null;
   try {
     data = loadEdaData(store, pickDoneRun(store, opts.runId), opts.topN);
+    segments = loadSegmentSummary(store, data.run.id);
   } finally {
     store.close();
   }
 
   const { charts, skipped } = planCharts(data, opts.topN);
+  charts.push(...planSegmentCharts(segments));
   fs.mkdirSync(opts.out, { recursive: true });
   const files: string[] = [];
   const figures: Figure[] = [];

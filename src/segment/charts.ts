@@ -183,7 +183,8 @@ export function rfmSegmentsSpec(summary: SegmentSummary): TopLevelSpec {
       x: {
         field,
         type: 'quantitative' as const,
-        axis: { title, format: field === 'revenue' ? '$.3~s' : ',.0f' },
+        // At half width the last label, flushed inside the axis, ran into the one before it.
+        axis: { title, format: field === 'revenue' ? '$.3~s' : ',.0f', tickCount: 5, labelFlush: false },
       },
     },
   });

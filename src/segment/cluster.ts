@@ -186,6 +186,9 @@ function fitSample(
   return best as { centroids: number[][]; inertia: number };
 }
 
+/** Share of points whose move still counts as not converged. */
+const REFINE_TOLERANCE = 1e-4;
+
 /** Lloyd iterations over all points from the given centroids; an emptied cluster keeps its centroid. */
 function refine(
   points: Float64Array,
@@ -206,7 +209,9 @@ function refine(
     let changed = 0;
     for (let i = 0; i < n; i++) if (next[i] !== out[i]) changed++;
     out.set(next);
-    if (changed === 0) break;
+    // Stop once at most 1 in 10,000 points moves: on overlapping retail clusters the last few
+    // hundred boundary points kept 1M customers in all 50 passes (33 s of a 76 s segment run).
+    if (changed <= n * REFINE_TOLERANCE) break;
     sums.fill(0);
     counts.fill(0);
     for (let i = 0; i < n; i++) {

@@ -35,8 +35,8 @@ export interface CustomerTable {
   lastDay: Int32Array;
   monthsActive: Float64Array;
   categories: string[];
-  /** shares[c][i]: customer i's share of category c (0 when absent). */
-  shares: Float64Array[];
+  /** shares[c][i]: customer i's share of category c (0 when absent); single precision is plenty for a share. */
+  shares: Float32Array[];
 }
 
 /** Category share columns are features; more than this is not a "top categories" list. */
@@ -61,7 +61,7 @@ export function formatDay(day: number): string {
   return new Date(day * 86_400_000).toISOString().slice(0, 10);
 }
 
-function grow<T extends Float64Array | Int32Array | BigInt64Array>(a: T, size: number): T {
+function grow<T extends Float64Array | Float32Array | Int32Array | BigInt64Array>(a: T, size: number): T {
   const b = new (a.constructor as new (n: number) => T)(size);
   b.set(a as never);
   return b;
@@ -94,7 +94,7 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
   let scale = 0;
   const categories: string[] = [];
   const categoryIndex = new Map<string, number>();
-  let shares: Float64Array[] = [];
+  let shares: Float32Array[] = [];
 
   // A file spans a few thousand distinct days, so parsed dates are cached.
   const days = new Map<string, number>();
@@ -161,7 +161,7 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
           c = categories.length;
           categoryIndex.set(name, c);
           categories.push(name);
-          shares.push(new Float64Array(cap));
+          shares.push(new Float32Array(cap));
         }
         shares[c][n] = share;
       }
@@ -182,7 +182,7 @@ export function buildCustomerTable(input: Iterable<CustomerRow>): CustomerTable 
       throw new InputError(`customer ${JSON.stringify(sortedIds[i])} appears twice`);
   }
   ids = [];
-  const permute = <T extends Float64Array | Int32Array | BigInt64Array>(a: T): T => {
+  const permute = <T extends Float64Array | Float32Array | Int32Array | BigInt64Array>(a: T): T => {
     if (sorted) return a.subarray(0, n) as T;
     const b = new (a.constructor as new (k: number) => T)(n);
     for (let i = 0; i < n; i++) (b as Float64Array)[i] = (a as Float64Array)[order[i]];

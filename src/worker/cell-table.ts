@@ -4,11 +4,12 @@
  * into sorted keyed-cell blocks. Amounts stay numbers below 2^52 and fold into a sparse bigint
  * side table past it (rare: only cells that large pay for a bigint).
  */
-import { KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { KeyedCellsWriter, type KeyedRun, type KeyedRunKind, NO_MONTH } from '../aggregate/keyed-cells.js';
 import type { KeyTable } from './key-table.js';
 
 const LIMIT = 2 ** 52;
-const MONTH_SLOTS = 4096;
+/** Slots are u16 (months, or days for customer runs). */
+const MONTH_SLOTS = 65536;
 
 /** Tables whose chunk is done; parsing is synchronous, so a table is reused by the next chunk. */
 const spare: CellTable[] = [];
@@ -134,7 +135,7 @@ export class CellTable {
   }
 
   /** The cells as blocks sorted by (key bytes, month); `keys` is the table that gave the slots. */
-  encode(keys: KeyTable, scale: number): KeyedRun {
+  encode(keys: KeyTable, scale: number, kind: KeyedRunKind = 'mart'): KeyedRun {
     const rank = new Uint32Array(keys.size);
     const order = keys.sortedSlots();
     for (let i = 0; i < order.length; i++) rank[order[i]] = i;
@@ -178,12 +179,12 @@ export class CellTable {
         );
       } else out.cell(this.month[c], this.rows[c], this.units[c], this.revenue[c]);
     }
-    return { kind: 'mart', name: this.name, blocks: out.finish() };
+    return { kind, name: this.name, blocks: out.finish() };
   }
 }
 
 /** A dimension's per-key sums as blocks sorted by key (month NO_MONTH). */
-export function encodeDimension(keys: KeyTable, scale: number): KeyedRun {
+export function encodeDimension(keys: KeyTable, scale: number, kind: KeyedRunKind = 'dim'): KeyedRun {
   const out = new KeyedCellsWriter(scale);
   const bytes = keys.keyBytes;
   for (const s of keys.sortedSlots()) {
@@ -193,5 +194,5 @@ export function encodeDimension(keys: KeyTable, scale: number): KeyedRun {
     if (u === 0n && r === 0n) out.cell(NO_MONTH, keys.rows[s], keys.units[s], keys.revenue[s]);
     else out.cellBig(NO_MONTH, keys.rows[s], u + BigInt(keys.units[s]), r + BigInt(keys.revenue[s]));
   }
-  return { kind: 'dim', name: keys.name, blocks: out.finish() };
+  return { kind, name: keys.name, blocks: out.finish() };
 }

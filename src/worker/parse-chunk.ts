@@ -12,6 +12,7 @@ import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '..
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { CellTable, encodeDimension } from './cell-table.js';
 import { JoinProbe, type JoinTable } from './join-table.js';
+import { CustomerCells } from './customer-cells.js';
 import { KeyTable } from './key-table.js';
 import {
   ESCAPED,
@@ -66,6 +67,10 @@ export class ChunkAggregator implements RecordSink {
   /** `--join` tables: probed once per counted row; `joinUse` maps dimensions, then marts, to their joined attribute (-1: a plain column). */
   private readonly joins: JoinProbe | null;
   private readonly joinUse: Int32Array;
+  /** Per-customer features (a customer column in the spec), else null: no cost per row. */
+  private readonly customers: CustomerCells | null;
+  /** Day of the month of the last date parseMonth accepted. */
+  private dom = 0;
 
   scale: number;
   rows = 0;
@@ -111,6 +116,7 @@ export class ChunkAggregator implements RecordSink {
     this.joinUse = Int32Array.from([...spec.dimensions, ...marts], (d) =>
       probe === null || d.join === undefined ? -1 : probe.use(d.join, d.attr as number),
     );
+    this.customers = spec.customer === undefined ? null : new CustomerCells(spec);
   }
 
   /** Parses buf[0, n) and returns the number of line feeds in it. */
@@ -271,6 +277,7 @@ export class ChunkAggregator implements RecordSink {
         mart.addBigRevenue(c, revBig);
       } else mart.add(c, qty, rev);
     }
+    if (this.customers !== null) this.customers.add(this.buf, this.fields, month, this.dom, qty, rev, revBig);
   }
 
   /** Min/max as bigints, once a scale raise made the number pair unsafe. */
@@ -328,6 +335,7 @@ export class ChunkAggregator implements RecordSink {
       mart.add(c, qty, 0);
       mart.addBigRevenue(c, rev);
     }
+    if (this.customers !== null) this.customers.add(this.buf, this.fields, month, this.dom, qty, 0, rev);
   }
 
   /** The last parsed number at the current scale (raising the scale if it needs more decimals); NaN if unsafe. */
@@ -384,6 +392,7 @@ export class ChunkAggregator implements RecordSink {
     for (const [m, big] of this.mBig) if (this.mRows[m] === 0) big[1] *= f;
     for (const t of this.dimTables) t.upscale(f);
     for (const m of this.marts) m.upscale(k);
+    this.customers?.upscale(k);
     this.scale = to;
   }
 
@@ -500,6 +509,7 @@ export class ChunkAggregator implements RecordSink {
     if (month < 1 || month > 12 || day < 1 || year < FIRST_YEAR || year >= FIRST_YEAR + YEARS) return -1;
     const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
     if (day > DAYS[month - 1] + leap) return -1;
+    this.dom = day;
     return (year - FIRST_YEAR) * 12 + month - 1;
   }
 
@@ -562,6 +572,7 @@ export class ChunkAggregator implements RecordSink {
       ...this.dimTables.map((t) => encodeDimension(t, this.scale)),
       ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale)),
       ...(this.joins?.runs(this.scale) ?? []),
+      ...(this.customers?.runs(this.scale) ?? []),
     ];
     for (const m of this.marts) m.release();
     return runs;

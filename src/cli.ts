@@ -6,16 +6,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import {
+  BASKET_OPTION_TABLE,
   DEFAULT_DATA,
   DEFAULT_DB,
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_RETAIL_DATA,
+  ORDER_OPTION_TABLE,
+  parseBasketOptions,
   parseCoordinatorOptions,
   parseIntOption,
   parseServeOptions,
   parseUiOptions,
   parseWorkerOptions,
+  type RawBasketFlags,
   type RawCoordinatorFlags,
   type RawGenerateFlags,
   type RawServeFlags,
@@ -35,6 +39,7 @@ const load = {
   generate: () => import('./generate.js'),
   report: () => import('./report.js'),
   top: () => import('./top.js'),
+  basket: () => import('./basket.js'),
   eda: () => import('./eda/run-eda.js'),
   local: () => import('./run-local.js'),
   ui: () => import('./ui.js'),
@@ -45,7 +50,7 @@ const load = {
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 function addColumnOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--price <col>', 'unit price column (default: detected from common names)')
     .option('--quantity <col>', 'quantity column (default: detected; 1 per row when absent)')
     .option('--revenue <col>', "line-total column to use as each row's revenue instead of price × quantity")
@@ -68,6 +73,8 @@ function addColumnOptions(cmd: Command): Command {
       'most bytes a quoted field may hold; a quote still open past this is judged broken and its line rejected',
       '1MiB',
     );
+  for (const o of ORDER_OPTION_TABLE) cmd.option(o.flags, o.description);
+  return cmd;
 }
 
 function addRunOptions(cmd: Command): Command {
@@ -368,6 +375,23 @@ export function buildProgram(): Command {
         store.close();
       }
     });
+
+  const basket = program
+    .command('basket')
+    .description(
+      'market-basket rules A → B (support, confidence, lift) of a run counted with --order and --item',
+    );
+  for (const o of BASKET_OPTION_TABLE) basket.option(o.flags, o.description, o.default);
+  basket.action(async (o: RawBasketFlags) => {
+    const opts = parseBasketOptions(o);
+    const [{ Store }, { runBasket }] = await Promise.all([load.store(), load.basket()]);
+    const store = Store.openReadOnly(opts.db);
+    try {
+      process.stdout.write(runBasket(store, opts));
+    } finally {
+      store.close();
+    }
+  });
 
   program
     .command('eda')

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'E_SOURCE_CHANGED'
   | 'E_SOURCE'
   | 'E_TOO_FEW_CUSTOMERS'
+  | 'E_NO_BASKETS'
   | 'E_TILING'
   | 'E_FINISH'
   | 'E_RESULT_TOO_LARGE'

@@ -33,6 +33,12 @@ export interface ScanSpec {
   dimensions: Dimension[];
   /** Columns aggregated per (key, month): the data marts. */
   marts?: Dimension[];
+  /** Order id column (`--order`), absent when none. */
+  order?: number;
+  /** Basket item column (`--item`); orders and baskets are counted when both it and `order` are set. */
+  item?: number;
+  /** Pairs are kept among this many most frequent items (`--basket-items`); used at the end of a run. */
+  basketItems?: number;
   /** Cap on distinct keys per dimension or mart. */
   maxKeys: number;
   /** Column names by index for reject reasons (only the used ones are non-empty). */
@@ -88,7 +94,11 @@ export function validateSpec(raw: unknown): ScanSpec {
       (Number.isInteger(s.maxFieldBytes) &&
         (s.maxFieldBytes as number) >= 1 &&
         (s.maxFieldBytes as number) <= MAX_MAX_FIELD_BYTES)) &&
-    (s.date === -1 || s.dateFormat !== null);
+    (s.date === -1 || s.dateFormat !== null) &&
+    [s.order, s.item].every(
+      (i) => i === undefined || (Number.isInteger(i) && i >= 0 && i < (s.fieldCount as number)),
+    ) &&
+    (s.basketItems === undefined || (Number.isInteger(s.basketItems) && s.basketItems >= 2));
   if (!ok) throw new ProtocolError('malformed welcome: bad scan spec');
   return s as ScanSpec;
 }

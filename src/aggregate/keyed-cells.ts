@@ -332,9 +332,9 @@ export class CellBlock {
   }
 }
 
-/** A chunk's keyed cells for one mart or dimension, as it travels and is stored. */
+/** A chunk's keyed cells for one mart, dimension or basket run (worker/basket-collector.ts), as it travels and is stored. */
 export interface KeyedRun {
-  kind: 'mart' | 'dim';
+  kind: 'mart' | 'dim' | 'basket';
   name: string;
   blocks: Uint8Array[];
 }
@@ -346,7 +346,11 @@ export interface KeyedRun {
 export function validateRun(raw: unknown, maxKeys: number): KeyedRun {
   if (raw === null || typeof raw !== 'object') bad('run');
   const r = raw as Record<string, unknown>;
-  if ((r.kind !== 'mart' && r.kind !== 'dim') || typeof r.name !== 'string' || r.name.length > 4096)
+  if (
+    (r.kind !== 'mart' && r.kind !== 'dim' && r.kind !== 'basket') ||
+    typeof r.name !== 'string' ||
+    r.name.length > 4096
+  )
     bad('run');
   if (!Array.isArray(r.blocks) || !r.blocks.every((b) => b instanceof Uint8Array)) bad('blocks');
   let prev: CellBlock | null = null;

@@ -3,6 +3,7 @@
  * resume, the commit plan and the store. Chunks are leased pull-style, each result is committed
  * exactly once, and the run is `done` only when its done chunks tile the data section.
  */
+
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Packr } from 'msgpackr';
@@ -23,6 +24,7 @@ import { recordEnd, summarize } from './end-of-run.js';
 import { iso, lineOf, openInput } from './input.js';
 import * as lt from './lease-table.js';
 import { openRun } from './open-run.js';
+import { basketColumns } from './order-columns.js';
 import { Pump } from './pump.js';
 import type { CoordinatorUi, Progress, RunSummary } from './run-types.js';
 import { type Session, Sessions } from './sessions.js';
@@ -487,7 +489,7 @@ export class Coordinator {
     this.finished = true;
     for (const t of this.timers) clearInterval(t);
     const now = Date.now();
-    const { status, error } = recordEnd({
+    const { status, error, baskets } = recordEnd({
       store: this.store,
       runId: this.runId,
       status: wanted,
@@ -495,6 +497,7 @@ export class Coordinator {
       total: this.total,
       dimensions: this.spec.dimensions.map((d) => d.name),
       marts: (this.spec.marts ?? []).map((d) => d.name),
+      basket: basketColumns(this.spec),
       dataStart: this.dataStart,
       fileSize: this.fileSize,
       connected: this.sessions.ready().map((s) => s.workerId),
@@ -511,7 +514,7 @@ export class Coordinator {
       ...{ runId: this.runId, status, error, file: this.opts.file, db: this.store.path },
       ...{ wallMs: closedMs - this.startMs, total: this.total, chunks: this.table.done.size },
       ...{ retries: this.retries, duplicates: this.duplicates, workerStats: this.workerStats },
-      ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0 },
+      ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0, baskets },
     });
     this.store.close();
     const close = async () => {

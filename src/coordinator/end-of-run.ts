@@ -3,8 +3,11 @@
  * checked in the same transaction) and the summary. A run whose end cannot be recorded is left
  * failed and unlocked, so `--resume` can finish it.
  */
-import { formatScaled } from '../aggregate/decimal.js';
+
+import type { BasketTotals } from '../aggregate/basket-count.js';
+import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
+import { type BasketColumns, writeBaskets } from '../db/baskets.js';
 import { deleteCellRuns, mergedDimensionRows, mergedMartRows } from '../db/cell-runs.js';
 import type { Store } from '../db/store.js';
 import { errorMessage, SalesgridError } from '../errors.js';
@@ -12,7 +15,7 @@ import { processUsage, type Usage } from '../protocol/messages.js';
 import { type FinishPlan, planMonthly, type WorkerStats } from './commit-plan.js';
 import { iso } from './input.js';
 import { describeTilingFault, tilingFault } from './lease-table.js';
-import type { CoordinatorUi, RunSummary } from './run-types.js';
+import type { BasketSummary, CoordinatorUi, RunSummary } from './run-types.js';
 
 type Status = RunSummary['status'];
 
@@ -25,6 +28,8 @@ export interface EndInput {
   /** The run's dimension and mart columns: their cells are merged from the spill (db/cell-runs.ts). */
   dimensions: string[];
   marts: string[];
+  /** Orders and baskets (`--order` with `--item`), counted from the spill: db/baskets.ts. */
+  basket: BasketColumns | null;
   dataStart: number;
   fileSize: number;
   /** Workers still connected, recorded as disconnected now. */
@@ -35,7 +40,11 @@ export interface EndInput {
 }
 
 /** Records the end; returns the status and error the run really ended with. */
-export function recordEnd(e: EndInput): { status: Status; error: SalesgridError | null } {
+export function recordEnd(e: EndInput): {
+  status: Status;
+  error: SalesgridError | null;
+  baskets?: BasketTotals;
+} {
   const at = iso(e.nowMs);
   try {
     for (const w of e.connected) e.store.workerDisconnected(e.runId, w, at);
@@ -50,6 +59,7 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
             marts: mergedMartRows(e.store, e.runId, e.marts, scale, true),
           }
         : null;
+    let baskets: BasketTotals | undefined;
     e.store.transaction(() => {
       e.store.finishRun(e.runId, e.status, at, e.error?.message ?? null, merged, (ranges) => {
         const fault = tilingFault(ranges, e.dataStart, e.fileSize);
@@ -60,10 +70,11 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
           );
         }
       });
+      if (e.status === 'done' && e.basket !== null) baskets = writeBaskets(e.store, e.runId, e.basket, scale);
       // What is left of the spill (runs of chunks that never counted) goes with the done run.
       if (e.status === 'done') deleteCellRuns(e.store, e.runId);
     });
-    return { status: e.status, error: e.error };
+    return { status: e.status, error: e.error, baskets };
   } catch (err) {
     const error =
       err instanceof SalesgridError && err.code === 'E_TILING'
@@ -98,6 +109,7 @@ export interface SummaryInput {
   usage: Map<string, Usage>;
   resumed: boolean;
   hasPrice: boolean;
+  baskets?: BasketTotals;
 }
 
 export function summarize(s: SummaryInput): RunSummary {
@@ -125,5 +137,20 @@ export function summarize(s: SummaryInput): RunSummary {
     resumed: s.resumed,
     priceBasis: s.hasPrice ? 'unit price' : 'line amount',
     coordinatorUsage: processUsage(),
+    ...(s.baskets === undefined ? {} : { baskets: basketSummary(s.baskets) }),
+  };
+}
+
+function basketSummary(b: BasketTotals): BasketSummary {
+  return {
+    orders: b.orders,
+    lines: b.lines,
+    avgOrderValue: b.orders === 0 ? null : divRound(b.value, BigInt(b.orders) * pow10(b.scale), b.scale),
+    items: b.items,
+    itemsLeftOut: b.items - b.itemsKept,
+    pairs: b.pairs,
+    shippedOrders: b.shippedOrders,
+    nonContiguous: b.nonContiguous,
+    noOrderLines: b.noOrderLines,
   };
 }

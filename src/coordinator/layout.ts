@@ -3,12 +3,14 @@
  * decides the scan spec: delimiter, columns by flag or alias, date format, money precision,
  * decimal separator. Pure over bytes.
  */
+
 import { parse } from 'csv-parse/sync';
 import type { ColumnOptions } from '../config.js';
 import { InputError } from '../errors.js';
 import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
 import { type DateFormat, MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { Fields, fieldText, RECORD_OK, type RecordSink, tokenize } from '../worker/tokenizer.js';
+import { resolveOrderColumns } from './order-columns.js';
 
 export interface Layout {
   spec: ScanSpec;
@@ -356,9 +358,11 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
     })
     .filter((d) => !martSeen.has(d.index) && martSeen.add(d.index));
 
+  const orderCols = resolveOrderColumns(header, path, options);
   const names = header.map(() => '');
   for (const i of [price, quantity, revenue, date, revenueCol]) if (i >= 0) names[i] = header[i];
   for (const d of [...dimensions, ...marts]) names[d.index] = d.name;
+  for (const i of [orderCols.order, orderCols.item]) if (i !== undefined) names[i] = header[i];
 
   if (!useRevenue && revenueCol >= 0 && quantity >= 0) {
     const mismatches = countTotalMismatches(sample, price, quantity, revenueCol, decimalComma);
@@ -387,6 +391,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
   if (marts.length > 0)
     notes.push(`marts: ${marts.map((d) => `"${d.name}"`).join(', ')} per ${date >= 0 ? 'month' : 'run'}`);
   notes.push(`money precision: ${scale} decimals${decimalComma ? ', decimal comma' : ''}`);
+  notes.push(...orderCols.notes);
 
   return {
     spec: {
@@ -404,6 +409,8 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
       maxKeys: options.maxKeys,
       names,
       maxFieldBytes: limit,
+      ...(orderCols.order === undefined ? {} : { order: orderCols.order }),
+      ...(orderCols.item === undefined ? {} : { item: orderCols.item, basketItems: orderCols.basketItems }),
     },
     header,
     dataStart,

@@ -26,6 +26,10 @@ const COLUMN_FLAGS: [keyof ColumnOptions, string][] = [
   ['marts', '--mart'],
   ['maxKeys', '--max-keys'],
   ['maxFieldBytes', '--max-field-bytes'],
+  ['order', '--order'],
+  ['item', '--item'],
+  ['basket', '--basket'],
+  ['basketItems', '--basket-items'],
 ];
 
 /** Flags given with --resume that differ from the stored run's, described; empty when none. Pure. */

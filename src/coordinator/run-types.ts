@@ -54,4 +54,22 @@ export interface RunSummary {
   priceBasis: 'unit price' | 'line amount';
   /** This (coordinator) process's usage at the end of the run. */
   coordinatorUsage: Usage;
+  /** Orders and baskets, when the run counted them (`--order` with `--item`). */
+  baskets?: BasketSummary;
+}
+
+export interface BasketSummary {
+  orders: number;
+  lines: number;
+  /** Exact decimal text. */
+  avgOrderValue: string | null;
+  items: number;
+  /** Items left out of the pair counts (beyond `--basket-items`). */
+  itemsLeftOut: number;
+  pairs: number;
+  /** Orders cut by chunk edges or not contiguous within a chunk, counted at the end. */
+  shippedOrders: number;
+  /** Orders seen in more than one chunk: when > 0 no items or pairs were written. */
+  nonContiguous: number;
+  noOrderLines: number;
 }

@@ -36,7 +36,7 @@ export function deleteCellRuns(store: Store, runId: number): void {
 export function runSources(
   store: Store,
   runId: number,
-  kind: 'mart' | 'dim',
+  kind: 'mart' | 'dim' | 'basket',
   name: string,
   consume = false,
 ): RunSource[] {

@@ -10,6 +10,7 @@ import { type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
 import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
+import { BasketCollector } from './basket-collector.js';
 import { CellTable, encodeDimension } from './cell-table.js';
 import { KeyTable } from './key-table.js';
 import {
@@ -62,6 +63,8 @@ export class ChunkAggregator implements RecordSink {
   private readonly marts: CellTable[];
   private readonly decimalPoint: number;
   private readonly groupSep: number;
+  /** Orders and baskets (`--order` with `--item`), or null: nothing per row on the plain path. */
+  private readonly basket: BasketCollector | null;
 
   scale: number;
   rows = 0;
@@ -100,6 +103,10 @@ export class ChunkAggregator implements RecordSink {
     this.marts = marts.map((d) => CellTable.take(d.name));
     this.decimalPoint = spec.decimalComma ? COMMA : DOT;
     this.groupSep = spec.decimalComma ? DOT : COMMA;
+    this.basket =
+      spec.order !== undefined && spec.item !== undefined
+        ? new BasketCollector(spec.order, spec.item, spec.maxKeys, spec.scale)
+        : null;
   }
 
   /** Parses buf[0, n) and returns the number of line feeds in it. */
@@ -259,6 +266,7 @@ export class ChunkAggregator implements RecordSink {
         mart.addBigRevenue(c, revBig);
       } else mart.add(c, qty, rev);
     }
+    this.basket?.row(this.buf, this.view, fs, fe, ff, rev, revBig, this.scale);
   }
 
   /** Min/max as bigints, once a scale raise made the number pair unsafe. */
@@ -310,6 +318,8 @@ export class ChunkAggregator implements RecordSink {
       mart.add(c, qty, 0);
       mart.addBigRevenue(c, rev);
     }
+    const f = this.fields;
+    this.basket?.row(this.buf, this.view, f.start, f.end, f.flag, 0, rev, this.scale);
   }
 
   /** The last parsed number at the current scale (raising the scale if it needs more decimals); NaN if unsafe. */
@@ -543,6 +553,7 @@ export class ChunkAggregator implements RecordSink {
     const runs = [
       ...this.dimTables.map((t) => encodeDimension(t, this.scale)),
       ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale)),
+      ...(this.basket?.runs(this.scale) ?? []),
     ];
     for (const m of this.marts) m.release();
     return runs;

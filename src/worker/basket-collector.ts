@@ -1,0 +1,418 @@
+/**
+ * A chunk's orders and baskets. Each counted row is noted as (order slot, item slot, value); at the
+ * chunk's end its orders are split in two:
+ * - counted here: every order that lies wholly inside the chunk in one contiguous piece. Their
+ *   order count, lines, value, size histograms, item supports and pair counts travel as sums;
+ * - shipped: the chunk's first and last order (maybe cut by the chunk's edges) and every order
+ *   seen again after another order. Their item sets travel as `order\0item` cells, and the
+ *   coordinator counts them once all chunks are in (aggregate/basket-count.ts).
+ * Every order id also travels in the `orders` run (month 0 counted, 1 shipped), so the end of the
+ * run can prove no counted order appears in another chunk. All runs are keyed cells (kind
+ * 'basket'), stored and merged exactly like marts.
+ */
+import { KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { KeyTable } from './key-table.js';
+import { ESCAPED, fieldText } from './tokenizer.js';
+
+const LIMIT = 2 ** 52;
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+/** Item counts up to this use a dense pair matrix (at most 4 MiB of counts per chunk). */
+const DENSE_ITEMS = 1024;
+/** Histogram keys: sizes as zero-padded decimals, so byte order is numeric order. */
+const SIZE_DIGITS = 10;
+
+export const BASKET_KIND = 'basket';
+/** Run names: counted sums, the shipped item sets, every order id, and the chunk's totals. */
+export const RUN_ITEMS = 'items';
+export const RUN_PAIRS = 'pairs';
+export const RUN_LINES = 'order-lines';
+export const RUN_SIZES = 'order-items';
+export const RUN_TOTALS = 'totals';
+export const RUN_SHIPPED = 'shipped';
+export const RUN_ORDERS = 'orders';
+/** Keys of the totals run. */
+export const TOTAL_ORDERS = 'orders';
+export const TOTAL_NO_ORDER = 'no-order';
+/** Month of an `orders` cell: the order was counted in its chunk, or shipped. */
+export const ROLE_COUNTED = 0;
+export const ROLE_SHIPPED = 1;
+
+export function sizeKey(n: number): string {
+  return String(n).padStart(SIZE_DIGITS, '0');
+}
+
+/** Exact sum of safe integers: a number folded into a bigint before it can pass 2^52. */
+class ExactSum {
+  n = 0;
+  big = 0n;
+  add(v: number): void {
+    const s = this.n + v;
+    if (s > LIMIT || s < -LIMIT) {
+      this.big += BigInt(s);
+      this.n = 0;
+    } else this.n = s;
+  }
+  value(): bigint {
+    return this.big + BigInt(this.n);
+  }
+}
+
+export class BasketCollector {
+  private readonly orderIndex: number;
+  private readonly itemIndex: number;
+  private readonly orders: KeyTable;
+  private readonly items: KeyTable;
+  private rowOrder = new Int32Array(1024);
+  private rowItem = new Int32Array(1024);
+  private rowValue = new Float64Array(1024);
+  /** Row values past 2^52 (rare): row → exact value; its rowValue is 0. */
+  private readonly bigValue = new Map<number, bigint>();
+  private n = 0;
+  private noOrder = 0;
+  scale: number;
+  /** The previous row's order bytes in the chunk's buffer, to skip hashing the same order again. */
+  private prevS = -1;
+  private prevE = -1;
+  private prevSlot = -1;
+
+  constructor(orderIndex: number, itemIndex: number, maxKeys: number, scale: number) {
+    this.orderIndex = orderIndex;
+    this.itemIndex = itemIndex;
+    this.orders = new KeyTable('order', maxKeys);
+    this.items = new KeyTable('item', maxKeys);
+    this.scale = scale;
+  }
+
+  /**
+   * Notes one counted row. `value` is the row's revenue at `scale` (the parser's current scale),
+   * or `big` when it is past the number path.
+   */
+  row(
+    buf: Uint8Array,
+    view: DataView,
+    fs: Int32Array | number[],
+    fe: Int32Array | number[],
+    flags: Uint8Array | number[],
+    value: number,
+    big: bigint | null,
+    scale: number,
+  ): void {
+    if (scale > this.scale) this.raise(scale);
+    const o = this.orderIndex;
+    const os = fs[o];
+    const oe = fe[o];
+    if (os === oe) {
+      this.noOrder++;
+      this.prevS = -1;
+      return;
+    }
+    let order: number;
+    if (flags[o] === ESCAPED) {
+      order = this.slotOfText(this.orders, fieldText(buf, os, oe, ESCAPED));
+      this.prevS = -1;
+    } else if (
+      this.prevS >= 0 &&
+      oe - os === this.prevE - this.prevS &&
+      sameBytes(buf, this.prevS, os, oe - os)
+    ) {
+      order = this.prevSlot;
+    } else {
+      order = this.orders.slot(buf, os, oe, view);
+      this.prevS = os;
+      this.prevE = oe;
+      this.prevSlot = order;
+    }
+    const i = this.itemIndex;
+    const is = fs[i];
+    const ie = fe[i];
+    let item = -1;
+    if (is !== ie) {
+      item =
+        flags[i] === ESCAPED
+          ? this.slotOfText(this.items, fieldText(buf, is, ie, ESCAPED))
+          : this.items.slot(buf, is, ie, view);
+    }
+    if (this.n === this.rowOrder.length) this.grow();
+    const r = this.n++;
+    this.rowOrder[r] = order;
+    this.rowItem[r] = item;
+    if (big !== null) {
+      this.rowValue[r] = 0;
+      this.bigValue.set(r, big);
+    } else this.rowValue[r] = value;
+  }
+
+  private slotOfText(table: KeyTable, text: string): number {
+    const b = Buffer.from(text, 'utf8');
+    return table.slot(b, 0, b.length);
+  }
+
+  private grow(): void {
+    const m = this.rowOrder.length * 2;
+    const o = new Int32Array(m);
+    o.set(this.rowOrder);
+    this.rowOrder = o;
+    const it = new Int32Array(m);
+    it.set(this.rowItem);
+    this.rowItem = it;
+    const v = new Float64Array(m);
+    v.set(this.rowValue);
+    this.rowValue = v;
+  }
+
+  /** Re-expresses every noted value at a larger scale, exactly. */
+  private raise(to: number): void {
+    const f = POW10[to - this.scale];
+    const fb = BigInt(f);
+    for (const [r, v] of this.bigValue) this.bigValue.set(r, v * fb);
+    for (let r = 0; r < this.n; r++) {
+      const v = this.rowValue[r] * f;
+      if (v > LIMIT || v < -LIMIT) {
+        this.bigValue.set(r, BigInt(this.rowValue[r]) * fb);
+        this.rowValue[r] = 0;
+      } else this.rowValue[r] = v;
+    }
+    this.scale = to;
+  }
+
+  /** The chunk's basket runs at `scale` (the chunk's final scale). */
+  runs(scale: number): KeyedRun[] {
+    if (scale > this.scale) this.raise(scale);
+    const n = this.n;
+    const nOrders = this.orders.size;
+    const nItems = this.items.size;
+    const rowOrder = this.rowOrder;
+    const rowItem = this.rowItem;
+
+    // Pieces: maximal runs of rows with the same order. An order in two pieces is not contiguous.
+    const pieces = new Int32Array(nOrders);
+    for (let r = 0; r < n; r++) if (r === 0 || rowOrder[r] !== rowOrder[r - 1]) pieces[rowOrder[r]]++;
+    const shipped = new Uint8Array(nOrders);
+    for (let o = 0; o < nOrders; o++) if (pieces[o] > 1) shipped[o] = 1;
+    if (n > 0) {
+      shipped[rowOrder[0]] = 1;
+      shipped[rowOrder[n - 1]] = 1;
+    }
+
+    const itemOrder = this.items.sortedSlots();
+    const rank = new Int32Array(nItems);
+    for (let k = 0; k < nItems; k++) rank[itemOrder[k]] = k;
+
+    // Counted orders: sums per item, pairs by item rank, histograms.
+    const support = new Uint32Array(nItems);
+    const itemLines = new Uint32Array(nItems);
+    const itemValue = new Float64Array(nItems);
+    const itemValueBig = new Map<number, bigint>();
+    const dense = nItems <= DENSE_ITEMS ? new Uint32Array(nItems * nItems) : null;
+    const sparse = dense === null ? new Map<number, number>() : null;
+    const linesHist = new Map<number, number>();
+    const sizeHist = new Map<number, number>();
+    const stamp = new Int32Array(nItems).fill(-1);
+    const total = new ExactSum();
+    let counted = 0;
+    let countedLines = 0;
+    const basket: number[] = [];
+    for (let r = 0; r < n; ) {
+      const o = rowOrder[r];
+      let end = r + 1;
+      while (end < n && rowOrder[end] === o) end++;
+      if (shipped[o] === 0) {
+        counted++;
+        countedLines += end - r;
+        basket.length = 0;
+        for (let k = r; k < end; k++) {
+          const it = rowItem[k];
+          const v = this.rowValue[k];
+          total.add(v);
+          const big = this.bigValue.get(k);
+          if (big !== undefined) total.big += big;
+          if (it < 0) continue;
+          itemLines[it]++;
+          if (big !== undefined) itemValueBig.set(it, (itemValueBig.get(it) ?? 0n) + big);
+          const iv = itemValue[it] + v;
+          if (iv > LIMIT || iv < -LIMIT) {
+            itemValueBig.set(it, (itemValueBig.get(it) ?? 0n) + BigInt(iv));
+            itemValue[it] = 0;
+          } else itemValue[it] = iv;
+          if (stamp[it] !== r) {
+            stamp[it] = r;
+            support[it]++;
+            basket.push(rank[it]);
+          }
+        }
+        linesHist.set(end - r, (linesHist.get(end - r) ?? 0) + 1);
+        sizeHist.set(basket.length, (sizeHist.get(basket.length) ?? 0) + 1);
+        if (basket.length > 1) {
+          basket.sort((a, b) => a - b);
+          for (let x = 0; x < basket.length; x++) {
+            const base = basket[x] * nItems;
+            for (let y = x + 1; y < basket.length; y++) {
+              if (dense !== null) dense[base + basket[y]]++;
+              else {
+                const key = base + basket[y];
+                (sparse as Map<number, number>).set(key, ((sparse as Map<number, number>).get(key) ?? 0) + 1);
+              }
+            }
+          }
+        }
+      }
+      r = end;
+    }
+
+    const out: KeyedRun[] = [];
+    const items = this.items;
+    const ib = items.keyBytes;
+    // items: rows = orders holding the item, units = its lines, revenue = its value.
+    const iw = new KeyedCellsWriter(scale);
+    for (let k = 0; k < nItems; k++) {
+      const s = itemOrder[k];
+      if (support[s] === 0) continue;
+      iw.key(ib, items.keyStart(s), items.keyEnd(s));
+      const big = itemValueBig.get(s);
+      if (big === undefined) iw.cell(NO_MONTH, support[s], itemLines[s], itemValue[s]);
+      else iw.cellBig(NO_MONTH, support[s], BigInt(itemLines[s]), big + BigInt(itemValue[s]));
+    }
+    push(out, RUN_ITEMS, iw);
+
+    // pairs: key itemA \0 itemB with A before B by bytes, so byte order is (rank A, rank B).
+    const pw = new KeyedCellsWriter(scale);
+    const pairKey = (a: number, b: number): Buffer => {
+      const sa = itemOrder[a];
+      const sb = itemOrder[b];
+      const la = items.keyEnd(sa) - items.keyStart(sa);
+      const lb = items.keyEnd(sb) - items.keyStart(sb);
+      const key = Buffer.allocUnsafe(la + 1 + lb);
+      ib.copy(key, 0, items.keyStart(sa), items.keyEnd(sa));
+      key[la] = 0;
+      ib.copy(key, la + 1, items.keyStart(sb), items.keyEnd(sb));
+      return key;
+    };
+    if (dense !== null) {
+      for (let a = 0; a < nItems; a++) {
+        for (let b = a + 1; b < nItems; b++) {
+          const c = dense[a * nItems + b];
+          if (c === 0) continue;
+          const key = pairKey(a, b);
+          pw.key(key, 0, key.length);
+          pw.cell(NO_MONTH, c, 0, 0);
+        }
+      }
+    } else {
+      const keys = Float64Array.from((sparse as Map<number, number>).keys()).sort();
+      for (const k of keys) {
+        const a = Math.floor(k / nItems);
+        const key = pairKey(a, k - a * nItems);
+        pw.key(key, 0, key.length);
+        pw.cell(NO_MONTH, (sparse as Map<number, number>).get(k) as number, 0, 0);
+      }
+    }
+    push(out, RUN_PAIRS, pw);
+    push(out, RUN_LINES, histogram(linesHist, scale));
+    push(out, RUN_SIZES, histogram(sizeHist, scale));
+
+    const tw = new KeyedCellsWriter(scale);
+    const noOrderKey = Buffer.from(TOTAL_NO_ORDER);
+    const ordersKey = Buffer.from(TOTAL_ORDERS);
+    if (this.noOrder > 0) {
+      tw.key(noOrderKey, 0, noOrderKey.length);
+      tw.cell(NO_MONTH, this.noOrder, 0, 0);
+    }
+    if (counted > 0) {
+      tw.key(ordersKey, 0, ordersKey.length);
+      tw.cellBig(NO_MONTH, counted, BigInt(countedLines), total.value());
+    }
+    push(out, RUN_TOTALS, tw);
+
+    out.push(...this.shippedAndOrders(shipped, rank, scale));
+    return out;
+  }
+
+  /** The shipped orders' item sets (`order\0item`, empty item for lines without one) and every order id. */
+  private shippedAndOrders(shipped: Uint8Array, rank: Int32Array, scale: number): KeyedRun[] {
+    const n = this.n;
+    const orders = this.orders;
+    const ob = orders.keyBytes;
+    const ib = this.items.keyBytes;
+    const orderOrder = orders.sortedSlots();
+    const nOrders = orders.size;
+    // Rows of shipped orders, grouped by order rank (counting sort), then by item rank.
+    const oRank = new Int32Array(nOrders);
+    for (let k = 0; k < nOrders; k++) oRank[orderOrder[k]] = k;
+    const start = new Int32Array(nOrders + 1);
+    const lines = new Int32Array(nOrders);
+    for (let r = 0; r < n; r++) {
+      const o = this.rowOrder[r];
+      lines[o]++;
+      if (shipped[o] === 1) start[oRank[o] + 1]++;
+    }
+    for (let k = 0; k < nOrders; k++) start[k + 1] += start[k];
+    const fill = start.slice(0, nOrders);
+    const rows = new Int32Array(start[nOrders]);
+    for (let r = 0; r < n; r++) {
+      const o = this.rowOrder[r];
+      if (shipped[o] === 1) rows[fill[oRank[o]]++] = r;
+    }
+    const sw = new KeyedCellsWriter(scale);
+    const itemRank = (r: number) => {
+      const it = this.rowItem[r];
+      return it < 0 ? -1 : rank[it];
+    };
+    for (let k = 0; k < nOrders; k++) {
+      if (start[k] === start[k + 1]) continue;
+      const o = orderOrder[k];
+      const group = Array.from(rows.subarray(start[k], start[k + 1])).sort(
+        (a, b) => itemRank(a) - itemRank(b),
+      );
+      for (let g = 0; g < group.length; ) {
+        const it = this.rowItem[group[g]];
+        const ir = itemRank(group[g]);
+        let count = 0;
+        const sum = new ExactSum();
+        for (; g < group.length && itemRank(group[g]) === ir; g++) {
+          count++;
+          sum.add(this.rowValue[group[g]]);
+          const big = this.bigValue.get(group[g]);
+          if (big !== undefined) sum.big += big;
+        }
+        const ol = orders.keyEnd(o) - orders.keyStart(o);
+        const il = it < 0 ? 0 : this.items.keyEnd(it) - this.items.keyStart(it);
+        const key = Buffer.allocUnsafe(ol + 1 + il);
+        ob.copy(key, 0, orders.keyStart(o), orders.keyEnd(o));
+        key[ol] = 0;
+        if (it >= 0) ib.copy(key, ol + 1, this.items.keyStart(it), this.items.keyEnd(it));
+        sw.key(key, 0, key.length);
+        sw.cellBig(NO_MONTH, count, BigInt(count), sum.value());
+      }
+    }
+    const ow = new KeyedCellsWriter(scale);
+    for (let k = 0; k < nOrders; k++) {
+      const o = orderOrder[k];
+      ow.key(ob, orders.keyStart(o), orders.keyEnd(o));
+      ow.cell(shipped[o] === 1 ? ROLE_SHIPPED : ROLE_COUNTED, lines[o], 1, 0);
+    }
+    const out: KeyedRun[] = [];
+    push(out, RUN_SHIPPED, sw);
+    push(out, RUN_ORDERS, ow);
+    return out;
+  }
+}
+
+function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
+}
+
+function histogram(counts: Map<number, number>, scale: number): KeyedCellsWriter {
+  const w = new KeyedCellsWriter(scale);
+  for (const size of [...counts.keys()].sort((a, b) => a - b)) {
+    const key = Buffer.from(sizeKey(size));
+    w.key(key, 0, key.length);
+    w.cell(NO_MONTH, counts.get(size) as number, 0, 0);
+  }
+  return w;
+}
+
+function push(out: KeyedRun[], name: string, w: KeyedCellsWriter): void {
+  const blocks = w.finish();
+  if (blocks.length > 0) out.push({ kind: BASKET_KIND, name, blocks });
+}

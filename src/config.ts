@@ -155,6 +155,8 @@ export interface ColumnOptions {
   basket?: boolean;
   /** `--basket-items`: pairs among this many most frequent items. */
   basketItems?: number;
+  /** `--orders-scattered`: orders may be spread over the file; ship every order's items. */
+  ordersScattered?: boolean;
 }
 
 /** Order id columns detected, in this order (exact header first, then any case). */
@@ -175,6 +177,11 @@ export const ORDER_OPTION_TABLE: readonly { flags: string; description: string }
   {
     flags: '--basket',
     description: `count orders and baskets with the order and item columns detected (item: ${ITEM_ALIASES.join(', ')})`,
+  },
+  {
+    flags: '--orders-scattered',
+    description:
+      "an order's lines may be anywhere in the file: send every order's items to the coordinator (exact for any layout, slower)",
   },
   {
     flags: '--basket-items <n>',
@@ -297,6 +304,7 @@ export interface RawColumnFlags {
   item?: string;
   basket?: boolean;
   basketItems?: string;
+  ordersScattered?: boolean;
 }
 
 export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
@@ -320,7 +328,15 @@ export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
     item: nonEmpty('--item', raw.item),
     basket: raw.basket === true ? true : undefined,
     basketItems: parseBasketItems(raw),
+    ordersScattered: parseScattered(raw),
   });
+}
+
+function parseScattered(raw: RawColumnFlags): true | undefined {
+  if (raw.ordersScattered !== true) return undefined;
+  if (raw.item === undefined && raw.basket !== true)
+    throw new UsageError('--orders-scattered needs --item <col> or --basket');
+  return true;
 }
 
 function parseBasketItems(raw: RawColumnFlags): number | undefined {

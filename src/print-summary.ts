@@ -102,7 +102,7 @@ export function printFailedSummary(err: unknown, json: boolean): void {
 function basketLines(b: BasketSummary): string[] {
   if (b.nonContiguous > 0)
     return [
-      `baskets: NOT counted: ${b.nonContiguous.toLocaleString('en-US')} order id(s) occur in more than one chunk (orders are not contiguous in the file); sort the file by order id, or run with a --chunk-size that keeps each order in one chunk`,
+      `baskets: NOT counted: ${b.nonContiguous.toLocaleString('en-US')} order id(s) occur in more than one chunk (orders are not contiguous in the file); run again with --orders-scattered (exact for any layout) or sort the file by order id`,
     ];
   const out = [
     `baskets: ${b.orders.toLocaleString('en-US')} orders, ${b.lines.toLocaleString('en-US')} lines, average order value ${b.avgOrderValue === null ? '-' : groupThousands(b.avgOrderValue)}; ${b.items.toLocaleString('en-US')} items, ${b.pairs.toLocaleString('en-US')} pairs (${b.shippedOrders.toLocaleString('en-US')} orders stitched across chunk edges)`,

@@ -39,6 +39,8 @@ export interface ScanSpec {
   item?: number;
   /** Pairs are kept among this many most frequent items (`--basket-items`); used at the end of a run. */
   basketItems?: number;
+  /** `--orders-scattered`: every order's items go to the coordinator, exact for any order layout. */
+  shipAllOrders?: boolean;
   /** Cap on distinct keys per dimension or mart. */
   maxKeys: number;
   /** Column names by index for reject reasons (only the used ones are non-empty). */
@@ -98,7 +100,8 @@ export function validateSpec(raw: unknown): ScanSpec {
     [s.order, s.item].every(
       (i) => i === undefined || (Number.isInteger(i) && i >= 0 && i < (s.fieldCount as number)),
     ) &&
-    (s.basketItems === undefined || (Number.isInteger(s.basketItems) && s.basketItems >= 2));
+    (s.basketItems === undefined || (Number.isInteger(s.basketItems) && s.basketItems >= 2)) &&
+    (s.shipAllOrders === undefined || typeof s.shipAllOrders === 'boolean');
   if (!ok) throw new ProtocolError('malformed welcome: bad scan spec');
   return s as ScanSpec;
 }

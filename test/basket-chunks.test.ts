@@ -9,8 +9,9 @@ import { parseChunk } from '../src/worker/parse-chunk.js';
 import { asReference, countRuns, normalized, referenceBaskets } from './helpers/baskets.js';
 import { Rng } from './helpers/prng.js';
 
-function spec(): ScanSpec {
+function spec(over: Partial<ScanSpec> = {}): ScanSpec {
   return {
+    ...over,
     delimiter: 0x2c,
     fieldCount: 4,
     price: 2,
@@ -37,20 +38,21 @@ const quote = (s: string) => (/[",]/.test(s) ? `"${s.replaceAll('"', '""')}"` : 
 function file(rows: Row[]): { lines: string[]; ref: [string, string, bigint][] } {
   return {
     lines: rows.map(
-      ([o, i, c, q]) => `${quote(o)},${quote(i)},${Math.floor(c / 100)}.${String(c % 100).padStart(2, '0')},${q}\n`,
+      ([o, i, c, q]) =>
+        `${quote(o)},${quote(i)},${Math.floor(c / 100)}.${String(c % 100).padStart(2, '0')},${q}\n`,
     ),
     ref: rows.map(([o, i, c, q]) => [o, i, BigInt(c) * BigInt(q)]),
   };
 }
 
 /** Counts the lines cut before each index in `cuts`, chunk by chunk. */
-function countCut(lines: string[], cuts: number[], k = 1000) {
+function countCut(lines: string[], cuts: number[], k = 1000, over: Partial<ScanSpec> = {}) {
   const edges = [0, ...cuts, lines.length];
   const chunks: KeyedRun[][] = [];
   let scale = 2;
   for (let c = 0; c + 1 < edges.length; c++) {
     if (edges[c] === edges[c + 1]) continue;
-    const out = parseChunk(Buffer.from(lines.slice(edges[c], edges[c + 1]).join('')), spec());
+    const out = parseChunk(Buffer.from(lines.slice(edges[c], edges[c + 1]).join('')), spec(over));
     scale = Math.max(scale, out.agg.scale);
     chunks.push(out.cells);
   }
@@ -88,7 +90,12 @@ describe('baskets at every chunk boundary', () => {
     for (let i = 0; i <= lines.length; i++)
       for (let j = i; j <= lines.length; j++) expect(countCut(lines, [i, j]), `cuts ${i},${j}`).toEqual(want);
     // Every line its own chunk.
-    expect(countCut(lines, lines.map((_, i) => i))).toEqual(want);
+    expect(
+      countCut(
+        lines,
+        lines.map((_, i) => i),
+      ),
+    ).toEqual(want);
   });
 
   it('an order seen again within a chunk is shipped and counted once', () => {
@@ -131,6 +138,10 @@ describe('baskets at every chunk boundary', () => {
       }
     expect(refused).toBeGreaterThan(0);
     expect(countCut(lines, [])).toEqual(want);
+    // --orders-scattered: every order shipped, exact under every cut.
+    for (let i = 0; i <= lines.length; i++)
+      for (let j = i; j <= lines.length; j++)
+        expect(countCut(lines, [i, j], 1000, { shipAllOrders: true }), `cuts ${i},${j}`).toEqual(want);
   });
 
   it('random files and random cuts agree with the self-join (or are refused only when an order really spans chunks)', () => {
@@ -144,14 +155,19 @@ describe('baskets at every chunk boundary', () => {
         const n = rng.int(1, 5);
         for (let l = 0; l < n; l++) rows.push([`o${o}`, rng.pick(items), rng.int(1, 99_999), rng.int(1, 5)]);
       }
-      if (scattered) for (let s = 0; s < 5; s++) rows.splice(rng.int(0, rows.length), 0, [`o${rng.int(0, orders - 1)}`, rng.pick(items), 100, 1]);
+      if (scattered)
+        for (let s = 0; s < 5; s++)
+          rows.splice(rng.int(0, rows.length), 0, [`o${rng.int(0, orders - 1)}`, rng.pick(items), 100, 1]);
       const { lines, ref } = file(rows);
       const want = normalized(referenceBaskets(ref));
-      const cuts = Array.from({ length: rng.int(0, 6) }, () => rng.int(0, lines.length)).sort((a, b) => a - b);
+      const cuts = Array.from({ length: rng.int(0, 6) }, () => rng.int(0, lines.length)).sort(
+        (a, b) => a - b,
+      );
       const got = countCut(lines, cuts);
       if (got.nonContiguous > 0) {
         // Only a file whose orders are not contiguous can be refused, and only when cut.
         expect(scattered && cuts.length > 0).toBe(true);
+        expect(countCut(lines, cuts, 1000, { shipAllOrders: true }), `round ${round}`).toEqual(want);
         continue;
       }
       const k = rng.int(2, 10);

@@ -411,6 +411,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
       maxFieldBytes: limit,
       ...(orderCols.order === undefined ? {} : { order: orderCols.order }),
       ...(orderCols.item === undefined ? {} : { item: orderCols.item, basketItems: orderCols.basketItems }),
+      ...(orderCols.shipAllOrders === true ? { shipAllOrders: true } : {}),
     },
     header,
     dataStart,

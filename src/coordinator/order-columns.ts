@@ -13,6 +13,7 @@ export interface OrderColumns {
   order?: number;
   item?: number;
   basketItems?: number;
+  shipAllOrders?: boolean;
   notes: string[];
 }
 

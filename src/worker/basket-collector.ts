@@ -74,8 +74,11 @@ export class BasketCollector {
   private prevS = -1;
   private prevE = -1;
   private prevSlot = -1;
+  /** Ship every order (`--orders-scattered`): nothing is counted in the chunk. */
+  private readonly shipAll: boolean;
 
-  constructor(orderIndex: number, itemIndex: number, maxKeys: number, scale: number) {
+  constructor(orderIndex: number, itemIndex: number, maxKeys: number, scale: number, shipAll = false) {
+    this.shipAll = shipAll;
     this.orderIndex = orderIndex;
     this.itemIndex = itemIndex;
     this.orders = new KeyTable('order', maxKeys);
@@ -188,7 +191,7 @@ export class BasketCollector {
     const pieces = new Int32Array(nOrders);
     for (let r = 0; r < n; r++) if (r === 0 || rowOrder[r] !== rowOrder[r - 1]) pieces[rowOrder[r]]++;
     const shipped = new Uint8Array(nOrders);
-    for (let o = 0; o < nOrders; o++) if (pieces[o] > 1) shipped[o] = 1;
+    for (let o = 0; o < nOrders; o++) if (pieces[o] > 1 || this.shipAll) shipped[o] = 1;
     if (n > 0) {
       shipped[rowOrder[0]] = 1;
       shipped[rowOrder[n - 1]] = 1;

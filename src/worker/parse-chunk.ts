@@ -105,7 +105,7 @@ export class ChunkAggregator implements RecordSink {
     this.groupSep = spec.decimalComma ? DOT : COMMA;
     this.basket =
       spec.order !== undefined && spec.item !== undefined
-        ? new BasketCollector(spec.order, spec.item, spec.maxKeys, spec.scale)
+        ? new BasketCollector(spec.order, spec.item, spec.maxKeys, spec.scale, spec.shipAllOrders === true)
         : null;
   }
 

@@ -68,8 +68,9 @@ export function resolveOrderColumns(header: string[], path: string, options: Col
     order,
     item,
     basketItems,
+    ...(options.ordersScattered === true ? { shipAllOrders: true } : {}),
     notes: [
-      `baskets: orders "${header[order]}", items "${header[item]}", pairs among the top ${basketItems}`,
+      `baskets: orders "${header[order]}", items "${header[item]}", pairs among the top ${basketItems}${options.ordersScattered === true ? ', every order counted by the coordinator' : ''}`,
     ],
   };
 }

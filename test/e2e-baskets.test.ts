@@ -238,6 +238,12 @@ describe('orders and baskets end to end', () => {
     expect(rows).toHaveLength(4);
     const conf = rows.slice(1).map((l) => Number(l.split(',')[4]));
     expect(conf).toEqual([...conf].sort((a, b) => b - a));
+    const charts = path.join(dir, 'charts');
+    const e = cli(['eda', '--db', db, '--out', charts, '--quiet']);
+    expect(await e.exit, e.err()).toBe(0);
+    for (const f of ['basket-rules.png', 'basket-cooccurrence.png', 'order-sizes.png'])
+      expect(fs.statSync(path.join(charts, f)).size, f).toBeGreaterThan(10_000);
+    expect(fs.readFileSync(path.join(charts, 'index.html'), 'utf8')).toMatch(/Top basket rules by lift/);
     const t = cli(['basket', '--db', db, '--min-lift', '1000']);
     expect(await t.exit, t.err()).toBe(0);
     expect(t.out()).toMatch(/no rule passes the thresholds/);

@@ -8,6 +8,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { groupThousands } from '../aggregate/decimal.js';
 import { Store } from '../db/store.js';
 import { UsageError } from '../errors.js';
+import { basketCharts, loadBasketEda } from './basket-charts.js';
 import type { EdaData } from './data.js';
 import { loadEdaData, pickDoneRun } from './data.js';
 import { renderChart } from './render.js';
@@ -151,6 +152,8 @@ export function planCharts(data: EdaData, topN: number): { charts: PlannedChart[
     });
   else skipped.push('throughput: the run has no finished chunks or no duration');
 
+  if (data.baskets) charts.push(...basketCharts(data.baskets));
+
   return { charts, skipped };
 }
 
@@ -160,6 +163,7 @@ export async function runEda(opts: EdaOptions): Promise<EdaResult> {
   let data: EdaData;
   try {
     data = loadEdaData(store, pickDoneRun(store, opts.runId), opts.topN);
+    data.baskets = loadBasketEda(store, data.run.id);
   } finally {
     store.close();
   }

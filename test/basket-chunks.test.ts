@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KeyedRun } from '../src/aggregate/keyed-cells.js';
 import type { ScanSpec } from '../src/scan-spec.js';
+import { RUN_RANGE } from '../src/worker/basket-collector.js';
 import { parseChunk } from '../src/worker/parse-chunk.js';
 import { asReference, countRuns, normalized, referenceBaskets } from './helpers/baskets.js';
 import { Rng } from './helpers/prng.js';
@@ -184,5 +185,43 @@ describe('baskets at every chunk boundary', () => {
       const kept = new Map([...want.pairs].filter(([p]) => p.split('\0').every((i) => top.has(i))));
       expect(got2.pairs, `round ${round} k ${k}`).toEqual(kept);
     }
+  });
+
+  it('chunks of many ascending ids send only their range; an id inside another chunk range is caught', () => {
+    const rng = new Rng(1414);
+    let ranged = 0;
+    let refused = 0;
+    for (let round = 0; round < 40; round++) {
+      const rows: Row[] = [];
+      // Numeric ids ascend in shortlex order (9 before 10), not in byte order.
+      for (let o = 1; o <= 400; o++) {
+        const n = rng.int(1, 3);
+        for (let l = 0; l < n; l++) rows.push([String(o * 3), `i${rng.int(0, 6)}`, rng.int(1, 999), 1]);
+      }
+      const stray = round % 2 === 1;
+      if (stray) {
+        // One more line of an early order, far later in the file.
+        const o = String(3 * rng.int(2, 100));
+        rows.splice(rng.int(Math.floor(rows.length * 0.6), rows.length), 0, [o, 'i9', 100, 1]);
+      }
+      const { lines, ref } = file(rows);
+      const want = normalized(referenceBaskets(ref));
+      const cuts = Array.from({ length: rng.int(1, 4) }, () => rng.int(0, lines.length)).sort(
+        (a, b) => a - b,
+      );
+      const edges = [0, ...cuts, lines.length];
+      for (let c = 0; c + 1 < edges.length; c++) {
+        const out = parseChunk(Buffer.from(lines.slice(edges[c], edges[c + 1]).join('')), spec());
+        if (out.cells.some((r) => r.name === RUN_RANGE)) ranged++;
+      }
+      const got = countCut(lines, cuts);
+      if (got.nonContiguous > 0) {
+        refused++;
+        expect(stray, `round ${round}`).toBe(true);
+        expect(countCut(lines, cuts, 1000, { shipAllOrders: true })).toEqual(want);
+      } else expect(got, `round ${round}`).toEqual(want);
+    }
+    expect(ranged).toBeGreaterThan(40);
+    expect(refused).toBeGreaterThan(5);
   });
 });

@@ -21,6 +21,17 @@ import {
 /** The sources of one basket run over the done chunks; `consume` deletes blocks as they are read. */
 export type BasketRunSources = (name: string, consume: boolean) => RunSource[];
 
+/** The first and last order of a chunk whose order ids ascend (worker's RUN_RANGE), in file order. */
+export interface OrderRange {
+  lo: string;
+  hi: string;
+}
+
+/** Shorter first, then bytes: the order a chunk's ascending ids were checked in. */
+function shortlex(a: Buffer, b: Buffer): number {
+  return a.length - b.length || Buffer.compare(a, b);
+}
+
 export interface BasketSink {
   item(item: string, orders: number, lines: number, value: bigint): void;
   /** `a` before `b` by bytes. */
@@ -130,13 +141,40 @@ function mergeHistogram(sources: RunSource[], scale: number, into: Map<number, n
  */
 export function countBaskets(
   src: BasketRunSources,
+  ranges: OrderRange[],
   scale: number,
   k: number,
   sink: BasketSink,
 ): BasketTotals {
-  // Every order id must be counted in at most one chunk, and then shipped by none.
+  // Every order id must be counted in at most one chunk, and then shipped by none. Chunks whose
+  // ids ascend sent only their range: those ranges must follow one another in file order, and no
+  // id of another chunk may fall inside one (it might be one of its counted orders).
   let nonContiguous = 0;
   const examples: string[] = [];
+  const conflict = (id: string) => {
+    nonContiguous++;
+    if (examples.length < 5) examples.push(id);
+  };
+  const bounds = ranges.map((r) => ({ lo: Buffer.from(r.lo), hi: Buffer.from(r.hi) }));
+  for (let i = 0; i + 1 < bounds.length; i++)
+    if (shortlex(bounds[i].hi, bounds[i + 1].lo) > 0) conflict(ranges[i + 1].lo);
+  /** -1: in no range; 0: a range's first or last order (shipped there); 1: strictly inside one. */
+  const inRange = (id: Buffer): number => {
+    let lo = 0;
+    let hi = bounds.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (shortlex(bounds[mid].lo, id) <= 0) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (at < 0) return -1;
+    const c = shortlex(id, bounds[at].hi);
+    if (c > 0) return -1;
+    return c === 0 || shortlex(id, bounds[at].lo) === 0 ? 0 : 1;
+  };
   {
     const m = new KeyedMerge(src(RUN_ORDERS, true), scale);
     let keys = -1;
@@ -144,10 +182,13 @@ export function countBaskets(
     let shipped = false;
     let id = '';
     const close = () => {
-      if (keys >= 0 && (counted > 1 || (counted === 1 && shipped))) {
-        nonContiguous++;
-        if (examples.length < 5) examples.push(id);
+      if (keys < 0) return;
+      let bad = counted > 1 || (counted === 1 && shipped);
+      if (!bad && bounds.length > 0) {
+        const where = inRange(Buffer.from(id));
+        bad = where === 1 || (where === 0 && counted > 0);
       }
+      if (bad) conflict(id);
     };
     while (m.next()) {
       if (m.keys !== keys) {

@@ -3,9 +3,10 @@
  * finishing transaction, aggregate/basket-count.ts), and the reads behind `basket` and `eda`.
  */
 
-import { type BasketTotals, countBaskets } from '../aggregate/basket-count.js';
+import { type BasketTotals, countBaskets, type OrderRange } from '../aggregate/basket-count.js';
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
-import { BASKET_KIND } from '../worker/basket-collector.js';
+import { CellBlock } from '../aggregate/keyed-cells.js';
+import { BASKET_KIND, RUN_RANGE } from '../worker/basket-collector.js';
 import { runSources } from './cell-runs.js';
 import type { Store } from './store.js';
 
@@ -28,6 +29,7 @@ export function writeBaskets(store: Store, runId: number, cols: BasketColumns, s
   );
   const totals = countBaskets(
     (name, consume) => runSources(store, runId, BASKET_KIND, name, consume),
+    orderRanges(store, runId),
     scale,
     cols.k,
     {
@@ -61,6 +63,22 @@ export function writeBaskets(store: Store, runId: number, cols: BasketColumns, s
       JSON.stringify(totals.examples),
     );
   return totals;
+}
+
+/** The order-id ranges of the done chunks whose ids ascend, in file order. */
+function orderRanges(store: Store, runId: number): OrderRange[] {
+  const rows = store
+    .statement(
+      `SELECT r.data AS data FROM cell_runs r
+         JOIN chunks c ON c.run_id = r.run_id AND c.chunk_id = r.chunk_id AND c.status = 'done'
+       WHERE r.run_id = ? AND r.kind = ? AND r.name = ? ORDER BY c.byte_start, r.seq`,
+    )
+    .all(runId, BASKET_KIND, RUN_RANGE) as { data: Uint8Array }[];
+  return rows.map(({ data }) => {
+    const key = new CellBlock(data).keyText(0);
+    const cut = key.indexOf('\0');
+    return { lo: key.slice(0, cut), hi: key.slice(cut + 1) };
+  });
 }
 
 export interface OrdersSummaryRow {

@@ -6,11 +6,12 @@
  * - shipped: the chunk's first and last order (maybe cut by the chunk's edges) and every order
  *   seen again after another order. Their item sets travel as `order\0item` cells, and the
  *   coordinator counts them once all chunks are in (aggregate/basket-count.ts).
- * Every order id also travels in the `orders` run (month 0 counted, 1 shipped), so the end of the
- * run can prove no counted order appears in another chunk. All runs are keyed cells (kind
- * 'basket'), stored and merged exactly like marts.
+ * The chunk's order ids travel too, so the end of the run can prove that no counted order appears
+ * in another chunk: as the range `first\0last` when they ascend (shortlex: shorter ids first, then
+ * bytes, so numeric ids ascend) and are many, else every id in the `orders` run (month 0
+ * counted, 1 shipped). All runs are keyed cells (kind 'basket'), stored and merged like marts.
  */
-import { KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { compareBytes, KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { KeyTable } from './key-table.js';
 import { ESCAPED, fieldText } from './tokenizer.js';
 
@@ -30,6 +31,10 @@ export const RUN_SIZES = 'order-items';
 export const RUN_TOTALS = 'totals';
 export const RUN_SHIPPED = 'shipped';
 export const RUN_ORDERS = 'orders';
+/** A chunk whose order ids ascend (shortlex) sends only `first\0last` instead of every id. */
+export const RUN_RANGE = 'order-range';
+/** Fewer orders than this always travel as ids (a few random ids may ascend by chance). */
+export const RANGE_MIN_ORDERS = 64;
 /** Keys of the totals run. */
 export const TOTAL_ORDERS = 'orders';
 export const TOTAL_NO_ORDER = 'no-order';
@@ -330,39 +335,52 @@ export class BasketCollector {
     return out;
   }
 
-  /** The shipped orders' item sets (`order\0item`, empty item for lines without one) and every order id. */
+  /** Shortlex order of two order slots (shorter first, then bytes): numeric ids ascend in it. */
+  private shortlex(a: number, b: number): number {
+    const o = this.orders;
+    const la = o.keyEnd(a) - o.keyStart(a);
+    const lb = o.keyEnd(b) - o.keyStart(b);
+    if (la !== lb) return la - lb;
+    return compareBytes(o.keyBytes, o.keyStart(a), o.keyEnd(a), o.keyBytes, o.keyStart(b), o.keyEnd(b));
+  }
+
+  /**
+   * The shipped orders' item sets (`order\0item`, empty item for lines without one), and the
+   * chunk's order ids for the end's check: when its orders ascend (shortlex) and are many, only
+   * the range `first\0last`; otherwise every id with its role.
+   */
   private shippedAndOrders(shipped: Uint8Array, rank: Int32Array, scale: number): KeyedRun[] {
     const n = this.n;
     const orders = this.orders;
     const ob = orders.keyBytes;
     const ib = this.items.keyBytes;
-    const orderOrder = orders.sortedSlots();
     const nOrders = orders.size;
-    // Rows of shipped orders, grouped by order rank (counting sort), then by item rank.
-    const oRank = new Int32Array(nOrders);
-    for (let k = 0; k < nOrders; k++) oRank[orderOrder[k]] = k;
-    const start = new Int32Array(nOrders + 1);
-    const lines = new Int32Array(nOrders);
-    for (let r = 0; r < n; r++) {
-      const o = this.rowOrder[r];
-      lines[o]++;
-      if (shipped[o] === 1) start[oRank[o] + 1]++;
-    }
-    for (let k = 0; k < nOrders; k++) start[k + 1] += start[k];
-    const fill = start.slice(0, nOrders);
-    const rows = new Int32Array(start[nOrders]);
-    for (let r = 0; r < n; r++) {
-      const o = this.rowOrder[r];
-      if (shipped[o] === 1) rows[fill[oRank[o]]++] = r;
-    }
+    const rowOrder = this.rowOrder;
+    let ascending = nOrders >= RANGE_MIN_ORDERS;
+    for (let r = 1; r < n && ascending; r++)
+      if (rowOrder[r] !== rowOrder[r - 1] && this.shortlex(rowOrder[r - 1], rowOrder[r]) >= 0)
+        ascending = false;
+    // Shipped orders in byte order, and their rows (counting sort by that rank).
+    const list: number[] = [];
+    for (let o = 0; o < nOrders; o++) if (shipped[o] === 1) list.push(o);
+    list.sort((a, b) =>
+      compareBytes(ob, orders.keyStart(a), orders.keyEnd(a), ob, orders.keyStart(b), orders.keyEnd(b)),
+    );
+    const sRank = new Int32Array(nOrders).fill(-1);
+    for (let k = 0; k < list.length; k++) sRank[list[k]] = k;
+    const start = new Int32Array(list.length + 1);
+    for (let r = 0; r < n; r++) if (sRank[rowOrder[r]] >= 0) start[sRank[rowOrder[r]] + 1]++;
+    for (let k = 0; k < list.length; k++) start[k + 1] += start[k];
+    const fill = start.slice(0, list.length);
+    const rows = new Int32Array(start[list.length]);
+    for (let r = 0; r < n; r++) if (sRank[rowOrder[r]] >= 0) rows[fill[sRank[rowOrder[r]]]++] = r;
     const sw = new KeyedCellsWriter(scale);
     const itemRank = (r: number) => {
       const it = this.rowItem[r];
       return it < 0 ? -1 : rank[it];
     };
-    for (let k = 0; k < nOrders; k++) {
-      if (start[k] === start[k + 1]) continue;
-      const o = orderOrder[k];
+    for (let k = 0; k < list.length; k++) {
+      const o = list[k];
       const group = Array.from(rows.subarray(start[k], start[k + 1])).sort(
         (a, b) => itemRank(a) - itemRank(b),
       );
@@ -387,14 +405,30 @@ export class BasketCollector {
         sw.cellBig(NO_MONTH, count, BigInt(count), sum.value());
       }
     }
+    const out: KeyedRun[] = [];
+    push(out, RUN_SHIPPED, sw);
+    // Nothing counted here, nothing to check.
+    if (this.shipAll) return out;
     const ow = new KeyedCellsWriter(scale);
-    for (let k = 0; k < nOrders; k++) {
-      const o = orderOrder[k];
+    if (ascending) {
+      const lo = rowOrder[0];
+      const hi = rowOrder[n - 1];
+      const ll = orders.keyEnd(lo) - orders.keyStart(lo);
+      const key = Buffer.allocUnsafe(ll + 1 + orders.keyEnd(hi) - orders.keyStart(hi));
+      ob.copy(key, 0, orders.keyStart(lo), orders.keyEnd(lo));
+      key[ll] = 0;
+      ob.copy(key, ll + 1, orders.keyStart(hi), orders.keyEnd(hi));
+      ow.key(key, 0, key.length);
+      ow.cell(NO_MONTH, nOrders, 0, 0);
+      push(out, RUN_RANGE, ow);
+      return out;
+    }
+    const lines = new Int32Array(nOrders);
+    for (let r = 0; r < n; r++) lines[rowOrder[r]]++;
+    for (const o of orders.sortedSlots()) {
       ow.key(ob, orders.keyStart(o), orders.keyEnd(o));
       ow.cell(shipped[o] === 1 ? ROLE_SHIPPED : ROLE_COUNTED, lines[o], 1, 0);
     }
-    const out: KeyedRun[] = [];
-    push(out, RUN_SHIPPED, sw);
     push(out, RUN_ORDERS, ow);
     return out;
   }

@@ -1,6 +1,7 @@
 /** Baskets computed independently of the code under test: plain JS sets over a file's rows. */
 import { type BasketTotals, countBaskets } from '../../src/aggregate/basket-count.js';
 import { CellBlock, type KeyedRun } from '../../src/aggregate/keyed-cells.js';
+import { RUN_RANGE } from '../../src/worker/basket-collector.js';
 
 export interface RefBaskets {
   orders: number;
@@ -73,6 +74,15 @@ export function countRuns(chunks: KeyedRun[][], scale: number, k = 1000): Counte
             return () => (i < r.blocks.length ? new CellBlock(r.blocks[i++]) : null);
           }),
       ),
+    chunks.flatMap((runs) =>
+      runs
+        .filter((r) => r.kind === 'basket' && r.name === RUN_RANGE)
+        .map((r) => {
+          const key = new CellBlock(r.blocks[0]).keyText(0);
+          const cut = key.indexOf('\0');
+          return { lo: key.slice(0, cut), hi: key.slice(cut + 1) };
+        }),
+    ),
     scale,
     k,
     {

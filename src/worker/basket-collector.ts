@@ -12,6 +12,7 @@
  * counted, 1 shipped). All runs are keyed cells (kind 'basket'), stored and merged like marts.
  */
 import { compareBytes, KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { OrderIds } from './basket-orders.js';
 import { KeyTable } from './key-table.js';
 import { ESCAPED, fieldText } from './tokenizer.js';
 
@@ -62,14 +63,17 @@ class ExactSum {
   }
 }
 
+/** Row arrays of the last chunk: parsing is synchronous, so the next chunk reuses them. */
+const spare = { order: new Int32Array(1024), item: new Int32Array(1024), value: new Float64Array(1024) };
+
 export class BasketCollector {
   private readonly orderIndex: number;
   private readonly itemIndex: number;
-  private readonly orders: KeyTable;
+  private readonly orders: OrderIds;
   private readonly items: KeyTable;
-  private rowOrder = new Int32Array(1024);
-  private rowItem = new Int32Array(1024);
-  private rowValue = new Float64Array(1024);
+  private rowOrder = spare.order;
+  private rowItem = spare.item;
+  private rowValue = spare.value;
   /** Row values past 2^52 (rare): row → exact value; its rowValue is 0. */
   private readonly bigValue = new Map<number, bigint>();
   private n = 0;
@@ -82,12 +86,20 @@ export class BasketCollector {
   /** Ship every order (`--orders-scattered`): nothing is counted in the chunk. */
   private readonly shipAll: boolean;
 
-  constructor(orderIndex: number, itemIndex: number, maxKeys: number, scale: number, shipAll = false) {
+  /** `items`: the item column's dimension table, shared (the parser passes each row's slot). */
+  constructor(
+    orderIndex: number,
+    itemIndex: number,
+    maxKeys: number,
+    scale: number,
+    shipAll = false,
+    items?: KeyTable,
+  ) {
     this.shipAll = shipAll;
     this.orderIndex = orderIndex;
     this.itemIndex = itemIndex;
-    this.orders = new KeyTable('order', maxKeys);
-    this.items = new KeyTable('item', maxKeys);
+    this.orders = new OrderIds(maxKeys);
+    this.items = items ?? new KeyTable('item', maxKeys);
     this.scale = scale;
   }
 
@@ -104,6 +116,7 @@ export class BasketCollector {
     value: number,
     big: bigint | null,
     scale: number,
+    itemSlot = -1,
   ): void {
     if (scale > this.scale) this.raise(scale);
     const o = this.orderIndex;
@@ -116,7 +129,8 @@ export class BasketCollector {
     }
     let order: number;
     if (flags[o] === ESCAPED) {
-      order = this.slotOfText(this.orders, fieldText(buf, os, oe, ESCAPED));
+      const b = Buffer.from(fieldText(buf, os, oe, ESCAPED), 'utf8');
+      order = this.orderSlot(b, 0, b.length, new DataView(b.buffer, b.byteOffset, b.length));
       this.prevS = -1;
     } else if (
       this.prevS >= 0 &&
@@ -125,7 +139,7 @@ export class BasketCollector {
     ) {
       order = this.prevSlot;
     } else {
-      order = this.orders.slot(buf, os, oe, view);
+      order = this.orderSlot(buf, os, oe, view);
       this.prevS = os;
       this.prevE = oe;
       this.prevSlot = order;
@@ -136,9 +150,11 @@ export class BasketCollector {
     let item = -1;
     if (is !== ie) {
       item =
-        flags[i] === ESCAPED
-          ? this.slotOfText(this.items, fieldText(buf, is, ie, ESCAPED))
-          : this.items.slot(buf, is, ie, view);
+        itemSlot >= 0
+          ? itemSlot
+          : flags[i] === ESCAPED
+            ? this.slotOfText(this.items, fieldText(buf, is, ie, ESCAPED))
+            : this.items.slot(buf, is, ie, view);
     }
     if (this.n === this.rowOrder.length) this.grow();
     const r = this.n++;
@@ -148,6 +164,16 @@ export class BasketCollector {
       this.rowValue[r] = 0;
       this.bigValue.set(r, big);
     } else this.rowValue[r] = value;
+  }
+
+  /** The order of a row whose id differs from the row before's bytes (maybe the same id, escaped). */
+  private orderSlot(buf: Uint8Array, s: number, e: number, view: DataView): number {
+    const prev = this.n > 0 ? this.rowOrder[this.n - 1] : -1;
+    if (prev >= 0) {
+      const o = this.orders;
+      if (compareBytes(buf, s, e, o.keyBytes, o.keyStart(prev), o.keyEnd(prev)) === 0) return prev;
+    }
+    return this.orders.slot(buf, s, e, view);
   }
 
   private slotOfText(table: KeyTable, text: string): number {
@@ -166,6 +192,9 @@ export class BasketCollector {
     const v = new Float64Array(m);
     v.set(this.rowValue);
     this.rowValue = v;
+    spare.order = o;
+    spare.item = it;
+    spare.value = v;
   }
 
   /** Re-expresses every noted value at a larger scale, exactly. */
@@ -213,13 +242,16 @@ export class BasketCollector {
     const itemValueBig = new Map<number, bigint>();
     const dense = nItems <= DENSE_ITEMS ? new Uint32Array(nItems * nItems) : null;
     const sparse = dense === null ? new Map<number, number>() : null;
-    const linesHist = new Map<number, number>();
-    const sizeHist = new Map<number, number>();
+    const linesHist = new Histogram();
+    const sizeHist = new Histogram();
+    const anyBig = this.bigValue.size > 0;
     const stamp = new Int32Array(nItems).fill(-1);
     const total = new ExactSum();
     let counted = 0;
     let countedLines = 0;
-    const basket: number[] = [];
+    // The distinct item ranks of the order being counted (at most its lines).
+    let basket = new Int32Array(64);
+    let size = 0;
     for (let r = 0; r < n; ) {
       const o = rowOrder[r];
       let end = r + 1;
@@ -227,12 +259,13 @@ export class BasketCollector {
       if (shipped[o] === 0) {
         counted++;
         countedLines += end - r;
-        basket.length = 0;
+        size = 0;
+        if (end - r > basket.length) basket = new Int32Array(end - r);
         for (let k = r; k < end; k++) {
           const it = rowItem[k];
           const v = this.rowValue[k];
           total.add(v);
-          const big = this.bigValue.get(k);
+          const big = anyBig ? this.bigValue.get(k) : undefined;
           if (big !== undefined) total.big += big;
           if (it < 0) continue;
           itemLines[it]++;
@@ -245,16 +278,21 @@ export class BasketCollector {
           if (stamp[it] !== r) {
             stamp[it] = r;
             support[it]++;
-            basket.push(rank[it]);
+            basket[size++] = rank[it];
           }
         }
-        linesHist.set(end - r, (linesHist.get(end - r) ?? 0) + 1);
-        sizeHist.set(basket.length, (sizeHist.get(basket.length) ?? 0) + 1);
-        if (basket.length > 1) {
-          basket.sort((a, b) => a - b);
-          for (let x = 0; x < basket.length; x++) {
+        linesHist.add(end - r);
+        sizeHist.add(size);
+        if (size > 1) {
+          for (let x = 1; x < size; x++) {
+            const v = basket[x];
+            let y = x - 1;
+            for (; y >= 0 && basket[y] > v; y--) basket[y + 1] = basket[y];
+            basket[y + 1] = v;
+          }
+          for (let x = 0; x < size; x++) {
             const base = basket[x] * nItems;
-            for (let y = x + 1; y < basket.length; y++) {
+            for (let y = x + 1; y < size; y++) {
               if (dense !== null) dense[base + basket[y]]++;
               else {
                 const key = base + basket[y];
@@ -315,8 +353,8 @@ export class BasketCollector {
       }
     }
     push(out, RUN_PAIRS, pw);
-    push(out, RUN_LINES, histogram(linesHist, scale));
-    push(out, RUN_SIZES, histogram(sizeHist, scale));
+    push(out, RUN_LINES, linesHist.encode(scale));
+    push(out, RUN_SIZES, sizeHist.encode(scale));
 
     const tw = new KeyedCellsWriter(scale);
     const noOrderKey = Buffer.from(TOTAL_NO_ORDER);
@@ -335,15 +373,6 @@ export class BasketCollector {
     return out;
   }
 
-  /** Shortlex order of two order slots (shorter first, then bytes): numeric ids ascend in it. */
-  private shortlex(a: number, b: number): number {
-    const o = this.orders;
-    const la = o.keyEnd(a) - o.keyStart(a);
-    const lb = o.keyEnd(b) - o.keyStart(b);
-    if (la !== lb) return la - lb;
-    return compareBytes(o.keyBytes, o.keyStart(a), o.keyEnd(a), o.keyBytes, o.keyStart(b), o.keyEnd(b));
-  }
-
   /**
    * The shipped orders' item sets (`order\0item`, empty item for lines without one), and the
    * chunk's order ids for the end's check: when its orders ascend (shortlex) and are many, only
@@ -356,10 +385,8 @@ export class BasketCollector {
     const ib = this.items.keyBytes;
     const nOrders = orders.size;
     const rowOrder = this.rowOrder;
-    let ascending = nOrders >= RANGE_MIN_ORDERS;
-    for (let r = 1; r < n && ascending; r++)
-      if (rowOrder[r] !== rowOrder[r - 1] && this.shortlex(rowOrder[r - 1], rowOrder[r]) >= 0)
-        ascending = false;
+    // Each new order's id was greater than the one before (OrderIds), so none repeats.
+    const ascending = orders.ascending && nOrders >= RANGE_MIN_ORDERS;
     // Shipped orders in byte order, and their rows (counting sort by that rank).
     const list: number[] = [];
     for (let o = 0; o < nOrders; o++) if (shipped[o] === 1) list.push(o);
@@ -368,12 +395,29 @@ export class BasketCollector {
     );
     const sRank = new Int32Array(nOrders).fill(-1);
     for (let k = 0; k < list.length; k++) sRank[list[k]] = k;
+    // With ascending ids only the first and last order are shipped: their rows lie at the ends.
+    let head = n;
+    let tail = n;
+    if (orders.ascending && !this.shipAll) {
+      head = 0;
+      while (head < n && rowOrder[head] === rowOrder[0]) head++;
+      tail = n;
+      while (tail > head && rowOrder[tail - 1] === rowOrder[n - 1]) tail--;
+    }
     const start = new Int32Array(list.length + 1);
-    for (let r = 0; r < n; r++) if (sRank[rowOrder[r]] >= 0) start[sRank[rowOrder[r]] + 1]++;
+    const visit = (fn: (r: number) => void) => {
+      for (let r = 0; r < head; r++) fn(r);
+      for (let r = tail; r < n; r++) fn(r);
+    };
+    visit((r) => {
+      if (sRank[rowOrder[r]] >= 0) start[sRank[rowOrder[r]] + 1]++;
+    });
     for (let k = 0; k < list.length; k++) start[k + 1] += start[k];
     const fill = start.slice(0, list.length);
     const rows = new Int32Array(start[list.length]);
-    for (let r = 0; r < n; r++) if (sRank[rowOrder[r]] >= 0) rows[fill[sRank[rowOrder[r]]]++] = r;
+    visit((r) => {
+      if (sRank[rowOrder[r]] >= 0) rows[fill[sRank[rowOrder[r]]]++] = r;
+    });
     const sw = new KeyedCellsWriter(scale);
     const itemRank = (r: number) => {
       const it = this.rowItem[r];
@@ -439,14 +483,25 @@ function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean 
   return true;
 }
 
-function histogram(counts: Map<number, number>, scale: number): KeyedCellsWriter {
-  const w = new KeyedCellsWriter(scale);
-  for (const size of [...counts.keys()].sort((a, b) => a - b)) {
-    const key = Buffer.from(sizeKey(size));
-    w.key(key, 0, key.length);
-    w.cell(NO_MONTH, counts.get(size) as number, 0, 0);
+/** Orders per size: small sizes in an array, the rare large ones in a map. */
+class Histogram {
+  private readonly small = new Uint32Array(256);
+  private readonly large = new Map<number, number>();
+  add(size: number): void {
+    if (size < 256) this.small[size]++;
+    else this.large.set(size, (this.large.get(size) ?? 0) + 1);
   }
-  return w;
+  encode(scale: number): KeyedCellsWriter {
+    const w = new KeyedCellsWriter(scale);
+    const cell = (size: number, n: number) => {
+      const key = Buffer.from(sizeKey(size));
+      w.key(key, 0, key.length);
+      w.cell(NO_MONTH, n, 0, 0);
+    };
+    for (let s = 0; s < 256; s++) if (this.small[s] > 0) cell(s, this.small[s]);
+    for (const s of [...this.large.keys()].sort((a, b) => a - b)) cell(s, this.large.get(s) as number);
+    return w;
+  }
 }
 
 function push(out: KeyedRun[], name: string, w: KeyedCellsWriter): void {

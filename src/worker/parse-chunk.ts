@@ -65,6 +65,7 @@ export class ChunkAggregator implements RecordSink {
   private readonly groupSep: number;
   /** Orders and baskets (`--order` with `--item`), or null: nothing per row on the plain path. */
   private readonly basket: BasketCollector | null;
+  private readonly basketDim: number;
 
   scale: number;
   rows = 0;
@@ -103,9 +104,18 @@ export class ChunkAggregator implements RecordSink {
     this.marts = marts.map((d) => CellTable.take(d.name));
     this.decimalPoint = spec.decimalComma ? COMMA : DOT;
     this.groupSep = spec.decimalComma ? DOT : COMMA;
+    // An item column that is also a dimension shares its key table: one lookup per row for both.
+    this.basketDim = spec.item === undefined ? -1 : spec.dimensions.findIndex((d) => d.index === spec.item);
     this.basket =
       spec.order !== undefined && spec.item !== undefined
-        ? new BasketCollector(spec.order, spec.item, spec.maxKeys, spec.scale, spec.shipAllOrders === true)
+        ? new BasketCollector(
+            spec.order,
+            spec.item,
+            spec.maxKeys,
+            spec.scale,
+            spec.shipAllOrders === true,
+            this.dimTables[this.basketDim],
+          )
         : null;
   }
 
@@ -249,8 +259,10 @@ export class ChunkAggregator implements RecordSink {
       this.mRevenue[month] = r;
     }
     const tables = this.dimTables;
+    let itemSlot = -1;
     for (let k = 0; k < tables.length; k++) {
       const slot = this.slotOf(tables[k], this.dimIndex[k]);
+      if (k === this.basketDim) itemSlot = slot;
       if (revBig !== null) {
         tables[k].add(slot, qty, 0);
         tables[k].addBig(slot, revBig);
@@ -266,7 +278,7 @@ export class ChunkAggregator implements RecordSink {
         mart.addBigRevenue(c, revBig);
       } else mart.add(c, qty, rev);
     }
-    this.basket?.row(this.buf, this.view, fs, fe, ff, rev, revBig, this.scale);
+    this.basket?.row(this.buf, this.view, fs, fe, ff, rev, revBig, this.scale, itemSlot);
   }
 
   /** Min/max as bigints, once a scale raise made the number pair unsafe. */
@@ -305,9 +317,11 @@ export class ChunkAggregator implements RecordSink {
       big[0] += BigInt(qty);
       big[1] += rev;
     }
+    let itemSlot = -1;
     for (let k = 0; k < this.dimTables.length; k++) {
       const table = this.dimTables[k];
       const slot = this.slotOf(table, this.dimIndex[k]);
+      if (k === this.basketDim) itemSlot = slot;
       table.add(slot, qty, 0);
       table.addBig(slot, rev);
     }
@@ -319,7 +333,7 @@ export class ChunkAggregator implements RecordSink {
       mart.addBigRevenue(c, rev);
     }
     const f = this.fields;
-    this.basket?.row(this.buf, this.view, f.start, f.end, f.flag, 0, rev, this.scale);
+    this.basket?.row(this.buf, this.view, f.start, f.end, f.flag, 0, rev, this.scale, itemSlot);
   }
 
   /** The last parsed number at the current scale (raising the scale if it needs more decimals); NaN if unsafe. */

@@ -320,7 +320,9 @@ export function buildProgram(): Command {
         early = s;
         local?.interrupt(s);
       });
-      const keyed = opts.columns.marts !== undefined || opts.columns.dimensions !== undefined;
+      const c = opts.columns;
+      const keyed =
+        c.marts !== undefined || c.dimensions !== undefined || c.item !== undefined || c.basket === true;
       pool.spawn(workers, listener.host, listener.port, token, slots, opts.file, keyed);
       const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
       const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });

@@ -12,6 +12,7 @@
  * counted, 1 shipped). All runs are keyed cells (kind 'basket'), stored and merged like marts.
  */
 import { compareBytes, KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { TooManyKeysError } from '../errors.js';
 import { OrderIds } from './basket-orders.js';
 import { KeyTable } from './key-table.js';
 import { ESCAPED, fieldText } from './tokenizer.js';
@@ -85,6 +86,7 @@ export class BasketCollector {
   private prevSlot = -1;
   /** Ship every order (`--orders-scattered`): nothing is counted in the chunk. */
   private readonly shipAll: boolean;
+  private readonly maxKeys: number;
 
   /** `items`: the item column's dimension table, shared (the parser passes each row's slot). */
   constructor(
@@ -96,6 +98,7 @@ export class BasketCollector {
     items?: KeyTable,
   ) {
     this.shipAll = shipAll;
+    this.maxKeys = maxKeys;
     this.orderIndex = orderIndex;
     this.itemIndex = itemIndex;
     this.orders = new OrderIds(maxKeys);
@@ -241,7 +244,7 @@ export class BasketCollector {
     const itemValue = new Float64Array(nItems);
     const itemValueBig = new Map<number, bigint>();
     const dense = nItems <= DENSE_ITEMS ? new Uint32Array(nItems * nItems) : null;
-    const sparse = dense === null ? new Map<number, number>() : null;
+    const sparse = dense === null ? PairCounter.take() : null;
     const linesHist = new Histogram();
     const sizeHist = new Histogram();
     const anyBig = this.bigValue.size > 0;
@@ -296,7 +299,7 @@ export class BasketCollector {
               if (dense !== null) dense[base + basket[y]]++;
               else {
                 const key = base + basket[y];
-                (sparse as Map<number, number>).set(key, ((sparse as Map<number, number>).get(key) ?? 0) + 1);
+                (sparse as PairCounter).add(key);
               }
             }
           }
@@ -322,36 +325,44 @@ export class BasketCollector {
 
     // pairs: key itemA \0 itemB with A before B by bytes, so byte order is (rank A, rank B).
     const pw = new KeyedCellsWriter(scale);
-    const pairKey = (a: number, b: number): Buffer => {
+    // One scratch key: the writer copies a key's bytes before the next one is built.
+    let scratch = Buffer.allocUnsafe(256);
+    const pairKey = (a: number, b: number): number => {
       const sa = itemOrder[a];
       const sb = itemOrder[b];
       const la = items.keyEnd(sa) - items.keyStart(sa);
       const lb = items.keyEnd(sb) - items.keyStart(sb);
-      const key = Buffer.allocUnsafe(la + 1 + lb);
-      ib.copy(key, 0, items.keyStart(sa), items.keyEnd(sa));
-      key[la] = 0;
-      ib.copy(key, la + 1, items.keyStart(sb), items.keyEnd(sb));
-      return key;
+      if (la + 1 + lb > scratch.length) scratch = Buffer.allocUnsafe(2 * (la + 1 + lb));
+      ib.copy(scratch, 0, items.keyStart(sa), items.keyEnd(sa));
+      scratch[la] = 0;
+      ib.copy(scratch, la + 1, items.keyStart(sb), items.keyEnd(sb));
+      return la + 1 + lb;
     };
     if (dense !== null) {
       for (let a = 0; a < nItems; a++) {
         for (let b = a + 1; b < nItems; b++) {
           const c = dense[a * nItems + b];
           if (c === 0) continue;
-          const key = pairKey(a, b);
-          pw.key(key, 0, key.length);
+          const len = pairKey(a, b);
+          pw.key(scratch, 0, len);
           pw.cell(NO_MONTH, c, 0, 0);
         }
       }
     } else {
-      const keys = Float64Array.from((sparse as Map<number, number>).keys()).sort();
-      for (const k of keys) {
+      const pairs = sparse as PairCounter;
+      const keys = pairs.sortedKeys();
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
         const a = Math.floor(k / nItems);
-        const key = pairKey(a, k - a * nItems);
-        pw.key(key, 0, key.length);
-        pw.cell(NO_MONTH, (sparse as Map<number, number>).get(k) as number, 0, 0);
+        const len = pairKey(a, k - a * nItems);
+        pw.key(scratch, 0, len);
+        pw.cell(NO_MONTH, pairs.count(k), 0, 0);
       }
     }
+    if (pw.cells > this.maxKeys)
+      throw new TooManyKeysError(
+        `more than ${this.maxKeys} distinct item pairs in one chunk; lower --chunk-size or raise --max-keys`,
+      );
     push(out, RUN_PAIRS, pw);
     push(out, RUN_LINES, linesHist.encode(scale));
     push(out, RUN_SIZES, sizeHist.encode(scale));
@@ -481,6 +492,74 @@ export class BasketCollector {
 function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
   for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
   return true;
+}
+
+/**
+ * Pair counts keyed by rankA × items + rankB (exact below 2^53), open addressing in typed
+ * arrays, reused by the next chunk: a Map would allocate per pair.
+ */
+class PairCounter {
+  private static spare: PairCounter | null = null;
+  private keys = new Float64Array(1 << 12).fill(-1);
+  private counts = new Uint32Array(1 << 12);
+  private used = 0;
+
+  static take(): PairCounter {
+    const p = PairCounter.spare ?? new PairCounter();
+    PairCounter.spare = null;
+    p.keys.fill(-1);
+    p.counts.fill(0);
+    p.used = 0;
+    return p;
+  }
+
+  private find(key: number): number {
+    const mask = this.keys.length - 1;
+    let h = Math.imul((key % 4294967296) ^ Math.floor(key / 4294967296), 0x9e3779b1);
+    h ^= h >>> 15;
+    let p = h & mask;
+    while (this.keys[p] !== -1 && this.keys[p] !== key) p = (p + 1) & mask;
+    return p;
+  }
+
+  add(key: number): void {
+    let p = this.find(key);
+    if (this.keys[p] === -1) {
+      if (2 * (this.used + 1) > this.keys.length) {
+        this.grow();
+        p = this.find(key);
+      }
+      this.keys[p] = key;
+      this.used++;
+    }
+    this.counts[p]++;
+  }
+
+  count(key: number): number {
+    return this.counts[this.find(key)];
+  }
+
+  private grow(): void {
+    const keys = this.keys;
+    const counts = this.counts;
+    this.keys = new Float64Array(keys.length * 2).fill(-1);
+    this.counts = new Uint32Array(keys.length * 2);
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === -1) continue;
+      const p = this.find(keys[i]);
+      this.keys[p] = keys[i];
+      this.counts[p] = counts[i];
+    }
+  }
+
+  /** The keys in ascending order; the counter goes back to the spare slot. */
+  sortedKeys(): Float64Array {
+    const out = new Float64Array(this.used);
+    let n = 0;
+    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] !== -1) out[n++] = this.keys[i];
+    PairCounter.spare = this;
+    return out.sort();
+  }
 }
 
 /** Orders per size: small sizes in an array, the rare large ones in a map. */

@@ -54,7 +54,7 @@ const USAGE = `usage: node bench/bench.mjs [options]
   --scaling             also time run --workers 2 over 1M, 2.5M, 5M and 10M rows
   --quick               with --scaling, skip sizes above 5M rows
   --scaling-rows <list> the scaling sizes (default 1000000,2500000,5000000,10000000)
-  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, transport, segment
+  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, baskets, transport, segment
   --keys <list>         customer counts of the keyed-aggregation rows (bench/keys.mjs), each
                         optionally :rows-per-key[:rounds] (default
                         100000,1000000,10000000:1.2:1: 10M keys once, the others --runs times)
@@ -1327,6 +1327,23 @@ async function main() {
     }
     if (existsSync(join(RESULTS, 'segment-bench.md'))) {
       keysMd += `\n${readFileSync(join(RESULTS, 'segment-bench.md'), 'utf8')}`;
+      writeFileSync(join(RESULTS, 'bench.md'), md + keysMd);
+    }
+  }
+
+  // Orders and baskets (run --order --item vs the plain run): bench/baskets.mjs, same session.
+  if (!opts.skip.has('baskets')) {
+    log('orders and baskets (bench/baskets.mjs)');
+    const b = spawnSync(process.execPath, [join(BENCH_DIR, 'baskets.mjs'), '--runs', String(opts.runs)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    if (b.status !== 0) {
+      salesgridFailed = true;
+      failures.push(`baskets: bench/baskets.mjs exited ${b.status ?? b.signal}`);
+    }
+    if (existsSync(join(RESULTS, 'baskets-bench.md'))) {
+      keysMd += `\n${readFileSync(join(RESULTS, 'baskets-bench.md'), 'utf8')}`;
       writeFileSync(join(RESULTS, 'bench.md'), md + keysMd);
     }
   }

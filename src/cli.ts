@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import {
+  BASKET_OPTION_TABLE,
   CUSTOMER_OPTION_TABLE,
   DEFAULT_DATA,
   DEFAULT_DB,
@@ -13,12 +14,15 @@ import {
   DEFAULT_PORT,
   DEFAULT_RETAIL_DATA,
   JOIN_OPTION_TABLE,
+  ORDER_OPTION_TABLE,
+  parseBasketOptions,
   parseCoordinatorOptions,
   parseIntOption,
   parseSegmentOptions,
   parseServeOptions,
   parseUiOptions,
   parseWorkerOptions,
+  type RawBasketFlags,
   type RawCoordinatorFlags,
   type RawGenerateFlags,
   type RawSegmentFlags,
@@ -41,6 +45,7 @@ const load = {
   generate: () => import('./generate.js'),
   report: () => import('./report.js'),
   top: () => import('./top.js'),
+  basket: () => import('./basket.js'),
   eda: () => import('./eda/run-eda.js'),
   local: () => import('./run-local.js'),
   ui: () => import('./ui.js'),
@@ -72,7 +77,7 @@ function firstLine(file: string): string {
 
 function addColumnOptions(cmd: Command): Command {
   for (const o of CUSTOMER_OPTION_TABLE) cmd.option(o.flags, o.description);
-  return cmd
+  cmd
     .option('--price <col>', 'unit price column (default: detected from common names)')
     .option('--quantity <col>', 'quantity column (default: detected; 1 per row when absent)')
     .option('--revenue <col>', "line-total column to use as each row's revenue instead of price × quantity")
@@ -95,6 +100,8 @@ function addColumnOptions(cmd: Command): Command {
       'most bytes a quoted field may hold; a quote still open past this is judged broken and its line rejected',
       '1MiB',
     );
+  for (const o of ORDER_OPTION_TABLE) cmd.option(o.flags, o.description);
+  return cmd;
 }
 
 function addRunOptions(cmd: Command): Command {
@@ -344,10 +351,13 @@ export function buildProgram(): Command {
         early = s;
         local?.interrupt(s);
       });
+      const c = opts.columns;
       const keyed =
-        opts.columns.marts !== undefined ||
-        opts.columns.dimensions !== undefined ||
-        mayHaveCustomers(firstLine(opts.file), opts.columns);
+        c.marts !== undefined ||
+        c.dimensions !== undefined ||
+        c.item !== undefined ||
+        c.basket === true ||
+        mayHaveCustomers(firstLine(opts.file), c);
       pool.spawn(workers, listener.host, listener.port, token, slots, opts.file, keyed);
       const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
       const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
@@ -402,6 +412,23 @@ export function buildProgram(): Command {
         store.close();
       }
     });
+
+  const basket = program
+    .command('basket')
+    .description(
+      'market-basket rules A → B (support, confidence, lift) of a run counted with --order and --item',
+    );
+  for (const o of BASKET_OPTION_TABLE) basket.option(o.flags, o.description, o.default);
+  basket.action(async (o: RawBasketFlags) => {
+    const opts = parseBasketOptions(o);
+    const [{ Store }, { runBasket }] = await Promise.all([load.store(), load.basket()]);
+    const store = Store.openReadOnly(opts.db);
+    try {
+      process.stdout.write(runBasket(store, opts));
+    } finally {
+      store.close();
+    }
+  });
 
   program
     .command('eda')

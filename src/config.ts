@@ -147,12 +147,21 @@ export interface ColumnOptions {
   maxKeys: number;
   /** Most bytes a quoted field may hold before its quote is judged broken (`--max-field-bytes`; default 1 MiB). */
   maxFieldBytes?: number;
-  /** `--customer`, `--order`, `--category`: per-customer features (undefined: detected). */
+  /** `--customer`, `--category`: per-customer features (undefined: detected). */
   customer?: string;
-  order?: string;
   category?: string;
   /** `--no-customers`: no customers table even when a customer column is detected. */
   noCustomers?: boolean;
+  /** Order id column (`--order`); undefined means detect (ORDER_ALIASES). */
+  order?: string;
+  /** Basket item column (`--item`); with it, orders and baskets are counted. */
+  item?: string;
+  /** `--basket`: count orders and baskets with both columns detected. */
+  basket?: boolean;
+  /** `--basket-items`: pairs among this many most frequent items. */
+  basketItems?: number;
+  /** `--orders-scattered`: orders may be spread over the file; ship every order's items. */
+  ordersScattered?: boolean;
 }
 
 /** The per-customer column options, declared once: cli.ts adds them to `run` and `coordinator`. */
@@ -163,15 +172,43 @@ export const CUSTOMER_OPTION_TABLE: readonly { flags: string; description: strin
       'customer column: the run also builds the customers table for `segment` (default: detected customer_id, Customer ID, CustomerID, customer)',
   },
   {
-    flags: '--order <col>',
-    description:
-      'order id column, for distinct orders per customer (default: detected order_id, Order ID, InvoiceNo; else distinct purchase days)',
-  },
-  {
     flags: '--category <col>',
     description: "category column, for each customer's revenue per top category (default: detected category)",
   },
   { flags: '--no-customers', description: 'no customers table even when a customer column is detected' },
+];
+
+/** Order id columns detected, in this order (exact header first, then any case). */
+export const ORDER_ALIASES = ['order_id', 'Order ID', 'InvoiceNo'];
+/** Basket item columns detected with `--basket`, in this order: the finest grain first. */
+export const ITEM_ALIASES = ['product', 'Product ID', 'StockCode', 'category', 'Sub-Category'];
+export const DEFAULT_BASKET_ITEMS = 1000;
+/** The pair matrix of the end of a run is K² 32-bit counts: 2,000 items take 16 MB. */
+export const MAX_BASKET_ITEMS = 2000;
+
+/** The order and basket flags of `run` and `coordinator`, declared once: cli.ts adds them from this table. */
+export const ORDER_OPTION_TABLE: readonly { flags: string; description: string }[] = [
+  {
+    flags: '--order <col>',
+    description: `order id column, for distinct orders per customer (else distinct purchase days) and baskets (default: detected: ${ORDER_ALIASES.join(', ')})`,
+  },
+  {
+    flags: '--item <col>',
+    description: 'count orders and market baskets of this column (product, category…) per order',
+  },
+  {
+    flags: '--basket',
+    description: `count orders and baskets with the order and item columns detected (item: ${ITEM_ALIASES.join(', ')})`,
+  },
+  {
+    flags: '--orders-scattered',
+    description:
+      "an order's lines may be anywhere in the file: send every order's items to the coordinator (exact for any layout, slower)",
+  },
+  {
+    flags: '--basket-items <n>',
+    description: `count pairs among the n most frequent items (default ${DEFAULT_BASKET_ITEMS}, at most ${MAX_BASKET_ITEMS})`,
+  },
 ];
 
 export interface CoordinatorOptions {
@@ -289,10 +326,14 @@ export interface RawColumnFlags {
   maxKeys?: string;
   maxFieldBytes?: string;
   customer?: string;
-  order?: string;
   category?: string;
   /** commander's negation of --no-customers: false when given. */
   customers?: boolean;
+  order?: string;
+  item?: string;
+  basket?: boolean;
+  basketItems?: string;
+  ordersScattered?: boolean;
 }
 
 export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
@@ -313,9 +354,89 @@ export function parseColumnOptions(raw: RawColumnFlags): ColumnOptions {
       raw.maxKeys === undefined ? DEFAULT_MAX_KEYS : parseIntOption('--max-keys', raw.maxKeys, 1, 10_000_000),
     maxFieldBytes: parseMaxFieldBytes(raw.maxFieldBytes),
     customer: nonEmpty('--customer', raw.customer),
-    order: nonEmpty('--order', raw.order),
     category: nonEmpty('--category', raw.category),
     noCustomers: customersOff(raw),
+    order: nonEmpty('--order', raw.order),
+    item: nonEmpty('--item', raw.item),
+    basket: raw.basket === true ? true : undefined,
+    basketItems: parseBasketItems(raw),
+    ordersScattered: parseScattered(raw),
+  });
+}
+
+function parseScattered(raw: RawColumnFlags): true | undefined {
+  if (raw.ordersScattered !== true) return undefined;
+  if (raw.item === undefined && raw.basket !== true)
+    throw new UsageError('--orders-scattered needs --item <col> or --basket');
+  return true;
+}
+
+function parseBasketItems(raw: RawColumnFlags): number | undefined {
+  if (raw.basketItems === undefined) return undefined;
+  if (raw.item === undefined && raw.basket !== true)
+    throw new UsageError('--basket-items needs --item <col> or --basket');
+  return parseIntOption('--basket-items', raw.basketItems, 2, MAX_BASKET_ITEMS);
+}
+
+/** `basket` flags as commander hands them over. */
+export interface RawBasketFlags {
+  db: string;
+  run?: string;
+  minSupport?: string;
+  minConfidence?: string;
+  minLift?: string;
+  by?: string;
+  limit?: string;
+  json?: boolean;
+  csv?: boolean;
+}
+
+export interface BasketOptions {
+  db: string;
+  runId: number | null;
+  minSupport: number;
+  minConfidence: number;
+  minLift: number;
+  by: 'lift' | 'confidence' | 'support';
+  limit: number;
+  format: 'table' | 'json' | 'csv';
+}
+
+/** The `basket` options, declared once: cli.ts adds them from this table. */
+export const BASKET_OPTION_TABLE: readonly { flags: string; description: string; default?: string }[] = [
+  { flags: '--db <path>', description: 'SQLite database', default: DEFAULT_DB },
+  { flags: '--run <id>', description: 'run id (default: the latest done run with baskets)' },
+  { flags: '--min-support <f>', description: 'least share of orders holding both items', default: '0' },
+  { flags: '--min-confidence <f>', description: 'least P(consequent | antecedent)', default: '0' },
+  { flags: '--min-lift <f>', description: 'least lift', default: '0' },
+  { flags: '--by <what>', description: 'order rules by lift, confidence or support', default: 'lift' },
+  { flags: '--limit <n>', description: 'most rules shown', default: '20' },
+  { flags: '--json', description: 'print {runId, orders, items, rules} as JSON' },
+  { flags: '--csv', description: 'print the rules as CSV' },
+];
+
+function parseRatio(option: string, value: string | undefined, max: number): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > max)
+    throw new UsageError(`${option} must be a number from 0 to ${max}, got "${value}"`);
+  return n;
+}
+
+export function parseBasketOptions(raw: RawBasketFlags): BasketOptions {
+  const by = raw.by ?? 'lift';
+  if (by !== 'lift' && by !== 'confidence' && by !== 'support')
+    throw new UsageError(`--by must be lift, confidence or support, got "${by}"`);
+  if (raw.json === true && raw.csv === true) throw new UsageError('--json and --csv exclude each other');
+  return Object.freeze({
+    db: raw.db,
+    runId: raw.run === undefined ? null : parseIntOption('--run', raw.run, 1, Number.MAX_SAFE_INTEGER),
+    minSupport: parseRatio('--min-support', raw.minSupport, 1),
+    minConfidence: parseRatio('--min-confidence', raw.minConfidence, 1),
+    minLift: parseRatio('--min-lift', raw.minLift, Number.MAX_VALUE),
+    by,
+    limit: raw.limit === undefined ? 20 : parseIntOption('--limit', raw.limit, 1, 1_000_000),
+    format: raw.json === true ? 'json' : raw.csv === true ? 'csv' : 'table',
   });
 }
 

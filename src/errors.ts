@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'E_SOURCE'
   | 'E_TOO_FEW_CUSTOMERS'
   | 'E_NO_CUSTOMERS'
+  | 'E_NO_BASKETS'
   | 'E_TILING'
   | 'E_FINISH'
   | 'E_RESULT_TOO_LARGE'

@@ -5,6 +5,7 @@
 import { groupThousands } from './aggregate/decimal.js';
 import { DEFAULT_DB } from './config.js';
 import type { RunSummary } from './coordinator/coordinator.js';
+import type { BasketSummary } from './coordinator/run-types.js';
 import type { BrokenQuotes } from './report.js';
 import { renderTable } from './table.js';
 
@@ -76,6 +77,7 @@ export async function printSummary(
     const { joinStatLines } = await import('./report.js');
     lines.push('', ...joinStatLines(s.joins));
   }
+  if (s.baskets !== undefined) lines.push('', ...basketLines(s.baskets));
   if (quotes !== undefined && quotes.count > 0) {
     const { brokenQuoteLines } = await import('./report.js');
     lines.push('', ...brokenQuoteLines(quotes));
@@ -99,4 +101,24 @@ export async function printSummary(
 export function printFailedSummary(err: unknown, json: boolean): void {
   const summary = (err as { summary?: RunSummary }).summary;
   if (json && summary !== undefined) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+}
+
+function basketLines(b: BasketSummary): string[] {
+  if (b.nonContiguous > 0)
+    return [
+      `baskets: NOT counted: ${b.nonContiguous.toLocaleString('en-US')} order id(s) occur in more than one chunk (orders are not contiguous in the file); run again with --orders-scattered (exact for any layout) or sort the file by order id`,
+    ];
+  const out = [
+    `baskets: ${b.orders.toLocaleString('en-US')} orders, ${b.lines.toLocaleString('en-US')} lines, average order value ${b.avgOrderValue === null ? '-' : groupThousands(b.avgOrderValue)}; ${b.items.toLocaleString('en-US')} items, ${b.pairs.toLocaleString('en-US')} pairs (${b.shippedOrders.toLocaleString('en-US')} orders stitched across chunk edges)`,
+  ];
+  if (b.itemsLeftOut > 0)
+    out.push(
+      `baskets: ${b.itemsLeftOut.toLocaleString('en-US')} item(s) left out of the pair counts (only the ${(b.items - b.itemsLeftOut).toLocaleString('en-US')} most frequent; raise --basket-items)`,
+    );
+  if (b.noOrderLines > 0)
+    out.push(
+      `baskets: ${b.noOrderLines.toLocaleString('en-US')} line(s) have no order id and are in no order`,
+    );
+  out.push('rules: salesgrid basket --min-lift 1.2');
+  return out;
 }

@@ -48,6 +48,14 @@ export interface ScanSpec {
   dimensions: Dimension[];
   /** Columns aggregated per (key, month): the data marts. */
   marts?: Dimension[];
+  /** Order id column (`--order` or detected), absent when none: distinct orders per customer (else distinct purchase days) and baskets. */
+  order?: number;
+  /** Basket item column (`--item`); orders and baskets are counted when both it and `order` are set. */
+  item?: number;
+  /** Pairs are kept among this many most frequent items (`--basket-items`); used at the end of a run. */
+  basketItems?: number;
+  /** `--orders-scattered`: every order's items go to the coordinator, exact for any order layout. */
+  shipAllOrders?: boolean;
   /** Cap on distinct keys per dimension or mart. */
   maxKeys: number;
   /** Column names by index for reject reasons (only the used ones are non-empty). */
@@ -61,8 +69,6 @@ export interface ScanSpec {
   joins?: JoinRef[];
   /** Customer column: the run also builds per-customer features (worker/customer-cells.ts). */
   customer?: number;
-  /** Order id column (distinct orders per customer; without it, distinct purchase days). */
-  order?: number;
   /** Category column (each customer's revenue per top category). */
   category?: number;
 }
@@ -137,9 +143,11 @@ export function validateSpec(raw: unknown): ScanSpec {
         (s.maxFieldBytes as number) >= 1 &&
         (s.maxFieldBytes as number) <= MAX_MAX_FIELD_BYTES)) &&
     (s.date === -1 || s.dateFormat !== null) &&
-    [s.customer, s.order, s.category].every(
+    [s.customer, s.order, s.category, s.item].every(
       (i) => i === undefined || (Number.isInteger(i) && i >= 0 && i < (s.fieldCount as number)),
-    );
+    ) &&
+    (s.basketItems === undefined || (Number.isInteger(s.basketItems) && s.basketItems >= 2)) &&
+    (s.shipAllOrders === undefined || typeof s.shipAllOrders === 'boolean');
   if (!ok) throw new ProtocolError('malformed welcome: bad scan spec');
   return s as ScanSpec;
 }

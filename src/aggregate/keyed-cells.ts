@@ -355,9 +355,9 @@ export class CellBlock {
   }
 }
 
-export type KeyedRunKind = 'mart' | 'dim' | 'cust';
+export type KeyedRunKind = 'mart' | 'dim' | 'cust' | 'basket';
 
-/** A chunk's keyed cells for one mart or dimension, as it travels and is stored. */
+/** A chunk's keyed cells for one mart, dimension, customer or basket run, as it travels and is stored. */
 export interface KeyedRun {
   /** `cust`: the runs behind the customers table (worker/customer-cells.ts), slots are days. */
   kind: KeyedRunKind;
@@ -373,7 +373,7 @@ export function validateRun(raw: unknown, maxKeys: number): KeyedRun {
   if (raw === null || typeof raw !== 'object') bad('run');
   const r = raw as Record<string, unknown>;
   if (
-    (r.kind !== 'mart' && r.kind !== 'dim' && r.kind !== 'cust') ||
+    (r.kind !== 'mart' && r.kind !== 'dim' && r.kind !== 'cust' && r.kind !== 'basket') ||
     typeof r.name !== 'string' ||
     r.name.length > 4096
   )

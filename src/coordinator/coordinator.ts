@@ -3,6 +3,7 @@
  * resume, the commit plan and the store. Chunks are leased pull-style, each result is committed
  * exactly once, and the run is `done` only when its done chunks tile the data section.
  */
+
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Packr } from 'msgpackr';
@@ -25,6 +26,7 @@ import { iso, lineOf, openInput } from './input.js';
 import { joinFrames } from './join-load.js';
 import * as lt from './lease-table.js';
 import { openRun } from './open-run.js';
+import { basketColumns } from './order-columns.js';
 import { Pump } from './pump.js';
 import type { CoordinatorUi, Progress, RunSummary } from './run-types.js';
 import { type Session, Sessions } from './sessions.js';
@@ -492,7 +494,7 @@ export class Coordinator {
     this.finished = true;
     for (const t of this.timers) clearInterval(t);
     const now = Date.now();
-    const { status, error } = recordEnd({
+    const { status, error, baskets } = recordEnd({
       store: this.store,
       runId: this.runId,
       status: wanted,
@@ -504,6 +506,7 @@ export class Coordinator {
         this.spec.customer === undefined
           ? null
           : { orders: this.spec.order !== undefined, categories: this.spec.category !== undefined },
+      basket: basketColumns(this.spec),
       dataStart: this.dataStart,
       fileSize: this.fileSize,
       connected: this.sessions.ready().map((s) => s.workerId),
@@ -520,7 +523,7 @@ export class Coordinator {
       ...{ runId: this.runId, status, error, file: this.opts.file, db: this.store.path },
       ...{ wallMs: closedMs - this.startMs, total: this.total, chunks: this.table.done.size },
       ...{ retries: this.retries, duplicates: this.duplicates, workerStats: this.workerStats },
-      ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0 },
+      ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0, baskets },
       joins:
         status === 'done' && this.spec.joins !== undefined ? joinStats(this.store, this.runId) : undefined,
     });

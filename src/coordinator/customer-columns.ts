@@ -3,11 +3,10 @@
  * (`--customer`, `--order`, `--category`) or detected by name. Detection tries each name of the
  * list as an exact, case-sensitive header first, then the same list case-insensitively. Pure.
  */
-import type { ColumnOptions } from '../config.js';
+import { type ColumnOptions, ORDER_ALIASES } from '../config.js';
 import { InputError } from '../errors.js';
 
 export const CUSTOMER_NAMES = ['customer_id', 'Customer ID', 'CustomerID', 'customer'] as const;
-export const ORDER_NAMES = ['order_id', 'Order ID', 'InvoiceNo'] as const;
 export const CATEGORY_NAMES = ['category', 'Category', 'product_category', 'Product Category'] as const;
 
 export interface CustomerColumns {
@@ -31,7 +30,8 @@ export function detectByName(header: readonly string[], names: readonly string[]
   return -1;
 }
 
-function given(header: readonly string[], option: string, wanted: string): number {
+/** The column a flag names: its exact header, else the one header equal to it ignoring case. */
+export function namedColumn(header: readonly string[], option: string, wanted: string): number {
   const exact = header.indexOf(wanted);
   if (exact >= 0) return exact;
   const hits = header
@@ -47,18 +47,18 @@ function given(header: readonly string[], option: string, wanted: string): numbe
 /** The customer-feature columns of a header; none at all without a customer column. */
 export function customerColumns(header: readonly string[], options: ColumnOptions): CustomerColumns {
   const pick = (option: string, flag: string | undefined, names: readonly string[]) =>
-    flag !== undefined ? given(header, option, flag) : detectByName(header, names);
+    flag !== undefined ? namedColumn(header, option, flag) : detectByName(header, names);
   if (options.noCustomers === true) return { notes: ['customers: off (--no-customers)'] };
   const customer = pick('--customer', options.customer, CUSTOMER_NAMES);
   if (customer < 0) {
-    if (options.order !== undefined || options.category !== undefined)
+    if (options.category !== undefined)
       throw new InputError(
-        `--order and --category need a customer column: name it with --customer (detected names: ${CUSTOMER_NAMES.join(', ')})`,
+        `--category needs a customer column: name it with --customer (detected names: ${CUSTOMER_NAMES.join(', ')})`,
         'E_COLUMNS',
       );
     return { notes: [] };
   }
-  const order = pick('--order', options.order, ORDER_NAMES);
+  const order = pick('--order', options.order, ORDER_ALIASES);
   const category = pick('--category', options.category, CATEGORY_NAMES);
   for (const [i, option] of [
     [order, '--order'],

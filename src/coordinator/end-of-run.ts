@@ -3,8 +3,11 @@
  * checked in the same transaction) and the summary. A run whose end cannot be recorded is left
  * failed and unlocked, so `--resume` can finish it.
  */
-import { formatScaled } from '../aggregate/decimal.js';
+
+import type { BasketTotals } from '../aggregate/basket-count.js';
+import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
+import { type BasketColumns, writeBaskets } from '../db/baskets.js';
 import { deleteCellRuns, mergedDimensionRows, writeMergedMarts } from '../db/cell-runs.js';
 import { type CustomerFeatureSpec, writeCustomers } from '../db/customers.js';
 import { type JoinStat, writeJoinStats } from '../db/joins.js';
@@ -14,7 +17,7 @@ import { processUsage, type Usage } from '../protocol/messages.js';
 import { type FinishPlan, planMonthly, type WorkerStats } from './commit-plan.js';
 import { iso } from './input.js';
 import { describeTilingFault, tilingFault } from './lease-table.js';
-import type { CoordinatorUi, RunSummary } from './run-types.js';
+import type { BasketSummary, CoordinatorUi, RunSummary } from './run-types.js';
 
 type Status = RunSummary['status'];
 
@@ -29,6 +32,8 @@ export interface EndInput {
   marts: string[];
   /** With a customer column: what its spilled runs hold, written to `customers` (db/customers.ts). */
   customers: CustomerFeatureSpec | null;
+  /** Orders and baskets (`--order` with `--item`), counted from the spill: db/baskets.ts. */
+  basket: BasketColumns | null;
   dataStart: number;
   fileSize: number;
   /** Workers still connected, recorded as disconnected now. */
@@ -39,7 +44,11 @@ export interface EndInput {
 }
 
 /** Records the end; returns the status and error the run really ended with. */
-export function recordEnd(e: EndInput): { status: Status; error: SalesgridError | null } {
+export function recordEnd(e: EndInput): {
+  status: Status;
+  error: SalesgridError | null;
+  baskets?: BasketTotals;
+} {
   const at = iso(e.nowMs);
   try {
     for (const w of e.connected) e.store.workerDisconnected(e.runId, w, at);
@@ -53,6 +62,7 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
             dims: mergedDimensionRows(e.store, e.runId, e.dimensions, scale, true),
           }
         : null;
+    let baskets: BasketTotals | undefined;
     e.store.transaction(() => {
       e.store.finishRun(e.runId, e.status, at, e.error?.message ?? null, merged, (ranges) => {
         const fault = tilingFault(ranges, e.dataStart, e.fileSize);
@@ -69,11 +79,12 @@ export function recordEnd(e: EndInput): { status: Status; error: SalesgridError 
         if (e.customers !== null) writeCustomers(e.store, e.runId, scale, e.customers, true);
         // The join report comes from the spilled unmatched keys, so it must precede their deletion.
         writeJoinStats(e.store, e.runId, e.total.rows, scale);
+        if (e.basket !== null) baskets = writeBaskets(e.store, e.runId, e.basket, scale);
         // What is left of the spill (runs of chunks that never counted) goes with the done run.
         deleteCellRuns(e.store, e.runId);
       }
     });
-    return { status: e.status, error: e.error };
+    return { status: e.status, error: e.error, baskets };
   } catch (err) {
     const error =
       err instanceof SalesgridError && err.code === 'E_TILING'
@@ -110,6 +121,7 @@ export interface SummaryInput {
   hasPrice: boolean;
   /** The join report of a done run with `--join` tables. */
   joins?: JoinStat[];
+  baskets?: BasketTotals;
 }
 
 export function summarize(s: SummaryInput): RunSummary {
@@ -138,5 +150,20 @@ export function summarize(s: SummaryInput): RunSummary {
     priceBasis: s.hasPrice ? 'unit price' : 'line amount',
     coordinatorUsage: processUsage(),
     ...(s.joins !== undefined ? { joins: s.joins } : {}),
+    ...(s.baskets === undefined ? {} : { baskets: basketSummary(s.baskets) }),
+  };
+}
+
+function basketSummary(b: BasketTotals): BasketSummary {
+  return {
+    orders: b.orders,
+    lines: b.lines,
+    avgOrderValue: b.orders === 0 ? null : divRound(b.value, BigInt(b.orders) * pow10(b.scale), b.scale),
+    items: b.items,
+    itemsLeftOut: b.items - b.itemsKept,
+    pairs: b.pairs,
+    shippedOrders: b.shippedOrders,
+    nonContiguous: b.nonContiguous,
+    noOrderLines: b.noOrderLines,
   };
 }

@@ -3,6 +3,7 @@
  * decides the scan spec: delimiter, columns by flag or alias, date format, money precision,
  * decimal separator. Pure over bytes.
  */
+
 import { parse } from 'csv-parse/sync';
 import type { ColumnOptions } from '../config.js';
 import { InputError } from '../errors.js';
@@ -10,6 +11,7 @@ import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
 import { type DateFormat, MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { Fields, fieldText, RECORD_OK, type RecordSink, tokenize } from '../worker/tokenizer.js';
 import { customerColumns } from './customer-columns.js';
+import { resolveOrderColumns } from './order-columns.js';
 
 export interface Layout {
   spec: ScanSpec;
@@ -358,10 +360,12 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
     .filter((d) => !martSeen.has(d.index) && martSeen.add(d.index));
 
   const { notes: customerNotes, ...customerCols } = customerColumns(header, options);
+  const orderCols = resolveOrderColumns(header, path, options);
   const names = header.map(() => '');
   for (const i of [price, quantity, revenue, date, revenueCol, ...Object.values(customerCols)])
     if (i >= 0) names[i] = header[i];
   for (const d of [...dimensions, ...marts]) names[d.index] = d.name;
+  for (const i of [orderCols.order, orderCols.item]) if (i !== undefined) names[i] = header[i];
 
   if (!useRevenue && revenueCol >= 0 && quantity >= 0) {
     const mismatches = countTotalMismatches(sample, price, quantity, revenueCol, decimalComma);
@@ -391,6 +395,7 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
     notes.push(`marts: ${marts.map((d) => `"${d.name}"`).join(', ')} per ${date >= 0 ? 'month' : 'run'}`);
   notes.push(...customerNotes);
   notes.push(`money precision: ${scale} decimals${decimalComma ? ', decimal comma' : ''}`);
+  notes.push(...orderCols.notes);
 
   return {
     spec: {
@@ -409,6 +414,9 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
       names,
       maxFieldBytes: limit,
       ...customerCols,
+      ...(orderCols.order === undefined ? {} : { order: orderCols.order }),
+      ...(orderCols.item === undefined ? {} : { item: orderCols.item, basketItems: orderCols.basketItems }),
+      ...(orderCols.shipAllOrders === true ? { shipAllOrders: true } : {}),
     },
     header,
     dataStart,

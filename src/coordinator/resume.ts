@@ -30,6 +30,10 @@ const COLUMN_FLAGS: [keyof ColumnOptions, string][] = [
   ['customer', '--customer'],
   ['order', '--order'],
   ['category', '--category'],
+  ['item', '--item'],
+  ['basket', '--basket'],
+  ['basketItems', '--basket-items'],
+  ['ordersScattered', '--orders-scattered'],
 ];
 
 /** Flags given with --resume that differ from the stored run's, described; empty when none. Pure. */

@@ -57,4 +57,22 @@ export interface RunSummary {
   coordinatorUsage: Usage;
   /** Per `--join` table: fact rows, matched and unmatched rows, distinct unmatched keys, samples. */
   joins?: JoinStat[];
+  /** Orders and baskets, when the run counted them (`--order` with `--item`). */
+  baskets?: BasketSummary;
+}
+
+export interface BasketSummary {
+  orders: number;
+  lines: number;
+  /** Exact decimal text. */
+  avgOrderValue: string | null;
+  items: number;
+  /** Items left out of the pair counts (beyond `--basket-items`). */
+  itemsLeftOut: number;
+  pairs: number;
+  /** Orders cut by chunk edges or not contiguous within a chunk, counted at the end. */
+  shippedOrders: number;
+  /** Orders seen in more than one chunk: when > 0 no items or pairs were written. */
+  nonContiguous: number;
+  noOrderLines: number;
 }

@@ -13,8 +13,9 @@
  * 5: join_tables, join_stats (`--join`).
  * 6: customers (per-customer features), segment_summaries, segments, customer_segments; cell_runs
  *    kind 'cust'.
+ * 7: baskets: orders_summary, order_sizes, basket_items, basket_pairs; cell_runs kind 'basket'.
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -155,7 +156,7 @@ CREATE TABLE IF NOT EXISTS mart_rank (
 CREATE TABLE IF NOT EXISTS cell_runs (
   run_id INTEGER NOT NULL,
   chunk_id INTEGER NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('mart', 'dim', 'cust')),
+  kind TEXT NOT NULL CHECK (kind IN ('mart', 'dim', 'cust', 'basket')),
   name TEXT NOT NULL,
   seq INTEGER NOT NULL,
   data BLOB NOT NULL,
@@ -242,4 +243,44 @@ CREATE TABLE IF NOT EXISTS join_stats (
   sample_keys TEXT NOT NULL,
   PRIMARY KEY (run_id, name)
 );
+-- Orders and baskets (run --order/--item): exact integer counts; value is exact decimal TEXT.
+CREATE TABLE IF NOT EXISTS orders_summary (
+  run_id INTEGER PRIMARY KEY,
+  order_column TEXT NOT NULL,
+  item_column TEXT NOT NULL,
+  orders INTEGER NOT NULL,
+  lines INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  avg_value TEXT,
+  no_order_lines INTEGER NOT NULL,
+  shipped_orders INTEGER NOT NULL,
+  items INTEGER NOT NULL,
+  items_kept INTEGER NOT NULL,
+  pairs INTEGER NOT NULL,
+  -- Orders counted in one chunk and seen in another: when > 0 no items or pairs were written.
+  non_contiguous INTEGER NOT NULL,
+  examples TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS order_sizes (
+  run_id INTEGER NOT NULL,
+  measure TEXT NOT NULL CHECK (measure IN ('lines', 'items')),
+  size INTEGER NOT NULL,
+  orders INTEGER NOT NULL,
+  PRIMARY KEY (run_id, measure, size)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS basket_items (
+  run_id INTEGER NOT NULL,
+  item TEXT NOT NULL,
+  orders INTEGER NOT NULL,
+  lines INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, item)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS basket_pairs (
+  run_id INTEGER NOT NULL,
+  item_a TEXT NOT NULL,
+  item_b TEXT NOT NULL,
+  orders INTEGER NOT NULL,
+  PRIMARY KEY (run_id, item_a, item_b)
+) WITHOUT ROWID;
 `;

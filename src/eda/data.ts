@@ -2,11 +2,13 @@
  * Reads one finished run from the store into plain data for the chart specs. Money stays exact
  * text where it is shown as text (headline numbers) and becomes a Number only for plotting.
  */
+
 import { divRound, formatScaled, parseDecimal, pow10, rescale } from '../aggregate/decimal.js';
 import { martInfo, martKeyCells, martTop } from '../db/mart-blocks.js';
 import type { RunRow, Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';
+import type { BasketEdaData } from './basket-charts.js';
 
 export interface RunInfo {
   id: number;
@@ -114,6 +116,8 @@ export interface EdaData {
   dimensions: DimensionTotals[];
   /** Marts with at least one key, spec order first. */
   marts: MartTop[];
+  /** Orders and baskets, when the run counted them (eda/basket-charts.ts). */
+  baskets?: BasketEdaData | null;
 }
 
 /** The run to chart: `id`, or the latest finished one. Anything not 'done' is E_NO_RUN. */

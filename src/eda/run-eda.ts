@@ -10,6 +10,7 @@ import { Store } from '../db/store.js';
 import { UsageError } from '../errors.js';
 import { segmentSpecs } from '../segment/charts.js';
 import type { SegmentSummary } from '../segment/run-segment.js';
+import { basketCharts, loadBasketEda } from './basket-charts.js';
 import type { EdaData } from './data.js';
 import { loadEdaData, pickDoneRun } from './data.js';
 import { renderChart } from './render.js';
@@ -153,6 +154,8 @@ export function planCharts(data: EdaData, topN: number): { charts: PlannedChart[
     });
   else skipped.push('throughput: the run has no finished chunks or no duration');
 
+  if (data.baskets) charts.push(...basketCharts(data.baskets));
+
   return { charts, skipped };
 }
 
@@ -196,6 +199,7 @@ export async function runEda(opts: EdaOptions): Promise<EdaResult> {
   try {
     data = loadEdaData(store, pickDoneRun(store, opts.runId), opts.topN);
     segments = loadSegmentSummary(store, data.run.id);
+    data.baskets = loadBasketEda(store, data.run.id);
   } finally {
     store.close();
   }

@@ -10,9 +10,10 @@ import { type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
 import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
+import { BasketCollector } from './basket-collector.js';
 import { CellTable, encodeDimension } from './cell-table.js';
-import { JoinProbe, type JoinTable } from './join-table.js';
 import { CustomerCells } from './customer-cells.js';
+import { JoinProbe, type JoinTable } from './join-table.js';
 import { KeyTable } from './key-table.js';
 import {
   ESCAPED,
@@ -71,6 +72,9 @@ export class ChunkAggregator implements RecordSink {
   private readonly customers: CustomerCells | null;
   /** Day of the month of the last date parseMonth accepted. */
   private dom = 0;
+  /** Orders and baskets (`--order` with `--item`), or null: nothing per row on the plain path. */
+  private readonly basket: BasketCollector | null;
+  private readonly basketDim: number;
 
   scale: number;
   rows = 0;
@@ -117,6 +121,22 @@ export class ChunkAggregator implements RecordSink {
       probe === null || d.join === undefined ? -1 : probe.use(d.join, d.attr as number),
     );
     this.customers = spec.customer === undefined ? null : new CustomerCells(spec);
+    // An item column that is also a dimension shares its key table: one lookup per row for both.
+    this.basketDim =
+      spec.item === undefined
+        ? -1
+        : spec.dimensions.findIndex((d) => d.index === spec.item && d.join === undefined);
+    this.basket =
+      spec.order !== undefined && spec.item !== undefined
+        ? new BasketCollector(
+            spec.order,
+            spec.item,
+            spec.maxKeys,
+            spec.scale,
+            spec.shipAllOrders === true,
+            this.dimTables[this.basketDim],
+          )
+        : null;
   }
 
   /** Parses buf[0, n) and returns the number of line feeds in it. */
@@ -260,8 +280,10 @@ export class ChunkAggregator implements RecordSink {
       this.mRevenue[month] = r;
     }
     const tables = this.dimTables;
+    let itemSlot = -1;
     for (let k = 0; k < tables.length; k++) {
       const slot = this.slotOf(tables[k], this.dimIndex[k], k);
+      if (k === this.basketDim) itemSlot = slot;
       if (revBig !== null) {
         tables[k].add(slot, qty, 0);
         tables[k].addBig(slot, revBig);
@@ -278,6 +300,7 @@ export class ChunkAggregator implements RecordSink {
       } else mart.add(c, qty, rev);
     }
     if (this.customers !== null) this.customers.add(this.buf, this.fields, month, this.dom, qty, rev, revBig);
+    this.basket?.row(this.buf, this.view, fs, fe, ff, rev, revBig, this.scale, itemSlot);
   }
 
   /** Min/max as bigints, once a scale raise made the number pair unsafe. */
@@ -322,9 +345,11 @@ export class ChunkAggregator implements RecordSink {
       big[0] += BigInt(qty);
       big[1] += rev;
     }
+    let itemSlot = -1;
     for (let k = 0; k < this.dimTables.length; k++) {
       const table = this.dimTables[k];
       const slot = this.slotOf(table, this.dimIndex[k], k);
+      if (k === this.basketDim) itemSlot = slot;
       table.add(slot, qty, 0);
       table.addBig(slot, rev);
     }
@@ -336,6 +361,8 @@ export class ChunkAggregator implements RecordSink {
       mart.addBigRevenue(c, rev);
     }
     if (this.customers !== null) this.customers.add(this.buf, this.fields, month, this.dom, qty, 0, rev);
+    const f = this.fields;
+    this.basket?.row(this.buf, this.view, f.start, f.end, f.flag, 0, rev, this.scale, itemSlot);
   }
 
   /** The last parsed number at the current scale (raising the scale if it needs more decimals); NaN if unsafe. */
@@ -573,6 +600,7 @@ export class ChunkAggregator implements RecordSink {
       ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale)),
       ...(this.joins?.runs(this.scale) ?? []),
       ...(this.customers?.runs(this.scale) ?? []),
+      ...(this.basket?.runs(this.scale) ?? []),
     ];
     for (const m of this.marts) m.release();
     return runs;

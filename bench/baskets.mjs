@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// Baskets benchmark: `run --order order_id --item <col>` against the same run without baskets on
+// one retail file (paired rounds, order flipped every round), with each process's peak RSS, and
+// the many-products case (10,000 products, --basket-items 1000) for memory.
+//
+//   node bench/baskets.mjs [--runs 3] [--rows 5000000] [--products 50] [--item product]
+//
+// Writes results/baskets-bench.json and results/baskets-bench.md and prints the table. Exit code 1
+// when a run fails or the baskets' order count differs from the file's distinct order ids.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(BENCH_DIR, '..');
+const CLI = join(ROOT, 'bin', 'salesgrid.js');
+const RESULTS = join(ROOT, 'results');
+const Database = createRequire(join(ROOT, 'package.json'))('better-sqlite3');
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    rows: { type: 'string', default: '5000000' },
+    products: { type: 'string', default: '50' },
+    item: { type: 'string', default: 'category,product' },
+    workers: { type: 'string', default: '2' },
+    skip: { type: 'string', default: '' },
+    timeout: { type: 'string', default: '3600' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  console.log(`usage: node bench/baskets.mjs [options]
+  --runs <n>        paired rounds, medians quoted (default 3)
+  --rows <n>        order lines of the retail file (default 5000000)
+  --products <n>    products of the retail file (default 50: 50 items with --item product)
+  --item <list>     basket item columns, each a case (default category,product)
+  --workers <n>     salesgrid workers (default 2)
+  --skip <list>     leave out: many (the 10,000-product memory case)
+  --timeout <s>     limit for any one child process (default 3600)`);
+  process.exit(0);
+}
+const runs = Number(values.runs);
+const rows = Number(values.rows);
+const products = Number(values.products);
+const workers = Number(values.workers);
+const skip = new Set(values.skip.split(',').filter(Boolean));
+const timeoutMs = Number(values.timeout) * 1000;
+const tmp = mkdtempSync(join(os.tmpdir(), 'salesgrid-baskets-'));
+const log = (s) => process.stderr.write(`${s}\n`);
+const failures = [];
+
+function timed(cmd, args) {
+  return new Promise((res) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code, wallMs: performance.now() - t0, out, err });
+    });
+  });
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => x != null).sort((a, b) => a - b);
+  return s.length === 0
+    ? null
+    : s.length % 2
+      ? s[(s.length - 1) / 2]
+      : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const f = (v, d = 1) => (v == null ? '–' : v.toFixed(d));
+
+async function ensureRetail(file, n, nProducts) {
+  if (existsSync(file)) return;
+  log(`generating ${file}`);
+  mkdirSync(dirname(file), { recursive: true });
+  const g = await timed(process.execPath, [
+    ...[CLI, 'generate', '--layout', 'retail', '--rows', String(n), '--products', String(nProducts)],
+    ...['--seed', '42', '--out', file, '--quiet'],
+  ]);
+  if (g.code !== 0) throw new Error(`generate failed: ${g.err}`);
+}
+
+/** One run; with `basket`, the item column and extra flags. */
+async function run(file, basket) {
+  const db = join(tmp, `sg-${Date.now()}-${Math.random().toString(36).slice(2)}.db`);
+  const args = [CLI, 'run', file, '--workers', String(workers), '--db', db, '--json', '--quiet'];
+  if (basket) args.push('--order', 'order_id', '--item', basket.item, ...(basket.extra ?? []));
+  const r = await timed(process.execPath, args);
+  let summary = null;
+  try {
+    summary = JSON.parse(r.out);
+  } catch {
+    // reported below
+  }
+  const out = {
+    ok: r.code === 0 && summary?.status === 'done',
+    wallMs: r.wallMs,
+    coordRssMb: summary ? summary.coordinatorUsage.maxRssKb / 1024 : null,
+    workerRssMb: summary ? Math.max(...summary.workers.map((w) => (w.usage?.maxRssKb ?? 0) / 1024)) : null,
+    baskets: summary?.baskets ?? null,
+  };
+  if (!out.ok) failures.push(`run ${basket ? 'with' : 'without'} baskets failed: ${r.err.slice(-500)}`);
+  if (basket && out.ok) {
+    const d = new Database(db, { readonly: true });
+    const s = d.prepare('SELECT orders, items, pairs, non_contiguous FROM orders_summary').get();
+    d.close();
+    out.stored = s;
+  }
+  rmSync(db, { force: true });
+  rmSync(`${db}-wal`, { force: true });
+  rmSync(`${db}-shm`, { force: true });
+  return out;
+}
+
+async function main() {
+  mkdirSync(RESULTS, { recursive: true });
+  const file = join(ROOT, 'data', `retail-${rows}-p${products}.csv`);
+  await ensureRetail(file, rows, products);
+  const items = values.item.split(',').filter(Boolean);
+  const plain = [];
+  const basket = Object.fromEntries(items.map((i) => [i, []]));
+  for (let i = 0; i < runs; i++) {
+    // The plain run first in even rounds, last in odd ones.
+    const first = i % 2 === 0;
+    log(`round ${i + 1}/${runs}`);
+    const a = first ? await run(file, null) : null;
+    for (const item of items) basket[item].push(await run(file, { item }));
+    const c = first ? null : await run(file, null);
+    plain.push(a ?? c);
+    log(
+      `  plain ${f(plain.at(-1).wallMs / 1000, 2)} s, ${items.map((it) => `${it} ${f(basket[it].at(-1).wallMs / 1000, 2)} s`).join(', ')}`,
+    );
+  }
+  const stored = items.map((it) => basket[it].find((b) => b.stored)?.stored);
+  for (const s of stored)
+    if (s && s.non_contiguous !== 0) failures.push('the retail file was judged not contiguous');
+  const orders = stored[0];
+  const rowsOut = [
+    ['plain run', plain],
+    ...items.map((it, k) => [`--order order_id --item ${it} (${stored[k]?.items ?? '?'} items)`, basket[it]]),
+  ].map(([label, xs]) => ({
+    label,
+    wallS: median(xs.map((x) => x.wallMs / 1000)),
+    coordRssMb: median(xs.map((x) => x.coordRssMb)),
+    workerRssMb: median(xs.map((x) => x.workerRssMb)),
+  }));
+  const ratios = items.map((it, k) => ({
+    item: it,
+    ratio: rowsOut[k + 1].wallS / rowsOut[0].wallS,
+    pairs: plain.map((p, i) => basket[it][i].wallMs / p.wallMs),
+  }));
+
+  let many = null;
+  if (!skip.has('many')) {
+    const manyFile = join(ROOT, 'data', `retail-${rows}-p10000.csv`);
+    await ensureRetail(manyFile, rows, 10_000);
+    log('10,000 products, --basket-items 1000');
+    const m = await run(manyFile, { item: 'product', extra: ['--basket-items', '1000'] });
+    many = {
+      wallS: m.wallMs / 1000,
+      coordRssMb: m.coordRssMb,
+      workerRssMb: m.workerRssMb,
+      baskets: m.baskets,
+    };
+  }
+
+  const md = [
+    `### Baskets (${rows.toLocaleString('en-US')} order lines, ${orders ? orders.orders.toLocaleString('en-US') : '?'} orders, ${workers} workers, medians of ${runs} paired rounds)`,
+    '',
+    '| run | wall s | coordinator peak RSS MB | worker peak RSS MB |',
+    '|---|---:|---:|---:|',
+    ...rowsOut.map(
+      (r) => `| ${r.label} | ${f(r.wallS, 2)} | ${f(r.coordRssMb, 0)} | ${f(r.workerRssMb, 0)} |`,
+    ),
+    '',
+    ...ratios.map(
+      (r) =>
+        `--item ${r.item}: ${f(r.ratio, 2)}× the plain run (median walls; per round ${r.pairs.map((x) => f(x, 2)).join(', ')}; target ≤ 1.3×).`,
+    ),
+    ...(many
+      ? [
+          '',
+          `10,000 products, \`--item product --basket-items 1000\`: ${f(many.wallS, 1)} s, coordinator ${f(many.coordRssMb, 0)} MB, workers ${f(many.workerRssMb, 0)} MB peak RSS (${many.baskets ? `${many.baskets.items.toLocaleString('en-US')} items, ${many.baskets.itemsLeftOut.toLocaleString('en-US')} left out of the pairs, ${many.baskets.pairs.toLocaleString('en-US')} pairs` : 'no baskets'}).`,
+        ]
+      : []),
+    '',
+  ].join('\n');
+  writeFileSync(
+    join(RESULTS, 'baskets-bench.json'),
+    `${JSON.stringify({ rows, products, items, workers, runs, plain, basket, ratios, many, failures }, null, 2)}\n`,
+  );
+  writeFileSync(join(RESULTS, 'baskets-bench.md'), md);
+  log('');
+  log(md);
+  rmSync(tmp, { recursive: true, force: true });
+  if (failures.length) {
+    for (const x of failures) log(`FAILED: ${x}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench: ${err?.stack ?? err}`);
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(1);
+});

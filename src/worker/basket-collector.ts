@@ -1,0 +1,589 @@
+/**
+ * A chunk's orders and baskets. Each counted row is noted as (order slot, item slot, value); at the
+ * chunk's end its orders are split in two:
+ * - counted here: every order that lies wholly inside the chunk in one contiguous piece. Their
+ *   order count, lines, value, size histograms, item supports and pair counts travel as sums;
+ * - shipped: the chunk's first and last order (maybe cut by the chunk's edges) and every order
+ *   seen again after another order. Their item sets travel as `order\0item` cells, and the
+ *   coordinator counts them once all chunks are in (aggregate/basket-count.ts).
+ * The chunk's order ids travel too, so the end of the run can prove that no counted order appears
+ * in another chunk: as the range `first\0last` when they ascend (shortlex: shorter ids first, then
+ * bytes, so numeric ids ascend) and are many, else every id in the `orders` run (month 0
+ * counted, 1 shipped). All runs are keyed cells (kind 'basket'), stored and merged like marts.
+ */
+import { compareBytes, KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { TooManyKeysError } from '../errors.js';
+import { OrderIds } from './basket-orders.js';
+import { KeyTable } from './key-table.js';
+import { ESCAPED, fieldText } from './tokenizer.js';
+
+const LIMIT = 2 ** 52;
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+/** Item counts up to this use a dense pair matrix (at most 4 MiB of counts per chunk). */
+const DENSE_ITEMS = 1024;
+/** Histogram keys: sizes as zero-padded decimals, so byte order is numeric order. */
+const SIZE_DIGITS = 10;
+
+export const BASKET_KIND = 'basket';
+/** Run names: counted sums, the shipped item sets, every order id, and the chunk's totals. */
+export const RUN_ITEMS = 'items';
+export const RUN_PAIRS = 'pairs';
+export const RUN_LINES = 'order-lines';
+export const RUN_SIZES = 'order-items';
+export const RUN_TOTALS = 'totals';
+export const RUN_SHIPPED = 'shipped';
+export const RUN_ORDERS = 'orders';
+/** A chunk whose order ids ascend (shortlex) sends only `first\0last` instead of every id. */
+export const RUN_RANGE = 'order-range';
+/** Fewer orders than this always travel as ids (a few random ids may ascend by chance). */
+export const RANGE_MIN_ORDERS = 64;
+/** Keys of the totals run. */
+export const TOTAL_ORDERS = 'orders';
+export const TOTAL_NO_ORDER = 'no-order';
+/** Month of an `orders` cell: the order was counted in its chunk, or shipped. */
+export const ROLE_COUNTED = 0;
+export const ROLE_SHIPPED = 1;
+
+export function sizeKey(n: number): string {
+  return String(n).padStart(SIZE_DIGITS, '0');
+}
+
+/** Exact sum of safe integers: a number folded into a bigint before it can pass 2^52. */
+class ExactSum {
+  n = 0;
+  big = 0n;
+  add(v: number): void {
+    const s = this.n + v;
+    if (s > LIMIT || s < -LIMIT) {
+      this.big += BigInt(s);
+      this.n = 0;
+    } else this.n = s;
+  }
+  value(): bigint {
+    return this.big + BigInt(this.n);
+  }
+}
+
+/** Row arrays of the last chunk: parsing is synchronous, so the next chunk reuses them. */
+const spare = { order: new Int32Array(1024), item: new Int32Array(1024), value: new Float64Array(1024) };
+
+export class BasketCollector {
+  private readonly orderIndex: number;
+  private readonly itemIndex: number;
+  private readonly orders: OrderIds;
+  private readonly items: KeyTable;
+  private rowOrder = spare.order;
+  private rowItem = spare.item;
+  private rowValue = spare.value;
+  /** Row values past 2^52 (rare): row → exact value; its rowValue is 0. */
+  private readonly bigValue = new Map<number, bigint>();
+  private n = 0;
+  private noOrder = 0;
+  scale: number;
+  /** The previous row's order bytes in the chunk's buffer, to skip hashing the same order again. */
+  private prevS = -1;
+  private prevE = -1;
+  private prevSlot = -1;
+  /** Ship every order (`--orders-scattered`): nothing is counted in the chunk. */
+  private readonly shipAll: boolean;
+  private readonly maxKeys: number;
+
+  /** `items`: the item column's dimension table, shared (the parser passes each row's slot). */
+  constructor(
+    orderIndex: number,
+    itemIndex: number,
+    maxKeys: number,
+    scale: number,
+    shipAll = false,
+    items?: KeyTable,
+  ) {
+    this.shipAll = shipAll;
+    this.maxKeys = maxKeys;
+    this.orderIndex = orderIndex;
+    this.itemIndex = itemIndex;
+    this.orders = new OrderIds(maxKeys);
+    this.items = items ?? new KeyTable('item', maxKeys);
+    this.scale = scale;
+  }
+
+  /**
+   * Notes one counted row. `value` is the row's revenue at `scale` (the parser's current scale),
+   * or `big` when it is past the number path.
+   */
+  row(
+    buf: Uint8Array,
+    view: DataView,
+    fs: Int32Array | number[],
+    fe: Int32Array | number[],
+    flags: Uint8Array | number[],
+    value: number,
+    big: bigint | null,
+    scale: number,
+    itemSlot = -1,
+  ): void {
+    if (scale > this.scale) this.raise(scale);
+    const o = this.orderIndex;
+    const os = fs[o];
+    const oe = fe[o];
+    if (os === oe) {
+      this.noOrder++;
+      this.prevS = -1;
+      return;
+    }
+    let order: number;
+    if (flags[o] === ESCAPED) {
+      const b = Buffer.from(fieldText(buf, os, oe, ESCAPED), 'utf8');
+      order = this.orderSlot(b, 0, b.length, new DataView(b.buffer, b.byteOffset, b.length));
+      this.prevS = -1;
+    } else if (
+      this.prevS >= 0 &&
+      oe - os === this.prevE - this.prevS &&
+      sameBytes(buf, this.prevS, os, oe - os)
+    ) {
+      order = this.prevSlot;
+    } else {
+      order = this.orderSlot(buf, os, oe, view);
+      this.prevS = os;
+      this.prevE = oe;
+      this.prevSlot = order;
+    }
+    const i = this.itemIndex;
+    const is = fs[i];
+    const ie = fe[i];
+    let item = -1;
+    if (is !== ie) {
+      item =
+        itemSlot >= 0
+          ? itemSlot
+          : flags[i] === ESCAPED
+            ? this.slotOfText(this.items, fieldText(buf, is, ie, ESCAPED))
+            : this.items.slot(buf, is, ie, view);
+    }
+    if (this.n === this.rowOrder.length) this.grow();
+    const r = this.n++;
+    this.rowOrder[r] = order;
+    this.rowItem[r] = item;
+    if (big !== null) {
+      this.rowValue[r] = 0;
+      this.bigValue.set(r, big);
+    } else this.rowValue[r] = value;
+  }
+
+  /** The order of a row whose id differs from the row before's bytes (maybe the same id, escaped). */
+  private orderSlot(buf: Uint8Array, s: number, e: number, view: DataView): number {
+    const prev = this.n > 0 ? this.rowOrder[this.n - 1] : -1;
+    if (prev >= 0) {
+      const o = this.orders;
+      if (compareBytes(buf, s, e, o.keyBytes, o.keyStart(prev), o.keyEnd(prev)) === 0) return prev;
+    }
+    return this.orders.slot(buf, s, e, view);
+  }
+
+  private slotOfText(table: KeyTable, text: string): number {
+    const b = Buffer.from(text, 'utf8');
+    return table.slot(b, 0, b.length);
+  }
+
+  private grow(): void {
+    const m = this.rowOrder.length * 2;
+    const o = new Int32Array(m);
+    o.set(this.rowOrder);
+    this.rowOrder = o;
+    const it = new Int32Array(m);
+    it.set(this.rowItem);
+    this.rowItem = it;
+    const v = new Float64Array(m);
+    v.set(this.rowValue);
+    this.rowValue = v;
+    spare.order = o;
+    spare.item = it;
+    spare.value = v;
+  }
+
+  /** Re-expresses every noted value at a larger scale, exactly. */
+  private raise(to: number): void {
+    const f = POW10[to - this.scale];
+    const fb = BigInt(f);
+    for (const [r, v] of this.bigValue) this.bigValue.set(r, v * fb);
+    for (let r = 0; r < this.n; r++) {
+      const v = this.rowValue[r] * f;
+      if (v > LIMIT || v < -LIMIT) {
+        this.bigValue.set(r, BigInt(this.rowValue[r]) * fb);
+        this.rowValue[r] = 0;
+      } else this.rowValue[r] = v;
+    }
+    this.scale = to;
+  }
+
+  /** The chunk's basket runs at `scale` (the chunk's final scale). */
+  runs(scale: number): KeyedRun[] {
+    if (scale > this.scale) this.raise(scale);
+    const n = this.n;
+    const nOrders = this.orders.size;
+    const nItems = this.items.size;
+    const rowOrder = this.rowOrder;
+    const rowItem = this.rowItem;
+
+    // Pieces: maximal runs of rows with the same order. An order in two pieces is not contiguous.
+    const pieces = new Int32Array(nOrders);
+    for (let r = 0; r < n; r++) if (r === 0 || rowOrder[r] !== rowOrder[r - 1]) pieces[rowOrder[r]]++;
+    const shipped = new Uint8Array(nOrders);
+    for (let o = 0; o < nOrders; o++) if (pieces[o] > 1 || this.shipAll) shipped[o] = 1;
+    if (n > 0) {
+      shipped[rowOrder[0]] = 1;
+      shipped[rowOrder[n - 1]] = 1;
+    }
+
+    const itemOrder = this.items.sortedSlots();
+    const rank = new Int32Array(nItems);
+    for (let k = 0; k < nItems; k++) rank[itemOrder[k]] = k;
+
+    // Counted orders: sums per item, pairs by item rank, histograms.
+    const support = new Uint32Array(nItems);
+    const itemLines = new Uint32Array(nItems);
+    const itemValue = new Float64Array(nItems);
+    const itemValueBig = new Map<number, bigint>();
+    const dense = nItems <= DENSE_ITEMS ? new Uint32Array(nItems * nItems) : null;
+    const sparse = dense === null ? PairCounter.take() : null;
+    const linesHist = new Histogram();
+    const sizeHist = new Histogram();
+    const anyBig = this.bigValue.size > 0;
+    const stamp = new Int32Array(nItems).fill(-1);
+    const total = new ExactSum();
+    let counted = 0;
+    let countedLines = 0;
+    // The distinct item ranks of the order being counted (at most its lines).
+    let basket = new Int32Array(64);
+    let size = 0;
+    for (let r = 0; r < n; ) {
+      const o = rowOrder[r];
+      let end = r + 1;
+      while (end < n && rowOrder[end] === o) end++;
+      if (shipped[o] === 0) {
+        counted++;
+        countedLines += end - r;
+        size = 0;
+        if (end - r > basket.length) basket = new Int32Array(end - r);
+        for (let k = r; k < end; k++) {
+          const it = rowItem[k];
+          const v = this.rowValue[k];
+          total.add(v);
+          const big = anyBig ? this.bigValue.get(k) : undefined;
+          if (big !== undefined) total.big += big;
+          if (it < 0) continue;
+          itemLines[it]++;
+          if (big !== undefined) itemValueBig.set(it, (itemValueBig.get(it) ?? 0n) + big);
+          const iv = itemValue[it] + v;
+          if (iv > LIMIT || iv < -LIMIT) {
+            itemValueBig.set(it, (itemValueBig.get(it) ?? 0n) + BigInt(iv));
+            itemValue[it] = 0;
+          } else itemValue[it] = iv;
+          if (stamp[it] !== r) {
+            stamp[it] = r;
+            support[it]++;
+            basket[size++] = rank[it];
+          }
+        }
+        linesHist.add(end - r);
+        sizeHist.add(size);
+        if (size > 1) {
+          for (let x = 1; x < size; x++) {
+            const v = basket[x];
+            let y = x - 1;
+            for (; y >= 0 && basket[y] > v; y--) basket[y + 1] = basket[y];
+            basket[y + 1] = v;
+          }
+          for (let x = 0; x < size; x++) {
+            const base = basket[x] * nItems;
+            for (let y = x + 1; y < size; y++) {
+              if (dense !== null) dense[base + basket[y]]++;
+              else {
+                const key = base + basket[y];
+                (sparse as PairCounter).add(key);
+              }
+            }
+          }
+        }
+      }
+      r = end;
+    }
+
+    const out: KeyedRun[] = [];
+    const items = this.items;
+    const ib = items.keyBytes;
+    // items: rows = orders holding the item, units = its lines, revenue = its value.
+    const iw = new KeyedCellsWriter(scale);
+    for (let k = 0; k < nItems; k++) {
+      const s = itemOrder[k];
+      if (support[s] === 0) continue;
+      iw.key(ib, items.keyStart(s), items.keyEnd(s));
+      const big = itemValueBig.get(s);
+      if (big === undefined) iw.cell(NO_MONTH, support[s], itemLines[s], itemValue[s]);
+      else iw.cellBig(NO_MONTH, support[s], BigInt(itemLines[s]), big + BigInt(itemValue[s]));
+    }
+    push(out, RUN_ITEMS, iw);
+
+    // pairs: key itemA \0 itemB with A before B by bytes, so byte order is (rank A, rank B).
+    const pw = new KeyedCellsWriter(scale);
+    // One scratch key: the writer copies a key's bytes before the next one is built.
+    let scratch = Buffer.allocUnsafe(256);
+    const pairKey = (a: number, b: number): number => {
+      const sa = itemOrder[a];
+      const sb = itemOrder[b];
+      const la = items.keyEnd(sa) - items.keyStart(sa);
+      const lb = items.keyEnd(sb) - items.keyStart(sb);
+      if (la + 1 + lb > scratch.length) scratch = Buffer.allocUnsafe(2 * (la + 1 + lb));
+      ib.copy(scratch, 0, items.keyStart(sa), items.keyEnd(sa));
+      scratch[la] = 0;
+      ib.copy(scratch, la + 1, items.keyStart(sb), items.keyEnd(sb));
+      return la + 1 + lb;
+    };
+    if (dense !== null) {
+      for (let a = 0; a < nItems; a++) {
+        for (let b = a + 1; b < nItems; b++) {
+          const c = dense[a * nItems + b];
+          if (c === 0) continue;
+          const len = pairKey(a, b);
+          pw.key(scratch, 0, len);
+          pw.cell(NO_MONTH, c, 0, 0);
+        }
+      }
+    } else {
+      const pairs = sparse as PairCounter;
+      const keys = pairs.sortedKeys();
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        const a = Math.floor(k / nItems);
+        const len = pairKey(a, k - a * nItems);
+        pw.key(scratch, 0, len);
+        pw.cell(NO_MONTH, pairs.count(k), 0, 0);
+      }
+    }
+    if (pw.cells > this.maxKeys)
+      throw new TooManyKeysError(
+        `more than ${this.maxKeys} distinct item pairs in one chunk; lower --chunk-size or raise --max-keys`,
+      );
+    push(out, RUN_PAIRS, pw);
+    push(out, RUN_LINES, linesHist.encode(scale));
+    push(out, RUN_SIZES, sizeHist.encode(scale));
+
+    const tw = new KeyedCellsWriter(scale);
+    const noOrderKey = Buffer.from(TOTAL_NO_ORDER);
+    const ordersKey = Buffer.from(TOTAL_ORDERS);
+    if (this.noOrder > 0) {
+      tw.key(noOrderKey, 0, noOrderKey.length);
+      tw.cell(NO_MONTH, this.noOrder, 0, 0);
+    }
+    if (counted > 0) {
+      tw.key(ordersKey, 0, ordersKey.length);
+      tw.cellBig(NO_MONTH, counted, BigInt(countedLines), total.value());
+    }
+    push(out, RUN_TOTALS, tw);
+
+    out.push(...this.shippedAndOrders(shipped, rank, scale));
+    return out;
+  }
+
+  /**
+   * The shipped orders' item sets (`order\0item`, empty item for lines without one), and the
+   * chunk's order ids for the end's check: when its orders ascend (shortlex) and are many, only
+   * the range `first\0last`; otherwise every id with its role.
+   */
+  private shippedAndOrders(shipped: Uint8Array, rank: Int32Array, scale: number): KeyedRun[] {
+    const n = this.n;
+    const orders = this.orders;
+    const ob = orders.keyBytes;
+    const ib = this.items.keyBytes;
+    const nOrders = orders.size;
+    const rowOrder = this.rowOrder;
+    // Each new order's id was greater than the one before (OrderIds), so none repeats.
+    const ascending = orders.ascending && nOrders >= RANGE_MIN_ORDERS;
+    // Shipped orders in byte order, and their rows (counting sort by that rank).
+    const list: number[] = [];
+    for (let o = 0; o < nOrders; o++) if (shipped[o] === 1) list.push(o);
+    list.sort((a, b) =>
+      compareBytes(ob, orders.keyStart(a), orders.keyEnd(a), ob, orders.keyStart(b), orders.keyEnd(b)),
+    );
+    const sRank = new Int32Array(nOrders).fill(-1);
+    for (let k = 0; k < list.length; k++) sRank[list[k]] = k;
+    // With ascending ids only the first and last order are shipped: their rows lie at the ends.
+    let head = n;
+    let tail = n;
+    if (orders.ascending && !this.shipAll) {
+      head = 0;
+      while (head < n && rowOrder[head] === rowOrder[0]) head++;
+      tail = n;
+      while (tail > head && rowOrder[tail - 1] === rowOrder[n - 1]) tail--;
+    }
+    const start = new Int32Array(list.length + 1);
+    const visit = (fn: (r: number) => void) => {
+      for (let r = 0; r < head; r++) fn(r);
+      for (let r = tail; r < n; r++) fn(r);
+    };
+    visit((r) => {
+      if (sRank[rowOrder[r]] >= 0) start[sRank[rowOrder[r]] + 1]++;
+    });
+    for (let k = 0; k < list.length; k++) start[k + 1] += start[k];
+    const fill = start.slice(0, list.length);
+    const rows = new Int32Array(start[list.length]);
+    visit((r) => {
+      if (sRank[rowOrder[r]] >= 0) rows[fill[sRank[rowOrder[r]]]++] = r;
+    });
+    const sw = new KeyedCellsWriter(scale);
+    const itemRank = (r: number) => {
+      const it = this.rowItem[r];
+      return it < 0 ? -1 : rank[it];
+    };
+    for (let k = 0; k < list.length; k++) {
+      const o = list[k];
+      const group = Array.from(rows.subarray(start[k], start[k + 1])).sort(
+        (a, b) => itemRank(a) - itemRank(b),
+      );
+      for (let g = 0; g < group.length; ) {
+        const it = this.rowItem[group[g]];
+        const ir = itemRank(group[g]);
+        let count = 0;
+        const sum = new ExactSum();
+        for (; g < group.length && itemRank(group[g]) === ir; g++) {
+          count++;
+          sum.add(this.rowValue[group[g]]);
+          const big = this.bigValue.get(group[g]);
+          if (big !== undefined) sum.big += big;
+        }
+        const ol = orders.keyEnd(o) - orders.keyStart(o);
+        const il = it < 0 ? 0 : this.items.keyEnd(it) - this.items.keyStart(it);
+        const key = Buffer.allocUnsafe(ol + 1 + il);
+        ob.copy(key, 0, orders.keyStart(o), orders.keyEnd(o));
+        key[ol] = 0;
+        if (it >= 0) ib.copy(key, ol + 1, this.items.keyStart(it), this.items.keyEnd(it));
+        sw.key(key, 0, key.length);
+        sw.cellBig(NO_MONTH, count, BigInt(count), sum.value());
+      }
+    }
+    const out: KeyedRun[] = [];
+    push(out, RUN_SHIPPED, sw);
+    // Nothing counted here, nothing to check.
+    if (this.shipAll) return out;
+    const ow = new KeyedCellsWriter(scale);
+    if (ascending) {
+      const lo = rowOrder[0];
+      const hi = rowOrder[n - 1];
+      const ll = orders.keyEnd(lo) - orders.keyStart(lo);
+      const key = Buffer.allocUnsafe(ll + 1 + orders.keyEnd(hi) - orders.keyStart(hi));
+      ob.copy(key, 0, orders.keyStart(lo), orders.keyEnd(lo));
+      key[ll] = 0;
+      ob.copy(key, ll + 1, orders.keyStart(hi), orders.keyEnd(hi));
+      ow.key(key, 0, key.length);
+      ow.cell(NO_MONTH, nOrders, 0, 0);
+      push(out, RUN_RANGE, ow);
+      return out;
+    }
+    const lines = new Int32Array(nOrders);
+    for (let r = 0; r < n; r++) lines[rowOrder[r]]++;
+    for (const o of orders.sortedSlots()) {
+      ow.key(ob, orders.keyStart(o), orders.keyEnd(o));
+      ow.cell(shipped[o] === 1 ? ROLE_SHIPPED : ROLE_COUNTED, lines[o], 1, 0);
+    }
+    push(out, RUN_ORDERS, ow);
+    return out;
+  }
+}
+
+function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
+}
+
+/**
+ * Pair counts keyed by rankA × items + rankB (exact below 2^53), open addressing in typed
+ * arrays, reused by the next chunk: a Map would allocate per pair.
+ */
+class PairCounter {
+  private static spare: PairCounter | null = null;
+  private keys = new Float64Array(1 << 12).fill(-1);
+  private counts = new Uint32Array(1 << 12);
+  private used = 0;
+
+  static take(): PairCounter {
+    const p = PairCounter.spare ?? new PairCounter();
+    PairCounter.spare = null;
+    p.keys.fill(-1);
+    p.counts.fill(0);
+    p.used = 0;
+    return p;
+  }
+
+  private find(key: number): number {
+    const mask = this.keys.length - 1;
+    let h = Math.imul((key % 4294967296) ^ Math.floor(key / 4294967296), 0x9e3779b1);
+    h ^= h >>> 15;
+    let p = h & mask;
+    while (this.keys[p] !== -1 && this.keys[p] !== key) p = (p + 1) & mask;
+    return p;
+  }
+
+  add(key: number): void {
+    let p = this.find(key);
+    if (this.keys[p] === -1) {
+      if (2 * (this.used + 1) > this.keys.length) {
+        this.grow();
+        p = this.find(key);
+      }
+      this.keys[p] = key;
+      this.used++;
+    }
+    this.counts[p]++;
+  }
+
+  count(key: number): number {
+    return this.counts[this.find(key)];
+  }
+
+  private grow(): void {
+    const keys = this.keys;
+    const counts = this.counts;
+    this.keys = new Float64Array(keys.length * 2).fill(-1);
+    this.counts = new Uint32Array(keys.length * 2);
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === -1) continue;
+      const p = this.find(keys[i]);
+      this.keys[p] = keys[i];
+      this.counts[p] = counts[i];
+    }
+  }
+
+  /** The keys in ascending order; the counter goes back to the spare slot. */
+  sortedKeys(): Float64Array {
+    const out = new Float64Array(this.used);
+    let n = 0;
+    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] !== -1) out[n++] = this.keys[i];
+    PairCounter.spare = this;
+    return out.sort();
+  }
+}
+
+/** Orders per size: small sizes in an array, the rare large ones in a map. */
+class Histogram {
+  private readonly small = new Uint32Array(256);
+  private readonly large = new Map<number, number>();
+  add(size: number): void {
+    if (size < 256) this.small[size]++;
+    else this.large.set(size, (this.large.get(size) ?? 0) + 1);
+  }
+  encode(scale: number): KeyedCellsWriter {
+    const w = new KeyedCellsWriter(scale);
+    const cell = (size: number, n: number) => {
+      const key = Buffer.from(sizeKey(size));
+      w.key(key, 0, key.length);
+      w.cell(NO_MONTH, n, 0, 0);
+    };
+    for (let s = 0; s < 256; s++) if (this.small[s] > 0) cell(s, this.small[s]);
+    for (const s of [...this.large.keys()].sort((a, b) => a - b)) cell(s, this.large.get(s) as number);
+    return w;
+  }
+}
+
+function push(out: KeyedRun[], name: string, w: KeyedCellsWriter): void {
+  const blocks = w.finish();
+  if (blocks.length > 0) out.push({ kind: BASKET_KIND, name, blocks });
+}

@@ -32,9 +32,11 @@ describe('customer, order and category columns', () => {
     expect(() => customerColumns(['a', 'b'], opts({ customer: 'who' }))).toThrow(
       /--customer "who" is not a column of this file; its columns are: a, b/,
     );
-    expect(() => customerColumns(['a', 'b'], opts({ order: 'a' }))).toThrow(
-      /need a customer column: name it with --customer/,
+    expect(() => customerColumns(['a', 'b'], opts({ category: 'a' }))).toThrow(
+      /--category needs a customer column: name it with --customer/,
     );
+    // --order alone also serves baskets, which need no customer column.
+    expect(customerColumns(['a', 'b'], opts({ order: 'a' }))).toEqual({ notes: [] });
     expect(() => customerColumns(['customer_id', 'b'], opts({ order: 'customer_id' }))).toThrow(
       /--order names the customer column/,
     );

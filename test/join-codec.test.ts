@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse as csvParse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import type { JoinOption } from '../src/config.js';
 import { parseJoinOption } from '../src/config.js';
@@ -330,6 +331,33 @@ describe('loading a --join file', () => {
     expect(() => applyJoins(base, ['store_id', 'price'], [l], { dimensions: ['store_id.town'] })).toThrow(
       /has no column "town"/,
     );
+  });
+
+  it('loads every row and value as csv-parse reads them (quotes, doubled quotes, UTF-8, CRLF)', () => {
+    const rng = new Rng(3);
+    const word = () =>
+      rng.pick(['Seattle', 'São Paulo', 'a,b', 'say "hi"', '', ' x ', '東京', 'line\nbreak']);
+    const quote = (v: string) => (/[",\n]/.test(v) || rng.chance(0.2) ? `"${v.replaceAll('"', '""')}"` : v);
+    const rows = Array.from({ length: 3000 }, (_, r) => [
+      `k${r}${rng.pick(['', 'é', '"q"'])}`,
+      word(),
+      word(),
+    ]);
+    const text = `id,city,"note, long"\r\n${rows.map((r) => r.map(quote).join(',')).join('\r\n')}\r\n`;
+    const file = write('q.csv', text);
+    const l = loadJoin(opt(file, 'id'), 1 << 24);
+    const want = csvParse(fs.readFileSync(file), { columns: false }) as string[][];
+    expect(want.slice(1)).toEqual(rows);
+    const t = decodeJoinTable(l.encoded, 1 << 24);
+    expect(t.attrs).toEqual(['city', 'note, long']);
+    const str = (c: { bytes: Uint8Array; offsets: Uint32Array }, v: number) =>
+      Buffer.from(c.bytes.subarray(c.offsets[v], c.offsets[v + 1])).toString('utf8');
+    const got = Array.from({ length: t.keys.offsets.length - 1 }, (_, r) => [
+      str(t.keys, r),
+      ...t.values.map((c, a) => str(c, t.ids[a][r])),
+    ]);
+    expect(got).toEqual(rows);
+    expect(l.label).toBe(0);
   });
 
   it('refuses duplicate keys, a missing key column, bad CSV, empty keys and files over the cap', () => {

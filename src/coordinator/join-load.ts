@@ -19,7 +19,6 @@ import {
 } from '../protocol/join-codec.js';
 import { encodeMessage } from '../protocol/messages.js';
 import type { Dimension, JoinRef, ScanSpec } from '../scan-spec.js';
-import { KeyTable } from '../worker/key-table.js';
 import {
   ESCAPED,
   Fields,
@@ -29,6 +28,7 @@ import {
   TEXT_AFTER_QUOTE,
   tokenize,
 } from '../worker/tokenizer.js';
+import { GrowU32, Interner } from './interner.js';
 
 export interface LoadedJoin {
   option: JoinOption;
@@ -89,17 +89,17 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
   const fields = new Fields(MAX_JOIN_ATTRS + 2);
   let header: string[] | null = null;
   let keyAt = -1;
-  // Keys and each column's distinct values are interned by bytes (KeyTable): no string per field.
-  const keys = new KeyTable('key', MAX_JOIN_ROWS);
-  const keyLine: number[] = [];
-  const dicts: KeyTable[] = [];
-  const ids: number[][] = [];
+  // Keys and each column's distinct values are interned by bytes: no string per field.
+  const keys = new Interner();
+  const keyLine = new GrowU32();
+  const dicts: Interner[] = [];
+  const ids: GrowU32[] = [];
   const view = new DataView(body.buffer, body.byteOffset, body.length);
   const text = (f: number) => fieldText(body, fields.start[f], fields.end[f], fields.flag[f]);
-  const slot = (t: KeyTable, f: number) => {
-    if (fields.flag[f] !== ESCAPED) return t.slot(body, fields.start[f], fields.end[f], view);
+  const slot = (t: Interner, f: number) => {
+    if (fields.flag[f] !== ESCAPED) return t.intern(body, view, fields.start[f], fields.end[f]);
     const b = Buffer.from(text(f), 'utf8');
-    return t.slot(b, 0, b.length);
+    return t.intern(b, new DataView(b.buffer, b.byteOffset, b.length), 0, b.length);
   };
   const sink: RecordSink = {
     record(rel, nf, _start, _end, problem) {
@@ -123,8 +123,8 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
         if (dup !== undefined)
           throw new JoinError(`${where}: the column "${dup}" appears twice in the header`);
         for (let a = 0; a < nf - 1; a++) {
-          dicts.push(new KeyTable(head[a + (a >= keyAt ? 1 : 0)], MAX_JOIN_ROWS));
-          ids.push([]);
+          dicts.push(new Interner());
+          ids.push(new GrowU32());
         }
         return;
       }
@@ -137,8 +137,10 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
       const k = slot(keys, keyAt);
       if (k < keyLine.length)
         throw new JoinError(
-          `${where}: the key ${JSON.stringify(keys.keyText(k))} appears twice (lines ${keyLine[k]} and ${line}); a joined table needs one row per key`,
+          `${where}: the key ${JSON.stringify(keys.text(k))} appears twice (lines ${keyLine.get(k)} and ${line}); a joined table needs one row per key`,
         );
+      if (keyLine.length >= MAX_JOIN_ROWS)
+        throw new JoinError(`${where} has more than ${MAX_JOIN_ROWS} rows`);
       keyLine.push(line);
       let a = 0;
       for (let c = 0; c < nf; c++) if (c !== keyAt) ids[a].push(slot(dicts[a++], c));
@@ -149,22 +151,16 @@ export function loadJoin(opt: JoinOption, maxBytes: number): LoadedJoin {
   if (header === null) throw new JoinError(`${where} is empty: expected a header line`);
   const head = header as string[];
   const attrs = head.filter((_, i) => i !== keyAt);
-  // A KeyTable holds its keys' bytes back to back in slot order.
-  const column = (t: KeyTable) => {
-    const offsets = new Uint32Array(t.size + 1);
-    for (let i = 0; i < t.size; i++) offsets[i + 1] = t.keyEnd(i);
-    return { bytes: t.keyBytes.subarray(0, offsets[t.size]), offsets };
-  };
   const data: JoinTableData = {
     name: opt.name,
     keyColumn: head[keyAt],
     attrs,
-    keys: column(keys),
-    values: dicts.map(column),
-    ids: ids.map((col) => Uint32Array.from(col)),
+    keys: keys.column(),
+    values: dicts.map((d) => d.column()),
+    ids: ids.map((col) => col.toArray()),
   };
   const label = attrs.findIndex((_, a) =>
-    Array.from({ length: dicts[a].size }, (_, v) => dicts[a].keyText(v)).some(
+    Array.from({ length: dicts[a].size }, (_, v) => dicts[a].text(v)).some(
       (v) => v.trim() !== '' && !NUMBER_OR_DATE.test(v),
     ),
   );

@@ -19,7 +19,7 @@ export const NO_MATCH = '(no match)';
 const NO_MATCH_BYTES = Buffer.from(NO_MATCH, 'utf8');
 
 /** KeyTable's hash: FNV-style over 4-byte words (`view` reads the same bytes as `buf`), then a finalizer. */
-function hashBytes(buf: Uint8Array, view: DataView, s: number, e: number): number {
+export function hashBytes(buf: Uint8Array, view: DataView, s: number, e: number): number {
   let h = 0x811c9dc5 ^ (e - s);
   let i = s;
   for (; i + 4 <= e; i += 4) h = Math.imul(h ^ view.getUint32(i, true), 0x01000193);

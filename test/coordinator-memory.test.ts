@@ -220,6 +220,26 @@ describe('coordinator over the in-memory channel pair, fake clock', () => {
     expect(lost.map((r) => r.outcome)).toEqual(['lost']);
   });
 
+  it('a result without customer cells in a customers run (an older worker) is refused, not counted', async () => {
+    const h = await start('old-worker', { customer: 'Country' });
+    const old = new Peer(h.mem.connect());
+    await old.hello('old');
+    await until(() => old.tasks().length === 1, 'a task');
+    const { chunkId, attempt } = old.tasks()[0];
+    const scale = (old.of('welcome')[0].spec as { scale: number }).scale;
+    old.ch.send({ type: 'result', chunkId, attempt, partial: aggToWire(emptyAgg(scale), 0, []), parseMs: 1 });
+    await until(() => old.closed, 'the old peer to be dropped');
+    const rows = query<{ detail: string }>(h.db, `SELECT detail FROM attempts WHERE chunk_id = ${chunkId}`);
+    expect(rows[0].detail).toMatch(/no customer cells in a run with a customer column/);
+    await settled(realWorker(h, 'w1'), 'the worker');
+    exact(await settled(h.result, 'the run'));
+    const customers = query<{ n: number; rows: number }>(
+      h.db,
+      'SELECT COUNT(*) AS n, SUM(rows) AS rows FROM customers',
+    );
+    expect(customers).toEqual([{ n: 17, rows: 2_000 }]);
+  });
+
   it('a malformed result puts its chunk back in the queue at once', async () => {
     const h = await start('malformed');
     const bad = new Peer(h.mem.connect());

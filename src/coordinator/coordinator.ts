@@ -252,6 +252,9 @@ export class Coordinator {
     let outcome: ReturnType<typeof aggFromWire>;
     try {
       outcome = aggFromWire(partial, this.spec.maxKeys);
+      // A worker that predates the customers table would leave its chunks' customers out silently.
+      if (this.spec.customer !== undefined && !outcome.cells.some((r) => r.kind === 'cust'))
+        throw new ProtocolError('no customer cells in a run with a customer column (is the worker older?)');
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // Back to the queue now, not at the lease timeout; then the connection goes.

@@ -213,11 +213,23 @@ export interface CustomerReadNotes {
 /**
  * The run's customers as `runSegment` rows, streamed in customer order. Category shares are each
  * category's exact revenue over the customer's, clamped to [0, 1] (returns can push a share out).
+ * The same object is yielded each time, refilled: use it before asking for the next.
  */
 export function* customerRows(
   rows: Iterable<StoredCustomer>,
   notes: CustomerReadNotes,
 ): Generator<CustomerRow> {
+  // One row object for all: a million short-lived objects would only grow the heap.
+  const row: CustomerRow = {
+    customer: '',
+    rows: 0,
+    orders: 0,
+    units: 0,
+    revenue: '0',
+    firstDate: '',
+    lastDate: '',
+    monthsActive: 0,
+  };
   for (const r of rows) {
     if (r.customer === '') {
       notes.emptyIdRows += r.rows;
@@ -227,29 +239,30 @@ export function* customerRows(
       notes.undated++;
       continue;
     }
-    const row: CustomerRow = {
-      customer: r.customer,
-      rows: r.rows,
-      orders: Math.max(1, r.orders),
-      units: Number(r.units),
-      revenue: r.revenue,
-      firstDate: r.first_date,
-      lastDate: r.last_date,
-      monthsActive: Math.max(1, r.months_active),
-    };
-    if (r.category_revenue !== null) row.categoryShares = shares(r.revenue, JSON.parse(r.category_revenue));
+    row.customer = r.customer;
+    row.rows = r.rows;
+    row.orders = Math.max(1, r.orders);
+    row.units = Number(r.units);
+    row.revenue = r.revenue;
+    row.firstDate = r.first_date;
+    row.lastDate = r.last_date;
+    row.monthsActive = Math.max(1, r.months_active);
+    row.categoryShares =
+      r.category_revenue === null ? undefined : shares(r.revenue, JSON.parse(r.category_revenue));
     yield row;
   }
 }
 
-function shares(total: string, parts: Record<string, string>): Record<string, number> {
-  // A share is a feature, not money: the ratio of the exact decimal texts as doubles (relative
-  // error ~1e-16) is plenty, and a million customers skip ten BigInt parses each.
+/**
+ * Each category's share of the customer's revenue, written over the parsed JSON's values. A share
+ * is a feature, not money: the ratio of the exact decimal texts as doubles (relative error ~1e-16)
+ * is plenty, and a million customers skip ten BigInt parses each.
+ */
+function shares(total: string, parts: Record<string, string | number>): Record<string, number> {
   const t = Number(total);
-  const out: Record<string, number> = {};
-  for (const [name, text] of Object.entries(parts)) {
-    const v = Number(text);
-    out[name] = t > 0 ? Math.min(1, Math.max(0, v / t)) : 0;
+  for (const name in parts) {
+    const v = Number(parts[name]);
+    parts[name] = t > 0 ? Math.min(1, Math.max(0, v / t)) : 0;
   }
-  return out;
+  return parts as Record<string, number>;
 }

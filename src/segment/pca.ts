@@ -58,10 +58,33 @@ export function project(
 }
 
 /**
- * PCA of a centered row-major matrix. The sign of each component is fixed (its largest-magnitude
- * loading positive), so the same data always gives the same scores.
+ * `project` written over the input: row i's scores go to z[i * k, i * k + k), which only covers
+ * rows already read (k ≤ d), so a million customers need no second matrix. Returns that prefix.
  */
-export function runPca(z: Float64Array, n: number, d: number, target = 0.9): PcaResult {
+export function projectInPlace(
+  z: Float64Array,
+  n: number,
+  d: number,
+  loadings: number[][],
+  k: number,
+): Float64Array {
+  const w = new Float64Array(d * k);
+  for (let f = 0; f < d; f++) for (let j = 0; j < k; j++) w[f * k + j] = loadings[f][j];
+  const row = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    row.fill(0);
+    for (let f = 0; f < d; f++) {
+      const v = z[i * d + f];
+      if (v === 0) continue;
+      for (let j = 0; j < k; j++) row[j] += v * w[f * k + j];
+    }
+    z.set(row, i * k);
+  }
+  return z.subarray(0, n * k);
+}
+
+/** PCA without the projection: explained variance, components kept, sign-fixed loadings. */
+export function fitPca(z: Float64Array, n: number, d: number, target = 0.9): Omit<PcaResult, 'scores'> {
   const pca = new PCA(covariance(z, n, d), { isCovarianceMatrix: true });
   const eigen = pca.getEigenvalues().map((v) => Math.max(0, v));
   const total = eigen.reduce((s, v) => s + v, 0);
@@ -77,11 +100,14 @@ export function runPca(z: Float64Array, n: number, d: number, target = 0.9): Pca
     for (let f = 0; f < d; f++) if (Math.abs(vectors[f][j]) > Math.abs(big)) big = vectors[f][j];
     if (big < 0) for (let f = 0; f < d; f++) vectors[f][j] = -vectors[f][j];
   }
-  return {
-    explainedVariance,
-    cumulativeVariance,
-    kept,
-    loadings: vectors,
-    scores: project(z, n, d, vectors, kept),
-  };
+  return { explainedVariance, cumulativeVariance, kept, loadings: vectors };
+}
+
+/**
+ * PCA of a centered row-major matrix. The sign of each component is fixed (its largest-magnitude
+ * loading positive), so the same data always gives the same scores.
+ */
+export function runPca(z: Float64Array, n: number, d: number, target = 0.9): PcaResult {
+  const fit = fitPca(z, n, d, target);
+  return { ...fit, scores: project(z, n, d, fit.loadings, fit.kept) };
 }

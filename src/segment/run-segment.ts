@@ -13,7 +13,7 @@ import {
 } from './cluster.js';
 import { buildCustomerTable, type CustomerRow, type CustomerTable, dayNumber } from './customer-table.js';
 import { buildFeatures, lastDayOf } from './features.js';
-import { runPca } from './pca.js';
+import { fitPca, projectInPlace } from './pca.js';
 import { type ClusterProfile, profileClusters } from './profile.js';
 import { clvDeciles, type DecileRow, RFM_SEGMENTS, type RfmSegment, scoreRfm } from './rfm.js';
 
@@ -156,9 +156,10 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
   }
 
   const d = features.names.length;
-  const pca = runPca(features.z, table.n, d, opts.varianceTarget);
-  const scatter = scatterSample(features.z, d, pca.loadings);
-  // The standardized matrix is the largest array; the scores replace it from here on.
+  const fit = fitPca(features.z, table.n, d, opts.varianceTarget);
+  const scatter = scatterSample(features.z, d, fit.loadings);
+  // The standardized matrix is the largest array: the scores are written over it.
+  const pca = { ...fit, scores: projectInPlace(features.z, table.n, d, fit.loadings, fit.kept) };
   features.z = new Float64Array(0);
   lap('pca');
   let clustering: ClusterResult;

@@ -11,6 +11,7 @@ import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } fro
 import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { CellTable, encodeDimension } from './cell-table.js';
+import type { CountedPart } from './counted-part.js';
 import { KeyTable } from './key-table.js';
 import {
   ESCAPED,
@@ -508,6 +509,40 @@ export class ChunkAggregator implements RecordSink {
       .toString('utf8')
       .slice(0, RAW_MAX);
     this.rejects.push([line, reason, raw]);
+  }
+
+  /** Rows counted outside this class (the WASM path, wasm-parse.ts), at `part.scale` ≤ this scale. */
+  addCounted(part: CountedPart): void {
+    if (part.scale > this.scale) throw new RangeError('a counted part above the chunk scale');
+    const f = pow10(this.scale - part.scale);
+    if (part.rows > 0) {
+      const lo = part.priceMin * f;
+      const hi = part.priceMax * f;
+      const mm = (this.minMaxBig ??=
+        this.rows > 0 ? [BigInt(this.priceMin), BigInt(this.priceMax)] : [lo, hi]);
+      if (lo < mm[0]) mm[0] = lo;
+      if (hi > mm[1]) mm[1] = hi;
+    }
+    this.rows += part.rows;
+    this.unitsBig += part.units;
+    this.revenueBig += part.revenue * f;
+    this.priceSumBig += part.priceSum * f;
+    for (const [m, rows, units, revenue] of part.months) {
+      this.mRows[m] += rows;
+      const big = this.monthBig(m);
+      big[0] += units;
+      big[1] += revenue * f;
+    }
+    part.dims.forEach((d, k) => {
+      const t = this.dimTables[k];
+      const view = new DataView(d.bytes.buffer, d.bytes.byteOffset, d.bytes.length);
+      for (let i = 0; i < d.rows.length; i++) {
+        const slot = t.slot(d.bytes, d.starts[i], d.ends[i], view);
+        t.rows[slot] += d.rows[i];
+        t.unitsBig[slot] += d.units[i];
+        t.revenueBig[slot] += d.revenue[i] * f;
+      }
+    });
   }
 
   /** The exact partial of everything scanned so far. */

@@ -22,8 +22,9 @@ import { connect as socketConnect } from '../protocol/socket-channel.js';
 import { clientSecurity, TLS_REFUSED } from '../protocol/tls-security.js';
 import { backoffMs } from '../retry.js';
 import { type ScanSpec, validateSpec } from '../scan-spec.js';
-import { parseChunk } from './parse-chunk.js';
 import { RangeReader } from './range-reader.js';
+import { parseChunkWith, wasmIneligible, wasmUnavailable } from './wasm-parse.js';
+import { warmWasm } from './wasm-warm.js';
 
 export interface WorkerUi {
   info(message: string): void;
@@ -48,6 +49,23 @@ export interface WorkerSummary {
 type SessionEnd = { kind: 'done'; status: string; joined: boolean } | { kind: 'lost'; reason: string };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let parserNoted = false;
+
+/** Says once per process when WASM is unavailable; warms the WASM path while the first task is on its way. */
+function startParser(spec: ScanSpec, opts: WorkerOptions, ui: WorkerUi): void {
+  if (opts.parse === 'js') return;
+  const why = wasmUnavailable();
+  if (why !== null) {
+    if (!parserNoted) ui.warn(`${opts.id}: ${why}`);
+    parserNoted = true;
+    return;
+  }
+  const cannot = wasmIneligible(spec);
+  if (cannot !== null && opts.parse === 'wasm')
+    ui.warn(`${opts.id}: the WASM parse path cannot take this run (${cannot}); using the JS parser`);
+  if (cannot === null) setImmediate(() => warmWasm(spec));
+}
 
 export async function runWorker(
   opts: WorkerOptions,
@@ -174,7 +192,8 @@ function session(
           const ranges = rangeReader(opts.acceptRanges);
           const data = task.data ?? (await ranges.read(range as NonNullable<Task['range']>));
           // With the file at hand, a quote left open at the chunk's end is judged here, not by a re-cut.
-          const outcome = parseChunk(
+          const outcome = parseChunkWith(
+            opts.parse,
             data,
             spec,
             task.data === undefined && range !== undefined ? ranges.lookahead(range) : undefined,
@@ -279,6 +298,7 @@ function session(
             state = 'ready';
             joined = true;
             ui.info(`${opts.id}: connected to ${opts.host}:${opts.port}, run ${msg.runId}`);
+            startParser(spec, opts, ui);
             return;
           case 'refuse':
             if (msg.code === 'E_AUTH')

@@ -1,0 +1,29 @@
+/**
+ * Rows counted outside the JS row parser (the WASM path, wasm-parse.ts), in the shape
+ * `ChunkAggregator.addCounted` adds to a chunk's partial. Amounts are exact, at `scale`.
+ */
+
+/** A dimension's keys as byte ranges of `bytes`, with their sums. */
+export interface CountedKeys {
+  bytes: Uint8Array;
+  starts: Uint32Array;
+  ends: Uint32Array;
+  rows: Uint32Array;
+  units: bigint[];
+  revenue: bigint[];
+}
+
+export interface CountedPart {
+  scale: number;
+  rows: number;
+  units: bigint;
+  revenue: bigint;
+  priceSum: bigint;
+  /** Smallest and largest unit price (or line total without a price column); only when rows > 0. */
+  priceMin: bigint;
+  priceMax: bigint;
+  /** [month index from 1900-01, rows, units, revenue]. */
+  months: [number, number, bigint, bigint][];
+  /** One per spec dimension, in order. */
+  dims: CountedKeys[];
+}

@@ -63,6 +63,7 @@ const R_MIN = 7;
 const R_MAX = 8;
 const R_LINES = 9;
 const R_FALLBACKS = 10;
+const R_REST = 11;
 const R_WORDS = 16;
 const MAX_DIMS = 16;
 const MAX_FIELDS = 4096;
@@ -88,6 +89,9 @@ const WASM_SPEC_FIELDS: ReadonlySet<string> = new Set([
   'names',
   'maxFieldBytes',
 ]);
+
+/** What the last WASM scan did itself: rows it counted, JS ranges it listed, whether JS took the rest. */
+export const lastWasmScan = { rows: 0, fallbacks: 0, rest: false };
 
 /** Why the WASM path cannot take chunks of this spec, or null when it can. */
 export function wasmIneligible(spec: ScanSpec): string | null {
@@ -179,6 +183,9 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   for (let i = 0; i < ranges.length; i += 3) scanBlock(agg, buf, ranges[i], ranges[i + 1], ranges[i + 2]);
   agg.addCounted(part);
   const lines = Number(res[R_LINES]);
+  lastWasmScan.rows = part.rows;
+  lastWasmScan.fallbacks = ranges.length / 3;
+  lastWasmScan.rest = res[R_REST] === 1n;
   return {
     agg: agg.toAgg(),
     lines,

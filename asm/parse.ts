@@ -131,6 +131,12 @@ export function setDimension(k: i32, col: i32): void {
 export function prepare(n: u32): usize {
   bump = (__heap_base + 15) & ~(<usize>15);
   top = (<usize>memory.size()) << 16;
+  // The date cache comes first, so it keeps its place (and its entries) from chunk to chunk.
+  DCACHE = alloc(DC_ENTRY << <usize>DC_BITS);
+  if (dcacheFmt != dateFmt) {
+    memory.fill(DCACHE, 0, DC_ENTRY << <usize>DC_BITS);
+    dcacheFmt = dateFmt;
+  }
   INPUT = alloc(<usize>n + SLACK);
   INDEX = alloc(((<usize>WINDOW + SLACK) << 2) + SLACK);
   FS = alloc(<usize>(fieldCount + 1) << 2);
@@ -381,6 +387,31 @@ function parseMonth(s: usize, e: usize): i32 {
   return (year - FIRST_YEAR) * 12 + month - 1;
 }
 
+// Dates repeat: a direct-mapped cache of 8,192 date texts (up to 16 bytes) → month, kept across
+// chunks and cleared when the date format changes. Only valid dates are cached.
+const DC_BITS: u64 = 13;
+const DC_ENTRY: usize = 24; // text lo u64, hi u64, length i32, month i32
+let DCACHE: usize = 0;
+let dcacheFmt: i32 = -1;
+
+function monthOf(s: usize, e: usize): i32 {
+  const len = e - s;
+  if (len == 0 || len > 16) return parseMonth(s, e);
+  const lo = load<u64>(s) & tailMask(len);
+  const hi = len > 8 ? load<u64>(s + 8) & tailMask(len - 8) : 0;
+  const h = <usize>(((lo ^ (hi * 0x9e3779b97f4a7c15) ^ <u64>len) * 0xff51afd7ed558ccd) >> (64 - DC_BITS));
+  const at = DCACHE + h * DC_ENTRY;
+  if (load<u64>(at) == lo && load<u64>(at, 8) == hi && load<u32>(at, 16) == <u32>len) return load<i32>(at, 20);
+  const m = parseMonth(s, e);
+  if (m >= 0) {
+    store<u64>(at, lo);
+    store<u64>(at, hi, 8);
+    store<u32>(at, <u32>len, 16);
+    store<i32>(at, m, 20);
+  }
+  return m;
+}
+
 /** Stage 1: positions of delimiter, LF and quote bytes in [from, to) into INDEX; returns the count. */
 function index(from: usize, to: usize): u32 {
   const vd = i8x16.splat(<i8>delim);
@@ -501,7 +532,7 @@ function row(): i32 {
   }
   let month: i32 = -1;
   if (dateCol >= 0) {
-    month = parseMonth(INPUT + load<u32>(FS + (<usize>dateCol << 2)), INPUT + load<u32>(FE + (<usize>dateCol << 2)));
+    month = monthOf(INPUT + load<u32>(FS + (<usize>dateCol << 2)), INPUT + load<u32>(FE + (<usize>dateCol << 2)));
     if (month < 0) return 0;
   }
   // price × qty past 2^52 takes JS's bigint path.

@@ -14,7 +14,7 @@ const MONTHS: i32 = 3600;
 const FIRST_YEAR: i32 = 1900;
 const LIMIT: u64 = 1 << 52;
 /** Bytes of input indexed per pass; a record longer than this goes to JS. */
-const WINDOW: u32 = 1 << 18;
+const WINDOW: u32 = 1 << 16;
 /** Slack after the input and the index: SIMD loads and word reads run past the end. */
 const SLACK: u32 = 64;
 const MAX_DIMS: i32 = 16;
@@ -65,7 +65,11 @@ let bump: usize = 0;
 let top: usize = 0;
 
 // Dimension tables: index (u32 slot+1) and slots of SLOT bytes.
-const SLOT: usize = 48; // keyStart u32, keyLen u32, hash u32, rows u32, units lo/hi u64, revenue lo/hi u64
+// keyStart u32, keyLen u32, hash u32, rows u32, units lo/hi u64, revenue lo/hi u64, then a short
+// key's bytes as four zero-padded words
+const SLOT: usize = 80;
+/** Keys up to this long are hashed and compared as four masked words, with no loop to mispredict. */
+const SHORT_KEY: usize = 32;
 const dimIdx = memory.data(MAX_DIMS * 4);
 const dimMask = memory.data(MAX_DIMS * 4);
 const dimSlots = memory.data(MAX_DIMS * 4);
@@ -230,22 +234,65 @@ function sameKey(a: usize, b: usize, len: usize): bool {
   return true;
 }
 
+/** The mask of the bytes of word i (bytes i..i+7) inside a key of len bytes, without branches. */
+@inline
+function wordMask(len: usize, i: usize): u64 {
+  const r = select<usize>(len - i, 0, len > i);
+  const bits = <u64>select<usize>(r, 8, r < 8) << 3; // 0..64
+  return (((<u64>1) << (bits & 63)) - 1) | (0 - (bits >> 6));
+}
+
 /** The slot of key bytes [s, e) in dimension k, or -1 past maxKeys. */
 function slotOf(k: i32, s: usize, e: usize): i32 {
   const o = <usize>k << 2;
   const len = e - s;
-  const h = hashKey(s, len);
   let mask = load<u32>(dimMask + o);
   let idx = <usize>load<u32>(dimIdx + o);
   let slots = <usize>load<u32>(dimSlots + o);
-  let p = h & mask;
-  for (;;) {
-    const v = load<u32>(idx + (<usize>p << 2));
-    if (v == 0) break;
-    const at = slots + <usize>(v - 1) * SLOT;
-    if (load<u32>(at + 8) == h && <usize>load<u32>(at + 4) == len && sameKey(INPUT + load<u32>(at), s, len))
-      return <i32>(v - 1);
-    p = (p + 1) & mask;
+  let w0: u64 = 0;
+  let w1: u64 = 0;
+  let w2: u64 = 0;
+  let w3: u64 = 0;
+  let h: u32;
+  let p: u32;
+  if (len <= SHORT_KEY) {
+    w0 = load<u64>(s) & wordMask(len, 0);
+    w1 = load<u64>(s, 8) & wordMask(len, 8);
+    w2 = load<u64>(s, 16) & wordMask(len, 16);
+    w3 = load<u64>(s, 24) & wordMask(len, 24);
+    let x = (w0 ^ (<u64>len << 56)) * 0xff51afd7ed558ccd;
+    x = (x ^ w1 ^ (x >> 29)) * 0xc4ceb9fe1a85ec53;
+    x = (x ^ w2 ^ (x >> 31)) * 0xff51afd7ed558ccd;
+    x = (x ^ w3 ^ (x >> 29)) * 0xc4ceb9fe1a85ec53;
+    x ^= x >> 32;
+    h = <u32>x;
+    p = h & mask;
+    for (;;) {
+      const v = load<u32>(idx + (<usize>p << 2));
+      if (v == 0) break;
+      const at = slots + <usize>(v - 1) * SLOT;
+      if (
+        (load<u32>(at, 8) == h) &
+        (<usize>load<u32>(at, 4) == len) &
+        (load<u64>(at, 48) == w0) &
+        (load<u64>(at, 56) == w1) &
+        (load<u64>(at, 64) == w2) &
+        (load<u64>(at, 72) == w3)
+      )
+        return <i32>(v - 1);
+      p = (p + 1) & mask;
+    }
+  } else {
+    h = hashKey(s, len);
+    p = h & mask;
+    for (;;) {
+      const v = load<u32>(idx + (<usize>p << 2));
+      if (v == 0) break;
+      const at = slots + <usize>(v - 1) * SLOT;
+      if (load<u32>(at + 8) == h && <usize>load<u32>(at + 4) == len && sameKey(INPUT + load<u32>(at), s, len))
+        return <i32>(v - 1);
+      p = (p + 1) & mask;
+    }
   }
   const count = load<u32>(dimCount + o);
   if (count >= maxKeys) return -1;
@@ -266,6 +313,10 @@ function slotOf(k: i32, s: usize, e: usize): i32 {
   store<u64>(at + 24, 0);
   store<u64>(at + 32, 0);
   store<u64>(at + 40, 0);
+  store<u64>(at, w0, 48);
+  store<u64>(at, w1, 56);
+  store<u64>(at, w2, 64);
+  store<u64>(at, w3, 72);
   store<u32>(idx + (<usize>p << 2), count + 1);
   store<u32>(dimCount + o, count + 1);
   return <i32>count;
@@ -431,11 +482,21 @@ function index(from: usize, to: usize): u32 {
     let m = ma | (mb << 16) | (mc << 32) | (md << 48);
     if (p + 64 > to) m &= ((<u64>1) << <u64>(to - p)) - 1;
     const base = <u32>(p - INPUT);
-    while (m != 0) {
-      store<u32>(out, base + <u32>ctz<u64>(m));
-      out += 4;
+    // Eight positions written whatever the count (the index has slack; extra ones are overwritten),
+    // so the usual block costs no branch per position.
+    const cnt = <usize>popcnt<u64>(m);
+    let o = out;
+    for (let i = 0; i < 8; i++) {
+      store<u32>(o, base + <u32>ctz<u64>(m));
+      o += 4;
       m &= m - 1;
     }
+    while (m != 0) {
+      store<u32>(o, base + <u32>ctz<u64>(m));
+      o += 4;
+      m &= m - 1;
+    }
+    out += cnt << 2;
     p += 64;
   }
   return <u32>((out - INDEX) >> 2);

@@ -211,6 +211,20 @@ describe('WASM parse path vs JS path: identical partials', () => {
     expect(() => parseChunkWasm(Buffer.from(keys), spec)).toThrow(/more than 20 distinct/);
   });
 
+  it('agrees on keys of every length from 0 to 40 bytes sharing prefixes, and on over 1,024 keys (tables grow)', () => {
+    const rng = new Rng(40);
+    const keys = Array.from({ length: 41 }, (_, n) => 'K'.repeat(n));
+    keys.push('Central America and the Caribbean', 'Central America and the Caribbeans', 'a"b', 'Ωmega', '');
+    let text = '';
+    for (let i = 0; i < 3000; i++) {
+      const k = rng.pick(keys);
+      text += `${k},x,${rng.chance(0.5) && !k.includes('"') ? `"${k}"` : `k${rng.int(0, 4999)}`},Online,H,1/1/2020,1,x,${rng.int(1, 9)},1.25,x,x,x,x\n`;
+    }
+    const out = same(Buffer.from(text), refSpec({ maxKeys: 10_000 }));
+    expect(lastWasmScan.rows).toBeGreaterThan(1000);
+    expect(dimsOf(out).get('Item Type')?.size).toBeGreaterThan(1100); // past the first table of 1,024
+  });
+
   it('agrees when a chunk holds more than 65,536 fallback ranges (the rest goes to JS as one block)', () => {
     const good = '1/1/2020,A,x,x,x,1/1/2020,x,x,1,1.00,x,x,x,x';
     const bad = '1/1/2020,A,x,x,x,1/1/2020,x,x,1,$1.00,x,x,x,x';

@@ -53,7 +53,7 @@ interface Exports {
 
 const STATUS_TOO_MANY_KEYS = 1;
 const MONTHS = 3600;
-const SLOT_BYTES = 48;
+const SLOT_BYTES = 80;
 // Result words (u64), as in asm/parse.ts.
 const R_ROWS = 0;
 const R_UNITS = 1;

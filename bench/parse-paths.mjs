@@ -5,7 +5,9 @@
 // fresh module (tier-up), the module's compile time, and whether both paths gave the same totals.
 //
 //   npm run build && node bench/parse-paths.mjs data/sales.csv [--rounds 5] [--chunk 4] [--mb 0]
-//     [--dimension col ...] [--no-dimensions] [--json]
+//     [--dimension col ...] [--no-dimensions] [--warm] [--json]
+// --warm warms the WASM path on a synthetic chunk first, as a worker does while it waits for its
+// first task; compare the first chunks' times with and without it (separate processes).
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -18,6 +20,7 @@ const { values, positionals } = parseArgs({
     dimension: { type: 'string', multiple: true },
     'no-dimensions': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    warm: { type: 'boolean', default: false },
   },
 });
 const file = positionals[0];
@@ -85,6 +88,13 @@ function pass(fn) {
   return { rows, rejected, revenue, cpuMs: (cpu.user + cpu.system) / 1000, per };
 }
 
+let warmMs = null;
+if (values.warm) {
+  const { warmWasm } = await import('../dist/worker/wasm-warm.js');
+  const s = performance.now();
+  warmWasm(spec);
+  warmMs = performance.now() - s;
+}
 const rounds = Number(values.rounds);
 const res = { js: [], wasm: [] };
 let first = null;
@@ -120,6 +130,7 @@ const summary = {
   steadyChunkMsWasm: med(res.wasm.at(-1).per),
   firstChunksMsWasm: first,
   compileMs: engineMs,
+  warmMs,
   importMs,
   identicalTotals: same,
 };
@@ -134,7 +145,7 @@ else {
     );
   console.log(`  wasm  ${summary.gbPerSecWasm.toFixed(2)} GB/s per core at best`);
   console.log(
-    `  wasm  compile+instantiate ${engineMs.toFixed(1)} ms; first chunks ${first.map((x) => x.toFixed(1)).join(', ')} ms vs steady ${summary.steadyChunkMsWasm.toFixed(1)} ms`,
+    `  wasm  compile+instantiate ${engineMs.toFixed(1)} ms${warmMs === null ? '' : `, warm-up ${warmMs.toFixed(1)} ms`}; first chunks ${first.map((x) => x.toFixed(1)).join(', ')} ms vs steady ${summary.steadyChunkMsWasm.toFixed(1)} ms`,
   );
   console.log(`  identical totals on every round: ${same}`);
 }

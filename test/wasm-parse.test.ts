@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import type { ChunkOutcome } from '../src/aggregate/partial.js';
@@ -6,6 +7,7 @@ import type { ScanSpec } from '../src/scan-spec.js';
 import { parseChunk } from '../src/worker/parse-chunk.js';
 import {
   chooseParser,
+  instantiate,
   lastWasmScan,
   parseChunkWasm,
   parseChunkWith,
@@ -302,6 +304,18 @@ describe('choosing a path', () => {
     expect(() => parseChunkWasm(Buffer.from('a\n'), customers)).toThrow(/cannot take/);
     const text = Buffer.from(doc(new Rng(3), 50, 0.1));
     expect(shape(parseChunkWith('auto', text, customers))).toEqual(shape(parseChunk(text, customers)));
+  });
+
+  it('says why a module cannot run: not WASM, or SIMD code on a runtime without SIMD', () => {
+    expect(instantiate(Buffer.from('not wasm'))).toMatch(/cannot run/);
+    // A module whose one function holds a SIMD instruction the validator rejects (bad lane index).
+    const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+    const types = [0x01, 0x04, 0x01, 0x60, 0x00, 0x00];
+    const funcs = [0x03, 0x02, 0x01, 0x00];
+    const body = [0xfd, 0x0c, ...new Array(16).fill(0), 0xfd, 0x15, 0x20, 0x1a, 0x0b];
+    const code = [0x0a, body.length + 3, 0x01, body.length + 1, 0x00, ...body];
+    expect(instantiate(new Uint8Array([...header, ...types, ...funcs, ...code]))).toMatch(/cannot run/);
+    expect(typeof instantiate(readFileSync(new URL('../dist/wasm/parse.wasm', import.meta.url)))).toBe('object');
   });
 
   it('reads the mode from --parse, else SALESGRID_PARSE, and names a bad value', () => {

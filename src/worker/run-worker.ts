@@ -64,7 +64,14 @@ function startParser(spec: ScanSpec, opts: WorkerOptions, ui: WorkerUi): void {
   const cannot = wasmIneligible(spec);
   if (cannot !== null && opts.parse === 'wasm')
     ui.warn(`${opts.id}: the WASM parse path cannot take this run (${cannot}); using the JS parser`);
-  if (cannot === null) setImmediate(() => warmWasm(spec));
+  if (cannot === null)
+    setImmediate(() => {
+      try {
+        warmWasm(spec);
+      } catch (err) {
+        ui.warn(`${opts.id}: warming the WASM parse path failed: ${errorMessage(err)}`);
+      }
+    });
 }
 
 export async function runWorker(

@@ -109,17 +109,27 @@ export function wasmIneligible(spec: ScanSpec): string | null {
 let engine: Exports | null | undefined;
 let unavailable: string | null = null;
 
+/** The module's exports from its bytes, or why they cannot run here (no WASM, no SIMD, a bad build). */
+export function instantiate(bytes: Uint8Array): Exports | string {
+  try {
+    if (!WebAssembly.validate(bytes)) return 'this runtime cannot run its WASM SIMD code';
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** The instantiated module, or null (then `wasmUnavailable()` says why). Compiled once per process. */
 export function wasmEngine(): Exports | null {
   if (engine !== undefined) return engine;
+  let got: Exports | string;
   try {
-    const bytes = readFileSync(WASM_URL);
-    if (!WebAssembly.validate(bytes)) throw new Error('this runtime cannot run its WASM SIMD code');
-    engine = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
+    got = instantiate(readFileSync(WASM_URL));
   } catch (err) {
-    engine = null;
-    unavailable = `WASM parse path unavailable (${(err as Error).message}); using the JS parser`;
+    got = `cannot read ${WASM_URL.pathname}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
   }
+  engine = typeof got === 'string' ? null : got;
+  if (typeof got === 'string') unavailable = `WASM parse path unavailable (${got}); using the JS parser`;
   return engine;
 }
 

@@ -48,6 +48,8 @@ let decPoint: u32 = 0x2e;
 let scale: i32 = 2;
 let quoteLimit: u32 = 1 << 20;
 let nDims: i32 = 0;
+/** Marts: key tables nDims.. nDims + nMarts - 1, each with a (key, month) cell table. */
+let nMarts: i32 = 0;
 let maxKeys: u32 = 100000;
 const dimCol = memory.data(MAX_DIMS * 4);
 
@@ -127,8 +129,14 @@ export function configure(
   maxKeys = keys;
 }
 
+/** Column of key table k: dimensions first, then marts (see setMarts). */
 export function setDimension(k: i32, col: i32): void {
   store<i32>(dimCol + (<usize>k << 2), col);
+}
+
+/** The last n key tables (set with setDimension after the dimensions) are marts. */
+export function setMarts(n: i32): void {
+  nMarts = n;
 }
 
 /** Lays out memory for a chunk of n bytes and returns where its bytes go (slack after them). */
@@ -150,7 +158,8 @@ export function prepare(n: u32): usize {
   MREV = alloc(<usize>MONTHS << 4);
   FB = alloc(<usize>(FB_CAP + 1) * 12);
   RES = alloc(R_WORDS << 3);
-  for (let k = 0; k < nDims; k++) newTable(k, 1024);
+  for (let k = 0; k < nDims + nMarts; k++) newTable(k, 1024);
+  for (let m = 0; m < nMarts; m++) newCells(m, 4096);
   return INPUT;
 }
 
@@ -177,6 +186,99 @@ export function dimSize(k: i32): u32 {
 }
 export function slotBytes(): usize {
   return SLOT;
+}
+
+// Mart cells: index (u32 cell+1) and cells of CELL bytes: slot u32, month u32, rows u32, pad,
+// units lo/hi u64, revenue lo/hi u64.
+const CELL: usize = 48;
+const NO_MONTH: u32 = 4095;
+const cellIdx = memory.data(MAX_DIMS * 4);
+const cellMask = memory.data(MAX_DIMS * 4);
+const cellBase = memory.data(MAX_DIMS * 4);
+const cellCount = memory.data(MAX_DIMS * 4);
+const cellCap = memory.data(MAX_DIMS * 4);
+
+export function martCellsPtr(m: i32): usize {
+  return load<u32>(cellBase + (<usize>m << 2));
+}
+export function martCellCount(m: i32): u32 {
+  return load<u32>(cellCount + (<usize>m << 2));
+}
+
+function newCells(m: i32, cap: u32): void {
+  const o = <usize>m << 2;
+  const idx = alloc(<usize>cap << 3);
+  memory.fill(idx, 0, <usize>cap << 3);
+  store<u32>(cellIdx + o, <u32>idx);
+  store<u32>(cellMask + o, (cap << 1) - 1);
+  store<u32>(cellBase + o, <u32>alloc(<usize>cap * CELL));
+  store<u32>(cellCount + o, 0);
+  store<u32>(cellCap + o, cap);
+}
+
+@inline
+function cellHash(slot: u32, month: u32): u32 {
+  const x = (<u64>slot * 4096 + <u64>month) * 0x9e3779b97f4a7c15;
+  return <u32>(x >> 32);
+}
+
+function growCells(m: i32): void {
+  const o = <usize>m << 2;
+  const old = <usize>load<u32>(cellBase + o);
+  const count = load<u32>(cellCount + o);
+  const cap = load<u32>(cellCap + o) << 1;
+  const idx = alloc(<usize>cap << 3);
+  memory.fill(idx, 0, <usize>cap << 3);
+  const cells = alloc(<usize>cap * CELL);
+  memory.copy(cells, old, <usize>count * CELL);
+  const mask = (cap << 1) - 1;
+  for (let c: u32 = 0; c < count; c++) {
+    const at = cells + <usize>c * CELL;
+    let p = cellHash(load<u32>(at), load<u32>(at, 4)) & mask;
+    while (load<u32>(idx + (<usize>p << 2)) != 0) p = (p + 1) & mask;
+    store<u32>(idx + (<usize>p << 2), c + 1);
+  }
+  store<u32>(cellIdx + o, <u32>idx);
+  store<u32>(cellMask + o, mask);
+  store<u32>(cellBase + o, <u32>cells);
+  store<u32>(cellCap + o, cap);
+}
+
+/** The address of mart m's cell (slot, month), created empty if new. */
+function cellOf(m: i32, slot: u32, month: u32): usize {
+  const o = <usize>m << 2;
+  const h = cellHash(slot, month);
+  let mask = load<u32>(cellMask + o);
+  let idx = <usize>load<u32>(cellIdx + o);
+  let cells = <usize>load<u32>(cellBase + o);
+  let p = h & mask;
+  for (;;) {
+    const v = load<u32>(idx + (<usize>p << 2));
+    if (v == 0) break;
+    const at = cells + <usize>(v - 1) * CELL;
+    if ((load<u32>(at) == slot) & (load<u32>(at, 4) == month)) return at;
+    p = (p + 1) & mask;
+  }
+  const count = load<u32>(cellCount + o);
+  if (count >= load<u32>(cellCap + o)) {
+    growCells(m);
+    mask = load<u32>(cellMask + o);
+    idx = <usize>load<u32>(cellIdx + o);
+    cells = <usize>load<u32>(cellBase + o);
+    p = h & mask;
+    while (load<u32>(idx + (<usize>p << 2)) != 0) p = (p + 1) & mask;
+  }
+  const at = cells + <usize>count * CELL;
+  store<u32>(at, slot);
+  store<u32>(at, month, 4);
+  store<u64>(at, 0, 8);
+  store<u64>(at, 0, 16);
+  store<u64>(at, 0, 24);
+  store<u64>(at, 0, 32);
+  store<u64>(at, 0, 40);
+  store<u32>(idx + (<usize>p << 2), count + 1);
+  store<u32>(cellCount + o, count + 1);
+  return at;
 }
 
 function newTable(k: i32, cap: u32): void {
@@ -543,6 +645,16 @@ function count(price: u64, qty: u64, total: u64, month: i32): bool {
     if (slot < 0) return false;
     const at = <usize>load<u32>(dimSlots + (<usize>k << 2)) + <usize>slot * SLOT;
     store<u32>(at + 12, load<u32>(at + 12) + 1);
+    add128(at + 16, qty);
+    add128(at + 32, rev);
+  }
+  for (let m = 0; m < nMarts; m++) {
+    const k = nDims + m;
+    const col = load<i32>(dimCol + (<usize>k << 2));
+    const slot = slotOf(k, INPUT + load<u32>(FS + (<usize>col << 2)), INPUT + load<u32>(FE + (<usize>col << 2)));
+    if (slot < 0) return false;
+    const at = cellOf(m, <u32>slot, month >= 0 ? <u32>month : NO_MONTH);
+    store<u32>(at, load<u32>(at, 8) + 1, 8);
     add128(at + 16, qty);
     add128(at + 32, rev);
   }

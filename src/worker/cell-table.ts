@@ -115,6 +115,13 @@ export class CellTable {
     this.revenue[c] = r;
   }
 
+  /** Adds `rows` rows counted elsewhere (the WASM parse path) with their exact sums. */
+  addCounted(c: number, rows: number, units: bigint, revenue: bigint): void {
+    this.rows[c] += rows;
+    if (units !== 0n) this.unitsBig.set(c, (this.unitsBig.get(c) ?? 0n) + units);
+    this.addBigRevenue(c, revenue);
+  }
+
   addBigRevenue(c: number, revenue: bigint): void {
     if (revenue !== 0n) this.revenueBig.set(c, (this.revenueBig.get(c) ?? 0n) + revenue);
   }

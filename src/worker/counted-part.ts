@@ -13,6 +13,16 @@ export interface CountedKeys {
   revenue: bigint[];
 }
 
+/** A mart's cells: `slot` indexes `keys` (whose own sums are unused), `month` as in keyed cells. */
+export interface CountedCells {
+  keys: CountedKeys;
+  slot: Uint32Array;
+  month: Uint16Array;
+  rows: Uint32Array;
+  units: bigint[];
+  revenue: bigint[];
+}
+
 export interface CountedPart {
   scale: number;
   rows: number;
@@ -26,4 +36,6 @@ export interface CountedPart {
   months: [number, number, bigint, bigint][];
   /** One per spec dimension, in order. */
   dims: CountedKeys[];
+  /** One per spec mart, in order. */
+  marts: CountedCells[];
 }

@@ -543,6 +543,15 @@ export class ChunkAggregator implements RecordSink {
         t.revenueBig[slot] += d.revenue[i] * f;
       }
     });
+    part.marts.forEach((m, k) => {
+      const keys = this.martTables[k];
+      const view = new DataView(m.keys.bytes.buffer, m.keys.bytes.byteOffset, m.keys.bytes.length);
+      const slots = m.keys.starts.map((s, i) => keys.slot(m.keys.bytes, s, m.keys.ends[i], view));
+      for (let i = 0; i < m.rows.length; i++) {
+        const c = this.marts[k].cell(slots[m.slot[i]], m.month[i]);
+        this.marts[k].addCounted(c, m.rows[i], m.units[i], m.revenue[i] * f);
+      }
+    });
   }
 
   /** The exact partial of everything scanned so far. */

@@ -10,7 +10,7 @@ import type { ChunkOutcome } from '../aggregate/partial.js';
 import type { ParseMode } from '../config.js';
 import { DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import type { ScanSpec } from '../scan-spec.js';
-import type { CountedKeys, CountedPart } from './counted-part.js';
+import type { CountedCells, CountedKeys, CountedPart } from './counted-part.js';
 import { ChunkAggregator, type Lookahead, parseChunk } from './parse-chunk.js';
 
 /** Both src/worker and dist/worker sit two levels below the package root. */
@@ -40,6 +40,9 @@ interface Exports {
     maxKeys: number,
   ): void;
   setDimension(k: number, col: number): void;
+  setMarts(n: number): void;
+  martCellsPtr(m: number): number;
+  martCellCount(m: number): number;
   prepare(n: number): number;
   scan(n: number): number;
   resultPtr(): number;
@@ -54,6 +57,7 @@ interface Exports {
 const STATUS_TOO_MANY_KEYS = 1;
 const MONTHS = 3600;
 const SLOT_BYTES = 80;
+const CELL_BYTES = 48;
 // Result words (u64), as in asm/parse.ts.
 const R_ROWS = 0;
 const R_UNITS = 1;
@@ -98,8 +102,8 @@ export function wasmIneligible(spec: ScanSpec): string | null {
   for (const [key, value] of Object.entries(spec)) {
     if (value !== undefined && !WASM_SPEC_FIELDS.has(key)) return `the run uses "${key}"`;
   }
-  if (spec.marts !== undefined && spec.marts.length > 0) return 'the run has marts';
-  if (spec.dimensions.length > MAX_DIMS) return `more than ${MAX_DIMS} dimensions`;
+  if (spec.dimensions.length + (spec.marts?.length ?? 0) > MAX_DIMS)
+    return `more than ${MAX_DIMS} dimensions and marts`;
   if (spec.fieldCount > MAX_FIELDS) return `more than ${MAX_FIELDS} fields`;
   const d = spec.delimiter;
   if (d === 0x0a || d === 0x0d || d === 0x22 || d >= 0x80 || d < 0) return 'its delimiter';
@@ -179,7 +183,9 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
     spec.dimensions.length,
     spec.maxKeys,
   );
-  for (const [k, d] of spec.dimensions.entries()) e.setDimension(k, d.index);
+  const keyed = [...spec.dimensions, ...(spec.marts ?? [])];
+  for (const [k, d] of keyed.entries()) e.setDimension(k, d.index);
+  e.setMarts(spec.marts?.length ?? 0);
   const at = e.prepare(n);
   new Uint8Array(e.memory.buffer, at, n).set(buf);
   // Anything over --max-keys: the JS path gives the error it always gives.
@@ -230,28 +236,29 @@ function readCounted(
       if (r !== 0) months.push([m, r, u128(mUnits, 2 * m), u128(mRev, 2 * m)]);
     }
   }
-  const dims: CountedKeys[] = spec.dimensions.map((_, k) => {
-    const size = e.dimSize(k);
-    const base = e.dimSlotsPtr(k);
-    const u32 = new Uint32Array(mem, base, (size * SLOT_BYTES) / 4);
-    const u64 = new BigUint64Array(mem, base, (size * SLOT_BYTES) / 8);
-    const keys: CountedKeys = {
-      bytes: buf,
-      starts: new Uint32Array(size),
-      ends: new Uint32Array(size),
+  const dims = spec.dimensions.map((_, k) => readKeys(e, mem, k, buf, true));
+  const nDims = spec.dimensions.length;
+  const marts = (spec.marts ?? []).map((_, m): CountedCells => {
+    const size = e.martCellCount(m);
+    const u32 = new Uint32Array(mem, e.martCellsPtr(m), (size * CELL_BYTES) / 4);
+    const u64 = new BigUint64Array(mem, e.martCellsPtr(m), (size * CELL_BYTES) / 8);
+    const cells: CountedCells = {
+      keys: readKeys(e, mem, nDims + m, buf, false),
+      slot: new Uint32Array(size),
+      month: new Uint16Array(size),
       rows: new Uint32Array(size),
       units: new Array<bigint>(size),
       revenue: new Array<bigint>(size),
     };
     for (let i = 0; i < size; i++) {
-      const w = (i * SLOT_BYTES) / 4;
-      keys.starts[i] = u32[w];
-      keys.ends[i] = u32[w] + u32[w + 1];
-      keys.rows[i] = u32[w + 3];
-      keys.units[i] = u128(u64, (i * SLOT_BYTES) / 8 + 2);
-      keys.revenue[i] = u128(u64, (i * SLOT_BYTES) / 8 + 4);
+      const w = (i * CELL_BYTES) / 4;
+      cells.slot[i] = u32[w];
+      cells.month[i] = u32[w + 1];
+      cells.rows[i] = u32[w + 2];
+      cells.units[i] = u128(u64, (i * CELL_BYTES) / 8 + 2);
+      cells.revenue[i] = u128(u64, (i * CELL_BYTES) / 8 + 4);
     }
-    return keys;
+    return cells;
   });
   return {
     scale: spec.scale,
@@ -263,7 +270,35 @@ function readCounted(
     priceMax: res[R_MAX],
     months,
     dims,
+    marts,
   };
+}
+
+/** Key table k's keys (byte ranges of the chunk), with their sums when `sums`. */
+function readKeys(e: Exports, mem: ArrayBuffer, k: number, buf: Uint8Array, sums: boolean): CountedKeys {
+  const size = e.dimSize(k);
+  const base = e.dimSlotsPtr(k);
+  const u32 = new Uint32Array(mem, base, (size * SLOT_BYTES) / 4);
+  const u64 = new BigUint64Array(mem, base, (size * SLOT_BYTES) / 8);
+  const keys: CountedKeys = {
+    bytes: buf,
+    starts: new Uint32Array(size),
+    ends: new Uint32Array(size),
+    rows: new Uint32Array(size),
+    units: sums ? new Array<bigint>(size) : [],
+    revenue: sums ? new Array<bigint>(size) : [],
+  };
+  for (let i = 0; i < size; i++) {
+    const w = (i * SLOT_BYTES) / 4;
+    keys.starts[i] = u32[w];
+    keys.ends[i] = u32[w] + u32[w + 1];
+    keys.rows[i] = u32[w + 3];
+    if (sums) {
+      keys.units[i] = u128(u64, (i * SLOT_BYTES) / 8 + 2);
+      keys.revenue[i] = u128(u64, (i * SLOT_BYTES) / 8 + 4);
+    }
+  }
+  return keys;
 }
 
 /** Runs buf[s, e), whose first line is `line` of the chunk, through the JS row parser. */

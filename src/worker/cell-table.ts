@@ -8,6 +8,7 @@ import { KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-ce
 import type { KeyTable } from './key-table.js';
 
 const LIMIT = 2 ** 52;
+const BIG_LIMIT = 2n ** 52n;
 const MONTH_SLOTS = 4096;
 
 /** Tables whose chunk is done; parsing is synchronous, so a table is reused by the next chunk. */
@@ -117,6 +118,12 @@ export class CellTable {
 
   /** Adds `rows` rows counted elsewhere (the WASM parse path) with their exact sums. */
   addCounted(c: number, rows: number, units: bigint, revenue: bigint): void {
+    // Sums within 2^52 take the number path, so cells do not each hold a bigint.
+    if (units <= BIG_LIMIT && units >= -BIG_LIMIT && revenue <= BIG_LIMIT && revenue >= -BIG_LIMIT) {
+      this.add(c, Number(units), Number(revenue));
+      this.rows[c] += rows - 1;
+      return;
+    }
     this.rows[c] += rows;
     if (units !== 0n) this.unitsBig.set(c, (this.unitsBig.get(c) ?? 0n) + units);
     this.addBigRevenue(c, revenue);

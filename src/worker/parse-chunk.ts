@@ -25,6 +25,7 @@ import {
 } from './tokenizer.js';
 
 const LIMIT = 2 ** 52;
+const BIG_LIMIT = 2n ** 52n;
 /** Months from 1900-01 to 2199-12, indexed (year - 1900) * 12 + month - 1. */
 const FIRST_YEAR = 1900;
 const YEARS = 300;
@@ -538,9 +539,17 @@ export class ChunkAggregator implements RecordSink {
       const view = new DataView(d.bytes.buffer, d.bytes.byteOffset, d.bytes.length);
       for (let i = 0; i < d.rows.length; i++) {
         const slot = t.slot(d.bytes, d.starts[i], d.ends[i], view);
-        t.rows[slot] += d.rows[i];
-        t.unitsBig[slot] += d.units[i];
-        t.revenueBig[slot] += d.revenue[i] * f;
+        const units = d.units[i];
+        const revenue = d.revenue[i] * f;
+        // Within 2^52 the number path, so keys do not each hold bigints.
+        if (units <= BIG_LIMIT && revenue <= BIG_LIMIT) {
+          t.add(slot, Number(units), Number(revenue));
+          t.rows[slot] += d.rows[i] - 1;
+        } else {
+          t.rows[slot] += d.rows[i];
+          t.unitsBig[slot] += units;
+          t.revenueBig[slot] += revenue;
+        }
       }
     });
     part.marts.forEach((m, k) => {

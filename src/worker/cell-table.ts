@@ -8,7 +8,6 @@ import { KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-ce
 import type { KeyTable } from './key-table.js';
 
 const LIMIT = 2 ** 52;
-const BIG_LIMIT = 2n ** 52n;
 const MONTH_SLOTS = 4096;
 
 /** Tables whose chunk is done; parsing is synchronous, so a table is reused by the next chunk. */
@@ -116,17 +115,20 @@ export class CellTable {
     this.revenue[c] = r;
   }
 
-  /** Adds `rows` rows counted elsewhere (the WASM parse path) with their exact sums. */
-  addCounted(c: number, rows: number, units: bigint, revenue: bigint): void {
-    // Sums within 2^52 take the number path, so cells do not each hold a bigint.
-    if (units <= BIG_LIMIT && units >= -BIG_LIMIT && revenue <= BIG_LIMIT && revenue >= -BIG_LIMIT) {
-      this.add(c, Number(units), Number(revenue));
+  /**
+   * Adds `rows` rows counted elsewhere (the WASM parse path) with their exact sums: numbers within
+   * 2^52 each (the usual case, so cells hold no bigint), else bigints.
+   */
+  addCounted(c: number, rows: number, units: number | bigint, revenue: number | bigint): void {
+    if (typeof units === 'number' && typeof revenue === 'number') {
+      this.add(c, units, revenue);
       this.rows[c] += rows - 1;
       return;
     }
     this.rows[c] += rows;
-    if (units !== 0n) this.unitsBig.set(c, (this.unitsBig.get(c) ?? 0n) + units);
-    this.addBigRevenue(c, revenue);
+    const u = BigInt(units);
+    if (u !== 0n) this.unitsBig.set(c, (this.unitsBig.get(c) ?? 0n) + u);
+    this.addBigRevenue(c, BigInt(revenue));
   }
 
   addBigRevenue(c: number, revenue: bigint): void {

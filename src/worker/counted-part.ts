@@ -3,14 +3,26 @@
  * `ChunkAggregator.addCounted` adds to a chunk's partial. Amounts are exact, at `scale`.
  */
 
+/** Exact non-negative amounts: a number below 2^52, else NaN with the value in `big` (rare). */
+export interface Amounts {
+  num: Float64Array;
+  big: Map<number, bigint>;
+}
+
+/** Amount i, exactly. */
+export function amountAt(a: Amounts, i: number): bigint {
+  const v = a.num[i];
+  return Number.isNaN(v) ? (a.big.get(i) as bigint) : BigInt(v);
+}
+
 /** A dimension's keys as byte ranges of `bytes`, with their sums. */
 export interface CountedKeys {
   bytes: Uint8Array;
   starts: Uint32Array;
   ends: Uint32Array;
   rows: Uint32Array;
-  units: bigint[];
-  revenue: bigint[];
+  units: Amounts;
+  revenue: Amounts;
 }
 
 /** A mart's cells: `slot` indexes `keys` (whose own sums are unused), `month` as in keyed cells. */
@@ -19,8 +31,8 @@ export interface CountedCells {
   slot: Uint32Array;
   month: Uint16Array;
   rows: Uint32Array;
-  units: bigint[];
-  revenue: bigint[];
+  units: Amounts;
+  revenue: Amounts;
 }
 
 export interface CountedPart {

@@ -11,7 +11,7 @@ import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } fro
 import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { CellTable, encodeDimension } from './cell-table.js';
-import type { CountedPart } from './counted-part.js';
+import { amountAt, type CountedPart } from './counted-part.js';
 import { KeyTable } from './key-table.js';
 import {
   ESCAPED,
@@ -25,7 +25,6 @@ import {
 } from './tokenizer.js';
 
 const LIMIT = 2 ** 52;
-const BIG_LIMIT = 2n ** 52n;
 /** Months from 1900-01 to 2199-12, indexed (year - 1900) * 12 + month - 1. */
 const FIRST_YEAR = 1900;
 const YEARS = 300;
@@ -534,21 +533,22 @@ export class ChunkAggregator implements RecordSink {
       big[0] += units;
       big[1] += revenue * f;
     }
+    // Amounts within 2^52 stay numbers (exact), so keys and cells do not each hold bigints.
+    const fn = POW10N[this.scale - part.scale];
     part.dims.forEach((d, k) => {
       const t = this.dimTables[k];
       const view = new DataView(d.bytes.buffer, d.bytes.byteOffset, d.bytes.length);
       for (let i = 0; i < d.rows.length; i++) {
         const slot = t.slot(d.bytes, d.starts[i], d.ends[i], view);
-        const units = d.units[i];
-        const revenue = d.revenue[i] * f;
-        // Within 2^52 the number path, so keys do not each hold bigints.
-        if (units <= BIG_LIMIT && revenue <= BIG_LIMIT) {
-          t.add(slot, Number(units), Number(revenue));
+        const units = d.units.num[i];
+        const revenue = d.revenue.num[i] * fn;
+        if (units === units && revenue <= LIMIT) {
+          t.add(slot, units, revenue);
           t.rows[slot] += d.rows[i] - 1;
         } else {
           t.rows[slot] += d.rows[i];
-          t.unitsBig[slot] += units;
-          t.revenueBig[slot] += revenue;
+          t.unitsBig[slot] += amountAt(d.units, i);
+          t.revenueBig[slot] += amountAt(d.revenue, i) * f;
         }
       }
     });
@@ -558,7 +558,10 @@ export class ChunkAggregator implements RecordSink {
       const slots = m.keys.starts.map((s, i) => keys.slot(m.keys.bytes, s, m.keys.ends[i], view));
       for (let i = 0; i < m.rows.length; i++) {
         const c = this.marts[k].cell(slots[m.slot[i]], m.month[i]);
-        this.marts[k].addCounted(c, m.rows[i], m.units[i], m.revenue[i] * f);
+        const units = m.units.num[i];
+        const revenue = m.revenue.num[i] * fn;
+        if (units === units && revenue <= LIMIT) this.marts[k].addCounted(c, m.rows[i], units, revenue);
+        else this.marts[k].addCounted(c, m.rows[i], amountAt(m.units, i), amountAt(m.revenue, i) * f);
       }
     });
   }

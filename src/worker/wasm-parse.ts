@@ -10,7 +10,7 @@ import type { ChunkOutcome } from '../aggregate/partial.js';
 import type { ParseMode } from '../config.js';
 import { DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
 import type { ScanSpec } from '../scan-spec.js';
-import type { CountedCells, CountedKeys, CountedPart } from './counted-part.js';
+import type { Amounts, CountedCells, CountedKeys, CountedPart } from './counted-part.js';
 import { ChunkAggregator, type Lookahead, parseChunk } from './parse-chunk.js';
 
 /** Both src/worker and dist/worker sit two levels below the package root. */
@@ -218,6 +218,23 @@ function u128(words: BigUint64Array, i: number): bigint {
   return words[i] + (words[i + 1] << 64n);
 }
 
+const TWO32 = 2 ** 32;
+
+/** Amounts from n records of `stride` u32 words, the u64 lo/hi pair at word `at`: numbers below 2^52, no bigint. */
+function amounts(u32: Uint32Array, u64: BigUint64Array, n: number, stride: number, at: number): Amounts {
+  const out: Amounts = { num: new Float64Array(n), big: new Map() };
+  for (let i = 0; i < n; i++) {
+    const w = i * stride + at;
+    if (u32[w + 1] < 0x100000 && u32[w + 2] === 0 && u32[w + 3] === 0)
+      out.num[i] = u32[w + 1] * TWO32 + u32[w];
+    else {
+      out.num[i] = Number.NaN;
+      out.big.set(i, u128(u64, w / 2));
+    }
+  }
+  return out;
+}
+
 function readCounted(
   e: Exports,
   mem: ArrayBuffer,
@@ -247,16 +264,14 @@ function readCounted(
       slot: new Uint32Array(size),
       month: new Uint16Array(size),
       rows: new Uint32Array(size),
-      units: new Array<bigint>(size),
-      revenue: new Array<bigint>(size),
+      units: amounts(u32, u64, size, CELL_BYTES / 4, 4),
+      revenue: amounts(u32, u64, size, CELL_BYTES / 4, 8),
     };
     for (let i = 0; i < size; i++) {
       const w = (i * CELL_BYTES) / 4;
       cells.slot[i] = u32[w];
       cells.month[i] = u32[w + 1];
       cells.rows[i] = u32[w + 2];
-      cells.units[i] = u128(u64, (i * CELL_BYTES) / 8 + 2);
-      cells.revenue[i] = u128(u64, (i * CELL_BYTES) / 8 + 4);
     }
     return cells;
   });
@@ -280,23 +295,20 @@ function readKeys(e: Exports, mem: ArrayBuffer, k: number, buf: Uint8Array, sums
   const base = e.dimSlotsPtr(k);
   const u32 = new Uint32Array(mem, base, (size * SLOT_BYTES) / 4);
   const u64 = new BigUint64Array(mem, base, (size * SLOT_BYTES) / 8);
+  const none: Amounts = { num: new Float64Array(0), big: new Map() };
   const keys: CountedKeys = {
     bytes: buf,
     starts: new Uint32Array(size),
     ends: new Uint32Array(size),
     rows: new Uint32Array(size),
-    units: sums ? new Array<bigint>(size) : [],
-    revenue: sums ? new Array<bigint>(size) : [],
+    units: sums ? amounts(u32, u64, size, SLOT_BYTES / 4, 4) : none,
+    revenue: sums ? amounts(u32, u64, size, SLOT_BYTES / 4, 8) : none,
   };
   for (let i = 0; i < size; i++) {
     const w = (i * SLOT_BYTES) / 4;
     keys.starts[i] = u32[w];
     keys.ends[i] = u32[w] + u32[w + 1];
     keys.rows[i] = u32[w + 3];
-    if (sums) {
-      keys.units[i] = u128(u64, (i * SLOT_BYTES) / 8 + 2);
-      keys.revenue[i] = u128(u64, (i * SLOT_BYTES) / 8 + 4);
-    }
   }
   return keys;
 }

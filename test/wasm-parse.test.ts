@@ -14,7 +14,7 @@ import {
   wasmIneligible,
   wasmUnavailable,
 } from '../src/worker/wasm-parse.js';
-import { syntheticChunk, warmWasm } from '../src/worker/wasm-warm.js';
+import { syntheticChunk, WARM_SPEC, warmWasm } from '../src/worker/wasm-warm.js';
 import { genDoc } from './helpers/csv-gen.js';
 import { dimsOf } from './helpers/keyed.js';
 import { Rng } from './helpers/prng.js';
@@ -366,6 +366,10 @@ describe('choosing a path', () => {
       expect([out.agg.rows, out.agg.rejected]).toEqual([500, 0]);
     }
     expect(warmWasm(refSpec())).toHaveLength(4);
+    expect(warmWasm()).toHaveLength(4);
+    const warm = syntheticChunk(WARM_SPEC, 300);
+    expect(same(warm, WARM_SPEC).agg.rows).toBe(300);
+    expect(lastWasmScan.rows).toBe(300);
   });
 
   it('counts clean rows itself, quoted ones included, and hands only the odd rows to JS', () => {

@@ -52,8 +52,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let parserNoted = false;
 
-/** Says once per process when WASM is unavailable; warms the WASM path while the first task is on its way. */
-function startParser(spec: ScanSpec, opts: WorkerOptions, ui: WorkerUi): void {
+/** Says once per process when WASM is unavailable, or when a run forced to it cannot use it. */
+function noteParser(spec: ScanSpec, opts: WorkerOptions, ui: WorkerUi): void {
   if (opts.parse === 'js') return;
   const why = wasmUnavailable();
   if (why !== null) {
@@ -64,14 +64,19 @@ function startParser(spec: ScanSpec, opts: WorkerOptions, ui: WorkerUi): void {
   const cannot = wasmIneligible(spec);
   if (cannot !== null && opts.parse === 'wasm')
     ui.warn(`${opts.id}: the WASM parse path cannot take this run (${cannot}); using the JS parser`);
-  if (cannot === null)
-    setImmediate(() => {
-      try {
-        warmWasm(spec);
-      } catch (err) {
-        ui.warn(`${opts.id}: warming the WASM parse path failed: ${errorMessage(err)}`);
-      }
-    });
+}
+
+/**
+ * Compiles the WASM path and lets V8 tier it up on a synthetic chunk while the first connection
+ * is on its way (the code is the same for every layout), so real chunks do not pay for it.
+ */
+function warmParser(opts: WorkerOptions, ui: WorkerUi): void {
+  if (opts.parse === 'js' || wasmUnavailable() !== null) return;
+  try {
+    warmWasm();
+  } catch (err) {
+    ui.warn(`${opts.id}: warming the WASM parse path failed: ${errorMessage(err)}`);
+  }
 }
 
 export async function runWorker(
@@ -87,6 +92,7 @@ export async function runWorker(
   let giveUpAt = Date.now() + opts.retryForMs;
   let announcedWait = false;
   const started = Date.now();
+  setImmediate(() => warmParser(opts, ui));
   const ticker = opts.quiet
     ? null
     : setInterval(() => {
@@ -305,7 +311,7 @@ function session(
             state = 'ready';
             joined = true;
             ui.info(`${opts.id}: connected to ${opts.host}:${opts.port}, run ${msg.runId}`);
-            startParser(spec, opts, ui);
+            noteParser(spec, opts, ui);
             return;
           case 'refuse':
             if (msg.code === 'E_AUTH')

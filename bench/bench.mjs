@@ -1327,7 +1327,7 @@ async function main() {
     name: 'keyed paths (marts, customers, baskets) no slower than before issue 16',
     value: null,
     measured:
-      'marts parse on the WASM path (read back per cell, not per row); customers, orders and items (other issues) on the JS path, unchanged. bench/keys.mjs times marts at customer scale',
+      'runs with marts, customers, orders or items parse on the JS path by default, unchanged (WASM marts, forced with SALESGRID_PARSE=wasm, cost ~20% more worker CPU at customer scale; see docs/architecture.md)',
     result: 'n/a',
   });
   {

@@ -326,7 +326,10 @@ describe('choosing a path', () => {
     expect(wasmIneligible(refSpec())).toBeNull();
     const customers = { ...refSpec(), customer: 4 } as ScanSpec;
     expect(wasmIneligible(customers)).toMatch(/customer/);
-    expect(wasmIneligible(refSpec({ marts: [{ name: 'Region', index: 0 }] }))).toBeNull();
+    const withMart = refSpec({ marts: [{ name: 'Region', index: 0 }] });
+    expect(wasmIneligible(withMart)).toBeNull();
+    expect(chooseParser(withMart, 'auto')).toBe('js');
+    expect(chooseParser(withMart, 'wasm')).toBe('wasm');
     const many = Array.from({ length: 14 }, (_, i) => ({ name: `c${i}`, index: i }));
     expect(wasmIneligible(refSpec({ marts: many }))).toMatch(/more than 16/);
     expect(chooseParser(customers, 'wasm')).toBe('js');

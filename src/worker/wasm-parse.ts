@@ -191,10 +191,19 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   const keyed = [...spec.dimensions, ...(spec.marts ?? [])];
   for (const [k, d] of keyed.entries()) e.setDimension(k, d.index);
   e.setMarts(spec.marts?.length ?? 0);
-  const at = e.prepare(n);
-  new Uint8Array(e.memory.buffer, at, n).set(buf);
+  let status: number;
+  try {
+    const at = e.prepare(n);
+    new Uint8Array(e.memory.buffer, at, n).set(buf);
+    status = e.scan(n);
+  } catch (err) {
+    // A trap (memory the module cannot grow to, for a huge chunk): this chunk goes to JS.
+    if (err instanceof Error && err.constructor.name === 'RuntimeError')
+      return parseChunk(buf, spec, lookahead);
+    throw err;
+  }
   // Anything over --max-keys: the JS path gives the error it always gives.
-  if (e.scan(n) === STATUS_TOO_MANY_KEYS) return parseChunk(buf, spec, lookahead);
+  if (status === STATUS_TOO_MANY_KEYS) return parseChunk(buf, spec, lookahead);
   // Scanning may have grown memory, which detaches earlier views: make them now.
   const mem = e.memory.buffer;
   const res = new BigUint64Array(mem, e.resultPtr(), R_WORDS);

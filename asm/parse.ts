@@ -7,11 +7,16 @@
 // No managed objects: all state lives in linear memory from a bump pointer reset per chunk.
 // Amounts are u64 with a carry word; nothing here uses floats.
 
+import { add128, alloc, resetHeap } from './heap';
+import { cellOf, NO_MONTH, newCells, newTable, setKeys, slotAt, slotOf } from './keys';
+import { LIMIT_DIV, monthOf, numDec, numM, parseNum, POW10, prepareDateCache, setFormats } from './numbers';
+
+export { dimSize, dimSlotsPtr, martCellCount, martCellsPtr } from './keys';
+
 const LF: u32 = 0x0a;
 const CR: u32 = 0x0d;
 const QUOTE: u32 = 0x22;
 const MONTHS: i32 = 3600;
-const FIRST_YEAR: i32 = 1900;
 const LIMIT: u64 = 1 << 52;
 /** Bytes of input indexed per pass; a record longer than this goes to JS. */
 const WINDOW: u32 = 1 << 16;
@@ -43,14 +48,12 @@ let priceCol: i32 = -1;
 let qtyCol: i32 = -1;
 let revCol: i32 = -1;
 let dateCol: i32 = -1;
-let dateFmt: i32 = 0; // 1 mdy, 2 dmy, 3 ymd
-let decPoint: u32 = 0x2e;
 let scale: i32 = 2;
 let quoteLimit: u32 = 1 << 20;
 let nDims: i32 = 0;
 /** Marts: key tables nDims.. nDims + nMarts - 1, each with a (key, month) cell table. */
 let nMarts: i32 = 0;
-let maxKeys: u32 = 100000;
+let keyCap: u32 = 100000;
 const dimCol = memory.data(MAX_DIMS * 4);
 
 // Regions, set by prepare().
@@ -63,43 +66,6 @@ let MUNITS: usize = 0; // lo, hi per month
 let MREV: usize = 0;
 let FB: usize = 0;
 let RES: usize = 0;
-let bump: usize = 0;
-let top: usize = 0;
-
-// Dimension tables: index (u32 slot+1) and slots of SLOT bytes.
-// keyStart u32, keyLen u32, hash u32, rows u32, units lo/hi u64, revenue lo/hi u64, then a short
-// key's bytes as four zero-padded words
-const SLOT: usize = 80;
-/** Keys up to this long are hashed and compared as four masked words, with no loop to mispredict. */
-const SHORT_KEY: usize = 32;
-const dimIdx = memory.data(MAX_DIMS * 4);
-const dimMask = memory.data(MAX_DIMS * 4);
-const dimSlots = memory.data(MAX_DIMS * 4);
-const dimCount = memory.data(MAX_DIMS * 4);
-const dimCap = memory.data(MAX_DIMS * 4);
-
-// Outputs of parseNum.
-let numM: u64 = 0;
-let numDec: i32 = 0;
-
-const POW10 = memory.data<u64>([1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000]);
-/** floor(2^52 / 10^k). */
-const LIMIT_DIV = memory.data<u64>([
-  4503599627370496, 450359962737049, 45035996273704, 4503599627370, 450359962737, 45035996273, 4503599627,
-  450359962, 45035996, 4503599,
-]);
-const DAYS = memory.data<u8>([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]);
-
-function alloc(size: usize): usize {
-  const p = (bump + 15) & ~(<usize>15);
-  bump = p + size;
-  if (bump > top) {
-    const need = <i32>((bump - top + 0xffff) >>> 16);
-    if (memory.grow(need) < 0) unreachable();
-    top = (<usize>memory.size()) << 16;
-  }
-  return p;
-}
 
 export function configure(
   d: u32,
@@ -121,12 +87,11 @@ export function configure(
   qtyCol = qty;
   revCol = rev;
   dateCol = date;
-  dateFmt = fmt;
-  decPoint = point;
+  setFormats(point, fmt);
   scale = sc;
   quoteLimit = limit;
   nDims = dims;
-  maxKeys = keys;
+  keyCap = keys;
 }
 
 /** Column of key table k: dimensions first, then marts (see setMarts). */
@@ -141,15 +106,11 @@ export function setMarts(n: i32): void {
 
 /** Lays out memory for a chunk of n bytes and returns where its bytes go (slack after them). */
 export function prepare(n: u32): usize {
-  bump = (__heap_base + 15) & ~(<usize>15);
-  top = (<usize>memory.size()) << 16;
+  resetHeap();
   // The date cache comes first, so it keeps its place (and its entries) from chunk to chunk.
-  DCACHE = alloc(DC_ENTRY << <usize>DC_BITS);
-  if (dcacheFmt != dateFmt) {
-    memory.fill(DCACHE, 0, DC_ENTRY << <usize>DC_BITS);
-    dcacheFmt = dateFmt;
-  }
+  prepareDateCache();
   INPUT = alloc(<usize>n + SLACK);
+  setKeys(INPUT, keyCap);
   INDEX = alloc(((<usize>WINDOW + SLACK) << 2) + SLACK);
   FS = alloc(<usize>(fieldCount + 1) << 2);
   FE = alloc(<usize>(fieldCount + 1) << 2);
@@ -177,392 +138,6 @@ export function monthRevenuePtr(): usize {
 }
 export function fallbackPtr(): usize {
   return FB;
-}
-export function dimSlotsPtr(k: i32): usize {
-  return load<u32>(dimSlots + (<usize>k << 2));
-}
-export function dimSize(k: i32): u32 {
-  return load<u32>(dimCount + (<usize>k << 2));
-}
-export function slotBytes(): usize {
-  return SLOT;
-}
-
-// Mart cells: index (u32 cell+1) and cells of CELL bytes: slot u32, month u32, rows u32, pad,
-// units lo/hi u64, revenue lo/hi u64.
-const CELL: usize = 48;
-const NO_MONTH: u32 = 4095;
-const cellIdx = memory.data(MAX_DIMS * 4);
-const cellMask = memory.data(MAX_DIMS * 4);
-const cellBase = memory.data(MAX_DIMS * 4);
-const cellCount = memory.data(MAX_DIMS * 4);
-const cellCap = memory.data(MAX_DIMS * 4);
-
-export function martCellsPtr(m: i32): usize {
-  return load<u32>(cellBase + (<usize>m << 2));
-}
-export function martCellCount(m: i32): u32 {
-  return load<u32>(cellCount + (<usize>m << 2));
-}
-
-function newCells(m: i32, cap: u32): void {
-  const o = <usize>m << 2;
-  const idx = alloc(<usize>cap << 3);
-  memory.fill(idx, 0, <usize>cap << 3);
-  store<u32>(cellIdx + o, <u32>idx);
-  store<u32>(cellMask + o, (cap << 1) - 1);
-  store<u32>(cellBase + o, <u32>alloc(<usize>cap * CELL));
-  store<u32>(cellCount + o, 0);
-  store<u32>(cellCap + o, cap);
-}
-
-@inline
-function cellHash(slot: u32, month: u32): u32 {
-  const x = (<u64>slot * 4096 + <u64>month) * 0x9e3779b97f4a7c15;
-  return <u32>(x >> 32);
-}
-
-function growCells(m: i32): void {
-  const o = <usize>m << 2;
-  const old = <usize>load<u32>(cellBase + o);
-  const count = load<u32>(cellCount + o);
-  const cap = load<u32>(cellCap + o) << 1;
-  const idx = alloc(<usize>cap << 3);
-  memory.fill(idx, 0, <usize>cap << 3);
-  const cells = alloc(<usize>cap * CELL);
-  memory.copy(cells, old, <usize>count * CELL);
-  const mask = (cap << 1) - 1;
-  for (let c: u32 = 0; c < count; c++) {
-    const at = cells + <usize>c * CELL;
-    let p = cellHash(load<u32>(at), load<u32>(at, 4)) & mask;
-    while (load<u32>(idx + (<usize>p << 2)) != 0) p = (p + 1) & mask;
-    store<u32>(idx + (<usize>p << 2), c + 1);
-  }
-  store<u32>(cellIdx + o, <u32>idx);
-  store<u32>(cellMask + o, mask);
-  store<u32>(cellBase + o, <u32>cells);
-  store<u32>(cellCap + o, cap);
-}
-
-/** The address of mart m's cell (slot, month), created empty if new. */
-function cellOf(m: i32, slot: u32, month: u32): usize {
-  const o = <usize>m << 2;
-  const h = cellHash(slot, month);
-  let mask = load<u32>(cellMask + o);
-  let idx = <usize>load<u32>(cellIdx + o);
-  let cells = <usize>load<u32>(cellBase + o);
-  let p = h & mask;
-  for (;;) {
-    const v = load<u32>(idx + (<usize>p << 2));
-    if (v == 0) break;
-    const at = cells + <usize>(v - 1) * CELL;
-    if ((load<u32>(at) == slot) & (load<u32>(at, 4) == month)) return at;
-    p = (p + 1) & mask;
-  }
-  const count = load<u32>(cellCount + o);
-  if (count >= load<u32>(cellCap + o)) {
-    growCells(m);
-    mask = load<u32>(cellMask + o);
-    idx = <usize>load<u32>(cellIdx + o);
-    cells = <usize>load<u32>(cellBase + o);
-    p = h & mask;
-    while (load<u32>(idx + (<usize>p << 2)) != 0) p = (p + 1) & mask;
-  }
-  const at = cells + <usize>count * CELL;
-  store<u32>(at, slot);
-  store<u32>(at, month, 4);
-  store<u64>(at, 0, 8);
-  store<u64>(at, 0, 16);
-  store<u64>(at, 0, 24);
-  store<u64>(at, 0, 32);
-  store<u64>(at, 0, 40);
-  store<u32>(idx + (<usize>p << 2), count + 1);
-  store<u32>(cellCount + o, count + 1);
-  return at;
-}
-
-function newTable(k: i32, cap: u32): void {
-  const o = <usize>k << 2;
-  const idx = alloc(<usize>cap << 3);
-  memory.fill(idx, 0, <usize>cap << 3);
-  store<u32>(dimIdx + o, <u32>idx);
-  store<u32>(dimMask + o, (cap << 1) - 1);
-  store<u32>(dimSlots + o, <u32>alloc(<usize>cap * SLOT));
-  store<u32>(dimCount + o, 0);
-  store<u32>(dimCap + o, cap);
-}
-
-function growTable(k: i32): void {
-  const o = <usize>k << 2;
-  const oldSlots = <usize>load<u32>(dimSlots + o);
-  const count = load<u32>(dimCount + o);
-  const cap = load<u32>(dimCap + o) << 1;
-  const idx = alloc(<usize>cap << 3);
-  memory.fill(idx, 0, <usize>cap << 3);
-  const slots = alloc(<usize>cap * SLOT);
-  memory.copy(slots, oldSlots, <usize>count * SLOT);
-  const mask = (cap << 1) - 1;
-  for (let s: u32 = 0; s < count; s++) {
-    let p = load<u32>(slots + <usize>s * SLOT + 8) & mask;
-    while (load<u32>(idx + (<usize>p << 2)) != 0) p = (p + 1) & mask;
-    store<u32>(idx + (<usize>p << 2), s + 1);
-  }
-  store<u32>(dimIdx + o, <u32>idx);
-  store<u32>(dimMask + o, mask);
-  store<u32>(dimSlots + o, <u32>slots);
-  store<u32>(dimCap + o, cap);
-}
-
-@inline
-function tailMask(len: usize): u64 {
-  return len >= 8 ? 0xffffffffffffffff : ((<u64>1) << (<u64>len << 3)) - 1;
-}
-
-function hashKey(s: usize, len: usize): u32 {
-  let h: u64 = 0x9e3779b97f4a7c15 ^ <u64>len;
-  let i: usize = 0;
-  for (; i + 8 <= len; i += 8) h = (h ^ load<u64>(s + i)) * 0xff51afd7ed558ccd;
-  if (i < len) h = (h ^ (load<u64>(s + i) & tailMask(len - i))) * 0xff51afd7ed558ccd;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53;
-  h ^= h >> 29;
-  return <u32>h;
-}
-
-function sameKey(a: usize, b: usize, len: usize): bool {
-  let i: usize = 0;
-  for (; i + 8 <= len; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
-  if (i < len) return ((load<u64>(a + i) ^ load<u64>(b + i)) & tailMask(len - i)) == 0;
-  return true;
-}
-
-/** The mask of the bytes of word i (bytes i..i+7) inside a key of len bytes, without branches. */
-@inline
-function wordMask(len: usize, i: usize): u64 {
-  const r = select<usize>(len - i, 0, len > i);
-  const bits = <u64>select<usize>(r, 8, r < 8) << 3; // 0..64
-  return (((<u64>1) << (bits & 63)) - 1) | (0 - (bits >> 6));
-}
-
-/** The slot of key bytes [s, e) in dimension k, or -1 past maxKeys. */
-function slotOf(k: i32, s: usize, e: usize): i32 {
-  const o = <usize>k << 2;
-  const len = e - s;
-  let mask = load<u32>(dimMask + o);
-  let idx = <usize>load<u32>(dimIdx + o);
-  let slots = <usize>load<u32>(dimSlots + o);
-  let w0: u64 = 0;
-  let w1: u64 = 0;
-  let w2: u64 = 0;
-  let w3: u64 = 0;
-  let h: u32;
-  let p: u32;
-  if (len <= SHORT_KEY) {
-    w0 = load<u64>(s) & wordMask(len, 0);
-    w1 = load<u64>(s, 8) & wordMask(len, 8);
-    w2 = load<u64>(s, 16) & wordMask(len, 16);
-    w3 = load<u64>(s, 24) & wordMask(len, 24);
-    let x = (w0 ^ (<u64>len << 56)) * 0xff51afd7ed558ccd;
-    x = (x ^ w1 ^ (x >> 29)) * 0xc4ceb9fe1a85ec53;
-    x = (x ^ w2 ^ (x >> 31)) * 0xff51afd7ed558ccd;
-    x = (x ^ w3 ^ (x >> 29)) * 0xc4ceb9fe1a85ec53;
-    x ^= x >> 32;
-    h = <u32>x;
-    p = h & mask;
-    for (;;) {
-      const v = load<u32>(idx + (<usize>p << 2));
-      if (v == 0) break;
-      const at = slots + <usize>(v - 1) * SLOT;
-      if (
-        (load<u32>(at, 8) == h) &
-        (<usize>load<u32>(at, 4) == len) &
-        (load<u64>(at, 48) == w0) &
-        (load<u64>(at, 56) == w1) &
-        (load<u64>(at, 64) == w2) &
-        (load<u64>(at, 72) == w3)
-      )
-        return <i32>(v - 1);
-      p = (p + 1) & mask;
-    }
-  } else {
-    h = hashKey(s, len);
-    p = h & mask;
-    for (;;) {
-      const v = load<u32>(idx + (<usize>p << 2));
-      if (v == 0) break;
-      const at = slots + <usize>(v - 1) * SLOT;
-      if (load<u32>(at + 8) == h && <usize>load<u32>(at + 4) == len && sameKey(INPUT + load<u32>(at), s, len))
-        return <i32>(v - 1);
-      p = (p + 1) & mask;
-    }
-  }
-  const count = load<u32>(dimCount + o);
-  if (count >= maxKeys) return -1;
-  if (count >= load<u32>(dimCap + o)) {
-    growTable(k);
-    mask = load<u32>(dimMask + o);
-    idx = <usize>load<u32>(dimIdx + o);
-    slots = <usize>load<u32>(dimSlots + o);
-    p = h & mask;
-    while (load<u32>(idx + (<usize>p << 2)) != 0) p = (p + 1) & mask;
-  }
-  const at = slots + <usize>count * SLOT;
-  store<u32>(at, <u32>(s - INPUT));
-  store<u32>(at + 4, <u32>len);
-  store<u32>(at + 8, h);
-  store<u32>(at + 12, 0);
-  store<u64>(at + 16, 0);
-  store<u64>(at + 24, 0);
-  store<u64>(at + 32, 0);
-  store<u64>(at + 40, 0);
-  store<u64>(at, w0, 48);
-  store<u64>(at, w1, 56);
-  store<u64>(at, w2, 64);
-  store<u64>(at, w3, 72);
-  store<u32>(idx + (<usize>p << 2), count + 1);
-  store<u32>(dimCount + o, count + 1);
-  return <i32>count;
-}
-
-@inline
-function add128(at: usize, v: u64): void {
-  const lo = load<u64>(at);
-  const s = lo + v;
-  store<u64>(at, s);
-  if (s < lo) store<u64>(at + 8, load<u64>(at + 8) + 1);
-}
-
-@inline
-function eightDigits(w: u64): bool {
-  return (
-    (w & 0xf0f0f0f0f0f0f0f0) == 0x3030303030303030 &&
-    ((w + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) == 0x3030303030303030
-  );
-}
-
-/**
- * Parses digits with at most one decimal point in [s, e) into numM/numDec. False for anything
- * else (signs, `$`, spaces, separators, no digits, more than 15 digits): the JS path decides.
- * Eight digits are checked and converted at a time where they fit.
- */
-function parseNum(s: usize, e: usize): bool {
-  let m: u64 = 0;
-  let dec: i32 = -1;
-  let i = s;
-  while (i + 8 <= e) {
-    const w = load<u64>(i);
-    // All eight bytes are digits: each byte minus '0' is below 10.
-    if (!eightDigits(w)) break;
-    const d = w - 0x3030303030303030;
-    // Pairs, then quads, then the eight (little-endian: the first digit is the low byte).
-    let v = (d * 10 + (d >> 8)) & 0x00ff00ff00ff00ff;
-    v = (v * 100 + (v >> 16)) & 0x0000ffff0000ffff;
-    v = (v * 10000 + (v >> 32)) & 0xffffffff;
-    m = m * 100000000 + v;
-    i += 8;
-  }
-  for (; i < e; i++) {
-    const c = <u32>load<u8>(i);
-    const d = c - 48;
-    if (d < 10) {
-      m = m * 10 + <u64>d;
-      if (dec >= 0) dec++;
-    } else if (c == decPoint && dec < 0) {
-      dec = 0;
-      // Digits after the point: the same eight-at-a-time step.
-      while (i + 9 <= e) {
-        const w = load<u64>(i + 1);
-        if (!eightDigits(w)) break;
-        const dd = w - 0x3030303030303030;
-        let v = (dd * 10 + (dd >> 8)) & 0x00ff00ff00ff00ff;
-        v = (v * 100 + (v >> 16)) & 0x0000ffff0000ffff;
-        v = (v * 10000 + (v >> 32)) & 0xffffffff;
-        m = m * 100000000 + v;
-        dec += 8;
-        i += 8;
-      }
-    } else return false;
-  }
-  const digits = <i32>(e - s) - (dec >= 0 ? 1 : 0);
-  if (digits < 1 || digits > 15) return false;
-  numM = m;
-  numDec = dec < 0 ? 0 : dec;
-  return true;
-}
-
-/** Month index of a date in [s, e) (trailing time parts ignored), or -1: mirrors parse-chunk.ts. */
-function parseMonth(s: usize, e: usize): i32 {
-  let a: i32 = 0;
-  let b: i32 = 0;
-  let c: i32 = 0;
-  let na: i32 = 0;
-  let nb: i32 = 0;
-  let nc: i32 = 0;
-  let i = s;
-  let ch: u32 = 0;
-  while (i < e && (ch = <u32>load<u8>(i) - 48) < 10 && na < 5) {
-    a = a * 10 + <i32>ch;
-    na++;
-    i++;
-  }
-  if (i >= e) return -1;
-  const sep = <u32>load<u8>(i++);
-  if (sep != 0x2f && sep != 0x2d && sep != 0x2e) return -1;
-  while (i < e && (ch = <u32>load<u8>(i) - 48) < 10 && nb < 3) {
-    b = b * 10 + <i32>ch;
-    nb++;
-    i++;
-  }
-  if (i >= e || <u32>load<u8>(i++) != sep) return -1;
-  while (i < e && (ch = <u32>load<u8>(i) - 48) < 10 && nc < 5) {
-    c = c * 10 + <i32>ch;
-    nc++;
-    i++;
-  }
-  if (i < e && load<u8>(i) != 0x20 && load<u8>(i) != 0x54) return -1;
-  let year: i32;
-  let month: i32;
-  let day: i32;
-  if (dateFmt == 3) {
-    if (na != 4 || nb < 1 || nb > 2 || nc < 1 || nc > 2) return -1;
-    year = a;
-    month = b;
-    day = c;
-  } else {
-    if (nc != 4 || na < 1 || na > 2 || nb < 1 || nb > 2) return -1;
-    year = c;
-    month = dateFmt == 1 ? a : b;
-    day = dateFmt == 1 ? b : a;
-  }
-  if (month < 1 || month > 12 || day < 1 || year < FIRST_YEAR || year >= FIRST_YEAR + 300) return -1;
-  const leap = month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 1 : 0;
-  if (day > <i32>load<u8>(DAYS + <usize>(month - 1)) + leap) return -1;
-  return (year - FIRST_YEAR) * 12 + month - 1;
-}
-
-// Dates repeat: a direct-mapped cache of 8,192 date texts (up to 16 bytes) → month, kept across
-// chunks and cleared when the date format changes. Only valid dates are cached.
-const DC_BITS: u64 = 13;
-const DC_ENTRY: usize = 24; // text lo u64, hi u64, length i32, month i32
-let DCACHE: usize = 0;
-let dcacheFmt: i32 = -1;
-
-function monthOf(s: usize, e: usize): i32 {
-  const len = e - s;
-  if (len == 0 || len > 16) return parseMonth(s, e);
-  const lo = load<u64>(s) & tailMask(len);
-  const hi = len > 8 ? load<u64>(s + 8) & tailMask(len - 8) : 0;
-  const h = <usize>(((lo ^ (hi * 0x9e3779b97f4a7c15) ^ <u64>len) * 0xff51afd7ed558ccd) >> (64 - DC_BITS));
-  const at = DCACHE + h * DC_ENTRY;
-  if (load<u64>(at) == lo && load<u64>(at, 8) == hi && load<u32>(at, 16) == <u32>len) return load<i32>(at, 20);
-  const m = parseMonth(s, e);
-  if (m >= 0) {
-    store<u64>(at, lo);
-    store<u64>(at, hi, 8);
-    store<u32>(at, <u32>len, 16);
-    store<i32>(at, m, 20);
-  }
-  return m;
 }
 
 /** Stage 1: positions of delimiter, LF and quote bytes in [from, to) into INDEX; returns the count. */
@@ -643,7 +218,7 @@ function count(price: u64, qty: u64, total: u64, month: i32): bool {
     const col = load<i32>(dimCol + (<usize>k << 2));
     const slot = slotOf(k, INPUT + load<u32>(FS + (<usize>col << 2)), INPUT + load<u32>(FE + (<usize>col << 2)));
     if (slot < 0) return false;
-    const at = <usize>load<u32>(dimSlots + (<usize>k << 2)) + <usize>slot * SLOT;
+    const at = slotAt(k, slot);
     store<u32>(at + 12, load<u32>(at + 12) + 1);
     add128(at + 16, qty);
     add128(at + 32, rev);

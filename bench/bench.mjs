@@ -35,8 +35,11 @@ const REFERENCE_ROWS = 5_000_000;
 const SEED = 42;
 const MB = 1e6; // every "MB" in the output is 10^6 bytes; RSS from the kernel is KiB
 const TARGETS = {
-  vsDuckdb: 0.75, // run --workers 2 wall ≤ 0.75 × DuckDB threads=2 wall
-  quoted: 1.25, // quoted ≤ 1.25 × unquoted
+  vsDuckdb: 0.6, // run --workers 2 wall ≤ 0.6 × DuckDB threads=2 wall (issue 16)
+  vsDuckdbBig: 0.5, // the same on the --big file (20M rows)
+  oneWorker: 0.6, // run --workers 1 ≤ 0.6 × DuckDB threads=1
+  parseNsPerRow: 120, // workers' own CPU per row, --workers 2, reference dimensions
+  quoted: 1.3, // quoted ≤ 1.3 × unquoted
   rssMb: 150, // coordinator and worker peak RSS ≤ 150 MB
   coordCpu: 0.15, // coordinator CPU ≤ 15% of all CPU
 };
@@ -54,7 +57,9 @@ const USAGE = `usage: node bench/bench.mjs [options]
   --scaling             also time run --workers 2 over 1M, 2.5M, 5M and 10M rows
   --quick               with --scaling, skip sizes above 5M rows
   --scaling-rows <list> the scaling sizes (default 1000000,2500000,5000000,10000000)
-  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, baskets, transport, segment
+  --skip <list>         leave out any of: duckdb, pandas, floors, quoted, keys, baskets, transport, segment,
+                        js-path (the paired run with the JS parser forced), big
+  --big <n>             rows of the large paired file (default 20000000 → data/sales-20m.csv)
   --keys <list>         customer counts of the keyed-aggregation rows (bench/keys.mjs), each
                         optionally :rows-per-key[:rounds] (default
                         100000,1000000,10000000:1.2:1: 10M keys once, the others --runs times)
@@ -74,6 +79,7 @@ function parseOptions(argv) {
       'scaling-rows': { type: 'string', default: '1000000,2500000,5000000,10000000' },
       skip: { type: 'string', default: '' },
       keys: { type: 'string', default: '100000,1000000,10000000:1.2:1' },
+      big: { type: 'string', default: '20000000' },
       timeout: { type: 'string', default: '900' },
       'no-chart': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -104,7 +110,20 @@ function parseOptions(argv) {
       .filter(Boolean),
   );
   for (const s of skip) {
-    if (!['duckdb', 'pandas', 'floors', 'quoted', 'keys', 'transport', 'segment'].includes(s))
+    if (
+      ![
+        'duckdb',
+        'pandas',
+        'floors',
+        'quoted',
+        'keys',
+        'baskets',
+        'transport',
+        'segment',
+        'js-path',
+        'big',
+      ].includes(s)
+    )
       throw new Error(`--skip: unknown step "${s}"`);
   }
   let scalingRows = list('scaling-rows', values['scaling-rows']).sort((a, b) => a - b);
@@ -118,6 +137,7 @@ function parseOptions(argv) {
     scalingRows,
     skip,
     keys: values.keys,
+    big: positiveInt('big', values.big.replace(/_/g, '')),
     timeoutMs: positiveInt('timeout', values.timeout) * 1000,
     chart: !values['no-chart'],
   };
@@ -426,12 +446,25 @@ function usageCpuMs(u) {
   return u ? (u.userMs ?? 0) + (u.systemMs ?? 0) : null;
 }
 
-async function salesgridRun({ caseId, label, file, workers, round, opts, group = 'salesgrid' }) {
+async function salesgridRun({
+  caseId,
+  label,
+  file,
+  workers,
+  round,
+  opts,
+  group = 'salesgrid',
+  parse = null,
+}) {
   const db = join(tmpDir, `${caseId}-${round}.db`);
+  // The workers inherit SALESGRID_PARSE: `js` forces the JS parser, anything else is the default.
+  const env = { ...process.env };
+  if (parse) env.SALESGRID_PARSE = parse;
+  else delete env.SALESGRID_PARSE;
   const res = await runTimed(
     process.execPath,
     [CLI, 'run', file, '--workers', String(workers), '--json', '--quiet', '--db', db],
-    { timeoutMs: opts.timeoutMs },
+    { timeoutMs: opts.timeoutMs, env },
   );
   const summary = parseJsonOutput(res.stdout);
   const rec = {
@@ -480,6 +513,8 @@ async function salesgridRun({ caseId, label, file, workers, round, opts, group =
     coordCpuShare: coordCpu != null && coordCpu + workersCpu > 0 ? coordCpu / (coordCpu + workersCpu) : null,
     rssKb: coord?.maxRssKb ?? res.time?.maxRssKb ?? null,
     workerRssKb: maxOf(workerUsages.map((u) => u.maxRssKb)),
+    // The workers' own CPU (start-up, reads, parse, results) per row: the parse target's measure.
+    workerNsPerRow: summary.totals?.rows ? (workersCpu * 1e6) / Number(summary.totals.rows) : null,
   });
   // the monthly table comes from the database, like a user would read it (not timed)
   const rep = await runTimed(process.execPath, [CLI, 'report', '--json', '--db', db], {
@@ -660,6 +695,7 @@ function summarizeCase(caseId) {
     workerRssMb: kbToMb(median(ok.map((r) => r.workerRssKb))),
     workerRssMaxMb: kbToMb(maxOf(ok.map((r) => r.workerRssKb))),
     coordCpuShare: median(ok.map((r) => r.coordCpuShare)),
+    workerNsPerRow: median(ok.map((r) => r.workerNsPerRow)),
     rowsPerS: wallMs && rows ? rows / (wallMs / 1000) : null,
     mbPerS: wallMs ? first.bytes / MB / (wallMs / 1000) : null,
   };
@@ -966,6 +1002,12 @@ async function main() {
     failures.push('quoted file: generation failed');
     doQuoted = false;
   }
+  let bigFile = null;
+  if (!opts.skip.has('big') && opts.big !== opts.rows) {
+    const f = referenceFiles(opts.big).plain;
+    if (await ensureFile(f, opts.big, false, opts.timeoutMs)) bigFile = f;
+    else failures.push(`big file: could not generate ${rel(f)}`);
+  }
   warm(files.plain);
   if (doQuoted) warm(files.quoted);
 
@@ -976,22 +1018,35 @@ async function main() {
     log(`round ${round + 1}/${opts.runs}`);
     const pairs = opts.workers.map((n) => ({ n, file: files.plain, quoted: false }));
     if (doQuoted) pairs.push({ n: 2, file: files.quoted, quoted: true });
-    for (const { n, file, quoted } of pairs) {
-      const q = quoted ? '-quoted' : '';
-      const sg = () =>
-        salesgridRun({
+    if (bigFile) pairs.push({ n: 2, file: bigFile, quoted: false, big: true });
+    for (const { n, file, quoted, big } of pairs) {
+      const q = quoted ? '-quoted' : big ? `-${rowsLabel(opts.big)}` : '';
+      const sg = async () => {
+        await salesgridRun({
           caseId: `salesgrid-w${n}${q}`,
-          label: `salesgrid run --workers ${n}${quoted ? ', quoted' : ''}`,
+          label: `salesgrid run --workers ${n}${quoted ? ', quoted' : big ? `, ${rowsHuman(opts.big)} rows` : ''}`,
           file,
           workers: n,
           round,
           opts,
         });
+        // The same run with the JS parser forced, right after: the WASM path's gain, paired.
+        if (n === 2 && !quoted && !big && !opts.skip.has('js-path'))
+          await salesgridRun({
+            caseId: `salesgrid-w${n}-js`,
+            label: `salesgrid run --workers ${n}, JS parser`,
+            file,
+            workers: n,
+            round,
+            opts,
+            parse: 'js',
+          });
+      };
       const dk = async () => {
         if (!haveDuckdb) return;
         const rec = await toolRun({
           caseId: `duckdb-t${n}${q}`,
-          label: `DuckDB threads=${n}${quoted ? ', quoted' : ''}`,
+          label: `DuckDB threads=${n}${quoted ? ', quoted' : big ? `, ${rowsHuman(opts.big)} rows` : ''}`,
           group: 'duckdb',
           tool: 'duckdb',
           cmd: process.execPath,
@@ -1187,7 +1242,7 @@ async function main() {
   const ratios = {};
   for (const s of summaries) {
     if (s.tool === 'salesgrid') {
-      const duckCase = s.case.replace(/^salesgrid-w/, 'duckdb-t');
+      const duckCase = s.case.replace(/^salesgrid-w/, 'duckdb-t').replace(/-js$/, '');
       if (byCase[duckCase]) ratios[s.case] = { ...pairedRatio(s.case, duckCase), paired: true };
     } else if (s.tool === 'pandas' || s.group === 'floor') {
       const d = byCase['duckdb-t2'];
@@ -1200,6 +1255,7 @@ async function main() {
     : null;
 
   const targets = [];
+  let parsePaths = null;
   const passMiss = (ok) => (ok == null ? 'n/a' : ok ? 'PASS' : 'MISS');
   {
     const r = ratios['salesgrid-w2'];
@@ -1215,6 +1271,79 @@ async function main() {
       result: passMiss(v == null ? null : v <= TARGETS.vsDuckdb),
     });
   }
+  {
+    const big = `salesgrid-w2-${rowsLabel(opts.big)}`;
+    const r = ratios[big];
+    const v = r?.median ?? null;
+    targets.push({
+      id: 'vs-duckdb-big',
+      name: `run --workers 2 on ${rowsHuman(opts.big)} rows ≤ ${TARGETS.vsDuckdbBig}× DuckDB threads=2`,
+      value: v,
+      measured:
+        v != null
+          ? `${v.toFixed(2)}× (${sec(byCase[big]?.wallMs)} s vs ${sec(byCase[`duckdb-t2-${rowsLabel(opts.big)}`]?.wallMs)} s; pairs ${r.pairs.map((p) => p.ratio.toFixed(2)).join(', ')})`
+          : 'not measured',
+      result: passMiss(v == null ? null : v <= TARGETS.vsDuckdbBig),
+    });
+  }
+  {
+    const r = ratios['salesgrid-w1'];
+    const v = r?.median ?? null;
+    targets.push({
+      id: 'one-worker',
+      name: `run --workers 1 ≤ ${TARGETS.oneWorker}× DuckDB threads=1`,
+      value: v,
+      measured:
+        v != null
+          ? `${v.toFixed(2)}× (${sec(byCase['salesgrid-w1']?.wallMs)} s vs ${sec(byCase['duckdb-t1']?.wallMs)} s)`
+          : 'not measured',
+      result: passMiss(v == null ? null : v <= TARGETS.oneWorker),
+    });
+  }
+  {
+    // Parse CPU alone, both paths over the same chunks in one process (bench/parse-paths.mjs).
+    const pp = spawnSync(
+      process.execPath,
+      [join(BENCH_DIR, 'parse-paths.mjs'), files.plain, '--rounds', '3', '--mb', '256', '--json'],
+      { cwd: ROOT, encoding: 'utf8', timeout: opts.timeoutMs, maxBuffer: 1 << 24 },
+    );
+    parsePaths = pp.status === 0 ? parseJsonOutput(pp.stdout) : null;
+    if (parsePaths === null)
+      failures.push(`parse paths: bench/parse-paths.mjs exited ${pp.status ?? pp.signal}`);
+    else if (!parsePaths.identicalTotals) mismatches.push('parse paths: WASM and JS totals differ');
+    const v = parsePaths?.nsPerRow?.wasm?.median ?? null;
+    targets.push({
+      id: 'parse-ns',
+      name: `parse CPU per row ≤ ${TARGETS.parseNsPerRow} ns (reference dimensions)`,
+      value: v,
+      measured:
+        v != null
+          ? `${v.toFixed(0)} ns WASM, ${parsePaths.nsPerRow.js.median.toFixed(0)} ns JS (medians of 3 passes over ${parsePaths.mb.toFixed(0)} MB, one process; minima ${parsePaths.nsPerRow.wasm.min.toFixed(0)} / ${parsePaths.nsPerRow.js.min.toFixed(0)} ns)`
+          : 'not measured',
+      result: passMiss(v == null ? null : v <= TARGETS.parseNsPerRow),
+    });
+    const w = byCase['salesgrid-w2'];
+    const js = byCase['salesgrid-w2-js'];
+    const gain = pairedRatio('salesgrid-w2', 'salesgrid-w2-js');
+    targets.push({
+      id: 'worker-ns',
+      name: "workers' own CPU per row, WASM vs JS parser (--workers 2; start-up, reads and results included)",
+      value: w?.workerNsPerRow ?? null,
+      measured:
+        w?.workerNsPerRow != null
+          ? `${w.workerNsPerRow.toFixed(0)} ns${js?.workerNsPerRow != null ? ` vs ${js.workerNsPerRow.toFixed(0)} ns with JS forced; wall ${fmt(gain.median)}× the JS run (paired)` : ''}`
+          : 'not measured',
+      result: 'info',
+    });
+  }
+  targets.push({
+    id: 'keyed',
+    name: 'keyed paths (marts, customers, baskets) no slower than before issue 16',
+    value: null,
+    measured:
+      'runs with marts, customers, orders or items parse on the JS path by default, unchanged (WASM marts, forced with SALESGRID_PARSE=wasm, cost ~20% more worker CPU at customer scale; see docs/architecture.md)',
+    result: 'n/a',
+  });
   {
     const v = quotedRatio?.median ?? null;
     targets.push({
@@ -1279,6 +1408,7 @@ async function main() {
       mb: MB,
     },
     targets,
+    parsePaths,
     ratios: { ...ratios, quotedVsUnquoted: quotedRatio },
     summaries,
     scaling,

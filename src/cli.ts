@@ -270,6 +270,10 @@ export function buildProgram(): Command {
     .option('--tls-cert <pem>', 'a client certificate to show the coordinator')
     .option('--tls-key <pem>', 'the private key of --tls-cert')
     .option('--quiet', 'warnings only')
+    .option(
+      '--parse <mode>',
+      'parser: auto (WASM SIMD where the run allows), wasm or js (default: $SALESGRID_PARSE)',
+    )
     .action(async (o: RawWorkerFlags) => {
       const opts = parseWorkerOptions(o);
       const [{ runWorker }, { consoleWorkerUi }] = await Promise.all([load.worker(), load.ui()]);

@@ -244,6 +244,20 @@ export interface CoordinatorOptions {
   json: boolean;
 }
 
+/** Which parser a worker uses: WASM SIMD where the spec allows (auto), or one forced, for debugging. */
+export type ParseMode = 'auto' | 'wasm' | 'js';
+export const PARSE_MODES: readonly ParseMode[] = ['auto', 'wasm', 'js'];
+
+/** `--parse`, else $SALESGRID_PARSE, else auto. */
+export function parseParseMode(flag: string | undefined, env = process.env.SALESGRID_PARSE): ParseMode {
+  const [option, value] = flag !== undefined ? ['--parse', flag] : ['SALESGRID_PARSE', env];
+  if (value === undefined || value === '') return 'auto';
+  if (!(PARSE_MODES as readonly string[]).includes(value)) {
+    throw new UsageError(`${option} must be one of ${PARSE_MODES.join(', ')}, got "${value}"`);
+  }
+  return value as ParseMode;
+}
+
 export interface WorkerOptions {
   host: string;
   port: number;
@@ -263,6 +277,8 @@ export interface WorkerOptions {
   acceptRanges: string | null;
   /** Certificate TLS instead of TLS-PSK (`--tls-ca`, optional `--tls-cert`/`--tls-key` client cert). */
   tls: CertFiles | null;
+  /** Parser: `auto` (WASM SIMD where the run allows), or `wasm`/`js` forced (`--parse`, $SALESGRID_PARSE). */
+  parse: ParseMode;
 }
 
 export interface RawTlsFlags {
@@ -632,6 +648,7 @@ export interface RawWorkerFlags extends RawTlsFlags {
   peerTimeout?: string;
   quiet?: boolean;
   acceptRanges?: string;
+  parse?: string;
 }
 
 export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
@@ -659,6 +676,7 @@ export function parseWorkerOptions(raw: RawWorkerFlags): WorkerOptions {
     acceptRanges:
       raw.acceptRanges === undefined ? null : parseSourceName('--accept-ranges', raw.acceptRanges),
     tls: parseTlsOptions(raw, 'worker', token),
+    parse: parseParseMode(raw.parse),
   });
 }
 

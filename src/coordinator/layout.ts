@@ -414,7 +414,11 @@ export function detectLayout(input: SampleInput, options: ColumnOptions): Layout
       names,
       maxFieldBytes: limit,
       ...customerCols,
-      ...(orderCols.order === undefined ? {} : { order: orderCols.order }),
+      // The order column costs a worker nothing unless customers or baskets use it.
+      ...(orderCols.order === undefined ||
+      (customerCols.customer === undefined && orderCols.item === undefined)
+        ? {}
+        : { order: orderCols.order }),
       ...(orderCols.item === undefined ? {} : { item: orderCols.item, basketItems: orderCols.basketItems }),
       ...(orderCols.shipAllOrders === true ? { shipAllOrders: true } : {}),
     },

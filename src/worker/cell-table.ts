@@ -116,6 +116,22 @@ export class CellTable {
     this.revenue[c] = r;
   }
 
+  /**
+   * Adds `rows` rows counted elsewhere (the WASM parse path) with their exact sums: numbers within
+   * 2^52 each (the usual case, so cells hold no bigint), else bigints.
+   */
+  addCounted(c: number, rows: number, units: number | bigint, revenue: number | bigint): void {
+    if (typeof units === 'number' && typeof revenue === 'number') {
+      this.add(c, units, revenue);
+      this.rows[c] += rows - 1;
+      return;
+    }
+    this.rows[c] += rows;
+    const u = BigInt(units);
+    if (u !== 0n) this.unitsBig.set(c, (this.unitsBig.get(c) ?? 0n) + u);
+    this.addBigRevenue(c, BigInt(revenue));
+  }
+
   addBigRevenue(c: number, revenue: bigint): void {
     if (revenue !== 0n) this.revenueBig.set(c, (this.revenueBig.get(c) ?? 0n) + revenue);
   }

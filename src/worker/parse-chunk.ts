@@ -12,6 +12,7 @@ import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '..
 import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
 import { BasketCollector } from './basket-collector.js';
 import { CellTable, encodeDimension } from './cell-table.js';
+import { amountAt, type CountedPart } from './counted-part.js';
 import { CustomerCells } from './customer-cells.js';
 import { JoinProbe, type JoinTable } from './join-table.js';
 import { KeyTable } from './key-table.js';
@@ -563,6 +564,61 @@ export class ChunkAggregator implements RecordSink {
       .toString('utf8')
       .slice(0, RAW_MAX);
     this.rejects.push([line, reason, raw]);
+  }
+
+  /** Rows counted outside this class (the WASM path, wasm-parse.ts), at `part.scale` ≤ this scale. */
+  addCounted(part: CountedPart): void {
+    if (part.scale > this.scale) throw new RangeError('a counted part above the chunk scale');
+    const f = pow10(this.scale - part.scale);
+    if (part.rows > 0) {
+      const lo = part.priceMin * f;
+      const hi = part.priceMax * f;
+      const mm = (this.minMaxBig ??=
+        this.rows > 0 ? [BigInt(this.priceMin), BigInt(this.priceMax)] : [lo, hi]);
+      if (lo < mm[0]) mm[0] = lo;
+      if (hi > mm[1]) mm[1] = hi;
+    }
+    this.rows += part.rows;
+    this.unitsBig += part.units;
+    this.revenueBig += part.revenue * f;
+    this.priceSumBig += part.priceSum * f;
+    for (const [m, rows, units, revenue] of part.months) {
+      this.mRows[m] += rows;
+      const big = this.monthBig(m);
+      big[0] += units;
+      big[1] += revenue * f;
+    }
+    // Amounts within 2^52 stay numbers (exact), so keys and cells do not each hold bigints.
+    const fn = POW10N[this.scale - part.scale];
+    part.dims.forEach((d, k) => {
+      const t = this.dimTables[k];
+      const view = new DataView(d.bytes.buffer, d.bytes.byteOffset, d.bytes.length);
+      for (let i = 0; i < d.rows.length; i++) {
+        const slot = t.slot(d.bytes, d.starts[i], d.ends[i], view);
+        const units = d.units.num[i];
+        const revenue = d.revenue.num[i] * fn;
+        if (units === units && revenue <= LIMIT) {
+          t.add(slot, units, revenue);
+          t.rows[slot] += d.rows[i] - 1;
+        } else {
+          t.rows[slot] += d.rows[i];
+          t.unitsBig[slot] += amountAt(d.units, i);
+          t.revenueBig[slot] += amountAt(d.revenue, i) * f;
+        }
+      }
+    });
+    part.marts.forEach((m, k) => {
+      const keys = this.martTables[k];
+      const view = new DataView(m.keys.bytes.buffer, m.keys.bytes.byteOffset, m.keys.bytes.length);
+      const slots = m.keys.starts.map((s, i) => keys.slot(m.keys.bytes, s, m.keys.ends[i], view));
+      for (let i = 0; i < m.rows.length; i++) {
+        const c = this.marts[k].cell(slots[m.slot[i]], m.month[i]);
+        const units = m.units.num[i];
+        const revenue = m.revenue.num[i] * fn;
+        if (units === units && revenue <= LIMIT) this.marts[k].addCounted(c, m.rows[i], units, revenue);
+        else this.marts[k].addCounted(c, m.rows[i], amountAt(m.units, i), amountAt(m.revenue, i) * f);
+      }
+    });
   }
 
   /** The exact partial of everything scanned so far. */

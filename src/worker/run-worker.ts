@@ -26,6 +26,8 @@ import { type ScanSpec, validateSpec } from '../scan-spec.js';
 import { JoinAssembler } from './join-table.js';
 import { parseChunk } from './parse-chunk.js';
 import { RangeReader } from './range-reader.js';
+import { parseChunkWith, wasmIneligible, wasmUnavailable } from './wasm-parse.js';
+import { warmWasm } from './wasm-warm.js';
 
 export interface WorkerUi {
   info(message: string): void;
@@ -51,6 +53,35 @@ type SessionEnd = { kind: 'done'; status: string; joined: boolean } | { kind: 'l
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+let parserNoted = false;
+
+/** Says once per process when WASM is unavailable, or when a run forced to it cannot use it. */
+function noteParser(spec: ScanSpec, opts: WorkerOptions, ui: WorkerUi): void {
+  if (opts.parse === 'js') return;
+  const why = wasmUnavailable();
+  if (why !== null) {
+    if (!parserNoted) ui.warn(`${opts.id}: ${why}`);
+    parserNoted = true;
+    return;
+  }
+  const cannot = wasmIneligible(spec);
+  if (cannot !== null && opts.parse === 'wasm')
+    ui.warn(`${opts.id}: the WASM parse path cannot take this run (${cannot}); using the JS parser`);
+}
+
+/**
+ * Compiles the WASM path and lets V8 tier it up on a synthetic chunk while the first connection
+ * is on its way (the code is the same for every layout), so real chunks do not pay for it.
+ */
+function warmParser(opts: WorkerOptions, ui: WorkerUi): void {
+  if (opts.parse === 'js' || wasmUnavailable() !== null) return;
+  try {
+    warmWasm();
+  } catch (err) {
+    ui.warn(`${opts.id}: warming the WASM parse path failed: ${errorMessage(err)}`);
+  }
+}
+
 export async function runWorker(
   opts: WorkerOptions,
   ui: WorkerUi,
@@ -64,6 +95,7 @@ export async function runWorker(
   let giveUpAt = Date.now() + opts.retryForMs;
   let announcedWait = false;
   const started = Date.now();
+  setImmediate(() => warmParser(opts, ui));
   const ticker = opts.quiet
     ? null
     : setInterval(() => {
@@ -178,7 +210,8 @@ function session(
           const ranges = rangeReader(opts.acceptRanges);
           const data = task.data ?? (await ranges.read(range as NonNullable<Task['range']>));
           // With the file at hand, a quote left open at the chunk's end is judged here, not by a re-cut.
-          const outcome = parseChunk(
+          const outcome = parseChunkWith(
+            opts.parse,
             data,
             spec,
             task.data === undefined && range !== undefined ? ranges.lookahead(range) : undefined,
@@ -285,6 +318,7 @@ function session(
             state = 'ready';
             joined = true;
             ui.info(`${opts.id}: connected to ${opts.host}:${opts.port}, run ${msg.runId}`);
+            noteParser(spec, opts, ui);
             return;
           case 'refuse':
             if (msg.code === 'E_AUTH')

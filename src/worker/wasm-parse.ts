@@ -1,0 +1,356 @@
+/**
+ * The worker's WASM SIMD parse path (asm/parse.ts, built into dist/wasm/parse.wasm) and the choice
+ * between it and the JS path (parse-chunk.ts). WASM counts the plainly good rows; every row it
+ * leaves (odd numbers, bad dates, wrong field counts, quoting it does not follow) goes through a
+ * ChunkAggregator in order, with its own line number, and the WASM sums are added to that
+ * aggregator, so the outcome has exactly the JS path's shape and values.
+ */
+import { readFileSync } from 'node:fs';
+import type { ChunkOutcome } from '../aggregate/partial.js';
+import type { ParseMode } from '../config.js';
+import { DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
+import type { ScanSpec } from '../scan-spec.js';
+import type { Amounts, CountedCells, CountedKeys, CountedPart } from './counted-part.js';
+import type { JoinTable } from './join-table.js';
+import { ChunkAggregator, type Lookahead, parseChunk } from './parse-chunk.js';
+
+/** Both src/worker and dist/worker sit two levels below the package root. */
+const WASM_URL = new URL('../../dist/wasm/parse.wasm', import.meta.url);
+
+/** The slice of the WebAssembly API used here (the project's lib settings do not declare it). */
+declare const WebAssembly: {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+};
+
+interface Exports {
+  memory: { buffer: ArrayBuffer };
+  configure(
+    delim: number,
+    fields: number,
+    price: number,
+    qty: number,
+    rev: number,
+    date: number,
+    fmt: number,
+    point: number,
+    scale: number,
+    limit: number,
+    dims: number,
+    maxKeys: number,
+  ): void;
+  setDimension(k: number, col: number): void;
+  setMarts(n: number): void;
+  martCellsPtr(m: number): number;
+  martCellCount(m: number): number;
+  prepare(n: number): number;
+  scan(n: number): number;
+  resultPtr(): number;
+  monthsPtr(): number;
+  monthUnitsPtr(): number;
+  monthRevenuePtr(): number;
+  fallbackPtr(): number;
+  dimSlotsPtr(k: number): number;
+  dimSize(k: number): number;
+}
+
+const STATUS_TOO_MANY_KEYS = 1;
+const MONTHS = 3600;
+const SLOT_BYTES = 80;
+const CELL_BYTES = 48;
+// Result words (u64), as in asm/parse.ts.
+const R_ROWS = 0;
+const R_UNITS = 1;
+const R_REV = 3;
+const R_PSUM = 5;
+const R_MIN = 7;
+const R_MAX = 8;
+const R_LINES = 9;
+const R_FALLBACKS = 10;
+const R_REST = 11;
+const R_WORDS = 16;
+const MAX_DIMS = 16;
+const MAX_FIELDS = 4096;
+const FMT = { mdy: 1, dmy: 2, ymd: 3 } as const;
+
+/**
+ * Spec fields the WASM path implements. An allow-list: a field added to ScanSpec later (customers,
+ * orders, joins…) sends every chunk of such a run to the JS path until WASM learns it.
+ */
+const WASM_SPEC_FIELDS: ReadonlySet<string> = new Set([
+  'delimiter',
+  'fieldCount',
+  'price',
+  'quantity',
+  'revenue',
+  'date',
+  'dateFormat',
+  'decimalComma',
+  'scale',
+  'dimensions',
+  'marts',
+  'maxKeys',
+  'names',
+  'maxFieldBytes',
+]);
+
+/** What the last WASM scan did itself: rows it counted, JS ranges it listed, whether JS took the rest. */
+export const lastWasmScan = { rows: 0, fallbacks: 0, rest: false };
+
+/** Why the WASM path cannot take chunks of this spec, or null when it can. */
+export function wasmIneligible(spec: ScanSpec): string | null {
+  for (const [key, value] of Object.entries(spec)) {
+    if (value !== undefined && !WASM_SPEC_FIELDS.has(key)) return `the run uses "${key}"`;
+  }
+  if (spec.dimensions.length + (spec.marts?.length ?? 0) > MAX_DIMS)
+    return `more than ${MAX_DIMS} dimensions and marts`;
+  if (spec.fieldCount > MAX_FIELDS) return `more than ${MAX_FIELDS} fields`;
+  const d = spec.delimiter;
+  if (d === 0x0a || d === 0x0d || d === 0x22 || d >= 0x80 || d < 0) return 'its delimiter';
+  return null;
+}
+
+let engine: Exports | null | undefined;
+let unavailable: string | null = null;
+
+/** The module's exports from its bytes, or why they cannot run here (no WASM, no SIMD, a bad build). */
+export function instantiate(bytes: Uint8Array): Exports | string {
+  try {
+    if (!WebAssembly.validate(bytes)) return 'this runtime cannot run its WASM SIMD code';
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** The instantiated module, or null (then `wasmUnavailable()` says why). Compiled once per process. */
+export function wasmEngine(): Exports | null {
+  if (engine !== undefined) return engine;
+  let got: Exports | string;
+  try {
+    got = instantiate(readFileSync(WASM_URL));
+  } catch (err) {
+    got = `cannot read ${WASM_URL.pathname}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  }
+  engine = typeof got === 'string' ? null : got;
+  if (typeof got === 'string') unavailable = `WASM parse path unavailable (${got}); using the JS parser`;
+  return engine;
+}
+
+/** Why the WASM path is unavailable in this process, or null. */
+export function wasmUnavailable(): string | null {
+  wasmEngine();
+  return unavailable;
+}
+
+/**
+ * Which path parses chunks of `spec` under `mode`. `auto` leaves runs with marts to JS: with a
+ * customer-sized mart (about one row per cell) reading the cells back costs what JS spends per row,
+ * on top of the WASM work (measured +20% worker CPU, +25 MB RSS). `wasm` forces it for them too.
+ */
+export function chooseParser(spec: ScanSpec, mode: ParseMode): 'wasm' | 'js' {
+  if (mode === 'js' || wasmIneligible(spec) !== null) return 'js';
+  if (mode === 'auto' && (spec.marts?.length ?? 0) > 0) return 'js';
+  return wasmEngine() === null ? 'js' : 'wasm';
+}
+
+/** Parses a chunk with the path `mode` and the spec allow (see chooseParser). */
+export function parseChunkWith(
+  mode: ParseMode,
+  buf: Uint8Array,
+  spec: ScanSpec,
+  lookahead?: Lookahead,
+  joins: JoinTable[] = [],
+): ChunkOutcome {
+  // A run with joins is never WASM-eligible (`joins` is not on the allow-list).
+  return chooseParser(spec, mode) === 'wasm'
+    ? parseChunkWasm(buf, spec, lookahead)
+    : parseChunk(buf, spec, lookahead, joins);
+}
+
+/** parseChunk through the WASM path; throws when the spec is not eligible or WASM is unavailable. */
+export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Lookahead): ChunkOutcome {
+  const why = wasmIneligible(spec);
+  if (why !== null) throw new Error(`the WASM parse path cannot take this chunk: ${why}`);
+  const e = wasmEngine();
+  if (e === null) throw new Error(unavailable ?? 'WASM unavailable');
+  const n = buf.length;
+  const limit = spec.maxFieldBytes ?? DEFAULT_MAX_FIELD_BYTES;
+  e.configure(
+    spec.delimiter,
+    spec.fieldCount,
+    spec.price,
+    spec.quantity,
+    spec.revenue,
+    spec.date,
+    spec.dateFormat === null ? 0 : FMT[spec.dateFormat],
+    spec.decimalComma ? 0x2c : 0x2e,
+    spec.scale,
+    limit,
+    spec.dimensions.length,
+    spec.maxKeys,
+  );
+  const keyed = [...spec.dimensions, ...(spec.marts ?? [])];
+  for (const [k, d] of keyed.entries()) e.setDimension(k, d.index);
+  e.setMarts(spec.marts?.length ?? 0);
+  let status: number;
+  try {
+    const at = e.prepare(n);
+    new Uint8Array(e.memory.buffer, at, n).set(buf);
+    status = e.scan(n);
+  } catch (err) {
+    // A trap (memory the module cannot grow to, for a huge chunk): this chunk goes to JS.
+    if (err instanceof Error && err.constructor.name === 'RuntimeError')
+      return parseChunk(buf, spec, lookahead);
+    throw err;
+  }
+  // Anything over --max-keys: the JS path gives the error it always gives.
+  if (status === STATUS_TOO_MANY_KEYS) return parseChunk(buf, spec, lookahead);
+  // Scanning may have grown memory, which detaches earlier views: make them now.
+  const mem = e.memory.buffer;
+  const res = new BigUint64Array(mem, e.resultPtr(), R_WORDS);
+  const agg = new ChunkAggregator(spec);
+  const ranges = new Uint32Array(mem, e.fallbackPtr(), Number(res[R_FALLBACKS]) * 3).slice();
+  const part = readCounted(e, mem, res, buf, spec);
+  for (let i = 0; i < ranges.length; i += 3) scanBlock(agg, buf, ranges[i], ranges[i + 1], ranges[i + 2]);
+  agg.addCounted(part);
+  const lines = Number(res[R_LINES]);
+  lastWasmScan.rows = part.rows;
+  lastWasmScan.fallbacks = ranges.length / 3;
+  lastWasmScan.rest = res[R_REST] === 1n;
+  return {
+    agg: agg.toAgg(),
+    lines,
+    rejects: agg.rejects,
+    omitted: [...agg.omitted].map(([reason, [count, line]]) => [reason, count, line]),
+    endsInQuote:
+      agg.undecided.length > 0 &&
+      (lookahead === undefined || !confirmed(buf, agg.undecided, spec, agg.limit, lookahead)),
+    cells: agg.keyedRuns(),
+  };
+}
+
+function u128(words: BigUint64Array, i: number): bigint {
+  return words[i] + (words[i + 1] << 64n);
+}
+
+const TWO32 = 2 ** 32;
+
+/** Amounts from n records of `stride` u32 words, the u64 lo/hi pair at word `at`: numbers below 2^52, no bigint. */
+function amounts(u32: Uint32Array, u64: BigUint64Array, n: number, stride: number, at: number): Amounts {
+  const out: Amounts = { num: new Float64Array(n), big: new Map() };
+  for (let i = 0; i < n; i++) {
+    const w = i * stride + at;
+    if (u32[w + 1] < 0x100000 && u32[w + 2] === 0 && u32[w + 3] === 0)
+      out.num[i] = u32[w + 1] * TWO32 + u32[w];
+    else {
+      out.num[i] = Number.NaN;
+      out.big.set(i, u128(u64, w / 2));
+    }
+  }
+  return out;
+}
+
+function readCounted(
+  e: Exports,
+  mem: ArrayBuffer,
+  res: BigUint64Array,
+  buf: Uint8Array,
+  spec: ScanSpec,
+): CountedPart {
+  const rows = Number(res[R_ROWS]);
+  const months: CountedPart['months'] = [];
+  if (rows > 0 && spec.date >= 0) {
+    const mRows = new Uint32Array(mem, e.monthsPtr(), MONTHS * 2);
+    const mUnits = new BigUint64Array(mem, e.monthUnitsPtr(), MONTHS * 2);
+    const mRev = new BigUint64Array(mem, e.monthRevenuePtr(), MONTHS * 2);
+    for (let m = 0; m < MONTHS; m++) {
+      const r = mRows[2 * m];
+      if (r !== 0) months.push([m, r, u128(mUnits, 2 * m), u128(mRev, 2 * m)]);
+    }
+  }
+  const dims = spec.dimensions.map((_, k) => readKeys(e, mem, k, buf, true));
+  const nDims = spec.dimensions.length;
+  const marts = (spec.marts ?? []).map((_, m): CountedCells => {
+    const size = e.martCellCount(m);
+    const u32 = new Uint32Array(mem, e.martCellsPtr(m), (size * CELL_BYTES) / 4);
+    const u64 = new BigUint64Array(mem, e.martCellsPtr(m), (size * CELL_BYTES) / 8);
+    const cells: CountedCells = {
+      keys: readKeys(e, mem, nDims + m, buf, false),
+      slot: new Uint32Array(size),
+      month: new Uint16Array(size),
+      rows: new Uint32Array(size),
+      units: amounts(u32, u64, size, CELL_BYTES / 4, 4),
+      revenue: amounts(u32, u64, size, CELL_BYTES / 4, 8),
+    };
+    for (let i = 0; i < size; i++) {
+      const w = (i * CELL_BYTES) / 4;
+      cells.slot[i] = u32[w];
+      cells.month[i] = u32[w + 1];
+      cells.rows[i] = u32[w + 2];
+    }
+    return cells;
+  });
+  return {
+    scale: spec.scale,
+    rows,
+    units: u128(res, R_UNITS),
+    revenue: u128(res, R_REV),
+    priceSum: u128(res, R_PSUM),
+    priceMin: res[R_MIN],
+    priceMax: res[R_MAX],
+    months,
+    dims,
+    marts,
+  };
+}
+
+/** Key table k's keys (byte ranges of the chunk), with their sums when `sums`. */
+function readKeys(e: Exports, mem: ArrayBuffer, k: number, buf: Uint8Array, sums: boolean): CountedKeys {
+  const size = e.dimSize(k);
+  const base = e.dimSlotsPtr(k);
+  const u32 = new Uint32Array(mem, base, (size * SLOT_BYTES) / 4);
+  const u64 = new BigUint64Array(mem, base, (size * SLOT_BYTES) / 8);
+  const none: Amounts = { num: new Float64Array(0), big: new Map() };
+  const keys: CountedKeys = {
+    bytes: buf,
+    starts: new Uint32Array(size),
+    ends: new Uint32Array(size),
+    rows: new Uint32Array(size),
+    units: sums ? amounts(u32, u64, size, SLOT_BYTES / 4, 4) : none,
+    revenue: sums ? amounts(u32, u64, size, SLOT_BYTES / 4, 8) : none,
+  };
+  for (let i = 0; i < size; i++) {
+    const w = (i * SLOT_BYTES) / 4;
+    keys.starts[i] = u32[w];
+    keys.ends[i] = u32[w] + u32[w + 1];
+    keys.rows[i] = u32[w + 3];
+  }
+  return keys;
+}
+
+/** Runs buf[s, e), whose first line is `line` of the chunk, through the JS row parser. */
+function scanBlock(agg: ChunkAggregator, buf: Uint8Array, s: number, e: number, line: number): void {
+  const rejects = agg.rejects.length;
+  const omitted = agg.omitted.size;
+  const undecided = agg.undecided.length;
+  agg.scan(buf.subarray(s, e));
+  for (let i = rejects; i < agg.rejects.length; i++) agg.rejects[i][0] += line;
+  let i = 0;
+  for (const group of agg.omitted.values()) if (i++ >= omitted) group[1] += line;
+  for (let k = undecided; k < agg.undecided.length; k++) agg.undecided[k] += s;
+}
+
+/** As in parse-chunk.ts: reads the bytes after the chunk to judge its open quotes; true when all are broken. */
+function confirmed(
+  buf: Uint8Array,
+  opens: number[],
+  spec: ScanSpec,
+  limit: number,
+  lookahead: Lookahead,
+): boolean {
+  const need = opens[0] + limit + 4 - buf.length;
+  const after = lookahead(need);
+  return openQuotesBroken(buf, opens, after, after.length < need, spec.delimiter, limit);
+}

@@ -489,8 +489,9 @@ export class BasketCollector {
   }
 }
 
+/** Compared from the end: consecutive order ids usually differ in their last bytes. */
 function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
-  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  for (let i = len - 1; i >= 0; i--) if (buf[a + i] !== buf[b + i]) return false;
   return true;
 }
 

@@ -37,6 +37,8 @@ export const RUN_ORDERS = 'orders';
 export const RUN_RANGE = 'order-range';
 /** Fewer orders than this always travel as ids (a few random ids may ascend by chance). */
 export const RANGE_MIN_ORDERS = 64;
+/** Cells per block of the small runs (histograms, totals, a range). */
+const SMALL_BLOCK = 64;
 /** Keys of the totals run. */
 export const TOTAL_ORDERS = 'orders';
 export const TOTAL_NO_ORDER = 'no-order';
@@ -367,7 +369,7 @@ export class BasketCollector {
     push(out, RUN_LINES, linesHist.encode(scale));
     push(out, RUN_SIZES, sizeHist.encode(scale));
 
-    const tw = new KeyedCellsWriter(scale);
+    const tw = new KeyedCellsWriter(scale, SMALL_BLOCK);
     const noOrderKey = Buffer.from(TOTAL_NO_ORDER);
     const ordersKey = Buffer.from(TOTAL_ORDERS);
     if (this.noOrder > 0) {
@@ -464,7 +466,7 @@ export class BasketCollector {
     push(out, RUN_SHIPPED, sw);
     // Nothing counted here, nothing to check.
     if (this.shipAll) return out;
-    const ow = new KeyedCellsWriter(scale);
+    const ow = new KeyedCellsWriter(scale, ascending ? SMALL_BLOCK : undefined);
     if (ascending) {
       const lo = rowOrder[0];
       const hi = rowOrder[n - 1];
@@ -572,7 +574,7 @@ class Histogram {
     else this.large.set(size, (this.large.get(size) ?? 0) + 1);
   }
   encode(scale: number): KeyedCellsWriter {
-    const w = new KeyedCellsWriter(scale);
+    const w = new KeyedCellsWriter(scale, SMALL_BLOCK);
     const cell = (size: number, n: number) => {
       const key = Buffer.from(sizeKey(size));
       w.key(key, 0, key.length);

@@ -442,6 +442,10 @@ export class BasketCollector {
       }
     }
     const out: KeyedRun[] = [];
+    if (sw.cells > this.maxKeys)
+      throw new TooManyKeysError(
+        `more than ${this.maxKeys} (order, item) cells to send from one chunk; lower --chunk-size or raise --max-keys`,
+      );
     push(out, RUN_SHIPPED, sw);
     // Nothing counted here, nothing to check.
     if (this.shipAll) return out;

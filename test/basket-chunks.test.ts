@@ -12,7 +12,6 @@ import { Rng } from './helpers/prng.js';
 
 function spec(over: Partial<ScanSpec> = {}): ScanSpec {
   return {
-    ...over,
     delimiter: 0x2c,
     fieldCount: 4,
     price: 2,
@@ -28,6 +27,7 @@ function spec(over: Partial<ScanSpec> = {}): ScanSpec {
     order: 0,
     item: 1,
     basketItems: 1000,
+    ...over,
   };
 }
 
@@ -223,5 +223,21 @@ describe('baskets at every chunk boundary', () => {
     }
     expect(ranged).toBeGreaterThan(40);
     expect(refused).toBeGreaterThan(5);
+  });
+
+  it('more pairs in one chunk than --max-keys: a clear coded error from the worker', () => {
+    const rows: Row[] = [
+      ['a', 'x', 100, 1],
+      ...['w', 'x', 'y', 'z'].map((i): Row => ['b', i, 100, 1]),
+      ['c', 'x', 100, 1],
+    ];
+    const { lines } = file(rows);
+    expect(() => parseChunk(Buffer.from(lines.join('')), spec({ maxKeys: 5 }))).toThrow(
+      expect.objectContaining({
+        code: 'E_TOO_MANY_KEYS',
+        message: expect.stringMatching(/item pairs in one chunk/),
+      }),
+    );
+    expect(() => parseChunk(Buffer.from(lines.join('')), spec({ maxKeys: 6 }))).not.toThrow();
   });
 });

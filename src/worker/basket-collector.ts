@@ -14,6 +14,7 @@
 import { compareBytes, KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { TooManyKeysError } from '../errors.js';
 import { OrderIds } from './basket-orders.js';
+import { ExactSum, Histogram, PairCounter } from './basket-tables.js';
 import { KeyTable } from './key-table.js';
 import { ESCAPED, fieldText } from './tokenizer.js';
 
@@ -21,8 +22,6 @@ const LIMIT = 2 ** 52;
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 /** Item counts up to this use a dense pair matrix (at most 4 MiB of counts per chunk). */
 const DENSE_ITEMS = 1024;
-/** Histogram keys: sizes as zero-padded decimals, so byte order is numeric order. */
-const SIZE_DIGITS = 10;
 
 export const BASKET_KIND = 'basket';
 /** Run names: counted sums, the shipped item sets, every order id, and the chunk's totals. */
@@ -37,32 +36,14 @@ export const RUN_ORDERS = 'orders';
 export const RUN_RANGE = 'order-range';
 /** Fewer orders than this always travel as ids (a few random ids may ascend by chance). */
 export const RANGE_MIN_ORDERS = 64;
+/** Cells per block of the small runs (histograms, totals, a range). */
+const SMALL_BLOCK = 64;
 /** Keys of the totals run. */
 export const TOTAL_ORDERS = 'orders';
 export const TOTAL_NO_ORDER = 'no-order';
 /** Month of an `orders` cell: the order was counted in its chunk, or shipped. */
 export const ROLE_COUNTED = 0;
 export const ROLE_SHIPPED = 1;
-
-export function sizeKey(n: number): string {
-  return String(n).padStart(SIZE_DIGITS, '0');
-}
-
-/** Exact sum of safe integers: a number folded into a bigint before it can pass 2^52. */
-class ExactSum {
-  n = 0;
-  big = 0n;
-  add(v: number): void {
-    const s = this.n + v;
-    if (s > LIMIT || s < -LIMIT) {
-      this.big += BigInt(s);
-      this.n = 0;
-    } else this.n = s;
-  }
-  value(): bigint {
-    return this.big + BigInt(this.n);
-  }
-}
 
 /** Row arrays of the last chunk: parsing is synchronous, so the next chunk reuses them. */
 const spare = { order: new Int32Array(1024), item: new Int32Array(1024), value: new Float64Array(1024) };
@@ -364,10 +345,10 @@ export class BasketCollector {
         `more than ${this.maxKeys} distinct item pairs in one chunk; lower --chunk-size or raise --max-keys`,
       );
     push(out, RUN_PAIRS, pw);
-    push(out, RUN_LINES, linesHist.encode(scale));
-    push(out, RUN_SIZES, sizeHist.encode(scale));
+    push(out, RUN_LINES, linesHist.encode(scale, SMALL_BLOCK));
+    push(out, RUN_SIZES, sizeHist.encode(scale, SMALL_BLOCK));
 
-    const tw = new KeyedCellsWriter(scale);
+    const tw = new KeyedCellsWriter(scale, SMALL_BLOCK);
     const noOrderKey = Buffer.from(TOTAL_NO_ORDER);
     const ordersKey = Buffer.from(TOTAL_ORDERS);
     if (this.noOrder > 0) {
@@ -461,10 +442,14 @@ export class BasketCollector {
       }
     }
     const out: KeyedRun[] = [];
+    if (sw.cells > this.maxKeys)
+      throw new TooManyKeysError(
+        `more than ${this.maxKeys} (order, item) cells to send from one chunk; lower --chunk-size or raise --max-keys`,
+      );
     push(out, RUN_SHIPPED, sw);
     // Nothing counted here, nothing to check.
     if (this.shipAll) return out;
-    const ow = new KeyedCellsWriter(scale);
+    const ow = new KeyedCellsWriter(scale, ascending ? SMALL_BLOCK : undefined);
     if (ascending) {
       const lo = rowOrder[0];
       const hi = rowOrder[n - 1];
@@ -489,98 +474,10 @@ export class BasketCollector {
   }
 }
 
+/** Compared from the end: consecutive order ids usually differ in their last bytes. */
 function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
-  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  for (let i = len - 1; i >= 0; i--) if (buf[a + i] !== buf[b + i]) return false;
   return true;
-}
-
-/**
- * Pair counts keyed by rankA × items + rankB (exact below 2^53), open addressing in typed
- * arrays, reused by the next chunk: a Map would allocate per pair.
- */
-class PairCounter {
-  private static spare: PairCounter | null = null;
-  private keys = new Float64Array(1 << 12).fill(-1);
-  private counts = new Uint32Array(1 << 12);
-  private used = 0;
-
-  static take(): PairCounter {
-    const p = PairCounter.spare ?? new PairCounter();
-    PairCounter.spare = null;
-    p.keys.fill(-1);
-    p.counts.fill(0);
-    p.used = 0;
-    return p;
-  }
-
-  private find(key: number): number {
-    const mask = this.keys.length - 1;
-    let h = Math.imul((key % 4294967296) ^ Math.floor(key / 4294967296), 0x9e3779b1);
-    h ^= h >>> 15;
-    let p = h & mask;
-    while (this.keys[p] !== -1 && this.keys[p] !== key) p = (p + 1) & mask;
-    return p;
-  }
-
-  add(key: number): void {
-    let p = this.find(key);
-    if (this.keys[p] === -1) {
-      if (2 * (this.used + 1) > this.keys.length) {
-        this.grow();
-        p = this.find(key);
-      }
-      this.keys[p] = key;
-      this.used++;
-    }
-    this.counts[p]++;
-  }
-
-  count(key: number): number {
-    return this.counts[this.find(key)];
-  }
-
-  private grow(): void {
-    const keys = this.keys;
-    const counts = this.counts;
-    this.keys = new Float64Array(keys.length * 2).fill(-1);
-    this.counts = new Uint32Array(keys.length * 2);
-    for (let i = 0; i < keys.length; i++) {
-      if (keys[i] === -1) continue;
-      const p = this.find(keys[i]);
-      this.keys[p] = keys[i];
-      this.counts[p] = counts[i];
-    }
-  }
-
-  /** The keys in ascending order; the counter goes back to the spare slot. */
-  sortedKeys(): Float64Array {
-    const out = new Float64Array(this.used);
-    let n = 0;
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] !== -1) out[n++] = this.keys[i];
-    PairCounter.spare = this;
-    return out.sort();
-  }
-}
-
-/** Orders per size: small sizes in an array, the rare large ones in a map. */
-class Histogram {
-  private readonly small = new Uint32Array(256);
-  private readonly large = new Map<number, number>();
-  add(size: number): void {
-    if (size < 256) this.small[size]++;
-    else this.large.set(size, (this.large.get(size) ?? 0) + 1);
-  }
-  encode(scale: number): KeyedCellsWriter {
-    const w = new KeyedCellsWriter(scale);
-    const cell = (size: number, n: number) => {
-      const key = Buffer.from(sizeKey(size));
-      w.key(key, 0, key.length);
-      w.cell(NO_MONTH, n, 0, 0);
-    };
-    for (let s = 0; s < 256; s++) if (this.small[s] > 0) cell(s, this.small[s]);
-    for (const s of [...this.large.keys()].sort((a, b) => a - b)) cell(s, this.large.get(s) as number);
-    return w;
-  }
 }
 
 function push(out: KeyedRun[], name: string, w: KeyedCellsWriter): void {

@@ -45,7 +45,7 @@ export function addAmount(a: Amount, b: Amount): Amount {
 }
 
 /** Whether (va, oa) ranks above (vb, ob): a larger value, or an equal one with a lower ord. */
-function better(va: Amount, oa: number, vb: Amount, ob: number): boolean {
+export function better(va: Amount, oa: number, vb: Amount, ob: number): boolean {
   // `<`/`>` compare a number with a bigint exactly.
   if (va > vb) return true;
   if (va < vb) return false;

@@ -151,13 +151,17 @@ export class MartRanker {
   private readonly total: Acc = { period: 0, rows: 0, units: 0, revenue: 0 };
   private any = false;
 
-  constructor(private readonly depths: RankDepths) {
-    this.all = BYS.map((by) => new TopN(depths.all, by));
+  /** `bys`: the metrics to rank by (all three when the merge stores them; one for a deep `top`). */
+  constructor(
+    private readonly depths: RankDepths,
+    private readonly bys: readonly By[] = BYS,
+  ) {
+    this.all = bys.map((by) => new TopN(depths.all, by));
   }
 
   private heaps(map: Map<number, TopN[]>, period: number, depth: number): TopN[] {
     let hs = map.get(period);
-    if (hs === undefined) map.set(period, (hs = BYS.map((by) => new TopN(depth, by))));
+    if (hs === undefined) map.set(period, (hs = this.bys.map((by) => new TopN(depth, by))));
     return hs;
   }
 
@@ -208,7 +212,7 @@ export class MartRanker {
     if (month === NO_MONTH) return;
     if (this.depths.month > 0) {
       let hs = this.months[month];
-      if (hs === undefined) this.months[month] = hs = BYS.map((by) => new TopN(this.depths.month, by));
+      if (hs === undefined) this.months[month] = hs = this.bys.map((by) => new TopN(this.depths.month, by));
       this.offer(hs, rows, units, revenue);
     }
     const year = Math.floor(month / 12);

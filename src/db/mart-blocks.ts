@@ -249,8 +249,8 @@ export function martKeyCells(prep: ReadPrepare, runId: number, mart: string, key
 }
 
 /** Feeds every stored cell to a ranker, as the merge did. */
-function rankStored(prep: ReadPrepare, runId: number, mart: string, depths: RankDepths): MartRanker {
-  const ranker = new MartRanker(depths);
+function rankStored(prep: ReadPrepare, runId: number, mart: string, depths: RankDepths, by: By): MartRanker {
+  const ranker = new MartRanker(depths, [by]);
   let ord = 0;
   for (const b of martBlocks(prep, runId, mart)) {
     let prevKey = -1;
@@ -327,7 +327,7 @@ export function martTop(
   }
   const depths = { month: 0, year: 0, all: 0, [per]: limit };
   const out: TopEntry[] = [];
-  for (const r of rankStored(prep, runId, mart, depths).finish()) {
+  for (const r of rankStored(prep, runId, mart, depths, by).finish()) {
     if (r.per !== per || r.by !== by) continue;
     r.entries.forEach((e, i) => {
       out.push({

@@ -45,7 +45,7 @@ export function addAmount(a: Amount, b: Amount): Amount {
 }
 
 /** Whether (va, oa) ranks above (vb, ob): a larger value, or an equal one with a lower ord. */
-function better(va: Amount, oa: number, vb: Amount, ob: number): boolean {
+export function better(va: Amount, oa: number, vb: Amount, ob: number): boolean {
   // `<`/`>` compare a number with a bigint exactly.
   if (va > vb) return true;
   if (va < vb) return false;
@@ -151,13 +151,17 @@ export class MartRanker {
   private readonly total: Acc = { period: 0, rows: 0, units: 0, revenue: 0 };
   private any = false;
 
-  constructor(private readonly depths: RankDepths) {
-    this.all = BYS.map((by) => new TopN(depths.all, by));
+  /** `bys`: the metrics to rank by (all three when the merge stores them; one for a deep `top`). */
+  constructor(
+    private readonly depths: RankDepths,
+    private readonly bys: readonly By[] = BYS,
+  ) {
+    this.all = bys.map((by) => new TopN(depths.all, by));
   }
 
   private heaps(map: Map<number, TopN[]>, period: number, depth: number): TopN[] {
     let hs = map.get(period);
-    if (hs === undefined) map.set(period, (hs = BYS.map((by) => new TopN(depth, by))));
+    if (hs === undefined) map.set(period, (hs = this.bys.map((by) => new TopN(depth, by))));
     return hs;
   }
 
@@ -208,7 +212,7 @@ export class MartRanker {
     if (month === NO_MONTH) return;
     if (this.depths.month > 0) {
       let hs = this.months[month];
-      if (hs === undefined) this.months[month] = hs = BYS.map((by) => new TopN(this.depths.month, by));
+      if (hs === undefined) this.months[month] = hs = this.bys.map((by) => new TopN(this.depths.month, by));
       this.offer(hs, rows, units, revenue);
     }
     const year = Math.floor(month / 12);

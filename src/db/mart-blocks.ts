@@ -18,6 +18,7 @@ import {
   type Amount,
   addAmount,
   type By,
+  better,
   MartRanker,
   type Per,
   type RankDepths,
@@ -42,6 +43,8 @@ export type ReadPrepare = (sql: string) => ReadStatement;
 export const MART_BLOCK_CELLS = 8192;
 /** Ranked keys stored per period; deeper `top` limits are answered by a pass over the blocks. */
 export const RANK_DEPTHS: RankDepths = { month: 100, year: 100, all: 1000 };
+/** Most entries a key page holds while it skips to a deep offset (one pass over the blocks each). */
+export const PAGE_STEP = 50_000;
 const MAX_U32 = 0xffffffff;
 
 /** The first key of an encoded block, read from its header without decoding the block. */
@@ -246,8 +249,8 @@ export function martKeyCells(prep: ReadPrepare, runId: number, mart: string, key
 }
 
 /** Feeds every stored cell to a ranker, as the merge did. */
-function rankStored(prep: ReadPrepare, runId: number, mart: string, depths: RankDepths): MartRanker {
-  const ranker = new MartRanker(depths);
+function rankStored(prep: ReadPrepare, runId: number, mart: string, depths: RankDepths, by: By): MartRanker {
+  const ranker = new MartRanker(depths, [by]);
   let ord = 0;
   for (const b of martBlocks(prep, runId, mart)) {
     let prevKey = -1;
@@ -324,7 +327,7 @@ export function martTop(
   }
   const depths = { month: 0, year: 0, all: 0, [per]: limit };
   const out: TopEntry[] = [];
-  for (const r of rankStored(prep, runId, mart, depths).finish()) {
+  for (const r of rankStored(prep, runId, mart, depths, by).finish()) {
     if (r.per !== per || r.by !== by) continue;
     r.entries.forEach((e, i) => {
       out.push({
@@ -367,6 +370,7 @@ export function martKeyPage(
   search: string,
   limit: number,
   offset: number,
+  step = PAGE_STEP,
 ): { total: number; items: KeyTotal[] } {
   const info = martInfo(prep, runId, mart);
   if (info === undefined) return { total: 0, items: [] };
@@ -400,15 +404,32 @@ export function martKeyPage(
     };
   }
   const needle = asciiLower(search);
-  const best = new TopN(offset + limit, 'revenue');
+  const matches = (key: string) => needle === '' || asciiLower(key).includes(needle);
+  // The matches ranked below `bound`, best first, at most `n` (one streaming pass).
+  const bestBelow = (n: number, bound: RankEntry | null, count: boolean): RankEntry[] => {
+    const best = new TopN(n, 'revenue');
+    eachKeyTotal(prep, runId, mart, (ord, text, rows, units, revenue) => {
+      if (bound !== null && !better(bound.revenue, bound.ord, revenue, ord)) return;
+      const key = text();
+      if (!matches(key)) return;
+      if (count) total++;
+      if (best.takes(revenue, ord)) best.offer({ key, ord, rows, units, revenue });
+    });
+    return best.sorted();
+  };
   let total = 0;
-  eachKeyTotal(prep, runId, mart, (ord, text, rows, units, revenue) => {
-    const key = text();
-    if (needle !== '' && !asciiLower(key).includes(needle)) return;
-    total++;
-    if (best.takes(revenue, ord)) best.offer({ key, ord, rows, units, revenue });
-  });
-  const page = best.sorted().slice(offset);
+  // A deep page skips the matches before it `step` at a time, so memory stays bounded.
+  let skip = offset;
+  let bound: RankEntry | null = null;
+  let first = true;
+  while (skip >= step) {
+    const skipped = bestBelow(step, bound, first);
+    first = false;
+    if (skipped.length < step) return { total, items: [] };
+    bound = skipped[skipped.length - 1];
+    skip -= step;
+  }
+  const page = bestBelow(skip + limit, bound, first).slice(skip);
   if (needle === '') return { total, items: page.map((e, i) => toTotal(e, offset + i + 1)) };
   // beats[i]: keys that rank above page[i] (the page is best first, so a key that ranks above
   // page[i] ranks above every later entry too).

@@ -5,7 +5,7 @@
  * side table past it (rare: only cells that large pay for a bigint).
  */
 import { KeyedCellsWriter, type KeyedRun, type KeyedRunKind, NO_MONTH } from '../aggregate/keyed-cells.js';
-import type { KeyTable } from './key-table.js';
+import type { KeySet, KeyTable } from './key-table.js';
 
 const LIMIT = 2 ** 52;
 /** Slots are u16 (months, or days for customer runs). */
@@ -150,10 +150,17 @@ export class CellTable {
     }
   }
 
-  /** The cells as blocks sorted by (key bytes, month); `keys` is the table that gave the slots. */
-  encode(keys: KeyTable, scale: number, kind: KeyedRunKind = 'mart'): KeyedRun {
+  /**
+   * The cells as blocks sorted by (key bytes, month); `keys` is the table that gave the slots and
+   * `order` its sortedSlots() when the caller already has them.
+   */
+  encode(
+    keys: KeySet,
+    scale: number,
+    kind: KeyedRunKind = 'mart',
+    order: Uint32Array = keys.sortedSlots(),
+  ): KeyedRun {
     const rank = new Uint32Array(keys.size);
-    const order = keys.sortedSlots();
     for (let i = 0; i < order.length; i++) rank[order[i]] = i;
     const n = this.size;
     // Counting sort by key rank, then insertion sort by month within a key (a key has few months).

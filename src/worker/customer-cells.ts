@@ -6,11 +6,21 @@
  *   categories       key customer NUL category: revenue per category
  *   category-totals  key category: revenue per category over all customers (picks the top ones)
  * NUL sorts below every other byte, so the composite keys come in the customers' own order.
+ *
+ * Per row the customer is interned once (and not at all when it is the previous row's); orders and
+ * categories are interned on their own and the (customer, order) and (customer, category) pairs
+ * live in integer-keyed PairTables. The composite byte keys are only built at encode time, in
+ * (customer rank, order or category rank) order: the same bytes, in the same order, as interning
+ * the composite keys would give (a customer holds no NUL, so `c1 NUL x` < `c2 NUL y` exactly when
+ * c1 < c2, or c1 = c2 and x < y; and a lone ASCII NUL never changes how the bytes around it are
+ * repaired as UTF-8).
  */
-import { type KeyedRun, NO_DAY } from '../aggregate/keyed-cells.js';
+
+import { KeyedCellsWriter, type KeyedRun, NO_DAY, NO_MONTH } from '../aggregate/keyed-cells.js';
 import type { ScanSpec } from '../scan-spec.js';
-import { CellTable, encodeDimension } from './cell-table.js';
-import { KeyTable } from './key-table.js';
+import { CellTable } from './cell-table.js';
+import { KeySet } from './key-table.js';
+import { PairTable } from './pair-table.js';
 import { ESCAPED, type Fields } from './tokenizer.js';
 
 export const CUSTOMER_RUNS = Object.freeze({
@@ -29,28 +39,83 @@ for (let m = 0; m < MONTHS; m++)
   MONTH_START[m] = (Date.UTC(1900 + Math.floor(m / 12), m % 12, 1) - DAY_EPOCH_UTC) / 86_400_000;
 
 const REPLACEMENT = [0xef, 0xbf, 0xbd];
+const LIMIT = 2 ** 52;
+
+/** The previous row's bytes of one field, so an unchanged field skips its lookup. */
+class LastField {
+  private bytes = new Uint8Array(64);
+  private len = -1;
+  private flag = -1;
+
+  /** True when field f has the bytes and quoting it had at the last call; otherwise remembers them. */
+  same(buf: Uint8Array, fields: Fields, f: number): boolean {
+    const s = fields.start[f];
+    const len = fields.end[f] - s;
+    const flag = fields.flag[f];
+    let bytes = this.bytes;
+    if (len === this.len && flag === this.flag) {
+      let i = 0;
+      while (i < len && bytes[i] === buf[s + i]) i++;
+      if (i === len) return true;
+    }
+    if (len > bytes.length) {
+      bytes = new Uint8Array(Math.max(len, bytes.length * 2));
+      this.bytes = bytes;
+    }
+    for (let i = 0; i < len; i++) bytes[i] = buf[s + i];
+    this.len = len;
+    this.flag = flag;
+    return false;
+  }
+}
+
+function ranks(order: Uint32Array): Uint32Array {
+  const rank = new Uint32Array(order.length);
+  for (let i = 0; i < order.length; i++) rank[order[i]] = i;
+  return rank;
+}
 
 export class CustomerCells {
   private readonly customerCol: number;
   private readonly orderCol: number;
   private readonly categoryCol: number;
-  private readonly customers: KeyTable;
+  private readonly customers: KeySet;
   private readonly days: CellTable;
-  private readonly orders: KeyTable | null;
-  private readonly categories: KeyTable | null;
-  private readonly maxKeys: number;
+  /** Order ids alone, and the (customer, order) pairs. */
+  private readonly orderKeys: KeySet | null;
+  private readonly orders: PairTable | null;
+  /** Categories alone, and the (customer, category) pairs. */
+  private readonly categoryKeys: KeySet | null;
+  private readonly categories: PairTable | null;
   private scratch = Buffer.allocUnsafe(512);
   private scratchView = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.length);
+  /** The chunk's bytes and a DataView over them (word reads when interning straight from the chunk). */
+  private buf: Uint8Array | null = null;
+  private view: DataView | null = null;
+  /** What the previous rows gave, reused while their fields repeat (an order's lines are contiguous). */
+  private readonly lastCustomer = new LastField();
+  private customer = -1;
+  private readonly lastOrder = new LastField();
+  private orderCustomer = -1;
+  private orderCell = -1;
+  private dayCustomer = -1;
+  private day = -1;
+  private dayCell = -1;
+  /** Category slot + 1 by (field length, first byte): a chunk has few categories, so most rows hit. */
+  private readonly categoryMemo = new Int32Array(4096);
 
   constructor(spec: ScanSpec) {
     this.customerCol = spec.customer as number;
     this.orderCol = spec.order ?? -1;
     this.categoryCol = spec.category ?? -1;
-    this.customers = new KeyTable('customer', spec.maxKeys);
+    this.customers = KeySet.take('customer', spec.maxKeys);
     this.days = CellTable.take(CUSTOMER_RUNS.days);
-    this.orders = this.orderCol >= 0 ? new KeyTable(CUSTOMER_RUNS.orders, spec.maxKeys) : null;
-    this.categories = this.categoryCol >= 0 ? new KeyTable(CUSTOMER_RUNS.categories, spec.maxKeys) : null;
-    this.maxKeys = spec.maxKeys;
+    const orders = this.orderCol >= 0;
+    this.orderKeys = orders ? KeySet.take(CUSTOMER_RUNS.orders, spec.maxKeys) : null;
+    this.orders = orders ? PairTable.take(CUSTOMER_RUNS.orders, spec.maxKeys) : null;
+    const categories = this.categoryCol >= 0;
+    this.categoryKeys = categories ? KeySet.take(CUSTOMER_RUNS.categories, spec.maxKeys) : null;
+    this.categories = categories ? PairTable.take(CUSTOMER_RUNS.categories, spec.maxKeys) : null;
   }
 
   /**
@@ -66,28 +131,76 @@ export class CustomerCells {
     rev: number,
     revBig: bigint | null,
   ): void {
-    const n = this.put(0, buf, fields, this.customerCol, true);
-    const slot = this.customers.slot(this.scratch, 0, n, this.scratchView);
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    }
+    let customer = this.customer;
+    if (!this.lastCustomer.same(buf, fields, this.customerCol)) {
+      const n = this.put(0, buf, fields, this.customerCol, true);
+      customer = this.customers.slot(this.scratch, 0, n, this.scratchView);
+      this.customer = customer;
+    }
     let day = NO_DAY;
     if (month >= 0) {
       const d = MONTH_START[month] + dom - 1;
       if (d < NO_DAY) day = d;
     }
-    const c = this.days.cell(slot, day);
+    let c = this.dayCell;
+    if (customer !== this.dayCustomer || day !== this.day) {
+      c = this.days.cell(customer, day);
+      this.dayCell = c;
+      this.dayCustomer = customer;
+      this.day = day;
+    }
     this.days.add(c, qty, rev);
     if (revBig !== null) this.days.addBigRevenue(c, revBig);
     if (this.orders !== null) {
-      this.scratch[n] = 0;
-      const e = this.put(n + 1, buf, fields, this.orderCol, false);
-      this.orders.add(this.orders.slot(this.scratch, 0, e, this.scratchView), qty, 0);
+      const sameOrder = this.lastOrder.same(buf, fields, this.orderCol);
+      if (!sameOrder || customer !== this.orderCustomer) {
+        this.orderCell = this.orders.cell(
+          customer,
+          this.fieldSlot(this.orderKeys as KeySet, buf, fields, this.orderCol),
+        );
+        this.orderCustomer = customer;
+      }
+      this.orders.add(this.orderCell, qty, 0);
     }
     if (this.categories !== null) {
-      this.scratch[n] = 0;
-      const e = this.put(n + 1, buf, fields, this.categoryCol, false);
-      const s = this.categories.slot(this.scratch, 0, e, this.scratchView);
-      this.categories.add(s, qty, rev);
-      if (revBig !== null) this.categories.addBig(s, revBig);
+      const k = this.categories.cell(customer, this.categorySlot(buf, fields));
+      this.categories.add(k, qty, rev);
+      if (revBig !== null) this.categories.addBig(k, revBig);
     }
+  }
+
+  /** The slot of the row's category, from the memo when its bytes are those of the slot there. */
+  private categorySlot(buf: Uint8Array, fields: Fields): number {
+    const f = this.categoryCol;
+    const keys = this.categoryKeys as KeySet;
+    const s = fields.start[f];
+    const len = fields.end[f] - s;
+    if (fields.flag[f] === ESCAPED || len === 0) return this.fieldSlot(keys, buf, fields, f);
+    const m = ((len & 15) << 8) | buf[s];
+    const hit = this.categoryMemo[m] - 1;
+    if (hit >= 0 && keys.keyEnd(hit) - keys.keyStart(hit) === len) {
+      const kb = keys.keyBytes;
+      const ks = keys.keyStart(hit);
+      let i = 0;
+      while (i < len && kb[ks + i] === buf[s + i]) i++;
+      if (i === len) return hit;
+    }
+    const slot = this.fieldSlot(keys, buf, fields, f);
+    this.categoryMemo[m] = slot + 1;
+    return slot;
+  }
+
+  /** The slot of field `f` in `table`: straight from the chunk, or unescaped through the scratch buffer. */
+  private fieldSlot(table: KeySet, buf: Uint8Array, fields: Fields, f: number): number {
+    if (fields.flag[f] === ESCAPED) {
+      const n = this.put(0, buf, fields, f, false);
+      return table.slot(this.scratch, 0, n, this.scratchView);
+    }
+    return table.slot(buf, fields.start[f], fields.end[f], this.view as DataView);
   }
 
   /**
@@ -129,30 +242,94 @@ export class CustomerCells {
     this.categories?.upscale(f);
   }
 
-  /** Per-category sums of the chunk, from its (customer, category) keys: no second lookup per row. */
-  private categoryTotals(cats: KeyTable): KeyTable {
-    const totals = new KeyTable(CUSTOMER_RUNS.categoryTotals, this.maxKeys);
-    const bytes = cats.keyBytes;
-    for (let slot = 0; slot < cats.size; slot++) {
-      let p = cats.keyStart(slot);
-      while (bytes[p] !== 0) p++;
-      const t = totals.slot(bytes, p + 1, cats.keyEnd(slot));
-      totals.rows[t] += cats.rows[slot];
-      totals.unitsBig[t] += cats.unitsOf(slot);
-      totals.revenueBig[t] += cats.revenueOf(slot);
+  /**
+   * A PairTable as the run of its composite keys `customer NUL key`, sorted by (customer, key) bytes,
+   * which is their byte order (see the top of the file).
+   */
+  private encodePairs(pairs: PairTable, customerRank: Uint32Array, keys: KeySet, scale: number): KeyedRun {
+    const sorted = pairs.sortedCells(customerRank, customerRank.length, ranks(keys.sortedSlots()));
+    const out = new KeyedCellsWriter(scale);
+    const customers = this.customers;
+    const cb = customers.keyBytes;
+    const kb = keys.keyBytes;
+    const big = pairs.unitsBig.size > 0 || pairs.revenueBig.size > 0;
+    for (let i = 0; i < sorted.length; i++) {
+      const c = sorted[i];
+      const cs = customers.keyStart(pairs.a[c]);
+      const ce = customers.keyEnd(pairs.a[c]);
+      const ks = keys.keyStart(pairs.b[c]);
+      const ke = keys.keyEnd(pairs.b[c]);
+      const len = ce - cs + 1 + ke - ks;
+      if (len > this.scratch.length) this.grow(len);
+      // The writer may re-read the current key's bytes until the next key: this one is written
+      // only after it.
+      const key = this.scratch;
+      let at = 0;
+      for (let p = cs; p < ce; p++) key[at++] = cb[p];
+      key[at++] = 0;
+      for (let p = ks; p < ke; p++) key[at++] = kb[p];
+      out.key(key, 0, len);
+      if (big && pairs.isBig(c)) out.cellBig(NO_MONTH, pairs.rows[c], pairs.unitsOf(c), pairs.revenueOf(c));
+      else out.cell(NO_MONTH, pairs.rows[c], pairs.units[c], pairs.revenue[c]);
     }
-    return totals;
+    return { kind: 'cust', name: pairs.name, blocks: out.finish() };
   }
 
-  /** The chunk's runs at `scale`; the day table goes back to the pool. */
-  runs(scale: number): KeyedRun[] {
-    const out = [this.days.encode(this.customers, scale, 'cust')];
-    if (this.orders !== null) out.push(encodeDimension(this.orders, scale, 'cust'));
-    if (this.categories !== null) {
-      out.push(encodeDimension(this.categories, scale, 'cust'));
-      out.push(encodeDimension(this.categoryTotals(this.categories), scale, 'cust'));
+  /** Per-category sums of the chunk, from its (customer, category) cells: no second lookup per row. */
+  private categoryTotals(pairs: PairTable, keys: KeySet, scale: number): KeyedRun {
+    const n = keys.size;
+    const rows = new Float64Array(n);
+    const units = new Float64Array(n);
+    const revenue = new Float64Array(n);
+    const unitsBig: bigint[] = new Array(n).fill(0n);
+    const revenueBig: bigint[] = new Array(n).fill(0n);
+    for (let c = 0; c < pairs.size; c++) {
+      const k = pairs.b[c];
+      rows[k] += pairs.rows[c];
+      let u = units[k] + pairs.units[c];
+      if (u > LIMIT || u < -LIMIT) {
+        unitsBig[k] += BigInt(u);
+        u = 0;
+      }
+      units[k] = u;
+      let r = revenue[k] + pairs.revenue[c];
+      if (r > LIMIT || r < -LIMIT) {
+        revenueBig[k] += BigInt(r);
+        r = 0;
+      }
+      revenue[k] = r;
     }
+    for (const [c, v] of pairs.unitsBig) unitsBig[pairs.b[c]] += v;
+    for (const [c, v] of pairs.revenueBig) revenueBig[pairs.b[c]] += v;
+    const out = new KeyedCellsWriter(scale);
+    const kb = keys.keyBytes;
+    for (const k of keys.sortedSlots()) {
+      out.key(kb, keys.keyStart(k), keys.keyEnd(k));
+      if (unitsBig[k] === 0n && revenueBig[k] === 0n) out.cell(NO_MONTH, rows[k], units[k], revenue[k]);
+      else out.cellBig(NO_MONTH, rows[k], unitsBig[k] + BigInt(units[k]), revenueBig[k] + BigInt(revenue[k]));
+    }
+    return { kind: 'cust', name: CUSTOMER_RUNS.categoryTotals, blocks: out.finish() };
+  }
+
+  /** The chunk's runs at `scale`; the tables go back to their pools. */
+  runs(scale: number): KeyedRun[] {
+    const customerOrder = this.customers.sortedSlots();
+    const out = [this.days.encode(this.customers, scale, 'cust', customerOrder)];
+    const customerRank = this.orders !== null || this.categories !== null ? ranks(customerOrder) : null;
+    if (this.orders !== null)
+      out.push(this.encodePairs(this.orders, customerRank as Uint32Array, this.orderKeys as KeySet, scale));
+    if (this.categories !== null) {
+      const keys = this.categoryKeys as KeySet;
+      out.push(this.encodePairs(this.categories, customerRank as Uint32Array, keys, scale));
+      out.push(this.categoryTotals(this.categories, keys, scale));
+    }
+    // The runs hold copies of every key and amount: the tables go back to the pools.
     this.days.release();
+    this.customers.release();
+    this.orderKeys?.release();
+    this.orders?.release();
+    this.categoryKeys?.release();
+    this.categories?.release();
     return out;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Interns byte-range keys without building a string per key: FNV-1a over the bytes, open
- * addressing, byte comparison on hit. Each key carries exact rows/units/revenue accumulators.
+ * addressing, byte comparison on hit. A KeySet only interns (slots in insertion order, sortable by
+ * key bytes); a KeyTable also carries exact rows/units/revenue accumulators per key.
  * Keys that are not valid UTF-8 are interned as their replacement-character form, so the bytes a
  * table holds always decode to distinct strings.
  */
@@ -10,22 +11,21 @@ import { TooManyKeysError } from '../errors.js';
 
 const LIMIT = 2 ** 52;
 
-export class KeyTable {
-  readonly name: string;
-  private readonly maxKeys: number;
+/** Sets whose chunk is done; parsing is synchronous, so a set is reused by the next chunk. */
+const spare: KeySet[] = [];
+
+export class KeySet {
+  name: string;
+  private maxKeys: number;
   private table: Int32Array;
   private mask: number;
   private bytes: Buffer;
   private view: DataView;
   private bytesUsed = 0;
-  private starts: number[] = [];
-  private lengths: number[] = [];
-  private hashes: number[] = [];
-  readonly rows: number[] = [];
-  readonly units: number[] = [];
-  readonly unitsBig: bigint[] = [];
-  readonly revenue: number[] = [];
-  readonly revenueBig: bigint[] = [];
+  private starts = new Int32Array(256);
+  private lengths = new Int32Array(256);
+  private hashes = new Int32Array(256);
+  private count = 0;
 
   constructor(name: string, maxKeys: number) {
     this.name = name;
@@ -36,8 +36,25 @@ export class KeyTable {
     this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
   }
 
+  /** An empty set for a new chunk: a spare one (its arrays kept, so memory does not churn) or a new one. */
+  static take(name: string, maxKeys: number): KeySet {
+    const t = spare.pop();
+    if (t === undefined) return new KeySet(name, maxKeys);
+    t.name = name;
+    t.maxKeys = maxKeys;
+    return t;
+  }
+
+  /** Empties the set and keeps it for the next chunk (only a set from `take`, once its bytes are no longer read). */
+  release(): void {
+    this.table.fill(0);
+    this.count = 0;
+    this.bytesUsed = 0;
+    if (spare.length < 8) spare.push(this);
+  }
+
   get size(): number {
-    return this.starts.length;
+    return this.count;
   }
 
   /** The bytes holding every key; slot s is keyBytes[keyStart(s), keyEnd(s)). Valid until the next insert. */
@@ -62,7 +79,7 @@ export class KeyTable {
    * prefix, slot) words, then a byte comparison inside runs of equal prefixes.
    */
   sortedSlots(): Uint32Array {
-    const n = this.size;
+    const n = this.count;
     const out = new Uint32Array(n);
     if (n === 0) return out;
     const bytes = this.bytes;
@@ -153,7 +170,7 @@ export class KeyTable {
   }
 
   private insert(buf: Uint8Array, s: number, e: number, h: number, p: number): number {
-    if (this.starts.length >= this.maxKeys) {
+    if (this.count >= this.maxKeys) {
       throw new TooManyKeysError(
         `column "${this.name}" has more than ${this.maxKeys} distinct values; raise --max-keys or leave the column out`,
       );
@@ -167,30 +184,59 @@ export class KeyTable {
     }
     const bytes = this.bytes;
     for (let i = 0, at = this.bytesUsed; i < len; i++) bytes[at + i] = buf[s + i];
-    const slot = this.starts.length;
-    this.starts.push(this.bytesUsed);
-    this.lengths.push(len);
-    this.hashes.push(h);
+    const slot = this.count++;
+    if (slot === this.starts.length) this.growKeys();
+    this.starts[slot] = this.bytesUsed;
+    this.lengths[slot] = len;
+    this.hashes[slot] = h;
     this.bytesUsed += len;
-    this.rows.push(0);
-    this.units.push(0);
-    this.unitsBig.push(0n);
-    this.revenue.push(0);
-    this.revenueBig.push(0n);
+    this.added();
     this.table[p] = slot + 1;
-    if (this.starts.length * 2 > this.mask) this.grow();
+    if (this.count * 2 > this.mask) this.grow();
     return slot;
+  }
+
+  /** Called once per new key, after its slot is taken (a KeyTable opens its accumulators). */
+  protected added(): void {}
+
+  private growKeys(): void {
+    const n = this.starts.length * 2;
+    const grow = (a: Int32Array) => {
+      const b = new Int32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.starts = grow(this.starts);
+    this.lengths = grow(this.lengths);
+    this.hashes = grow(this.hashes);
   }
 
   private grow(): void {
     const size = (this.mask + 1) * 2;
     this.table = new Int32Array(size);
     this.mask = size - 1;
-    for (let slot = 0; slot < this.starts.length; slot++) {
+    for (let slot = 0; slot < this.count; slot++) {
       let p = this.hashes[slot] & this.mask;
       while (this.table[p] !== 0) p = (p + 1) & this.mask;
       this.table[p] = slot + 1;
     }
+  }
+}
+
+/** A KeySet with exact rows/units/revenue accumulators per key. */
+export class KeyTable extends KeySet {
+  readonly rows: number[] = [];
+  readonly units: number[] = [];
+  readonly unitsBig: bigint[] = [];
+  readonly revenue: number[] = [];
+  readonly revenueBig: bigint[] = [];
+
+  protected override added(): void {
+    this.rows.push(0);
+    this.units.push(0);
+    this.unitsBig.push(0n);
+    this.revenue.push(0);
+    this.revenueBig.push(0n);
   }
 
   add(slot: number, units: number, revenue: number): void {
@@ -216,7 +262,7 @@ export class KeyTable {
 
   /** Multiplies every money accumulator by `factor` (a scale raise). */
   upscale(factor: bigint): void {
-    for (let i = 0; i < this.starts.length; i++) {
+    for (let i = 0; i < this.size; i++) {
       this.revenueBig[i] = (this.revenueBig[i] + BigInt(this.revenue[i])) * factor;
       this.revenue[i] = 0;
     }

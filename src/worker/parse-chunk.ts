@@ -692,7 +692,7 @@ export function parseChunk(
 }
 
 /** Reads the bytes after the chunk that the rule needs to judge its open quotes; true when all are broken. */
-function confirmed(
+export function confirmed(
   buf: Uint8Array,
   opens: number[],
   spec: ScanSpec,

@@ -8,11 +8,11 @@
 import { readFileSync } from 'node:fs';
 import type { ChunkOutcome } from '../aggregate/partial.js';
 import type { ParseMode } from '../config.js';
-import { DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
+import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
 import type { ScanSpec } from '../scan-spec.js';
 import type { Amounts, CountedCells, CountedKeys, CountedPart } from './counted-part.js';
 import type { JoinTable } from './join-table.js';
-import { ChunkAggregator, type Lookahead, parseChunk } from './parse-chunk.js';
+import { ChunkAggregator, confirmed, type Lookahead, parseChunk } from './parse-chunk.js';
 
 /** Both src/worker and dist/worker sit two levels below the package root. */
 const WASM_URL = new URL('../../dist/wasm/parse.wasm', import.meta.url);
@@ -340,17 +340,4 @@ function scanBlock(agg: ChunkAggregator, buf: Uint8Array, s: number, e: number, 
   let i = 0;
   for (const group of agg.omitted.values()) if (i++ >= omitted) group[1] += line;
   for (let k = undecided; k < agg.undecided.length; k++) agg.undecided[k] += s;
-}
-
-/** As in parse-chunk.ts: reads the bytes after the chunk to judge its open quotes; true when all are broken. */
-function confirmed(
-  buf: Uint8Array,
-  opens: number[],
-  spec: ScanSpec,
-  limit: number,
-  lookahead: Lookahead,
-): boolean {
-  const need = opens[0] + limit + 4 - buf.length;
-  const after = lookahead(need);
-  return openQuotesBroken(buf, opens, after, after.length < need, spec.delimiter, limit);
 }

@@ -12,11 +12,11 @@ describe('order and item columns', () => {
     expect(detectNamed(['x', 'y'], ORDER_ALIASES)).toBe(-1);
   });
 
-  it('baskets only when an item column is asked for; the plain run only notes the order column', () => {
+  it('baskets only when an item column is asked for; the plain run finds the order column silently', () => {
     const header = ['order_id', 'product', 'category', 'price'];
     expect(resolveOrderColumns(header, 'f.csv', cols({}))).toEqual({
       order: 0,
-      notes: ['order: "order_id"'],
+      notes: [],
     });
     const b = resolveOrderColumns(header, 'f.csv', cols({ basket: true }));
     expect(b).toMatchObject({ order: 0, item: 1, basketItems: 1000 });

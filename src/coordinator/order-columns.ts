@@ -26,7 +26,8 @@ export function resolveOrderColumns(header: string[], path: string, options: Col
       ? namedColumn(header, '--order', options.order)
       : detectNamed(header, ORDER_ALIASES);
   const wantsBasket = options.item !== undefined || options.basket === true;
-  if (!wantsBasket) return order >= 0 ? { order, notes: [`order: "${header[order]}"`] } : { notes: [] };
+  // Without baskets the order column serves only customers, whose note names it.
+  if (!wantsBasket) return { ...(order >= 0 ? { order } : {}), notes: [] };
   const item =
     options.item !== undefined
       ? namedColumn(header, '--item', options.item)

@@ -597,7 +597,7 @@ export class ChunkAggregator implements RecordSink {
         const slot = t.slot(d.bytes, d.starts[i], d.ends[i], view);
         const units = d.units.num[i];
         const revenue = d.revenue.num[i] * fn;
-        if (units === units && revenue <= LIMIT) {
+        if (!Number.isNaN(units) && revenue <= LIMIT) {
           t.add(slot, units, revenue);
           t.rows[slot] += d.rows[i] - 1;
         } else {
@@ -615,7 +615,7 @@ export class ChunkAggregator implements RecordSink {
         const c = this.marts[k].cell(slots[m.slot[i]], m.month[i]);
         const units = m.units.num[i];
         const revenue = m.revenue.num[i] * fn;
-        if (units === units && revenue <= LIMIT) this.marts[k].addCounted(c, m.rows[i], units, revenue);
+        if (!Number.isNaN(units) && revenue <= LIMIT) this.marts[k].addCounted(c, m.rows[i], units, revenue);
         else this.marts[k].addCounted(c, m.rows[i], amountAt(m.units, i), amountAt(m.revenue, i) * f);
       }
     });

@@ -24,7 +24,6 @@ import { clientSecurity, TLS_REFUSED } from '../protocol/tls-security.js';
 import { backoffMs } from '../retry.js';
 import { type ScanSpec, validateSpec } from '../scan-spec.js';
 import { JoinAssembler } from './join-table.js';
-import { parseChunk } from './parse-chunk.js';
 import { RangeReader } from './range-reader.js';
 import { parseChunkWith, wasmIneligible, wasmUnavailable } from './wasm-parse.js';
 import { warmWasm } from './wasm-warm.js';

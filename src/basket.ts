@@ -3,7 +3,7 @@
  * basket_pairs. support = orders(A, B) / orders, confidence = orders(A, B) / orders(A),
  * lift = orders(A, B) × orders / (orders(A) × orders(B)). Reads SQLite only.
  */
-import type { BasketOptions } from './config.js';
+import type { BasketOptions } from './config-views.js';
 import { latestBasketRun, type OrdersSummaryRow, ordersSummary, ruleRows } from './db/baskets.js';
 import type { Store } from './db/store.js';
 import { SalesgridError } from './errors.js';

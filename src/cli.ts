@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import {
-  BASKET_OPTION_TABLE,
   CUSTOMER_OPTION_TABLE,
   DEFAULT_DATA,
   DEFAULT_DB,
@@ -15,23 +14,26 @@ import {
   DEFAULT_RETAIL_DATA,
   JOIN_OPTION_TABLE,
   ORDER_OPTION_TABLE,
-  parseBasketOptions,
   parseCoordinatorOptions,
   parseIntOption,
+  parseWorkerOptions,
+  type RawCoordinatorFlags,
+  type RawGenerateFlags,
+  type RawWorkerFlags,
+  RETAIL_DEFAULTS,
+} from './config.js';
+import {
+  BASKET_OPTION_TABLE,
+  parseBasketOptions,
   parseSegmentOptions,
   parseServeOptions,
   parseUiOptions,
-  parseWorkerOptions,
   type RawBasketFlags,
-  type RawCoordinatorFlags,
-  type RawGenerateFlags,
   type RawSegmentFlags,
   type RawServeFlags,
-  type RawWorkerFlags,
-  RETAIL_DEFAULTS,
   SEGMENT_OPTION_TABLE,
   SERVE_OPTION_TABLE,
-} from './config.js';
+} from './config-views.js';
 import { mayHaveCustomers } from './coordinator/customer-columns.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
 import { printFailedSummary, printSummary } from './print-summary.js';

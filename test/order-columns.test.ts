@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ORDER_ALIASES, parseBasketOptions, parseColumnOptions } from '../src/config.js';
+import { ORDER_ALIASES, parseColumnOptions } from '../src/config.js';
+import { parseBasketOptions } from '../src/config-views.js';
 import { basketColumns, detectNamed, resolveOrderColumns } from '../src/coordinator/order-columns.js';
 
 const cols = (raw: Parameters<typeof parseColumnOptions>[0]) => parseColumnOptions(raw);

@@ -3,7 +3,7 @@
  * redirect check, LIKE escaping, and exact yearly sums.
  */
 import { describe, expect, it } from 'vitest';
-import { parseServeOptions, parseUiOptions } from '../src/config.js';
+import { parseServeOptions, parseUiOptions } from '../src/config-views.js';
 import { Auth, parseCookies, SESSION_COOKIE, SESSION_TTL_MS, safeNext } from '../src/serve/auth.js';
 import { containsPattern, yearly } from '../src/serve/queries.js';
 

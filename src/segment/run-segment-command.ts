@@ -4,7 +4,7 @@
  * human tables, JSON or a CRM CSV.
  */
 import fs from 'node:fs';
-import type { SegmentCommandOptions } from '../config.js';
+import type { SegmentCommandOptions } from '../config-views.js';
 import { CUSTOMER_NAMES } from '../coordinator/customer-columns.js';
 import { type CustomerReadNotes, customerRows, type StoredCustomer } from '../db/customers.js';
 import { Store } from '../db/store.js';

@@ -2,7 +2,7 @@
  * `salesgrid serve` and `run --ui`: start the dashboard and print its address (never the token).
  */
 import fs from 'node:fs';
-import type { ServeOptions } from '../config.js';
+import type { ServeOptions } from '../config-views.js';
 import { startServer } from './server.js';
 
 export interface ServeHandle {

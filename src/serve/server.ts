@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import { type FastifyInstance, type FastifyReply, fastify } from 'fastify';
-import type { ServeOptions } from '../config.js';
+import type { ServeOptions } from '../config-views.js';
 import { SalesgridError } from '../errors.js';
 import { Auth, safeNext } from './auth.js';
 import { LiveFeeds } from './live.js';

@@ -5,29 +5,24 @@
  * side table past it (rare: only cells that large pay for a bigint).
  */
 import { KeyedCellsWriter, type KeyedRun, type KeyedRunKind, NO_MONTH } from '../aggregate/keyed-cells.js';
+import { ExactSums } from './exact-sums.js';
 import type { KeySet, KeyTable } from './key-table.js';
 
-const LIMIT = 2 ** 52;
 /** Slots are u16 (months, or days for customer runs). */
 const MONTH_SLOTS = 65536;
 
 /** Tables whose chunk is done; parsing is synchronous, so a table is reused by the next chunk. */
 const spare: CellTable[] = [];
 
-export class CellTable {
+export class CellTable extends ExactSums {
   name: string;
   private index = new Int32Array(1 << 14);
   private mask = (1 << 14) - 1;
   private slot = new Int32Array(256);
   private month = new Uint16Array(256);
-  private rows = new Float64Array(256);
-  private units = new Float64Array(256);
-  private revenue = new Float64Array(256);
-  private readonly unitsBig = new Map<number, bigint>();
-  private readonly revenueBig = new Map<number, bigint>();
-  size = 0;
 
   constructor(name: string) {
+    super();
     this.name = name;
   }
 
@@ -41,12 +36,7 @@ export class CellTable {
   /** Empties the table and keeps it for the next chunk. */
   release(): void {
     this.index.fill(0);
-    this.rows.fill(0, 0, this.size);
-    this.units.fill(0, 0, this.size);
-    this.revenue.fill(0, 0, this.size);
-    this.unitsBig.clear();
-    this.revenueBig.clear();
-    this.size = 0;
+    this.clearSums();
     if (spare.length < 4) spare.push(this);
   }
 
@@ -74,15 +64,13 @@ export class CellTable {
 
   private growCells(): void {
     const n = this.slot.length * 2;
-    const grow = <T extends Int32Array | Uint16Array | Float64Array>(a: T, b: T): T => {
+    const grow = <T extends Int32Array | Uint16Array>(a: T, b: T): T => {
       b.set(a);
       return b;
     };
     this.slot = grow(this.slot, new Int32Array(n));
     this.month = grow(this.month, new Uint16Array(n));
-    this.rows = grow(this.rows, new Float64Array(n));
-    this.units = grow(this.units, new Float64Array(n));
-    this.revenue = grow(this.revenue, new Float64Array(n));
+    this.growSums(n);
   }
 
   private growIndex(): void {
@@ -97,23 +85,6 @@ export class CellTable {
       while (this.index[p] !== 0) p = (p + 1) & this.mask;
       this.index[p] = c + 1;
     }
-  }
-
-  /** Adds one row: units and revenue (at the current scale) within 2^52 each. */
-  add(c: number, units: number, revenue: number): void {
-    this.rows[c]++;
-    let u = this.units[c] + units;
-    if (u > LIMIT || u < -LIMIT) {
-      this.unitsBig.set(c, (this.unitsBig.get(c) ?? 0n) + BigInt(u));
-      u = 0;
-    }
-    this.units[c] = u;
-    let r = this.revenue[c] + revenue;
-    if (r > LIMIT || r < -LIMIT) {
-      this.revenueBig.set(c, (this.revenueBig.get(c) ?? 0n) + BigInt(r));
-      r = 0;
-    }
-    this.revenue[c] = r;
   }
 
   /**
@@ -132,22 +103,9 @@ export class CellTable {
     this.addBigRevenue(c, BigInt(revenue));
   }
 
-  addBigRevenue(c: number, revenue: bigint): void {
-    if (revenue !== 0n) this.revenueBig.set(c, (this.revenueBig.get(c) ?? 0n) + revenue);
-  }
-
   /** Multiplies every revenue by 10^k exactly (a scale raise). */
   upscale(k: number): void {
-    const f = 10 ** k;
-    const fb = 10n ** BigInt(k);
-    for (const [c, v] of this.revenueBig) this.revenueBig.set(c, v * fb);
-    for (let c = 0; c < this.size; c++) {
-      const r = this.revenue[c] * f;
-      if (r > LIMIT || r < -LIMIT) {
-        this.revenueBig.set(c, (this.revenueBig.get(c) ?? 0n) + BigInt(this.revenue[c]) * fb);
-        this.revenue[c] = 0;
-      } else this.revenue[c] = r;
-    }
+    this.scaleRevenue(10n ** BigInt(k));
   }
 
   /**

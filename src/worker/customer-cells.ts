@@ -169,7 +169,7 @@ export class CustomerCells {
     if (this.categories !== null) {
       const k = this.categories.cell(customer, this.categorySlot(buf, fields));
       this.categories.add(k, qty, rev);
-      if (revBig !== null) this.categories.addBig(k, revBig);
+      if (revBig !== null) this.categories.addBigRevenue(k, revBig);
     }
   }
 

@@ -5,8 +5,7 @@
  * within 2^52, a sparse bigint side table past it), so encoding it gives the same cells.
  */
 import { TooManyKeysError } from '../errors.js';
-
-const LIMIT = 2 ** 52;
+import { ExactSums } from './exact-sums.js';
 
 /** Tables whose chunk is done; parsing is synchronous, so a table is reused by the next chunk. */
 const spare: PairTable[] = [];
@@ -18,22 +17,17 @@ function hash(a: number, b: number): number {
   return h ^ (h >>> 16);
 }
 
-export class PairTable {
+export class PairTable extends ExactSums {
   name: string;
   private maxKeys: number;
   private index = new Int32Array(1 << 12);
   private mask = (1 << 12) - 1;
   a = new Int32Array(256);
   b = new Int32Array(256);
-  rows = new Float64Array(256);
-  units = new Float64Array(256);
-  revenue = new Float64Array(256);
-  readonly unitsBig = new Map<number, bigint>();
-  readonly revenueBig = new Map<number, bigint>();
-  size = 0;
 
   /** `name` and `maxKeys` as for a KeyTable of the composite keys (the same error past the cap). */
   constructor(name: string, maxKeys: number) {
+    super();
     this.name = name;
     this.maxKeys = maxKeys;
   }
@@ -50,12 +44,7 @@ export class PairTable {
   /** Empties the table and keeps it for the next chunk. */
   release(): void {
     this.index.fill(0);
-    this.rows.fill(0, 0, this.size);
-    this.units.fill(0, 0, this.size);
-    this.revenue.fill(0, 0, this.size);
-    this.unitsBig.clear();
-    this.revenueBig.clear();
-    this.size = 0;
+    this.clearSums();
     if (spare.length < 4) spare.push(this);
   }
 
@@ -85,15 +74,13 @@ export class PairTable {
 
   private growCells(): void {
     const n = this.a.length * 2;
-    const grow = <T extends Int32Array | Float64Array>(from: T, to: T): T => {
+    const grow = <T extends Int32Array>(from: T, to: T): T => {
       to.set(from);
       return to;
     };
     this.a = grow(this.a, new Int32Array(n));
     this.b = grow(this.b, new Int32Array(n));
-    this.rows = grow(this.rows, new Float64Array(n));
-    this.units = grow(this.units, new Float64Array(n));
-    this.revenue = grow(this.revenue, new Float64Array(n));
+    this.growSums(n);
   }
 
   private growIndex(): void {
@@ -107,52 +94,9 @@ export class PairTable {
     }
   }
 
-  /** Adds one row: units and revenue (at the current scale) within 2^52 each. */
-  add(c: number, units: number, revenue: number): void {
-    this.rows[c]++;
-    let u = this.units[c] + units;
-    if (u > LIMIT || u < -LIMIT) {
-      this.unitsBig.set(c, (this.unitsBig.get(c) ?? 0n) + BigInt(u));
-      u = 0;
-    }
-    this.units[c] = u;
-    let r = this.revenue[c] + revenue;
-    if (r > LIMIT || r < -LIMIT) {
-      this.revenueBig.set(c, (this.revenueBig.get(c) ?? 0n) + BigInt(r));
-      r = 0;
-    }
-    this.revenue[c] = r;
-  }
-
-  /** Adds a revenue too large for the number path. */
-  addBig(c: number, revenue: bigint): void {
-    if (revenue !== 0n) this.revenueBig.set(c, (this.revenueBig.get(c) ?? 0n) + revenue);
-  }
-
   /** Multiplies every revenue by `factor` exactly (a scale raise). */
   upscale(factor: bigint): void {
-    for (const [c, v] of this.revenueBig) this.revenueBig.set(c, v * factor);
-    const f = Number(factor);
-    for (let c = 0; c < this.size; c++) {
-      const r = this.revenue[c] * f;
-      if (r > LIMIT || r < -LIMIT) {
-        this.revenueBig.set(c, (this.revenueBig.get(c) ?? 0n) + BigInt(this.revenue[c]) * factor);
-        this.revenue[c] = 0;
-      } else this.revenue[c] = r;
-    }
-  }
-
-  unitsOf(c: number): bigint {
-    return (this.unitsBig.get(c) ?? 0n) + BigInt(this.units[c]);
-  }
-
-  revenueOf(c: number): bigint {
-    return (this.revenueBig.get(c) ?? 0n) + BigInt(this.revenue[c]);
-  }
-
-  /** True when cell c has a part in the bigint side tables. */
-  isBig(c: number): boolean {
-    return this.unitsBig.has(c) || this.revenueBig.has(c);
+    this.scaleRevenue(factor);
   }
 
   /**

@@ -240,6 +240,23 @@ describe('keyed cells: hand-built bytes', () => {
     });
   }
 
+  // A trusted block (the coordinator's own spill) skips the per-cell checks, never the framing.
+  const framing = new Set([
+    'short',
+    'bad magic',
+    'scale 12',
+    'unused key',
+    'trailing byte',
+    'wide digits not digits',
+  ]);
+  for (const [what, make] of broken) {
+    it(`a trusted block with ${what} is ${framing.has(what) ? 'still rejected' : 'read as given'}`, () => {
+      const read = () => new CellBlock(make(), false, true);
+      if (framing.has(what)) expect(read).toThrow(ProtocolError);
+      else expect(read).not.toThrow();
+    });
+  }
+
   it("rejects a mart run with a month past NO_MONTH; a customer run's slot is a day up to 65535", () => {
     const block = handBlock(2, ['a'], [{ key: 0, month: 5000, rows: 1, units: 1, revenue: 1 }]);
     expect(() => validateRun({ kind: 'mart', name: 'm', blocks: [block] }, 10)).toThrow(/month/);

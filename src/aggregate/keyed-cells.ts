@@ -234,9 +234,10 @@ export class CellBlock {
   /**
    * Validates everything a merge relies on: sizes, key order, (key, month) order, amount ranges.
    * `owned`: the caller hands the bytes over (a fresh SQLite blob), so an aligned block is used in
-   * place instead of copied.
+   * place instead of copied. `trusted`: bytes this coordinator validated before storing them (the
+   * spill, the stored marts); only the header, size and wide section are checked again.
    */
-  constructor(bytes: Uint8Array, owned = false) {
+  constructor(bytes: Uint8Array, owned = false, trusted = false) {
     if (bytes.length < HEADER_BYTES) bad('short block');
     let copy: Uint8Array;
     if (owned && bytes.byteOffset % 4 === 0) copy = bytes;
@@ -275,29 +276,7 @@ export class CellBlock {
     p += pad4(2 * n);
     const off = this.keyOffset;
     if (off[0] !== 0 || off[nKeys] !== keyBytes) bad('key offsets');
-    for (let k = 0; k < nKeys; k++) if (off[k + 1] < off[k]) bad('key offsets');
-    if (!isUtf8(this.keys)) bad('keys are not UTF-8');
-    for (let k = 1; k < nKeys; k++) {
-      if (compareBytes(this.keys, off[k - 1], off[k], this.keys, off[k], off[k + 1]) >= 0) bad('key order');
-    }
-    // Every key is used, in order, and months ascend within a key.
-    let prevKey = 0;
-    let prevMonth = -1;
-    for (let c = 0; c < n; c++) {
-      const k = this.cellKey[c];
-      const m = this.month[c];
-      if (k === prevKey) {
-        if (m <= prevMonth) bad('cell order');
-      } else if (k !== prevKey + 1 || c === 0) bad('cell order');
-      prevKey = k;
-      prevMonth = m;
-      const uh = this.uHi[c];
-      const rh = this.rHi[c];
-      if (uh > 2 ** 21 || uh < -(2 ** 21) || rh > 2 ** 21 || rh < -(2 ** 21)) bad('amount');
-      if (this.units(c) > SAFE || this.units(c) < -SAFE || this.revenue(c) > SAFE || this.revenue(c) < -SAFE)
-        bad('amount');
-    }
-    if (this.cellKey[0] !== 0 || prevKey !== nKeys - 1) bad('unused key');
+    if (!trusted) this.validateCells();
     let wide: Map<number, bigint> | null = null;
     const end = p + wideBytes;
     while (p < end) {
@@ -318,6 +297,34 @@ export class CellBlock {
     }
     for (; p < copy.length; p++) if (copy[p] !== 0) bad('padding');
     this.wide = wide;
+  }
+
+  /** Key order, UTF-8, (key, month) order and amount ranges: what a merge relies on. */
+  private validateCells(): void {
+    const off = this.keyOffset;
+    for (let k = 0; k < this.nKeys; k++) if (off[k + 1] < off[k]) bad('key offsets');
+    if (!isUtf8(this.keys)) bad('keys are not UTF-8');
+    for (let k = 1; k < this.nKeys; k++) {
+      if (compareBytes(this.keys, off[k - 1], off[k], this.keys, off[k], off[k + 1]) >= 0) bad('key order');
+    }
+    // Every key is used, in order, and months ascend within a key.
+    let prevKey = 0;
+    let prevMonth = -1;
+    for (let c = 0; c < this.nCells; c++) {
+      const k = this.cellKey[c];
+      const m = this.month[c];
+      if (k === prevKey) {
+        if (m <= prevMonth) bad('cell order');
+      } else if (k !== prevKey + 1 || c === 0) bad('cell order');
+      prevKey = k;
+      prevMonth = m;
+      const uh = this.uHi[c];
+      const rh = this.rHi[c];
+      if (uh > 2 ** 21 || uh < -(2 ** 21) || rh > 2 ** 21 || rh < -(2 ** 21)) bad('amount');
+      if (this.units(c) > SAFE || this.units(c) < -SAFE || this.revenue(c) > SAFE || this.revenue(c) < -SAFE)
+        bad('amount');
+    }
+    if (this.cellKey[0] !== 0 || prevKey !== this.nKeys - 1) bad('unused key');
   }
 
   keyStart(k: number): number {

@@ -62,7 +62,7 @@ export function runSources(
       if (row === undefined)
         throw new Error(`cell run ${kind} "${name}" of chunk ${chunk_id} lost block ${seq - 1}`);
       if (consume) drop.run(runId, kind, name, chunk_id, seq - 1);
-      return new CellBlock(row.data, true);
+      return new CellBlock(row.data, true, true);
     };
   });
 }

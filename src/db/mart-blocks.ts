@@ -184,7 +184,7 @@ export function* martBlocks(prep: ReadPrepare, runId: number, mart: string): Gen
   for (let seq = 0; seq < n; seq++) {
     const row = get.get(runId, mart, seq) as { data: Uint8Array } | undefined;
     if (row === undefined) throw new Error(`mart "${mart}" of run ${runId} lost block ${seq}`);
-    yield new CellBlock(row.data, true);
+    yield new CellBlock(row.data, true, true);
   }
 }
 
@@ -222,7 +222,7 @@ export function martKeyCells(prep: ReadPrepare, runId: number, mart: string, key
      ORDER BY first_key DESC LIMIT 1`,
   ).get(runId, mart, key) as { data: Uint8Array } | undefined;
   if (row === undefined) return [];
-  const b = new CellBlock(row.data, true);
+  const b = new CellBlock(row.data, true, true);
   const want = Buffer.from(key, 'utf8');
   let lo = 0;
   let hi = b.nKeys - 1;

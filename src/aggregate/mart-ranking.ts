@@ -88,7 +88,9 @@ export class TopN {
       while (i > 0) {
         const p = (i - 1) >> 1;
         if (!better(metric(h[p], by), h[p].ord, metric(h[i], by), h[i].ord)) break;
-        [h[p], h[i]] = [h[i], h[p]];
+        const t = h[p];
+        h[p] = h[i];
+        h[i] = t;
         i = p;
       }
       this.setBar();
@@ -104,7 +106,9 @@ export class TopN {
       // The weaker child goes up.
       const w = r < h.length && better(metric(h[l], by), h[l].ord, metric(h[r], by), h[r].ord) ? r : l;
       if (!better(metric(h[i], by), h[i].ord, metric(h[w], by), h[w].ord)) break;
-      [h[i], h[w]] = [h[w], h[i]];
+      const t = h[i];
+      h[i] = h[w];
+      h[w] = t;
       i = w;
     }
     this.setBar();
@@ -123,12 +127,48 @@ export interface RankDepths {
   all: number;
 }
 
-/** Sums of one key over one period, reused from key to key. */
-interface Acc {
-  period: number;
-  rows: number;
-  units: Amount;
-  revenue: Amount;
+/**
+ * Sums of one key over one period, reused from key to key. Numbers while exact, with a bigint part
+ * past 2^53 (an Amount field would box every number stored in it: an allocation per cell).
+ */
+class Acc {
+  period = 0;
+  rows = 0;
+  private u = 0;
+  private ub = 0n;
+  private r = 0;
+  private rb = 0n;
+
+  reset(period: number): void {
+    this.period = period;
+    this.rows = 0;
+    this.u = 0;
+    this.ub = 0n;
+    this.r = 0;
+    this.rb = 0n;
+  }
+
+  add(rows: number, units: Amount, revenue: Amount): void {
+    this.rows += rows;
+    if (typeof units === 'number' && Math.abs(this.u + units) < SAFE) this.u += units;
+    else {
+      this.ub += BigInt(this.u) + BigInt(units);
+      this.u = 0;
+    }
+    if (typeof revenue === 'number' && Math.abs(this.r + revenue) < SAFE) this.r += revenue;
+    else {
+      this.rb += BigInt(this.r) + BigInt(revenue);
+      this.r = 0;
+    }
+  }
+
+  get units(): Amount {
+    return this.ub === 0n ? this.u : addAmount(this.ub, this.u);
+  }
+
+  get revenue(): Amount {
+    return this.rb === 0n ? this.r : addAmount(this.rb, this.r);
+  }
 }
 
 /**
@@ -148,7 +188,7 @@ export class MartRanker {
   /** The current key's sums per year (years ascend within a key); `years` of them in use. */
   private readonly yearAcc: Acc[] = [];
   private yearsUsed = 0;
-  private readonly total: Acc = { period: 0, rows: 0, units: 0, revenue: 0 };
+  private readonly total = new Acc();
   private any = false;
 
   /** `bys`: the metrics to rank by (all three when the merge stores them; one for a deep `top`). */
@@ -174,7 +214,8 @@ export class MartRanker {
   private offer(hs: TopN[], rows: number, units: Amount, revenue: Amount): void {
     const ord = this.ord;
     let e: RankEntry | null = null;
-    for (const h of hs) {
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i];
       const v = h.by === 'revenue' ? revenue : h.by === 'units' ? units : rows;
       if (!h.takes(v, ord)) continue;
       e ??= { key: this.textOf(), ord, rows, units, revenue };
@@ -205,10 +246,7 @@ export class MartRanker {
       this.keyE = ke;
       this.any = true;
     }
-    const t = this.total;
-    t.rows += rows;
-    t.units = addAmount(t.units, units);
-    t.revenue = addAmount(t.revenue, revenue);
+    this.total.add(rows, units, revenue);
     if (month === NO_MONTH) return;
     if (this.depths.month > 0) {
       let hs = this.months[month];
@@ -220,16 +258,11 @@ export class MartRanker {
     let a = this.yearsUsed > 0 ? ya[this.yearsUsed - 1] : undefined;
     if (a === undefined || a.period !== year) {
       a = ya[this.yearsUsed];
-      if (a === undefined) ya.push((a = { period: 0, rows: 0, units: 0, revenue: 0 }));
+      if (a === undefined) ya.push((a = new Acc()));
       this.yearsUsed++;
-      a.period = year;
-      a.rows = 0;
-      a.units = 0;
-      a.revenue = 0;
+      a.reset(year);
     }
-    a.rows += rows;
-    a.units = addAmount(a.units, units);
-    a.revenue = addAmount(a.revenue, revenue);
+    a.add(rows, units, revenue);
   }
 
   private flushKey(): void {
@@ -242,9 +275,7 @@ export class MartRanker {
     this.yearsUsed = 0;
     const t = this.total;
     this.offer(this.all, t.rows, t.units, t.revenue);
-    t.rows = 0;
-    t.units = 0;
-    t.revenue = 0;
+    t.reset(0);
     this.any = false;
   }
 

@@ -78,8 +78,12 @@ export class KeyedMerge {
   /** The emitted cell. */
   month = 0;
   rows = 0;
-  units: number | bigint = 0;
-  revenue: number | bigint = 0;
+  // Amounts as a number field plus a bigint past 2^53: a field that also held bigints would box
+  // every number stored in it (a heap allocation per cell).
+  private uN = 0;
+  private uB: bigint | null = null;
+  private rN = 0;
+  private rB: bigint | null = null;
   /** Distinct keys emitted so far. */
   keys = 0;
   private outBlock: CellBlock | null = null;
@@ -115,7 +119,9 @@ export class KeyedMerge {
       const r = l + 1;
       const m = r < n && this.less(h[r], h[l]) ? r : l;
       if (!this.less(h[m], h[i])) return;
-      [h[i], h[m]] = [h[m], h[i]];
+      const t = h[i];
+      h[i] = h[m];
+      h[m] = t;
       i = m;
     }
   }
@@ -159,33 +165,38 @@ export class KeyedMerge {
     this.outPre = first.pre;
     this.outKey = first.key;
     this.month = first.block.month[first.cell];
-    this.rows = 0;
-    let units: number | bigint = 0;
-    let revenue: number | bigint = 0;
+    let rows = 0;
+    let uN = 0;
+    let uB: bigint | null = null;
+    let rN = 0;
+    let rB: bigint | null = null;
     do {
       const c = this.heap[0];
       const b = c.block;
       const i = c.cell;
-      this.rows += b.rows[i];
+      rows += b.rows[i];
       const u = b.units(i);
-      units =
-        typeof units === 'number' && !Number.isNaN(u) && Math.abs(units + u) < SAFE
-          ? units + u
-          : BigInt(units) + b.unitsBig(i);
+      if (uB === null && !Number.isNaN(u) && Math.abs(uN + u) < SAFE) uN += u;
+      else {
+        uB = (uB ?? BigInt(uN)) + b.unitsBig(i);
+        uN = 0;
+      }
       const f = this.scale - b.scale;
       const r = b.revenue(i);
       const lifted = Number.isNaN(r) ? Number.NaN : r * POW10[f];
-      revenue =
-        typeof revenue === 'number' &&
-        !Number.isNaN(lifted) &&
-        Math.abs(lifted) < SAFE &&
-        Math.abs(revenue + lifted) < SAFE
-          ? revenue + lifted
-          : BigInt(revenue) + b.revenueBig(i) * 10n ** BigInt(f);
+      if (rB === null && !Number.isNaN(lifted) && Math.abs(lifted) < SAFE && Math.abs(rN + lifted) < SAFE)
+        rN += lifted;
+      else {
+        rB = (rB ?? BigInt(rN)) + b.revenueBig(i) * 10n ** BigInt(f);
+        rN = 0;
+      }
       this.advance();
     } while (this.heap.length > 0 && this.sameAsOut(this.heap[0]));
-    this.units = units;
-    this.revenue = revenue;
+    this.rows = rows;
+    this.uN = uN;
+    this.uB = uB;
+    this.rN = rN;
+    this.rB = rB;
     const ob = this.outBlock as CellBlock;
     if (
       this.lastBlock === null ||
@@ -196,6 +207,16 @@ export class KeyedMerge {
     this.lastPre = this.outPre;
     this.lastKey = this.outKey;
     return true;
+  }
+
+  /** The emitted cell's units: a number while exact (|v| < 2^53), else a bigint. */
+  get units(): number | bigint {
+    return this.uB ?? this.uN;
+  }
+
+  /** The emitted cell's revenue at `scale`, as `units`. */
+  get revenue(): number | bigint {
+    return this.rB ?? this.rN;
   }
 
   /** The emitted key's bytes: `keyBytes()[keyStart(), keyEnd())`. */

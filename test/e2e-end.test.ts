@@ -1,6 +1,6 @@
 /**
  * The ends of a run with real processes: a worker that connects after the end learns that its run
- * is over; a run whose end cannot be recorded exits 1 and stays resumable; --resume refuses flags
+ * is over; with keyed work, workers are released before the merge; a run whose end cannot be recorded exits 1 and stays resumable; --resume refuses flags
  * that conflict with the stored run.
  */
 import fs from 'node:fs';
@@ -42,6 +42,31 @@ describe('the end of a run', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(late.out() + late.err()).toMatch(/run 1 already ended \(done\)/);
     await c.waitFor(/worker late connected after the end; told it run 1 is done/);
+    expect(await c.exit).toBe(0);
+    expect(sameTotals(await report(db), ref)).toEqual([]);
+  }, 60_000);
+
+  it('with keyed work the workers are released before the merge, and the run is still done', async () => {
+    const db = path.join(dir, 'release.db');
+    const c = cli([
+      'coordinator',
+      csv,
+      '--port',
+      '0',
+      '--db',
+      db,
+      '--chunk-size',
+      '256KiB',
+      '--mart',
+      'Country',
+    ]);
+    const port = await listeningPort(c);
+    const w1 = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'w1']);
+    expect(await w1.exit, w1.err()).toBe(0);
+    expect(w1.out() + w1.err()).toMatch(
+      /w1: run 1 has every chunk counted; the coordinator is merging its results/,
+    );
+    expect(w1.out() + w1.err()).not.toMatch(/could not reach|connection lost/);
     expect(await c.exit).toBe(0);
     expect(sameTotals(await report(db), ref)).toEqual([]);
   }, 60_000);

@@ -497,6 +497,13 @@ export class Coordinator {
     this.finished = true;
     for (const t of this.timers) clearInterval(t);
     const now = Date.now();
+    const connected = this.sessions.ready().map((s) => s.workerId);
+    // Merging keyed cells blocks this process for seconds (tens at 10M keys), longer than a
+    // worker waits for a silent coordinator: release the workers first.
+    const keyed = this.spec.dimensions.length > 0 || (this.spec.marts ?? []).length > 0;
+    const released =
+      wanted === 'done' && (keyed || this.spec.customer !== undefined || basketColumns(this.spec) !== null);
+    if (released) this.sessions.end(this.runId, 'closing');
     const { status, error, baskets } = recordEnd({
       store: this.store,
       runId: this.runId,
@@ -512,7 +519,7 @@ export class Coordinator {
       basket: basketColumns(this.spec),
       dataStart: this.dataStart,
       fileSize: this.fileSize,
-      connected: this.sessions.ready().map((s) => s.workerId),
+      connected,
       nowMs: now,
       lockStaleMs: LOCK_STALE_MS,
       ui: this.ui,
@@ -520,7 +527,7 @@ export class Coordinator {
     // The wall time includes closing the run (the merge of keyed cells into their tables).
     const closedMs = Date.now();
     this.endStatus = status;
-    this.sessions.end(this.runId, status);
+    if (!released) this.sessions.end(this.runId, status);
     await this.file.close().catch(() => {});
     const summary = summarize({
       ...{ runId: this.runId, status, error, file: this.opts.file, db: this.store.path },

@@ -355,7 +355,7 @@ function session(
           case 'done':
             if (joined)
               ui.info(
-                `${opts.id}: run ${msg.runId} is ${msg.status}; ${summary.chunks} chunk(s), ${summary.rows.toLocaleString('en-US')} rows parsed`,
+                `${opts.id}: run ${msg.runId} ${msg.status === 'closing' ? 'has every chunk counted; the coordinator is merging its results' : `is ${msg.status}`}; ${summary.chunks} chunk(s), ${summary.rows.toLocaleString('en-US')} rows parsed`,
               );
             else
               ui.info(

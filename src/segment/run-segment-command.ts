@@ -58,10 +58,14 @@ export function segmentRun(opts: SegmentCommandOptions): SegmentOutput {
     const cursor = store
       .statement('SELECT * FROM customers WHERE run_id = ? ORDER BY customer')
       .iterate(runId) as IterableIterator<StoredCustomer>;
+    const { count } = store
+      .statement('SELECT count(*) AS count FROM customers WHERE run_id = ?')
+      .get(runId) as { count: number };
     let result: SegmentResult;
     try {
       result = runSegment(customerRows(cursor, notes), {
         seed: opts.seed,
+        sizeHint: count,
         ...(opts.k === null ? {} : { k: opts.k }),
       });
     } catch (err) {

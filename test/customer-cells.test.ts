@@ -3,10 +3,14 @@
 // kept in test/helpers/customer-cells-v1.ts: the coordinator, spill and merge rely on the bytes.
 import { describe, expect, it } from 'vitest';
 import type { KeyedRun } from '../src/aggregate/keyed-cells.js';
+import { parseColumnOptions } from '../src/config.js';
+import { detectLayout } from '../src/coordinator/layout.js';
 import { TooManyKeysError } from '../src/errors.js';
 import type { ScanSpec } from '../src/scan-spec.js';
 import { CustomerCells } from '../src/worker/customer-cells.js';
-import { ESCAPED, Fields, PLAIN } from '../src/worker/tokenizer.js';
+import { KeySet } from '../src/worker/key-table.js';
+import { parseChunk } from '../src/worker/parse-chunk.js';
+import { ESCAPED, Fields, fieldText, PLAIN } from '../src/worker/tokenizer.js';
 import { CustomerCellsV1 } from './helpers/customer-cells-v1.js';
 import { Rng } from './helpers/prng.js';
 
@@ -122,6 +126,30 @@ interface Cells {
   runs(scale: number): KeyedRun[];
 }
 
+/**
+ * `feed` with the customer slots of a mart key table on the customer column, looked up the way
+ * parse-chunk's slotOf does (escaped keys unescaped to text first).
+ */
+function feedShared(s: ScanSpec, input: Row[], drop = (_: Row) => false): KeyedRun[] {
+  const mart = new KeySet('customer_id', s.maxKeys);
+  const cells = new CustomerCells(s, mart);
+  const slotOf = (buf: Uint8Array, fields: Fields) => {
+    const [b, e] = [fields.start[CUSTOMER], fields.end[CUSTOMER]];
+    if (fields.flag[CUSTOMER] !== ESCAPED) return mart.slot(buf, b, e);
+    const key = Buffer.from(fieldText(buf, b, e, ESCAPED), 'utf8');
+    return mart.slot(key, 0, key.length);
+  };
+  const kept = input.filter((r) => !drop(r));
+  return feed(
+    {
+      add: (buf, fields, ...rest) => cells.add(buf, fields, ...rest, slotOf(buf, fields)),
+      upscale: (k) => cells.upscale(k),
+      runs: (scale) => cells.runs(scale, mart.sortedSlots()),
+    },
+    kept,
+  );
+}
+
 /** Feeds the rows, each in its own buffer place as a chunk holds them, and encodes. */
 function feed(cells: Cells, input: Row[]): KeyedRun[] {
   const total = input.reduce((a, r) => a + r.raw.reduce((b, f) => b + f.length + 1, 0), 0);
@@ -182,6 +210,29 @@ describe('customer cells', () => {
     }
   });
 
+  it('encode the same bytes with the customer slots of a mart on the same column', () => {
+    const hasNul = (r: Row) => r.raw[CUSTOMER].includes(0);
+    for (const seed of [21, 22]) {
+      const input = rows(seed, 20_000, seed === 22);
+      for (const [order, category] of [
+        [true, true],
+        [false, false],
+      ]) {
+        const s = spec(order, category);
+        // with ids holding a NUL (the chunk stops sharing there) and without (shared to the end)
+        expect(input.some(hasNul)).toBe(true);
+        same(feedShared(s, input), feed(new CustomerCellsV1(s), input));
+        same(
+          feedShared(s, input, hasNul),
+          feed(
+            new CustomerCellsV1(s),
+            input.filter((r) => !hasNul(r)),
+          ),
+        );
+      }
+    }
+  });
+
   it('refuse the same number of distinct orders and categories as before', () => {
     for (const [order, category] of [
       [true, false],
@@ -209,5 +260,40 @@ describe('customer cells', () => {
       );
       expect(message(new CustomerCells(s))).toBe(expected);
     }
+  });
+});
+
+describe('customer cells in a chunk', () => {
+  it('are the same bytes with and without a mart on the customer column', () => {
+    const rng = new Rng(31);
+    const ids = ['C1', 'C22', '"C""3"', 'Ünï', 'a\u0000b', 'a\uFFFDb', 'C1', '""', '"x,y"'];
+    const lines = ['customer_id,order_id,category,sales_date,price,quantity,total_cost'];
+    for (let i = 0; i < 3_000; i++) {
+      // the NUL customer only in the second half: the chunk shares the mart's slots until then
+      const pool = i < 1_500 ? ids.filter((c) => !c.includes('\u0000')) : ids;
+      const id = rng.chance(0.7) ? pool[rng.int(0, pool.length - 1)] : `C${rng.int(100, 900)}`;
+      const day = String(rng.int(1, 28)).padStart(2, '0');
+      lines.push(
+        `${id},O${i >> 1},${['Home', 'Toys'][i % 2]},2024-0${rng.int(1, 9)}-${day},1.00,${rng.int(1, 5)},${rng.int(1, 999)}.${rng.int(10, 99)}`,
+      );
+    }
+    const bytes = Buffer.from(`${lines.join('\n')}\n`);
+    const layout = (mart: string[]) =>
+      detectLayout({ bytes, complete: true, path: 'mem.csv' }, parseColumnOptions({ mart }));
+    const plain = layout([]);
+    const withMart = layout(['customer_id']);
+    expect(withMart.spec.customer).toBe(0);
+    expect(withMart.spec.marts?.map((m) => m.index)).toEqual([0]);
+    const body = bytes.subarray(plain.dataStart);
+    const custOf = (buf: Uint8Array, spec: ScanSpec) =>
+      parseChunk(buf, spec).cells.filter((r) => r.kind === 'cust');
+    expect(parseChunk(body, withMart.spec).agg.rows).toBe(3_000);
+    const a = custOf(body, plain.spec);
+    const b = custOf(body, withMart.spec);
+    expect(a.map((r) => r.name)).toEqual(['days', 'orders', 'categories', 'category-totals']);
+    same(b, a);
+    // and the rows before the NUL customer alone (shared to the chunk's end)
+    const half = Buffer.from(`${lines.slice(1, 1_501).join('\n')}\n`);
+    same(custOf(half, withMart.spec), custOf(half, plain.spec));
   });
 });

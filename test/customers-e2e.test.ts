@@ -110,6 +110,24 @@ describe('customers table from a run', () => {
     }, 120_000);
   }
 
+  it('matches it with --mart customer_id too (the customers reuse the mart keys)', async () => {
+    const db = path.join(dir, 'mart.db');
+    const p = cli([
+      'run',
+      csv,
+      '--db',
+      db,
+      '--workers',
+      '2',
+      '--chunk-size',
+      '64KiB',
+      '--mart',
+      'customer_id',
+    ]);
+    expect(await p.exit, p.err()).toBe(0);
+    expect(differences(db)).toEqual([]);
+  }, 120_000);
+
   it('a worker killed mid-chunk: its chunks go elsewhere, every customer counted once', async () => {
     const db = path.join(dir, 'kill.db');
     const c = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '16KiB']);

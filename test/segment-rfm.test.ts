@@ -53,7 +53,7 @@ describe('RFM', () => {
     const day = (t: string) => Date.parse(`${t}T00:00:00Z`) / 86_400_000;
     const expected = new Map<string, { customers: number; revenue: bigint }>();
     for (const name of RFM_SEGMENTS) expected.set(name, { customers: 0, revenue: 0n });
-    const index = new Map(table.ids.map((id, i) => [id, i]));
+    const index = new Map(Array.from({ length: table.n }, (_, i) => [table.ids.get(i), i]));
     for (const row of rows) {
       const rec = asOf - day(row.lastDate);
       const rev = cents(row.revenue);
@@ -97,7 +97,7 @@ describe('lifetime-value deciles', () => {
         .safeIntegers(true)
         .all() as Array<{ d: bigint; customers: bigint; cents: bigint }>;
       db.close();
-      const index = new Map(table.ids.map((id, i) => [id, i]));
+      const index = new Map(Array.from({ length: table.n }, (_, i) => [table.ids.get(i), i]));
       for (const r of ranked) expect(decile[index.get(r.customer) as number]).toBe(r.d);
       expect(deciles.map((d) => [d.decile, d.customers, cents(d.revenue)])).toEqual(
         perDecile.map((d) => [Number(d.d), Number(d.customers), d.cents]),

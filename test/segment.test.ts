@@ -1,8 +1,8 @@
 import { Matrix, SVD } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
 import { clusterPoints, DEFAULT_CLUSTER_OPTIONS, silhouettes } from '../src/segment/cluster.js';
-import { buildCustomerTable, type CustomerRow } from '../src/segment/customer-table.js';
-import { buildFeatures } from '../src/segment/features.js';
+import { buildCustomerTable, CustomerIds, type CustomerRow } from '../src/segment/customer-table.js';
+import { buildFeatures, featureColumn } from '../src/segment/features.js';
 import { runPca } from '../src/segment/pca.js';
 import { customerSegments, MIN_CUSTOMERS, runSegment } from '../src/segment/run-segment.js';
 import { Rng } from './helpers/prng.js';
@@ -303,7 +303,8 @@ describe('features', () => {
     expect([...table.revenue]).toEqual([100_500n, 9_999n, 2_000_000n]);
     const f = buildFeatures(table);
     expect(f.asOf).toBe('2025-03-31');
-    const col = (name: string) => Array.from(f.raw[f.names.indexOf(name)]);
+    const d = f.names.length;
+    const col = (name: string) => Array.from(featureColumn(f.rawRow, 3, d, f.names.indexOf(name)));
     expect(col('recency')).toEqual([30, 49, 0]);
     expect(col('frequency')).toEqual([2, 1, 5]);
     expect(col('monetary')).toEqual([100.5, 9.999, 2000]);
@@ -314,13 +315,71 @@ describe('features', () => {
     expect(col('topCategoryShare')).toEqual([0, 1, 0.75]);
     expect(col('share:Books')).toEqual([0, 1, 0.25]);
     expect(col('share:Toys')).toEqual([0, 0, 0.75]);
-    const d = f.names.length;
     for (let j = 0; j < d; j++) {
-      const v = [0, 1, 2].map((i) => f.z[i * d + j]);
+      const v = Array.from(featureColumn(f.zRow, 3, d, j));
       expect(v.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 12);
       // base features and the top share have variance 1; the two share columns 1/2 each
       expect(v.reduce((a, b) => a + b * b, 0) / 2).toBeCloseTo(j < 8 ? 1 : 0.5, 12);
       expect(f.weights[j]).toBeCloseTo(j < 8 ? 1 : Math.SQRT1_2, 15);
     }
+  });
+});
+
+describe('streamed rows', () => {
+  it('PCA of the features computed row by row matches an SVD of the materialized matrix to 1e-9', () => {
+    const { rows } = plantedCustomers(6, 800);
+    const withShares = rows.map((r, i) => ({
+      ...r,
+      categoryShares: { Books: (i % 7) / 7, Toys: ((i * 3) % 5) / 10 },
+    }));
+    const table = buildCustomerTable(withShares);
+    const f = buildFeatures(table);
+    const n = table.n;
+    const d = f.names.length;
+    const X = new Matrix(n, d);
+    const row = new Float64Array(d);
+    for (let i = 0; i < n; i++) {
+      f.zRow(i, row);
+      for (let j = 0; j < d; j++) X.set(i, j, row[j]);
+    }
+    const svd = new SVD(X, { computeLeftSingularVectors: false, computeRightSingularVectors: false });
+    const eig = svd.diagonal.map((v) => (v * v) / (n - 1));
+    const sum = eig.reduce((a, v) => a + v, 0);
+    const res = runSegment(withShares, { seed: 1 });
+    expect(res.summary.explainedVariance).toHaveLength(d);
+    for (let j = 0; j < d; j++)
+      expect(Math.abs(res.summary.explainedVariance[j] - eig[j] / sum)).toBeLessThan(1e-9);
+    // each standardized column: mean 0, variance = weight²
+    for (let j = 0; j < d; j++) {
+      const col = featureColumn(f.zRow, n, d, j);
+      const mean = col.reduce((a, v) => a + v, 0) / n;
+      const variance = col.reduce((a, v) => a + v * v, 0) / (n - 1);
+      expect(Math.abs(mean)).toBeLessThan(1e-12);
+      if (f.sd[j] > 0) expect(variance).toBeCloseTo(f.weights[j] ** 2, 10);
+    }
+  });
+
+  it('packs customer ids in byte order, finds duplicates, and sorts unsorted input the same way', () => {
+    const ids = new CustomerIds(2);
+    const words = ['b', 'a', 'ab', 'é', 'z', '\u{1F600}', '\uFFFD', 'a'.repeat(200)];
+    for (const w of words) ids.push(w);
+    expect(ids.length).toBe(words.length);
+    expect(Array.from({ length: ids.length }, (_, i) => ids.get(i))).toEqual(words);
+    const byBytes = [...words].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    const order = Int32Array.from(words.keys()).sort((x, y) => ids.compare(x, y));
+    const sorted = ids.permute(order);
+    expect(Array.from({ length: sorted.length }, (_, i) => sorted.get(i))).toEqual(byBytes);
+    expect(ids.compare(0, 0)).toBe(0);
+    const base = plantedCustomers(7, 40).rows;
+    const shuffled = [...base].reverse().map((r, i) => ({ ...r, customer: words[i % 8] + String(i) }));
+    const a = buildCustomerTable(shuffled);
+    const b = buildCustomerTable([...shuffled].reverse(), 1);
+    const list = (t: typeof a) => Array.from({ length: t.n }, (_, i) => t.ids.get(i));
+    expect(list(a)).toEqual(list(b));
+    expect(list(a)).toEqual(
+      shuffled.map((r) => r.customer).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))),
+    );
+    expect([...a.revenue]).toEqual([...b.revenue]);
+    expect(() => buildCustomerTable([...shuffled, { ...shuffled[3] }])).toThrow(/appears twice/);
   });
 });

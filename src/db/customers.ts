@@ -77,10 +77,67 @@ function topCategories(store: Store, runId: number, scale: number, consume: bool
   return top;
 }
 
-/** The customer part of a composite key "customer NUL rest". */
-function split(key: string): [string, string] {
-  const i = key.indexOf('\0');
-  return i < 0 ? [key, ''] : [key.slice(0, i), key.slice(i + 1)];
+const monthOf = new Int32Array(NO_DAY + 1).fill(-1);
+/** Month index (year × 12 + month) of a day number counted from 1900-01-01. */
+function monthOfDay(day: number): number {
+  let m = monthOf[day];
+  if (m < 0) {
+    const d = new Date(DAY_EPOCH_UTC + day * 86_400_000);
+    m = d.getUTCFullYear() * 12 + d.getUTCMonth();
+    monthOf[day] = m;
+  }
+  return m;
+}
+
+/**
+ * The current customer's key bytes, which the merged keys are compared against as bytes: the
+ * days run holds one key per customer and the composite runs `customer NUL rest`, so a million
+ * customers' cells need no string each.
+ */
+class CustomerKey {
+  private bytes = new Uint8Array(64);
+  private len = 0;
+
+  /** Takes the merge's current key. */
+  set(m: KeyedMerge): void {
+    const b = m.keyBytes();
+    const s = m.keyStart();
+    const n = m.keyEnd() - s;
+    if (n > this.bytes.length) this.bytes = new Uint8Array(2 * n);
+    for (let i = 0; i < n; i++) this.bytes[i] = b[s + i];
+    this.len = n;
+  }
+
+  /** True when the merge's current key is the customer. */
+  is(m: KeyedMerge): boolean {
+    return m.keyEnd() - m.keyStart() === this.len && this.prefixOf(m);
+  }
+
+  /** Where the rest of `customer NUL rest` starts when the merge's key is one of the customer's, else -1. */
+  rest(m: KeyedMerge): number {
+    const s = m.keyStart();
+    if (m.keyEnd() - s <= this.len || m.keyBytes()[s + this.len] !== 0 || !this.prefixOf(m)) return -1;
+    return s + this.len + 1;
+  }
+
+  private prefixOf(m: KeyedMerge): boolean {
+    const b = m.keyBytes();
+    const s = m.keyStart();
+    for (let i = 0; i < this.len; i++) if (b[s + i] !== this.bytes[i]) return false;
+    return true;
+  }
+}
+
+/** Index of the bytes b[s, e) among `names` (UTF-8), or `names.length` when absent. */
+function nameIndex(names: Uint8Array[], b: Uint8Array, s: number, e: number): number {
+  for (let k = 0; k < names.length; k++) {
+    const name = names[k];
+    if (name.length !== e - s) continue;
+    let i = 0;
+    while (i < name.length && name[i] === b[s + i]) i++;
+    if (i === name.length) return k;
+  }
+  return names.length;
 }
 
 /**
@@ -97,6 +154,7 @@ export function writeCustomers(
   store.statement('DELETE FROM customers WHERE run_id = ?').run(runId);
   const top = spec.categories ? topCategories(store, runId, scale, consume) : new Map<string, number>();
   const topNames = [...top.keys()];
+  const topBytes = topNames.map((name) => new Uint8Array(Buffer.from(name, 'utf8')));
   const merge = (name: string) => new KeyedMerge(runSources(store, runId, 'cust', name, consume), scale);
   const days = merge(CUSTOMER_RUNS.days);
   const orders = spec.orders ? merge(CUSTOMER_RUNS.orders) : null;
@@ -107,8 +165,10 @@ export function writeCustomers(
   let cMore = cats?.next() ?? false;
   let written = 0;
   const catRevenue: Amount[] = [];
+  const key = new CustomerKey();
   while (more) {
     const customer = days.keyText();
+    key.set(days);
     let rows = 0;
     let units: Amount = 0;
     let revenue: Amount = 0;
@@ -116,8 +176,8 @@ export function writeCustomers(
     let last = -1;
     let daysActive = 0;
     let monthsActive = 0;
-    let lastMonth = '';
-    while (more && days.keyText() === customer) {
+    let lastMonth = -1;
+    while (more && key.is(days)) {
       rows += days.rows;
       units = plus(units, days.units);
       revenue = plus(revenue, days.revenue);
@@ -125,7 +185,7 @@ export function writeCustomers(
         if (first < 0) first = days.month;
         last = days.month;
         daysActive++;
-        const month = dayText(days.month).slice(0, 7);
+        const month = monthOfDay(days.month);
         if (month !== lastMonth) {
           monthsActive++;
           lastMonth = month;
@@ -136,7 +196,7 @@ export function writeCustomers(
     let orderCount: number | null = first >= 0 ? daysActive : null;
     if (orders !== null) {
       orderCount = 0;
-      while (oMore && split(orders.keyText())[0] === customer) {
+      while (oMore && key.rest(orders) >= 0) {
         orderCount++;
         oMore = orders.next();
       }
@@ -147,9 +207,9 @@ export function writeCustomers(
       for (let i = 0; i <= topNames.length; i++) catRevenue.push(0);
       let any = false;
       while (cMore) {
-        const [who, category] = split(cats.keyText());
-        if (who !== customer) break;
-        const slot = top.get(category) ?? topNames.length;
+        const at = key.rest(cats);
+        if (at < 0) break;
+        const slot = nameIndex(topBytes, cats.keyBytes(), at, cats.keyEnd());
         catRevenue[slot] = plus(catRevenue[slot], cats.revenue);
         any = true;
         cMore = cats.next();
@@ -185,18 +245,22 @@ export function writeCustomers(
   return written;
 }
 
-export interface StoredCustomer {
-  customer: string;
-  rows: number;
-  orders: number | null;
-  units: string;
-  revenue: string;
-  first_date: string | null;
-  last_date: string | null;
-  months_active: number;
-  days_active: number;
-  category_revenue: string | null;
-}
+/** The columns `customerRows` reads, in the order of its raw rows (`SELECT ${CUSTOMER_ROW_COLUMNS}`). */
+export const CUSTOMER_ROW_COLUMNS =
+  'customer, rows, orders, units, revenue, first_date, last_date, months_active, category_revenue';
+
+/** One stored customer as a raw row: the CUSTOMER_ROW_COLUMNS in order. */
+export type StoredCustomer = [
+  customer: string,
+  rows: number,
+  orders: number | null,
+  units: string,
+  revenue: string,
+  firstDate: string | null,
+  lastDate: string | null,
+  monthsActive: number,
+  categoryRevenue: string | null,
+];
 
 export function hasCustomersTable(store: Store, runId: number): boolean {
   return store.statement('SELECT 1 FROM customers WHERE run_id = ? LIMIT 1').get(runId) !== undefined;
@@ -230,25 +294,25 @@ export function* customerRows(
     lastDate: '',
     monthsActive: 0,
   };
-  for (const r of rows) {
-    if (r.customer === '') {
-      notes.emptyIdRows += r.rows;
+  // Raw rows (arrays): a million row objects cost about a second of CPU.
+  for (const [customer, count, orders, units, revenue, first, last, months, categories] of rows) {
+    if (customer === '') {
+      notes.emptyIdRows += count;
       continue;
     }
-    if (r.first_date === null || r.last_date === null || r.orders === null) {
+    if (first === null || last === null || orders === null) {
       notes.undated++;
       continue;
     }
-    row.customer = r.customer;
-    row.rows = r.rows;
-    row.orders = Math.max(1, r.orders);
-    row.units = Number(r.units);
-    row.revenue = r.revenue;
-    row.firstDate = r.first_date;
-    row.lastDate = r.last_date;
-    row.monthsActive = Math.max(1, r.months_active);
-    row.categoryShares =
-      r.category_revenue === null ? undefined : shares(r.revenue, JSON.parse(r.category_revenue));
+    row.customer = customer;
+    row.rows = count;
+    row.orders = Math.max(1, orders);
+    row.units = Number(units);
+    row.revenue = revenue;
+    row.firstDate = first;
+    row.lastDate = last;
+    row.monthsActive = Math.max(1, months);
+    row.categoryShares = categories === null ? undefined : shares(revenue, JSON.parse(categories));
     yield row;
   }
 }

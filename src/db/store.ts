@@ -28,6 +28,8 @@ export interface Statement {
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
   iterate(...params: unknown[]): IterableIterator<unknown>;
+  /** Rows as arrays in column order instead of objects (cheaper per row). */
+  raw(toggle?: boolean): Statement;
 }
 interface Db extends AggregateHost {
   prepare(sql: string): Statement;

@@ -1,6 +1,8 @@
 // Owns the segmentation features: raw per-customer values (recency, frequency, monetary, average
 // order value, units per order, tenure, months active, category shares), a log transform of the
-// skewed ones, standardization, and a weight that makes the category shares count as one feature. Pure: typed arrays in, typed arrays out.
+// skewed ones, standardization, and a weight that makes the category shares count as one feature.
+// Pure. Nothing is materialized per customer: a row of raw or standardized features is computed
+// from the customer table when asked for, so a million customers cost no n × d matrix.
 
 import { type CustomerTable, formatDay } from './customer-table.js';
 
@@ -20,11 +22,21 @@ export const TOP_SHARE = 'topCategoryShare';
 /** A feature is log-transformed (log1p) when it is non-negative and its skewness exceeds this. */
 export const SKEW_THRESHOLD = 1;
 
+/** Fills `out[0, d)` with one customer's features. */
+export type RowFill = (i: number, out: Float64Array) => void;
+
+export interface Moments {
+  mean: number;
+  sd: number;
+  skew: number;
+  min: number;
+}
+
 export interface FeatureMatrix {
   n: number;
   names: string[];
-  /** raw[f][i]: feature f of customer i, in its own units (days, orders, money). */
-  raw: (Float64Array | Float32Array)[];
+  /** Moments of each raw feature over all customers. */
+  rawMoments: Moments[];
   /** Which features were log1p-transformed before standardizing. */
   logged: boolean[];
   /** Mean and sd of each transformed feature (the standardization). */
@@ -32,8 +44,10 @@ export interface FeatureMatrix {
   sd: number[];
   /** Multiplier after standardizing: 1, or 1/√(share columns) for each category share. */
   weights: number[];
-  /** z[i * d + f]: row-major standardized (and weighted) matrix. */
-  z: Float64Array;
+  /** Customer i's features in their own units (days, orders, money). */
+  rawRow: RowFill;
+  /** Customer i's standardized (and weighted) features: what PCA sees. */
+  zRow: RowFill;
   /** Recency and tenure are measured back from this day (YYYY-MM-DD). */
   asOf: string;
 }
@@ -45,91 +59,107 @@ export function lastDayOf(table: CustomerTable): number {
   return max;
 }
 
-export function rawFeatures(
-  table: CustomerTable,
-  asOfDay: number,
-): { names: string[]; raw: (Float64Array | Float32Array)[] } {
-  const { n } = table;
-  // Frequency and months active are the table's own columns (a million customers: 16 MB saved).
-  const cols = BASE_FEATURES.map((name) =>
-    name === 'frequency' ? table.orders : name === 'monthsActive' ? table.monthsActive : new Float64Array(n),
-  );
-  const [recency, , monetary, aov, upo, tenure] = cols;
+/** Feature names of a table, and the function that computes a customer's raw row. */
+export function rawFeatures(table: CustomerTable, asOfDay: number): { names: string[]; rawRow: RowFill } {
   const unit = 10 ** table.scale;
-  for (let i = 0; i < n; i++) {
+  const base = BASE_FEATURES.length;
+  const { shares } = table;
+  const rawRow: RowFill = (i, out) => {
+    const orders = table.orders[i];
     const money = Number(table.revenue[i]) / unit;
-    recency[i] = asOfDay - table.lastDay[i];
-    monetary[i] = money;
-    aov[i] = money / table.orders[i];
-    upo[i] = table.units[i] / table.orders[i];
-    tenure[i] = asOfDay - table.firstDay[i];
-  }
-  if (table.categories.length === 0) return { names: [...BASE_FEATURES], raw: cols };
-  // How concentrated a customer's spending is: the largest of its category shares.
-  const top = new Float64Array(n);
-  for (const share of table.shares) for (let i = 0; i < n; i++) if (share[i] > top[i]) top[i] = share[i];
-  return {
-    names: [...BASE_FEATURES, TOP_SHARE, ...table.categories.map((c) => `share:${c}`)],
-    raw: [...cols, top, ...table.shares],
+    out[0] = asOfDay - table.lastDay[i];
+    out[1] = orders;
+    out[2] = money;
+    out[3] = money / orders;
+    out[4] = table.units[i] / orders;
+    out[5] = asOfDay - table.firstDay[i];
+    out[6] = table.monthsActive[i];
+    if (shares.length === 0) return;
+    // How concentrated a customer's spending is: the largest of its category shares.
+    let top = 0;
+    for (let c = 0; c < shares.length; c++) {
+      const s = shares[c][i];
+      out[base + 1 + c] = s;
+      if (s > top) top = s;
+    }
+    out[base] = top;
   };
-}
-
-export interface Moments {
-  mean: number;
-  sd: number;
-  skew: number;
-  min: number;
+  const names: string[] = [...BASE_FEATURES];
+  if (shares.length > 0) names.push(TOP_SHARE, ...table.categories.map((c) => `share:${c}`));
+  return { names, rawRow };
 }
 
 /** Mean, sample sd (n - 1), sample skewness and minimum, in two passes for accuracy. */
-export function moments(x: Float64Array | Float32Array): Moments {
-  const n = x.length;
-  let sum = 0;
-  let min = Number.POSITIVE_INFINITY;
+export function moments(x: ArrayLike<number>): Moments {
+  return columnMoments(x.length, 1, (i, out) => {
+    out[0] = x[i];
+  })[0];
+}
+
+/** `moments` of every column of n rows of d values, each row computed by `fill` (twice). */
+export function columnMoments(n: number, d: number, fill: RowFill): Moments[] {
+  const row = new Float64Array(d);
+  const sum = new Float64Array(d);
+  const min = new Float64Array(d).fill(Number.POSITIVE_INFINITY);
   for (let i = 0; i < n; i++) {
-    sum += x[i];
-    if (x[i] < min) min = x[i];
+    fill(i, row);
+    for (let f = 0; f < d; f++) {
+      sum[f] += row[f];
+      if (row[f] < min[f]) min[f] = row[f];
+    }
   }
-  const mean = n > 0 ? sum / n : 0;
-  let m2 = 0;
-  let m3 = 0;
+  const mean = Array.from(sum, (s) => (n > 0 ? s / n : 0));
+  const m2 = new Float64Array(d);
+  const m3 = new Float64Array(d);
   for (let i = 0; i < n; i++) {
-    const d = x[i] - mean;
-    m2 += d * d;
-    m3 += d * d * d;
+    fill(i, row);
+    for (let f = 0; f < d; f++) {
+      const t = row[f] - mean[f];
+      m2[f] += t * t;
+      m3[f] += t * t * t;
+    }
   }
-  const sd = n > 1 ? Math.sqrt(m2 / (n - 1)) : 0;
-  const pop = n > 0 ? Math.sqrt(m2 / n) : 0;
-  const skew = pop > 0 ? m3 / n / pop ** 3 : 0;
-  return { mean, sd, skew, min };
+  return mean.map((m, f) => {
+    const sd = n > 1 ? Math.sqrt(m2[f] / (n - 1)) : 0;
+    const pop = n > 0 ? Math.sqrt(m2[f] / n) : 0;
+    return { mean: m, sd, skew: pop > 0 ? m3[f] / n / pop ** 3 : 0, min: min[f] };
+  });
 }
 
 /** Raw features → log1p where skewed → z-scores (constant features become 0). */
 export function buildFeatures(table: CustomerTable, asOfDay = lastDayOf(table)): FeatureMatrix {
   const { n } = table;
-  const { names, raw } = rawFeatures(table, asOfDay);
+  const { names, rawRow } = rawFeatures(table, asOfDay);
   const d = names.length;
-  const z = new Float64Array(n * d);
-  const logged: boolean[] = [];
-  const mean: number[] = [];
-  const sd: number[] = [];
-  const weights: number[] = [];
-  const work = new Float64Array(n);
-  for (let f = 0; f < d; f++) {
-    const m = moments(raw[f]);
-    const log = f < BASE_FEATURES.length && m.min >= 0 && m.skew > SKEW_THRESHOLD;
-    for (let i = 0; i < n; i++) work[i] = log ? Math.log1p(raw[f][i]) : raw[f][i];
-    const t = log ? moments(work) : m;
-    logged.push(log);
-    mean.push(t.mean);
-    sd.push(t.sd);
-    // The category shares together weigh as much as one base feature, so many categories
-    // cannot drown recency, frequency and money.
-    const isShare = names[f].startsWith('share:');
-    const weight = isShare ? 1 / Math.sqrt(table.categories.length) : 1;
-    weights.push(weight);
-    const inv = t.sd > 0 ? weight / t.sd : 0;
-    for (let i = 0; i < n; i++) z[i * d + f] = (work[i] - t.mean) * inv;
+  const rawMoments = columnMoments(n, d, rawRow);
+  const logged = rawMoments.map((m, f) => f < BASE_FEATURES.length && m.min >= 0 && m.skew > SKEW_THRESHOLD);
+  const transformed: RowFill = (i, out) => {
+    rawRow(i, out);
+    for (let f = 0; f < d; f++) if (logged[f]) out[f] = Math.log1p(out[f]);
+  };
+  const t = logged.some(Boolean) ? columnMoments(n, d, transformed) : rawMoments;
+  // The category shares together weigh as much as one base feature, so many categories
+  // cannot drown recency, frequency and money.
+  const weights = names.map((name) =>
+    name.startsWith('share:') ? 1 / Math.sqrt(table.categories.length) : 1,
+  );
+  const mean = t.map((m) => m.mean);
+  const sd = t.map((m) => m.sd);
+  const inv = Float64Array.from(t, (m, f) => (m.sd > 0 ? weights[f] / m.sd : 0));
+  const zRow: RowFill = (i, out) => {
+    transformed(i, out);
+    for (let f = 0; f < d; f++) out[f] = (out[f] - mean[f]) * inv[f];
+  };
+  return { n, names, rawMoments, logged, mean, sd, weights, rawRow, zRow, asOf: formatDay(asOfDay) };
+}
+
+/** Feature `f` of every customer as one column (for tests and small tables). */
+export function featureColumn(fill: RowFill, n: number, d: number, f: number): Float64Array {
+  const row = new Float64Array(d);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    fill(i, row);
+    out[i] = row[f];
   }
-  return { n, names, raw, logged, mean, sd, weights, z, asOf: formatDay(asOfDay) };
+  return out;
 }

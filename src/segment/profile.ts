@@ -3,7 +3,7 @@
 
 import { formatScaled } from '../aggregate/decimal.js';
 import type { CustomerTable } from './customer-table.js';
-import { type FeatureMatrix, moments } from './features.js';
+import type { FeatureMatrix } from './features.js';
 
 export interface ClusterProfile {
   cluster: number;
@@ -60,13 +60,15 @@ export function profileClusters(
   const counts = new Float64Array(k);
   const sums = new Float64Array(k * d);
   const revenue: bigint[] = Array.from({ length: k }, () => 0n);
+  const row = new Float64Array(d);
   for (let i = 0; i < n; i++) {
     const c = assignment[i];
     counts[c]++;
     revenue[c] += table.revenue[i];
-    for (let f = 0; f < d; f++) sums[c * d + f] += features.raw[f][i];
+    features.rawRow(i, row);
+    for (let f = 0; f < d; f++) sums[c * d + f] += row[f];
   }
-  const overall = features.raw.map((col) => moments(col));
+  const overall = features.rawMoments;
   const out: ClusterProfile[] = [];
   for (let c = 0; c < k; c++) {
     const profile: Record<string, number> = {};

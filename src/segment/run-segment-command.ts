@@ -6,7 +6,12 @@
 import fs from 'node:fs';
 import type { SegmentCommandOptions } from '../config-views.js';
 import { CUSTOMER_NAMES } from '../coordinator/customer-columns.js';
-import { type CustomerReadNotes, customerRows, type StoredCustomer } from '../db/customers.js';
+import {
+  CUSTOMER_ROW_COLUMNS,
+  type CustomerReadNotes,
+  customerRows,
+  type StoredCustomer,
+} from '../db/customers.js';
 import { Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import { renderSegment, segmentCsvLines, segmentJson } from './format.js';
@@ -56,12 +61,17 @@ export function segmentRun(opts: SegmentCommandOptions): SegmentOutput {
       );
     const notes: CustomerReadNotes = { emptyIdRows: 0, undated: 0 };
     const cursor = store
-      .statement('SELECT * FROM customers WHERE run_id = ? ORDER BY customer')
+      .statement(`SELECT ${CUSTOMER_ROW_COLUMNS} FROM customers WHERE run_id = ? ORDER BY customer`)
+      .raw(true)
       .iterate(runId) as IterableIterator<StoredCustomer>;
+    const { count } = store
+      .statement('SELECT count(*) AS count FROM customers WHERE run_id = ?')
+      .get(runId) as { count: number };
     let result: SegmentResult;
     try {
       result = runSegment(customerRows(cursor, notes), {
         seed: opts.seed,
+        sizeHint: count,
         ...(opts.k === null ? {} : { k: opts.k }),
       });
     } catch (err) {

@@ -12,8 +12,8 @@ import {
   type KScore,
 } from './cluster.js';
 import { buildCustomerTable, type CustomerRow, type CustomerTable, dayNumber } from './customer-table.js';
-import { buildFeatures, lastDayOf } from './features.js';
-import { fitPca, projectInPlace } from './pca.js';
+import { buildFeatures, lastDayOf, type RowFill } from './features.js';
+import { covarianceOfRows, fitPcaCovariance, projectRows } from './pca.js';
 import { type ClusterProfile, profileClusters } from './profile.js';
 import { clvDeciles, type DecileRow, RFM_SEGMENTS, type RfmSegment, scoreRfm } from './rfm.js';
 
@@ -24,6 +24,8 @@ const SCATTER_POINTS = 2_000;
 
 export interface SegmentOptions extends Partial<Omit<ClusterOptions, 'seed'>> {
   seed?: number;
+  /** Expected number of rows, so the columns are allocated once. */
+  sizeHint?: number;
   /** Day that recency and tenure count back from (YYYY-MM-DD); default: the last purchase day. */
   asOf?: string;
   /** Share of variance the kept components must explain. */
@@ -63,7 +65,8 @@ export interface SegmentResult {
 }
 
 export function resolveSegmentOptions(opts: SegmentOptions): ClusterOptions & { varianceTarget: number } {
-  const o = { ...DEFAULT_CLUSTER_OPTIONS, seed: 42, varianceTarget: 0.9, ...stripUndefined(opts) };
+  const { sizeHint: _, ...rest } = opts;
+  const o = { ...DEFAULT_CLUSTER_OPTIONS, seed: 42, varianceTarget: 0.9, ...stripUndefined(rest) };
   const int = (name: string, v: number, min: number, max: number) => {
     if (!Number.isSafeInteger(v) || v < min || v > max)
       throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
@@ -98,7 +101,7 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
     timings[name] = Math.round(now - mark);
     mark = now;
   };
-  const table = buildCustomerTable(rows);
+  const table = buildCustomerTable(rows, options.sizeHint);
   lap('ingest');
   if (table.n === 0)
     throw new SalesgridError('E_TOO_FEW_CUSTOMERS', 'no customers to segment', { exitCode: 2 });
@@ -156,11 +159,11 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
   }
 
   const d = features.names.length;
-  const fit = fitPca(features.z, table.n, d, opts.varianceTarget);
-  const scatter = scatterSample(features.z, d, fit.loadings);
-  // The standardized matrix is the largest array: the scores are written over it.
-  const pca = { ...fit, scores: projectInPlace(features.z, table.n, d, fit.loadings, fit.kept) };
-  features.z = new Float64Array(0);
+  // The standardized rows are recomputed from the table in each pass instead of being stored:
+  // at a million customers and 18 features they would be 144 MB.
+  const fit = fitPcaCovariance(covarianceOfRows(table.n, d, features.zRow), opts.varianceTarget);
+  const scatter = scatterSample(table.n, d, features.zRow, fit.loadings);
+  const pca = { ...fit, scores: projectRows(table.n, d, features.zRow, fit.loadings, fit.kept) };
   lap('pca');
   let clustering: ClusterResult;
   try {
@@ -185,16 +188,22 @@ export function runSegment(rows: Iterable<CustomerRow>, options: SegmentOptions 
 }
 
 /** Evenly spaced customers on the first two components: [index, pc1, pc2]. */
-function scatterSample(z: Float64Array, d: number, loadings: number[][]): Array<[number, number, number]> {
-  const n = z.length / d;
+function scatterSample(
+  n: number,
+  d: number,
+  zRow: RowFill,
+  loadings: number[][],
+): Array<[number, number, number]> {
+  const z = new Float64Array(d);
   const step = Math.max(1, Math.ceil(n / SCATTER_POINTS));
   const out: Array<[number, number, number]> = [];
   for (let i = 0; i < n; i += step) {
     let pc1 = 0;
     let pc2 = 0;
+    zRow(i, z);
     for (let f = 0; f < d; f++) {
-      pc1 += z[i * d + f] * loadings[f][0];
-      pc2 += d > 1 ? z[i * d + f] * loadings[f][1] : 0;
+      pc1 += z[f] * loadings[f][0];
+      pc2 += d > 1 ? z[f] * loadings[f][1] : 0;
     }
     out.push([i, pc1, pc2]);
   }
@@ -207,7 +216,7 @@ export function* customerSegments(
 ): Generator<{ customer: string; cluster: number | null; rfmSegment: RfmSegment; clvDecile: number }> {
   for (let i = 0; i < result.table.n; i++) {
     yield {
-      customer: result.table.ids[i],
+      customer: result.table.ids.get(i),
       cluster: result.cluster[i] < 0 ? null : result.cluster[i],
       rfmSegment: RFM_SEGMENTS[result.rfmSegment[i]],
       clvDecile: result.clvDecile[i],

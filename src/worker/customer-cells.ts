@@ -79,7 +79,11 @@ export class CustomerCells {
   private readonly customerCol: number;
   private readonly orderCol: number;
   private readonly categoryCol: number;
-  private readonly customers: KeySet;
+  /** The customers' slots: the chunk's own set, or a mart's key table on the same column. */
+  private customers: KeySet;
+  /** The mart key table whose slots are the customers' while no customer id holds a NUL. */
+  private shared: KeySet | null;
+  private readonly maxKeys: number;
   private readonly days: CellTable;
   /** Order ids alone, and the (customer, order) pairs. */
   private readonly orderKeys: KeySet | null;
@@ -104,11 +108,17 @@ export class CustomerCells {
   /** Category slot + 1 by (field length, first byte): a chunk has few categories, so most rows hit. */
   private readonly categoryMemo = new Int32Array(4096);
 
-  constructor(spec: ScanSpec) {
+  /**
+   * `shared`: the key table of a mart on the customer column (no join); the rows then pass its
+   * slot to `add` and the customer is not interned a second time.
+   */
+  constructor(spec: ScanSpec, shared: KeySet | null = null) {
     this.customerCol = spec.customer as number;
     this.orderCol = spec.order ?? -1;
     this.categoryCol = spec.category ?? -1;
-    this.customers = KeySet.take('customer', spec.maxKeys);
+    this.maxKeys = spec.maxKeys;
+    this.shared = shared;
+    this.customers = shared ?? KeySet.take('customer', spec.maxKeys);
     this.days = CellTable.take(CUSTOMER_RUNS.days);
     const orders = this.orderCol >= 0;
     this.orderKeys = orders ? KeySet.take(CUSTOMER_RUNS.orders, spec.maxKeys) : null;
@@ -121,6 +131,7 @@ export class CustomerCells {
   /**
    * Adds one counted row. `month` is the row's month index (-1 without a date) and `dom` its day of
    * the month; `revBig` carries a revenue too large for the number path (then `rev` is 0).
+   * `sharedSlot` is the row's slot in the shared mart table (with one).
    */
   add(
     buf: Uint8Array,
@@ -130,13 +141,16 @@ export class CustomerCells {
     qty: number,
     rev: number,
     revBig: bigint | null,
+    sharedSlot = -1,
   ): void {
     if (buf !== this.buf) {
       this.buf = buf;
       this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
     }
     let customer = this.customer;
-    if (!this.lastCustomer.same(buf, fields, this.customerCol)) {
+    if (this.shared !== null && this.hasNul(buf, fields)) this.detach();
+    if (this.shared !== null) customer = sharedSlot;
+    else if (!this.lastCustomer.same(buf, fields, this.customerCol)) {
       const n = this.put(0, buf, fields, this.customerCol, true);
       customer = this.customers.slot(this.scratch, 0, n, this.scratchView);
       this.customer = customer;
@@ -171,6 +185,27 @@ export class CustomerCells {
       this.categories.add(k, qty, rev);
       if (revBig !== null) this.categories.addBigRevenue(k, revBig);
     }
+  }
+
+  private hasNul(buf: Uint8Array, fields: Fields): boolean {
+    const e = fields.end[this.customerCol];
+    for (let i = fields.start[this.customerCol]; i < e; i++) if (buf[i] === 0) return true;
+    return false;
+  }
+
+  /**
+   * A customer id with a NUL byte is keyed with U+FFFD in its place, unlike the mart's key: from
+   * here on the chunk interns customers itself. The mart's keys so far hold no NUL, so copying
+   * them in slot order gives the same slots.
+   */
+  private detach(): void {
+    const mart = this.shared as KeySet;
+    const own = KeySet.take('customer', this.maxKeys);
+    const kb = mart.keyBytes;
+    const view = new DataView(kb.buffer, kb.byteOffset, kb.length);
+    for (let s = 0; s < mart.size; s++) own.slot(kb, mart.keyStart(s), mart.keyEnd(s), view);
+    this.customers = own;
+    this.shared = null;
   }
 
   /** The slot of the row's category, from the memo when its bytes are those of the slot there. */
@@ -311,9 +346,13 @@ export class CustomerCells {
     return { kind: 'cust', name: CUSTOMER_RUNS.categoryTotals, blocks: out.finish() };
   }
 
-  /** The chunk's runs at `scale`; the tables go back to their pools. */
-  runs(scale: number): KeyedRun[] {
-    const customerOrder = this.customers.sortedSlots();
+  /**
+   * The chunk's runs at `scale`; the tables go back to their pools. `sharedOrder`: the shared mart
+   * table's sortedSlots(), when the caller has them.
+   */
+  runs(scale: number, sharedOrder?: Uint32Array): KeyedRun[] {
+    const shared = this.shared !== null;
+    const customerOrder = shared && sharedOrder !== undefined ? sharedOrder : this.customers.sortedSlots();
     const out = [this.days.encode(this.customers, scale, 'cust', customerOrder)];
     const customerRank = this.orders !== null || this.categories !== null ? ranks(customerOrder) : null;
     if (this.orders !== null)
@@ -325,7 +364,8 @@ export class CustomerCells {
     }
     // The runs hold copies of every key and amount: the tables go back to the pools.
     this.days.release();
-    this.customers.release();
+    // A shared table is the mart's: it is not ours to release.
+    if (!shared) this.customers.release();
     this.orderKeys?.release();
     this.orders?.release();
     this.categoryKeys?.release();

@@ -71,6 +71,8 @@ export class ChunkAggregator implements RecordSink {
   private readonly joinUse: Int32Array;
   /** Per-customer features (a customer column in the spec), else null: no cost per row. */
   private readonly customers: CustomerCells | null;
+  /** The mart on the customer column (no join), whose key slots the customers reuse; -1: none. */
+  private readonly customerMart: number;
   /** Day of the month of the last date parseMonth accepted. */
   private dom = 0;
   /** Orders and baskets (`--order` with `--item`), or null: nothing per row on the plain path. */
@@ -121,7 +123,14 @@ export class ChunkAggregator implements RecordSink {
     this.joinUse = Int32Array.from([...spec.dimensions, ...marts], (d) =>
       probe === null || d.join === undefined ? -1 : probe.use(d.join, d.attr as number),
     );
-    this.customers = spec.customer === undefined ? null : new CustomerCells(spec);
+    this.customerMart =
+      spec.customer === undefined
+        ? -1
+        : marts.findIndex((d) => d.index === spec.customer && d.join === undefined);
+    this.customers =
+      spec.customer === undefined
+        ? null
+        : new CustomerCells(spec, this.customerMart >= 0 ? this.martTables[this.customerMart] : null);
     // An item column that is also a dimension shares its key table: one lookup per row for both.
     this.basketDim =
       spec.item === undefined
@@ -291,8 +300,10 @@ export class ChunkAggregator implements RecordSink {
       } else tables[k].add(slot, qty, rev);
     }
     const martTables = this.martTables;
+    let customerSlot = -1;
     for (let k = 0; k < martTables.length; k++) {
       const slot = this.slotOf(martTables[k], this.martIndex[k], this.dimTables.length + k);
+      if (k === this.customerMart) customerSlot = slot;
       const mart = this.marts[k];
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
       if (revBig !== null) {
@@ -300,7 +311,8 @@ export class ChunkAggregator implements RecordSink {
         mart.addBigRevenue(c, revBig);
       } else mart.add(c, qty, rev);
     }
-    if (this.customers !== null) this.customers.add(this.buf, this.fields, month, this.dom, qty, rev, revBig);
+    if (this.customers !== null)
+      this.customers.add(this.buf, this.fields, month, this.dom, qty, rev, revBig, customerSlot);
     this.basket?.row(this.buf, this.view, fs, fe, ff, rev, revBig, this.scale, itemSlot);
   }
 
@@ -651,11 +663,13 @@ export class ChunkAggregator implements RecordSink {
 
   /** The dimensions' and marts' cells, sorted and encoded as keyed-cell runs at the current scale. */
   keyedRuns(): KeyedRun[] {
+    // A mart's key order is sorted once, also for the customers that share its keys.
+    const martOrders = this.martTables.map((t) => t.sortedSlots());
     const runs = [
       ...this.dimTables.map((t) => encodeDimension(t, this.scale)),
-      ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale)),
+      ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale, 'mart', martOrders[k])),
       ...(this.joins?.runs(this.scale) ?? []),
-      ...(this.customers?.runs(this.scale) ?? []),
+      ...(this.customers?.runs(this.scale, martOrders[this.customerMart]) ?? []),
       ...(this.basket?.runs(this.scale) ?? []),
     ];
     for (const m of this.marts) m.release();

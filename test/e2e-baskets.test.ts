@@ -2,7 +2,8 @@
  * Orders and baskets end to end with real processes: a retail file from `generate --layout
  * retail`, counted over many small chunks, against a plain SQL self-join over the file's rows;
  * the planted co-purchase pairs; `basket` output; a crashed worker and a killed coordinator with
- * --resume (nothing counted twice); a file whose orders are scattered.
+ * --resume (nothing counted twice); a file whose orders are scattered, counted in a second pass,
+ * also with failing chunks and a coordinator killed and resumed during that pass.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -294,16 +295,8 @@ describe('orders and baskets end to end', () => {
     expect(norm(stored(db))).toEqual(byProduct);
   }, 240_000);
 
-  it('scattered orders are refused with a way out, and --orders-scattered counts them exactly', async () => {
-    const text = fs.readFileSync(csv, 'utf8').trimEnd().split('\n');
-    const body = text.slice(1);
-    // A fixed shuffle of the lines: most orders end up in several chunks.
-    for (let i = body.length - 1; i > 0; i--) {
-      const j = (i * 7919 + 13) % (i + 1);
-      [body[i], body[j]] = [body[j], body[i]];
-    }
-    const shuffled = path.join(dir, 'shuffled.csv');
-    fs.writeFileSync(shuffled, `${text[0]}\n${body.join('\n')}\n`);
+  it('scattered orders: a second pass counts them exactly, says why, and basket prints rules', async () => {
+    const shuffled = shuffledCopy();
     const db = path.join(dir, 'shuffled.db');
     const base = [
       'run',
@@ -319,12 +312,111 @@ describe('orders and baskets end to end', () => {
     ];
     const r = cli([...base, '--item', 'category']);
     expect(await r.exit, r.err()).toBe(0);
-    expect(r.out()).toMatch(/baskets: NOT counted: .* --orders-scattered/);
-    const b = cli(['basket', '--db', db, '--run', '1']);
-    expect(await b.exit).toBe(2);
-    expect(b.err()).toMatch(/occur in more than one chunk.*--orders-scattered/);
-    const s = cli([...base, '--item', 'category', '--orders-scattered', '--quiet']);
+    expect(r.out()).toMatch(
+      /baskets: counted in a second pass over the file, with every order's items sent to the coordinator: the first pass found [\d,]+ order id\(s\) in more than one chunk/,
+    );
+    expect(r.err()).toMatch(/counting again in a second pass/);
+    expect(r.out()).not.toMatch(/run again/);
+    expect(norm(stored(db, 1))).toEqual(byCategory);
+    // Every row counted once: the first pass's totals were dropped with its chunks.
+    const [run] = query<{ rows: number; status: string }>(db, 'SELECT rows, status FROM runs WHERE id = 1');
+    expect(run).toEqual({ rows: lines.length, status: 'done' });
+    expect(query<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM cell_runs')[0].n).toBe(0);
+    const b = cli(['basket', '--db', db, '--run', '1', '--json', '--limit', '1000']);
+    expect(await b.exit, b.err()).toBe(0);
+    const out = JSON.parse(b.out()) as { orders: number; rules: { lift: number }[] };
+    expect(out.orders).toBe(byCategory.orders);
+    expect(out.rules.length).toBe(2 * byCategory.pairs.size);
+
+    // --orders-scattered ships every order from the start: one pass, the same counts.
+    const s = cli([...base, '--item', 'category', '--orders-scattered', '--json']);
     expect(await s.exit, s.err()).toBe(0);
+    const summary = JSON.parse(s.out()) as { baskets: { secondPass?: unknown; orders: number } };
+    expect(summary.baskets.secondPass).toBeUndefined();
+    expect(summary.baskets.orders).toBe(byCategory.orders);
+    expect(s.err()).not.toMatch(/second pass/);
     expect(norm(stored(db, 2))).toEqual(byCategory);
   }, 180_000);
+
+  it('scattered orders with failing chunks and a killed coordinator in the second pass: nothing counted twice', async () => {
+    const shuffled = shuffledCopy();
+    const db = path.join(dir, 'shuffled-faults.db');
+    const first = fastCuts(shuffled, 64 * 1024);
+    // The second pass cuts the file again under fresh ids, from `first` on: one worker refuses
+    // six of its chunks (a refused chunk is retried, by the other worker when it is free).
+    const refuse = [3, 4, 5, 6, 7, 8].map((k) => first + k);
+    const args = [
+      '--order',
+      'order_id',
+      '--item',
+      'product',
+      '--chunk-size',
+      '64KiB',
+      '--max-attempts',
+      '20',
+    ];
+    const c = cli(['coordinator', shuffled, '--port', '0', '--db', db, ...args]);
+    const port = await listeningPort(c);
+    const address = `127.0.0.1:${port}`;
+    const env = { FAULT_DELAY_MS: 15, FAULT_RETRY_FOR: 30 };
+    const w1 = faultWorker(address, 'f1', { ...env, FAULT_FAIL_CHUNK: refuse.join(',') });
+    const w2 = faultWorker(address, 'f2', env);
+    const secondPassDone = () =>
+      fs.existsSync(db)
+        ? query<{ n: number }>(
+            db,
+            `SELECT COUNT(*) AS n FROM chunks c JOIN runs r ON r.id = c.run_id
+             WHERE json_extract(r.options, '$.secondPass') IS NOT NULL AND c.status = 'done' AND c.chunk_id > ?`,
+            first + 10,
+          )[0].n
+        : 0;
+    for (let i = 0; i < 1200 && secondPassDone() < 3; i++) await sleep(50);
+    expect(secondPassDone()).toBeGreaterThanOrEqual(3);
+    c.child.kill('SIGKILL');
+    await c.exit;
+    const again = cli(['coordinator', shuffled, '--port', String(port), '--db', db, '--resume']);
+    expect(await again.exit, again.err()).toBe(0);
+    expect(await w1.exit).toBe(0);
+    expect(await w2.exit).toBe(0);
+    // The resumed coordinator still says why the baskets took a second pass.
+    expect(again.out()).toMatch(/counted in a second pass over the file/);
+    expect(norm(stored(db))).toEqual(byProduct);
+    const [run] = query<{ rows: number }>(db, 'SELECT rows FROM runs WHERE id = 1');
+    expect(run.rows).toBe(lines.length);
+    // The second pass's chunks tile the file under their own ids, and some of them failed first.
+    const ids = query<{ lo: number; n: number }>(db, 'SELECT MIN(chunk_id) AS lo, COUNT(*) AS n FROM chunks');
+    expect(ids[0]).toEqual({ lo: first, n: first });
+    const failed = query<{ n: number }>(
+      db,
+      `SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'failed' AND chunk_id IN (${refuse.join(',')})`,
+    )[0].n;
+    expect(failed).toBeGreaterThan(0);
+  }, 240_000);
 });
+
+/** How many chunks fast cuts make of a file without quotes: each ends at the last line end within `size`. */
+function fastCuts(file: string, size: number): number {
+  const buf = fs.readFileSync(file);
+  let pos = buf.indexOf(10) + 1;
+  let n = 0;
+  while (pos < buf.length) {
+    const end = pos + size >= buf.length ? buf.length : buf.lastIndexOf(10, pos + size - 1) + 1;
+    pos = end;
+    n++;
+  }
+  return n;
+}
+
+/** A fixed shuffle of the file's lines: most orders end up in several chunks. */
+function shuffledCopy(): string {
+  const out = path.join(dir, 'shuffled.csv');
+  if (fs.existsSync(out)) return out;
+  const text = fs.readFileSync(csv, 'utf8').trimEnd().split('\n');
+  const body = text.slice(1);
+  for (let i = body.length - 1; i > 0; i--) {
+    const j = (i * 7919 + 13) % (i + 1);
+    [body[i], body[j]] = [body[j], body[i]];
+  }
+  fs.writeFileSync(out, `${text[0]}\n${body.join('\n')}\n`);
+  return out;
+}

@@ -135,25 +135,28 @@ function mergeHistogram(sources: RunSource[], scale: number, into: Map<number, n
   }
 }
 
+/** Order ids found in more than one chunk (at most five shown): counted orders that cannot be trusted. */
+export interface OrderConflicts {
+  count: number;
+  examples: string[];
+}
+
 /**
- * Counts the run's orders and baskets exactly from its chunks' runs. Items and pairs go to `sink`
- * unless some order is not contiguous across chunks (then `nonContiguous` > 0 and nothing is sunk).
+ * Every order id must be counted in at most one chunk, and then shipped by none. Chunks whose ids
+ * ascend sent only their range: those ranges must follow one another in file order, and no id of
+ * another chunk may fall inside one (it might be one of its counted orders). Streams the merged
+ * `orders` run; `consume` deletes its blocks as they are read.
  */
-export function countBaskets(
+export function orderConflicts(
   src: BasketRunSources,
   ranges: OrderRange[],
   scale: number,
-  k: number,
-  sink: BasketSink,
-): BasketTotals {
-  // Every order id must be counted in at most one chunk, and then shipped by none. Chunks whose
-  // ids ascend sent only their range: those ranges must follow one another in file order, and no
-  // id of another chunk may fall inside one (it might be one of its counted orders).
-  let nonContiguous = 0;
-  const examples: string[] = [];
+  consume: boolean,
+): OrderConflicts {
+  const out: OrderConflicts = { count: 0, examples: [] };
   const conflict = (id: string) => {
-    nonContiguous++;
-    if (examples.length < 5) examples.push(id);
+    out.count++;
+    if (out.examples.length < 5) out.examples.push(id);
   };
   const bounds = ranges.map((r) => ({ lo: Buffer.from(r.lo), hi: Buffer.from(r.hi) }));
   for (let i = 0; i + 1 < bounds.length; i++)
@@ -175,34 +178,49 @@ export function countBaskets(
     if (c > 0) return -1;
     return c === 0 || shortlex(id, bounds[at].lo) === 0 ? 0 : 1;
   };
-  {
-    const m = new KeyedMerge(src(RUN_ORDERS, true), scale);
-    let keys = -1;
-    let counted = 0;
-    let shipped = false;
-    let id = '';
-    const close = () => {
-      if (keys < 0) return;
-      let bad = counted > 1 || (counted === 1 && shipped);
-      if (!bad && bounds.length > 0) {
-        const where = inRange(Buffer.from(id));
-        bad = where === 1 || (where === 0 && counted > 0);
-      }
-      if (bad) conflict(id);
-    };
-    while (m.next()) {
-      if (m.keys !== keys) {
-        close();
-        keys = m.keys;
-        counted = 0;
-        shipped = false;
-        id = m.keyText();
-      }
-      if (m.month === ROLE_SHIPPED) shipped = true;
-      else counted += Number(m.units);
+  const m = new KeyedMerge(src(RUN_ORDERS, consume), scale);
+  let keys = -1;
+  let counted = 0;
+  let shipped = false;
+  let id = '';
+  const close = () => {
+    if (keys < 0) return;
+    let bad = counted > 1 || (counted === 1 && shipped);
+    if (!bad && bounds.length > 0) {
+      const where = inRange(Buffer.from(id));
+      bad = where === 1 || (where === 0 && counted > 0);
     }
-    close();
+    if (bad) conflict(id);
+  };
+  while (m.next()) {
+    if (m.keys !== keys) {
+      close();
+      keys = m.keys;
+      counted = 0;
+      shipped = false;
+      id = m.keyText();
+    }
+    if (m.month === ROLE_SHIPPED) shipped = true;
+    else counted += Number(m.units);
   }
+  close();
+  return out;
+}
+
+/**
+ * Counts the run's orders and baskets exactly from its chunks' runs. Items and pairs go to `sink`
+ * unless some order is not contiguous across chunks (then `nonContiguous` > 0 and nothing is sunk).
+ * `checked`: the result of `orderConflicts` when the caller already ran it (it is not run again).
+ */
+export function countBaskets(
+  src: BasketRunSources,
+  ranges: OrderRange[],
+  scale: number,
+  k: number,
+  sink: BasketSink,
+  checked?: OrderConflicts,
+): BasketTotals {
+  const { count: nonContiguous, examples } = checked ?? orderConflicts(src, ranges, scale, true);
 
   let orders = 0;
   let lines = 0;

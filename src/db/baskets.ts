@@ -3,7 +3,13 @@
  * finishing transaction, aggregate/basket-count.ts), and the reads behind `basket` and `eda`.
  */
 
-import { type BasketTotals, countBaskets, type OrderRange } from '../aggregate/basket-count.js';
+import {
+  type BasketTotals,
+  countBaskets,
+  type OrderConflicts,
+  type OrderRange,
+  orderConflicts,
+} from '../aggregate/basket-count.js';
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { CellBlock } from '../aggregate/keyed-cells.js';
 import { BASKET_KIND, RUN_RANGE } from '../worker/basket-collector.js';
@@ -17,8 +23,30 @@ export interface BasketColumns {
   k: number;
 }
 
-/** Counts the run's baskets from the spill (consuming it) and writes the four tables. */
-export function writeBaskets(store: Store, runId: number, cols: BasketColumns, scale: number): BasketTotals {
+/**
+ * Whether the done chunks' counted orders hold up: order ids in more than one chunk (read from
+ * the spill, which stays). Run before the end; a non-zero count means a second pass is needed.
+ */
+export function checkOrderIds(store: Store, runId: number, scale: number): OrderConflicts {
+  return orderConflicts(
+    (name, consume) => runSources(store, runId, BASKET_KIND, name, consume),
+    orderRanges(store, runId),
+    scale,
+    false,
+  );
+}
+
+/**
+ * Counts the run's baskets from the spill (consuming it) and writes the four tables. `checked`:
+ * the `checkOrderIds` result of the same spill, so the id check does not run twice.
+ */
+export function writeBaskets(
+  store: Store,
+  runId: number,
+  cols: BasketColumns,
+  scale: number,
+  checked?: OrderConflicts,
+): BasketTotals {
   for (const t of ['orders_summary', 'order_sizes', 'basket_items', 'basket_pairs'])
     store.statement(`DELETE FROM ${t} WHERE run_id = ?`).run(runId);
   const item = store.statement(
@@ -36,6 +64,7 @@ export function writeBaskets(store: Store, runId: number, cols: BasketColumns, s
       item: (name, orders, lines, value) => item.run(runId, name, orders, lines, formatScaled(value, scale)),
       pair: (a, b, orders) => pair.run(runId, a, b, orders),
     },
+    checked,
   );
   const size = store.statement('INSERT INTO order_sizes (run_id, measure, size, orders) VALUES (?, ?, ?, ?)');
   for (const [s, n] of totals.linesHist) size.run(runId, 'lines', s, n);

@@ -250,6 +250,66 @@ describe('orders and baskets end to end', () => {
     expect(t.out()).toMatch(/no rule passes the thresholds/);
   }, 180_000);
 
+  it('50 categories (generate --categories 50): category baskets equal the self-join, planted pairs found', async () => {
+    const file = path.join(dir, 'retail50.csv');
+    const g = cli([
+      ...['generate', '--layout', 'retail', '--rows', String(ROWS), '--customers', String(CUSTOMERS)],
+      ...[
+        '--products',
+        String(PRODUCTS),
+        '--categories',
+        '50',
+        '--seed',
+        String(SEED),
+        '--out',
+        file,
+        '--quiet',
+      ],
+    ]);
+    expect(await g.exit, g.err()).toBe(0);
+    const rows = parse(fs.readFileSync(file), { columns: true }) as Record<string, string>[];
+    const want = norm(selfJoin(rows, 'category'));
+    expect(want.items.size).toBe(50);
+    const db = path.join(dir, 'fifty.db');
+    const base = [
+      'run',
+      file,
+      '--workers',
+      '2',
+      '--chunk-size',
+      '64KiB',
+      '--db',
+      db,
+      '--quiet',
+      '--order',
+      'order_id',
+    ];
+    const r = cli([...base, '--item', 'category']);
+    expect(await r.exit, r.err()).toBe(0);
+    expect(norm(stored(db, 1))).toEqual(want);
+    const p = cli([...base, '--item', 'product']);
+    expect(await p.exit, p.err()).toBe(0);
+    const b = cli(['basket', '--db', db, '--run', '2', '--json', '--limit', '1000000']);
+    expect(await b.exit, b.err()).toBe(0);
+    const rules = (
+      JSON.parse(b.out()) as { rules: { antecedent: string; consequent: string; lift: number }[] }
+    ).rules;
+    const plan = planRetail({
+      rows: ROWS,
+      customers: CUSTOMERS,
+      products: PRODUCTS,
+      categories: 50,
+      seed: SEED,
+    });
+    expect(plan.affinities.length).toBeGreaterThan(5);
+    for (const { anchor, partner } of plan.affinities) {
+      const a = plan.products[anchor].name;
+      const q = plan.products[partner].name;
+      const rule = rules.find((x) => x.antecedent === a && x.consequent === q);
+      expect(rule?.lift, `${a} → ${q}`).toBeGreaterThan(1);
+    }
+  }, 180_000);
+
   it('a run without baskets: basket says how to get them, exit 2', async () => {
     const db = path.join(dir, 'plain.db');
     const r = cli(['run', csv, '--workers', '1', '--db', db, '--quiet']);

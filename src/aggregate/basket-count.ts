@@ -10,7 +10,6 @@ import {
   RUN_ITEMS,
   RUN_LINES,
   RUN_ORDERS,
-  RUN_PAIRS,
   RUN_SHIPPED,
   RUN_SIZES,
   RUN_TOTALS,
@@ -20,6 +19,12 @@ import {
 
 /** The sources of one basket run over the done chunks; `consume` deletes blocks as they are read. */
 export type BasketRunSources = (name: string, consume: boolean) => RunSource[];
+
+/**
+ * Per done chunk with pair counts: its `items` run (which names the pairs' positions) and its
+ * `pair-ranks` run, read a block at a time.
+ */
+export type PairChunkSources = () => Iterable<{ items: RunSource; pairs: RunSource }>;
 
 /** The first and last order of a chunk whose order ids ascend (worker's RUN_RANGE), in file order. */
 export interface OrderRange {
@@ -218,6 +223,7 @@ export function countBaskets(
   scale: number,
   k: number,
   sink: BasketSink,
+  pairChunks: PairChunkSources,
   checked?: OrderConflicts,
 ): BasketTotals {
   const { count: nonContiguous, examples } = checked ?? orderConflicts(src, ranges, scale, true);
@@ -291,7 +297,8 @@ export function countBaskets(
   const top = new TopItems(k);
   let items = 0;
   {
-    const m = new KeyedMerge(src(RUN_ITEMS, true), scale);
+    // Not consumed: each chunk's items run names its pairs below.
+    const m = new KeyedMerge(src(RUN_ITEMS, false), scale);
     while (m.next()) {
       const item = m.keyText();
       const s = shippedItems.get(item);
@@ -310,30 +317,27 @@ export function countBaskets(
   const kept = top.items().sort(byBytes);
   const index = new Map(kept.map((item, i) => [item, i]));
   const n = kept.length;
-  const matrix = new Uint32Array(n * n);
-  {
-    const m = new KeyedMerge(src(RUN_PAIRS, true), scale);
-    while (m.next()) {
-      const key = m.keyText();
-      const cut = key.indexOf('\0');
-      const a = index.get(key.slice(0, cut));
-      const b = index.get(key.slice(cut + 1));
-      if (a !== undefined && b !== undefined) matrix[Math.min(a, b) * n + Math.max(a, b)] += m.rows;
-    }
-  }
+  // The upper triangle of the K × K matrix, a < b: row a starts at a(2n - a - 1)/2.
+  const matrix = new Uint32Array((n * (n - 1)) / 2);
+  const row = (a: number) => (a * (2 * n - a - 1)) / 2 - a - 1;
+  const add = (a: number, b: number, c: number) => {
+    if (a > b) [a, b] = [b, a];
+    matrix[row(a) + b] += c;
+  };
+  for (const chunk of pairChunks()) addChunkPairs(chunk.items, chunk.pairs, index, add);
   for (const o of shippedOrders(src(RUN_SHIPPED, true), scale)) {
     const ids = o.items.flatMap((item) => {
       const i = index.get(item);
       return i === undefined ? [] : [i];
     });
     ids.sort((a, b) => a - b);
-    for (let x = 0; x < ids.length; x++)
-      for (let y = x + 1; y < ids.length; y++) matrix[ids[x] * n + ids[y]]++;
+    for (let x = 0; x < ids.length; x++) for (let y = x + 1; y < ids.length; y++) add(ids[x], ids[y], 1);
   }
   let pairs = 0;
   for (let a = 0; a < n; a++) {
+    const r = row(a);
     for (let b = a + 1; b < n; b++) {
-      const c = matrix[a * n + b];
+      const c = matrix[r + b];
       if (c === 0) continue;
       sink.pair(kept[a], kept[b], c);
       pairs++;
@@ -343,4 +347,35 @@ export function countBaskets(
   totals.itemsKept = n;
   totals.pairs = pairs;
   return totals;
+}
+
+/**
+ * Adds one chunk's pair counts among the kept items. No merge is needed (the matrix sums in any
+ * order): the chunk's items run gives each position its kept index (or -1), then every pair cell
+ * is two array reads.
+ */
+function addChunkPairs(
+  items: RunSource,
+  pairs: RunSource,
+  index: Map<string, number>,
+  add: (a: number, b: number, c: number) => void,
+): void {
+  const kept: number[] = [];
+  for (let b = items(); b !== null; b = items())
+    for (let k = 0; k < b.nKeys; k++) kept.push(index.get(b.keyText(k)) ?? -1);
+  for (let b = pairs(); b !== null; b = pairs()) {
+    const key = b.keys;
+    for (let c = 0; c < b.nCells; c++) {
+      const k = b.cellKey[c];
+      const at = b.keyOffset[k];
+      if (b.keyOffset[k + 1] - at !== 8) throw new Error('malformed pair-ranks block: a key is not 8 bytes');
+      const pa = (key[at] << 21) | (key[at + 1] << 14) | (key[at + 2] << 7) | key[at + 3];
+      const pb = (key[at + 4] << 21) | (key[at + 5] << 14) | (key[at + 6] << 7) | key[at + 7];
+      if (pa >= kept.length || pb >= kept.length)
+        throw new Error("malformed pair-ranks block: a position past the chunk's items");
+      const a = kept[pa];
+      const bb = kept[pb];
+      if (a >= 0 && bb >= 0) add(a, bb, b.rows[c]);
+    }
+  }
 }

@@ -21,7 +21,7 @@ import { type Listener, listen } from '../protocol/socket-channel.js';
 import { serverSecurity } from '../protocol/tls-security.js';
 import type { ScanSpec } from '../scan-spec.js';
 import { type ByteSource, identityDiff, openSource, sameIdentity } from '../source/byte-source.js';
-import { RUN_ORDERS, RUN_RANGE } from '../worker/basket-collector.js';
+import { RUN_ORDERS, RUN_PAIRS_BY_NAME, RUN_RANGE } from '../worker/basket-collector.js';
 import type { Chunker } from './chunker.js';
 import { planCommit, type WorkerStats } from './commit-plan.js';
 import { recordEnd, summarize } from './end-of-run.js';
@@ -264,13 +264,15 @@ export class Coordinator {
       // A worker that predates the customers table would leave its chunks' customers out silently.
       if (this.spec.customer !== undefined && !outcome.cells.some((r) => r.kind === 'cust'))
         throw new ProtocolError('no customer cells in a run with a customer column (is the worker older?)');
-      if (
-        this.spec.shipAllOrders === true &&
-        outcome.cells.some((r) => r.kind === 'basket' && (r.name === RUN_ORDERS || r.name === RUN_RANGE))
-      )
-        throw new ProtocolError(
-          'orders counted in a chunk of a run that ships every order (is the worker older?)',
-        );
+      for (const r of outcome.cells) {
+        if (r.kind !== 'basket') continue;
+        if (r.name === RUN_PAIRS_BY_NAME)
+          throw new ProtocolError('item pairs by name (is the worker older?)');
+        if (this.spec.shipAllOrders === true && (r.name === RUN_ORDERS || r.name === RUN_RANGE))
+          throw new ProtocolError(
+            'orders counted in a chunk of a run that ships every order (is the worker older?)',
+          );
+      }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // Back to the queue now, not at the lease timeout; then the connection goes.

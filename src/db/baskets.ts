@@ -12,7 +12,8 @@ import {
 } from '../aggregate/basket-count.js';
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { CellBlock } from '../aggregate/keyed-cells.js';
-import { BASKET_KIND, RUN_RANGE } from '../worker/basket-collector.js';
+import type { RunSource } from '../coordinator/keyed-merge.js';
+import { BASKET_KIND, RUN_ITEMS, RUN_PAIRS, RUN_RANGE } from '../worker/basket-collector.js';
 import { runSources } from './cell-runs.js';
 import type { Store } from './store.js';
 
@@ -64,6 +65,7 @@ export function writeBaskets(
       item: (name, orders, lines, value) => item.run(runId, name, orders, lines, formatScaled(value, scale)),
       pair: (a, b, orders) => pair.run(runId, a, b, orders),
     },
+    () => pairChunks(store, runId),
     checked,
   );
   const size = store.statement('INSERT INTO order_sizes (run_id, measure, size, orders) VALUES (?, ?, ?, ?)');
@@ -92,6 +94,28 @@ export function writeBaskets(
       JSON.stringify(totals.examples),
     );
   return totals;
+}
+
+/** Per done chunk with pair counts: its items and pair-ranks runs, a block at a time (the spill stays). */
+function* pairChunks(store: Store, runId: number): Generator<{ items: RunSource; pairs: RunSource }> {
+  const ids = store
+    .statement(
+      `SELECT DISTINCT r.chunk_id AS id FROM cell_runs r
+         JOIN chunks c ON c.run_id = r.run_id AND c.chunk_id = r.chunk_id AND c.status = 'done'
+       WHERE r.run_id = ? AND r.kind = ? AND r.name = ? ORDER BY r.chunk_id`,
+    )
+    .all(runId, BASKET_KIND, RUN_PAIRS) as { id: number }[];
+  const read = store.statement(
+    'SELECT data FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+  );
+  const source = (chunk: number, name: string): RunSource => {
+    let seq = 0;
+    return () => {
+      const row = read.get(runId, BASKET_KIND, name, chunk, seq++) as { data: Uint8Array } | undefined;
+      return row === undefined ? null : new CellBlock(row.data, true);
+    };
+  };
+  for (const { id } of ids) yield { items: source(id, RUN_ITEMS), pairs: source(id, RUN_PAIRS) };
 }
 
 /** The order-id ranges of the done chunks whose ids ascend, in file order. */

@@ -130,7 +130,8 @@ export class BasketCollector {
     ) {
       order = this.prevSlot;
     } else {
-      order = this.orderSlot(buf, os, oe, view);
+      // With the row before's bytes at hand the id is known to differ from its order.
+      order = this.prevS >= 0 ? this.orders.slot(buf, os, oe, view) : this.orderSlot(buf, os, oe, view);
       this.prevS = os;
       this.prevE = oe;
       this.prevSlot = order;

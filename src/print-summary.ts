@@ -115,7 +115,7 @@ function basketLines(b: BasketSummary): string[] {
       `baskets: counted in a second pass over the file, with every order's items sent to the coordinator: the first pass found ${b.secondPass.orderIds.toLocaleString('en-US')} order id(s) in more than one chunk (e.g. ${b.secondPass.examples.map((e) => JSON.stringify(e)).join(', ')}); --orders-scattered skips the first pass`,
     );
   out.push(
-    `baskets: ${b.orders.toLocaleString('en-US')} orders, ${b.lines.toLocaleString('en-US')} lines, average order value ${b.avgOrderValue === null ? '-' : groupThousands(b.avgOrderValue)}; ${b.items.toLocaleString('en-US')} items, ${b.pairs.toLocaleString('en-US')} pairs (${b.shippedOrders.toLocaleString('en-US')} orders stitched across chunk edges)`,
+    `baskets: ${b.orders.toLocaleString('en-US')} orders, ${b.lines.toLocaleString('en-US')} lines, average order value ${b.avgOrderValue === null ? '-' : groupThousands(b.avgOrderValue)}; ${b.items.toLocaleString('en-US')} items, ${b.pairs.toLocaleString('en-US')} pairs (${b.shippedOrders.toLocaleString('en-US')} orders put together by the coordinator: cut by chunk edges, repeated in a chunk, or all of them in a second pass)`,
   );
   if (b.itemsLeftOut > 0)
     out.push(

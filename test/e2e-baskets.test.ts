@@ -449,17 +449,18 @@ describe('orders and baskets end to end', () => {
     expect(refused()).toEqual(refuse);
     c.child.kill('SIGKILL');
     await c.exit;
-    const again = cli([
-      'coordinator',
-      shuffled,
-      '--port',
-      String(port),
-      '--db',
-      db,
+    // --orders-scattered is what the second pass does, so --resume accepts it with the run's columns.
+    const resume = [
       '--resume',
       '--max-attempts',
       '20',
-    ]);
+      '--order',
+      'order_id',
+      '--item',
+      'product',
+      '--orders-scattered',
+    ];
+    const again = cli(['coordinator', shuffled, '--port', String(port), '--db', db, ...resume]);
     expect(await again.exit, again.err()).toBe(0);
     expect(await w1.exit).toBe(0);
     expect(await w2.exit).toBe(0);

@@ -355,6 +355,32 @@ describe('orders and baskets end to end', () => {
     expect(norm(stored(db))).toEqual(byProduct);
   }, 240_000);
 
+  it("a resumed run whose spill holds an older worker's name-keyed pairs is refused, not counted short", async () => {
+    const db = path.join(dir, 'older.db');
+    const args = ['--order', 'order_id', '--item', 'product', '--chunk-size', '64KiB'];
+    const c = cli(['coordinator', csv, '--port', '0', '--db', db, ...args]);
+    const port = await listeningPort(c);
+    const address = `127.0.0.1:${port}`;
+    const w = faultWorker(address, 'o1', { FAULT_DELAY_MS: 100, FAULT_RETRY_FOR: 30 });
+    const done = () =>
+      fs.existsSync(db)
+        ? query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n
+        : 0;
+    for (let i = 0; i < 600 && done() < 2; i++) await sleep(50);
+    c.child.kill('SIGKILL');
+    await c.exit;
+    const d = new Database(db);
+    d.prepare(
+      `INSERT INTO cell_runs (run_id, chunk_id, kind, name, seq, data)
+       SELECT run_id, chunk_id, kind, 'pairs', seq, data FROM cell_runs WHERE name = 'pair-ranks' LIMIT 1`,
+    ).run();
+    d.close();
+    const again = cli(['coordinator', csv, '--port', String(port), '--db', db, '--resume']);
+    expect(await again.exit).toBe(2);
+    expect(again.err()).toMatch(/item pairs spilled by an older salesgrid/);
+    await w.exit;
+  }, 120_000);
+
   it('scattered orders: a second pass counts them exactly, says why, and basket prints rules', async () => {
     const shuffled = shuffledCopy();
     const db = path.join(dir, 'shuffled.db');

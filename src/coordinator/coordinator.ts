@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import type { OrderConflicts } from '../aggregate/basket-count.js';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
-import { checkOrderIds } from '../db/baskets.js';
+import { checkOrderIds, hasNamedPairs } from '../db/baskets.js';
 import { deleteCellRuns, saveCellRuns } from '../db/cell-runs.js';
 import { joinStats } from '../db/joins.js';
 import { Store } from '../db/store.js';
@@ -511,7 +511,14 @@ export class Coordinator {
 
   /** With baskets counted in chunks: which order ids turn up in more than one chunk (read-only). */
   private checkOrders(): OrderConflicts | undefined {
-    if (basketColumns(this.spec) === null || this.spec.shipAllOrders === true) return undefined;
+    if (basketColumns(this.spec) === null) return undefined;
+    if (hasNamedPairs(this.store, this.runId))
+      throw new SalesgridError(
+        'E_RESUME',
+        `run ${this.runId} holds item pairs spilled by an older salesgrid, which this one cannot count; start a new run without --resume`,
+        { exitCode: 2 },
+      );
+    if (this.spec.shipAllOrders === true) return undefined;
     return checkOrderIds(this.store, this.runId, this.total.scale);
   }
 

@@ -13,7 +13,13 @@ import {
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { CellBlock } from '../aggregate/keyed-cells.js';
 import type { RunSource } from '../coordinator/keyed-merge.js';
-import { BASKET_KIND, RUN_ITEMS, RUN_PAIRS, RUN_RANGE } from '../worker/basket-collector.js';
+import {
+  BASKET_KIND,
+  RUN_ITEMS,
+  RUN_PAIRS,
+  RUN_PAIRS_BY_NAME,
+  RUN_RANGE,
+} from '../worker/basket-collector.js';
 import { runSources } from './cell-runs.js';
 import type { Store } from './store.js';
 
@@ -34,6 +40,15 @@ export function checkOrderIds(store: Store, runId: number, scale: number): Order
     orderRanges(store, runId),
     scale,
     false,
+  );
+}
+
+/** Whether the spill holds name-keyed pair runs (an older worker's, before a resume): never counted. */
+export function hasNamedPairs(store: Store, runId: number): boolean {
+  return (
+    store
+      .statement('SELECT 1 FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? LIMIT 1')
+      .get(runId, BASKET_KIND, RUN_PAIRS_BY_NAME) !== undefined
   );
 }
 

@@ -3,7 +3,7 @@
 // one retail file (paired rounds, order flipped every round), with each process's peak RSS, and
 // the many-products case (10,000 products, --basket-items 1000) for memory.
 //
-//   node bench/baskets.mjs [--runs 3] [--rows 5000000] [--products 50] [--item product]
+//   node bench/baskets.mjs [--runs 3] [--rows 5000000] [--products 500] [--categories 50] [--item product]
 //
 // Writes results/baskets-bench.json and results/baskets-bench.md and prints the table. Exit code 1
 // when a run fails or the baskets' order count differs from the file's distinct order ids.
@@ -25,7 +25,10 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
     rows: { type: 'string', default: '5000000' },
-    products: { type: 'string', default: '50' },
+    products: { type: 'string', default: '500' },
+    categories: { type: 'string', default: '50' },
+    data: { type: 'string', default: join(ROOT, 'data') },
+    extra: { type: 'string', default: '' },
     item: { type: 'string', default: 'category,product' },
     workers: { type: 'string', default: '2' },
     skip: { type: 'string', default: '' },
@@ -37,7 +40,10 @@ if (values.help) {
   console.log(`usage: node bench/baskets.mjs [options]
   --runs <n>        paired rounds, medians quoted (default 3)
   --rows <n>        order lines of the retail file (default 5000000)
-  --products <n>    products of the retail file (default 50: 50 items with --item product)
+  --products <n>    products of the retail file (default 500)
+  --categories <n>  categories of the retail file (default 50, the issue's speed case)
+  --data <dir>      where the generated files are kept (default data/)
+  --extra <flags>   run flags for every run, space-separated (e.g. --no-customers)
   --item <list>     basket item columns, each a case (default category,product)
   --workers <n>     salesgrid workers (default 2)
   --skip <list>     leave out: many (the 10,000-product memory case)
@@ -47,8 +53,10 @@ if (values.help) {
 const runs = Number(values.runs);
 const rows = Number(values.rows);
 const products = Number(values.products);
+const categories = Number(values.categories);
 const workers = Number(values.workers);
 const skip = new Set(values.skip.split(',').filter(Boolean));
+const extra = values.extra.split(' ').filter(Boolean);
 const timeoutMs = Number(values.timeout) * 1000;
 const tmp = mkdtempSync(join(os.tmpdir(), 'salesgrid-baskets-'));
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -84,12 +92,13 @@ const median = (xs) => {
 };
 const f = (v, d = 1) => (v == null ? '–' : v.toFixed(d));
 
-async function ensureRetail(file, n, nProducts) {
+async function ensureRetail(file, n, nProducts, nCategories) {
   if (existsSync(file)) return;
   log(`generating ${file}`);
   mkdirSync(dirname(file), { recursive: true });
   const g = await timed(process.execPath, [
     ...[CLI, 'generate', '--layout', 'retail', '--rows', String(n), '--products', String(nProducts)],
+    ...(nCategories ? ['--categories', String(nCategories)] : []),
     ...['--seed', '42', '--out', file, '--quiet'],
   ]);
   if (g.code !== 0) throw new Error(`generate failed: ${g.err}`);
@@ -98,7 +107,7 @@ async function ensureRetail(file, n, nProducts) {
 /** One run; with `basket`, the item column and extra flags. */
 async function run(file, basket) {
   const db = join(tmp, `sg-${Date.now()}-${Math.random().toString(36).slice(2)}.db`);
-  const args = [CLI, 'run', file, '--workers', String(workers), '--db', db, '--json', '--quiet'];
+  const args = [CLI, 'run', file, '--workers', String(workers), '--db', db, '--json', '--quiet', ...extra];
   if (basket) args.push('--order', 'order_id', '--item', basket.item, ...(basket.extra ?? []));
   const r = await timed(process.execPath, args);
   let summary = null;
@@ -112,6 +121,12 @@ async function run(file, basket) {
     wallMs: r.wallMs,
     coordRssMb: summary ? summary.coordinatorUsage.maxRssKb / 1024 : null,
     workerRssMb: summary ? Math.max(...summary.workers.map((w) => (w.usage?.maxRssKb ?? 0) / 1024)) : null,
+    // CPU seconds of the coordinator and every worker (less sensitive than wall to a shared machine).
+    cpuS: summary
+      ? [summary.coordinatorUsage, ...summary.workers.map((w) => w.usage)]
+          .filter(Boolean)
+          .reduce((a, u) => a + (u.userMs + u.systemMs) / 1000, 0)
+      : null,
     baskets: summary?.baskets ?? null,
   };
   if (!out.ok) failures.push(`run ${basket ? 'with' : 'without'} baskets failed: ${r.err.slice(-500)}`);
@@ -129,8 +144,8 @@ async function run(file, basket) {
 
 async function main() {
   mkdirSync(RESULTS, { recursive: true });
-  const file = join(ROOT, 'data', `retail-${rows}-p${products}.csv`);
-  await ensureRetail(file, rows, products);
+  const file = join(values.data, `retail-${rows}-p${products}-c${categories}.csv`);
+  await ensureRetail(file, rows, products, categories);
   const items = values.item.split(',').filter(Boolean);
   const plain = [];
   const basket = Object.fromEntries(items.map((i) => [i, []]));
@@ -156,6 +171,7 @@ async function main() {
   ].map(([label, xs]) => ({
     label,
     wallS: median(xs.map((x) => x.wallMs / 1000)),
+    cpuS: median(xs.map((x) => x.cpuS)),
     coordRssMb: median(xs.map((x) => x.coordRssMb)),
     workerRssMb: median(xs.map((x) => x.workerRssMb)),
   }));
@@ -163,16 +179,18 @@ async function main() {
     item: it,
     ratio: rowsOut[k + 1].wallS / rowsOut[0].wallS,
     pairs: plain.map((p, i) => basket[it][i].wallMs / p.wallMs),
+    cpuRatio: rowsOut[k + 1].cpuS / rowsOut[0].cpuS,
   }));
 
   let many = null;
   if (!skip.has('many')) {
-    const manyFile = join(ROOT, 'data', `retail-${rows}-p10000.csv`);
-    await ensureRetail(manyFile, rows, 10_000);
+    const manyFile = join(values.data, `retail-${rows}-p10000.csv`);
+    await ensureRetail(manyFile, rows, 10_000, null);
     log('10,000 products, --basket-items 1000');
     const m = await run(manyFile, { item: 'product', extra: ['--basket-items', '1000'] });
     many = {
       wallS: m.wallMs / 1000,
+      cpuS: m.cpuS,
       coordRssMb: m.coordRssMb,
       workerRssMb: m.workerRssMb,
       baskets: m.baskets,
@@ -180,31 +198,35 @@ async function main() {
   }
 
   const md = [
-    `### Baskets (${rows.toLocaleString('en-US')} order lines, ${orders ? orders.orders.toLocaleString('en-US') : '?'} orders, ${workers} workers, medians of ${runs} paired rounds)`,
+    `### Baskets (${rows.toLocaleString('en-US')} order lines, ${orders ? orders.orders.toLocaleString('en-US') : '?'} orders, ${products} products in ${categories} categories, ${workers} workers, medians of ${runs} paired rounds)`,
     '',
-    '| run | wall s | coordinator peak RSS MB | worker peak RSS MB |',
-    '|---|---:|---:|---:|',
+    `run flags: ${extra.length ? extra.join(' ') : '(none)'}`,
+    '',
+    '| run | wall s | CPU s (all processes) | coordinator peak RSS MB | worker peak RSS MB |',
+    '|---|---:|---:|---:|---:|',
     ...rowsOut.map(
-      (r) => `| ${r.label} | ${f(r.wallS, 2)} | ${f(r.coordRssMb, 0)} | ${f(r.workerRssMb, 0)} |`,
+      (r) =>
+        `| ${r.label} | ${f(r.wallS, 2)} | ${f(r.cpuS, 2)} | ${f(r.coordRssMb, 0)} | ${f(r.workerRssMb, 0)} |`,
     ),
     '',
     ...ratios.map(
       (r) =>
-        `--item ${r.item}: ${f(r.ratio, 2)}× the plain run (median walls; per round ${r.pairs.map((x) => f(x, 2)).join(', ')}; target ≤ 1.3×).`,
+        `--item ${r.item}: ${f(r.ratio, 2)}× the plain run (median walls; per round ${r.pairs.map((x) => f(x, 2)).join(', ')}; target ≤ 1.3×); CPU ${f(r.cpuRatio, 2)}×.`,
     ),
     ...(many
       ? [
           '',
-          `10,000 products, \`--item product --basket-items 1000\`: ${f(many.wallS, 1)} s, coordinator ${f(many.coordRssMb, 0)} MB, workers ${f(many.workerRssMb, 0)} MB peak RSS (${many.baskets ? `${many.baskets.items.toLocaleString('en-US')} items, ${many.baskets.itemsLeftOut.toLocaleString('en-US')} left out of the pairs, ${many.baskets.pairs.toLocaleString('en-US')} pairs` : 'no baskets'}).`,
+          `10,000 products, \`--item product --basket-items 1000\`: ${f(many.wallS, 1)} s (CPU ${f(many.cpuS, 1)} s), coordinator ${f(many.coordRssMb, 0)} MB, workers ${f(many.workerRssMb, 0)} MB peak RSS (${many.baskets ? `${many.baskets.items.toLocaleString('en-US')} items, ${many.baskets.itemsLeftOut.toLocaleString('en-US')} left out of the pairs, ${many.baskets.pairs.toLocaleString('en-US')} pairs` : 'no baskets'}).`,
         ]
       : []),
     '',
   ].join('\n');
   writeFileSync(
     join(RESULTS, 'baskets-bench.json'),
-    `${JSON.stringify({ rows, products, items, workers, runs, plain, basket, ratios, many, failures }, null, 2)}\n`,
+    `${JSON.stringify({ rows, products, categories, items, workers, runs, plain, basket, ratios, many, failures }, null, 2)}\n`,
   );
-  writeFileSync(join(RESULTS, 'baskets-bench.md'), md);
+  const tag = extra.length ? `-${extra.join('').replace(/[^a-z0-9]+/gi, '')}` : '';
+  writeFileSync(join(RESULTS, `baskets-bench${tag}.md`), md);
   log('');
   log(md);
   rmSync(tmp, { recursive: true, force: true });

@@ -55,7 +55,7 @@ export function basketRun(store: Store, runId: number | null): OrdersSummaryRow 
   if (summary.non_contiguous > 0) {
     const ex = (JSON.parse(summary.examples) as string[]).map((e) => JSON.stringify(e)).join(', ');
     throw noBaskets(
-      `run ${id}: ${summary.non_contiguous} order id(s) occur in more than one chunk (e.g. ${ex}), so its baskets were not counted; run again with --orders-scattered (exact for any order layout) or sort the file by ${summary.order_column}`,
+      `run ${id}: ${summary.non_contiguous} order id(s) occur in more than one chunk (e.g. ${ex}), and the salesgrid that ran it did not count such baskets; run the file again (this version counts scattered orders in a second pass)`,
     );
   }
   return summary;

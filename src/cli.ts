@@ -21,6 +21,7 @@ import {
   type RawGenerateFlags,
   type RawWorkerFlags,
   RETAIL_DEFAULTS,
+  RETAIL_LIMITS,
 } from './config.js';
 import {
   BASKET_OPTION_TABLE,
@@ -196,6 +197,10 @@ export function buildProgram(): Command {
       `retail: number of customers (default: ${RETAIL_DEFAULTS.customers}); star: distinct customers, a few buy often, most rarely (default: ${STAR_CUSTOMERS})`,
     )
     .option('--products <n>', `retail: number of products (default: ${RETAIL_DEFAULTS.products})`)
+    .option(
+      '--categories <n>',
+      `retail: number of product categories, up to ${RETAIL_LIMITS.categories} and --products (default: one per 5 products, at most 10)`,
+    )
     .option('--with-dimensions', 'retail: also write customers.csv, stores.csv, sales_team.csv next to --out')
     .option('--quiet', 'no progress')
     .action((o: RawGenerateFlags) => runGenerate(o));

@@ -16,9 +16,9 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DB = 'results/results.db';
 export const DEFAULT_DATA = 'data/sales.csv';
 export const DEFAULT_RETAIL_DATA = 'data/retail.csv';
-/** `generate --layout retail` defaults and bounds. */
+/** `generate --layout retail` defaults and bounds (a customer's favourite category is a byte). */
 export const RETAIL_DEFAULTS = Object.freeze({ rows: 1_000_000, customers: 20_000, products: 500 });
-export const RETAIL_LIMITS = Object.freeze({ customers: 10_000_000, products: 100_000 });
+export const RETAIL_LIMITS = Object.freeze({ customers: 10_000_000, products: 100_000, categories: 255 });
 
 /** `generate` flags as commander hands them over. */
 export interface RawGenerateFlags {
@@ -29,6 +29,7 @@ export interface RawGenerateFlags {
   quoteText?: boolean;
   customers?: string;
   products?: string;
+  categories?: string;
   withDimensions?: boolean;
   quiet?: boolean;
 }

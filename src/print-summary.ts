@@ -104,13 +104,19 @@ export function printFailedSummary(err: unknown, json: boolean): void {
 }
 
 function basketLines(b: BasketSummary): string[] {
+  // Only a defect leaves this set: scattered orders are counted in a second pass.
   if (b.nonContiguous > 0)
     return [
-      `baskets: NOT counted: ${b.nonContiguous.toLocaleString('en-US')} order id(s) occur in more than one chunk (orders are not contiguous in the file); run again with --orders-scattered (exact for any layout) or sort the file by order id`,
+      `baskets: NOT counted: ${b.nonContiguous.toLocaleString('en-US')} order id(s) were counted in more than one chunk`,
     ];
-  const out = [
-    `baskets: ${b.orders.toLocaleString('en-US')} orders, ${b.lines.toLocaleString('en-US')} lines, average order value ${b.avgOrderValue === null ? '-' : groupThousands(b.avgOrderValue)}; ${b.items.toLocaleString('en-US')} items, ${b.pairs.toLocaleString('en-US')} pairs (${b.shippedOrders.toLocaleString('en-US')} orders stitched across chunk edges)`,
-  ];
+  const out: string[] = [];
+  if (b.secondPass !== undefined)
+    out.push(
+      `baskets: counted in a second pass over the file, with every order's items sent to the coordinator: the first pass found ${b.secondPass.orderIds.toLocaleString('en-US')} order id(s) in more than one chunk (e.g. ${b.secondPass.examples.map((e) => JSON.stringify(e)).join(', ')}); --orders-scattered skips the first pass`,
+    );
+  out.push(
+    `baskets: ${b.orders.toLocaleString('en-US')} orders, ${b.lines.toLocaleString('en-US')} lines, average order value ${b.avgOrderValue === null ? '-' : groupThousands(b.avgOrderValue)}; ${b.items.toLocaleString('en-US')} items, ${b.pairs.toLocaleString('en-US')} pairs (${b.shippedOrders.toLocaleString('en-US')} orders put together by the coordinator: cut by chunk edges, repeated in a chunk, or all of them in a second pass)`,
+  );
   if (b.itemsLeftOut > 0)
     out.push(
       `baskets: ${b.itemsLeftOut.toLocaleString('en-US')} item(s) left out of the pair counts (only the ${(b.items - b.itemsLeftOut).toLocaleString('en-US')} most frequent; raise --basket-items)`,

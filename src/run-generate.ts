@@ -23,9 +23,11 @@ export async function runGenerate(o: RawGenerateFlags): Promise<void> {
     : star
       ? (o.quoteText && '--quote-text') ||
         (o.products !== undefined && '--products') ||
+        (o.categories !== undefined && '--categories') ||
         (o.withDimensions && '--with-dimensions')
       : (o.customers !== undefined && '--customers') ||
         (o.products !== undefined && '--products') ||
+        (o.categories !== undefined && '--categories') ||
         (o.withDimensions && '--with-dimensions');
   if (misplaced) throw new UsageError(`${misplaced} does not apply to --layout ${o.layout}`);
   const rows = parseIntOption(
@@ -48,6 +50,12 @@ export async function runGenerate(o: RawGenerateFlags): Promise<void> {
   let extra = '';
   if (retail) {
     const { generateRetail } = await import('./generate/retail.js');
+    const products = parseIntOption(
+      '--products',
+      o.products ?? RETAIL_DEFAULTS.products,
+      1,
+      RETAIL_LIMITS.products,
+    );
     const r = await generateRetail({
       rows,
       seed,
@@ -58,12 +66,17 @@ export async function runGenerate(o: RawGenerateFlags): Promise<void> {
         1,
         RETAIL_LIMITS.customers,
       ),
-      products: parseIntOption(
-        '--products',
-        o.products ?? RETAIL_DEFAULTS.products,
-        1,
-        RETAIL_LIMITS.products,
-      ),
+      products,
+      ...(o.categories === undefined
+        ? {}
+        : {
+            categories: parseIntOption(
+              '--categories',
+              o.categories,
+              1,
+              Math.min(RETAIL_LIMITS.categories, products),
+            ),
+          }),
       withDimensions: o.withDimensions === true,
       onProgress,
     });

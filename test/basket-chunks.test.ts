@@ -187,6 +187,34 @@ describe('baskets at every chunk boundary', () => {
     }
   });
 
+  it('more than 1,024 items in a chunk (sparse pair counts, pairs by item position) with K = 300', () => {
+    const rng = new Rng(41);
+    const items = Array.from({ length: 3000 }, (_, i) => `p${(i * 7919) % 3000}-${'x'.repeat(i % 5)}`);
+    const rows: Row[] = [];
+    for (let o = 0; o < 4000; o++) {
+      const n = rng.int(1, 6);
+      // A skewed pick: low indexes are popular, so the top K is not every item.
+      for (let l = 0; l < n; l++)
+        rows.push([String(o + 1), items[Math.floor(rng.next() ** 2 * 3000)], 100, 1]);
+    }
+    const { lines, ref } = file(rows);
+    const want = normalized(referenceBaskets(ref));
+    expect(want.items.size).toBeGreaterThan(1500);
+    const top = new Set(
+      [...want.items]
+        .sort((a, b) => b[1] - a[1] || Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))
+        .slice(0, 300)
+        .map(([i]) => i),
+    );
+    const kept = new Map([...want.pairs].filter(([p]) => p.split('\0').every((i) => top.has(i))));
+    expect(kept.size).toBeGreaterThan(100);
+    for (const cuts of [[], [5000], [3000, 9000, 12000]]) {
+      const got = countCut(lines, cuts, 300);
+      expect({ ...got, pairs: undefined }, `cuts ${cuts}`).toEqual({ ...want, pairs: undefined });
+      expect(got.pairs, `cuts ${cuts}`).toEqual(kept);
+    }
+  });
+
   it('chunks of many ascending ids send only their range; an id inside another chunk range is caught', () => {
     const rng = new Rng(1414);
     let ranged = 0;

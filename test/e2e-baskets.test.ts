@@ -2,7 +2,8 @@
  * Orders and baskets end to end with real processes: a retail file from `generate --layout
  * retail`, counted over many small chunks, against a plain SQL self-join over the file's rows;
  * the planted co-purchase pairs; `basket` output; a crashed worker and a killed coordinator with
- * --resume (nothing counted twice); a file whose orders are scattered.
+ * --resume (nothing counted twice); a file whose orders are scattered, counted in a second pass,
+ * also with failing chunks and a coordinator killed and resumed during that pass.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -249,6 +250,66 @@ describe('orders and baskets end to end', () => {
     expect(t.out()).toMatch(/no rule passes the thresholds/);
   }, 180_000);
 
+  it('50 categories (generate --categories 50): category baskets equal the self-join, planted pairs found', async () => {
+    const file = path.join(dir, 'retail50.csv');
+    const g = cli([
+      ...['generate', '--layout', 'retail', '--rows', String(ROWS), '--customers', String(CUSTOMERS)],
+      ...[
+        '--products',
+        String(PRODUCTS),
+        '--categories',
+        '50',
+        '--seed',
+        String(SEED),
+        '--out',
+        file,
+        '--quiet',
+      ],
+    ]);
+    expect(await g.exit, g.err()).toBe(0);
+    const rows = parse(fs.readFileSync(file), { columns: true }) as Record<string, string>[];
+    const want = norm(selfJoin(rows, 'category'));
+    expect(want.items.size).toBe(50);
+    const db = path.join(dir, 'fifty.db');
+    const base = [
+      'run',
+      file,
+      '--workers',
+      '2',
+      '--chunk-size',
+      '64KiB',
+      '--db',
+      db,
+      '--quiet',
+      '--order',
+      'order_id',
+    ];
+    const r = cli([...base, '--item', 'category']);
+    expect(await r.exit, r.err()).toBe(0);
+    expect(norm(stored(db, 1))).toEqual(want);
+    const p = cli([...base, '--item', 'product']);
+    expect(await p.exit, p.err()).toBe(0);
+    const b = cli(['basket', '--db', db, '--run', '2', '--json', '--limit', '1000000']);
+    expect(await b.exit, b.err()).toBe(0);
+    const rules = (
+      JSON.parse(b.out()) as { rules: { antecedent: string; consequent: string; lift: number }[] }
+    ).rules;
+    const plan = planRetail({
+      rows: ROWS,
+      customers: CUSTOMERS,
+      products: PRODUCTS,
+      categories: 50,
+      seed: SEED,
+    });
+    expect(plan.affinities.length).toBeGreaterThan(5);
+    for (const { anchor, partner } of plan.affinities) {
+      const a = plan.products[anchor].name;
+      const q = plan.products[partner].name;
+      const rule = rules.find((x) => x.antecedent === a && x.consequent === q);
+      expect(rule?.lift, `${a} → ${q}`).toBeGreaterThan(1);
+    }
+  }, 180_000);
+
   it('a run without baskets: basket says how to get them, exit 2', async () => {
     const db = path.join(dir, 'plain.db');
     const r = cli(['run', csv, '--workers', '1', '--db', db, '--quiet']);
@@ -294,16 +355,34 @@ describe('orders and baskets end to end', () => {
     expect(norm(stored(db))).toEqual(byProduct);
   }, 240_000);
 
-  it('scattered orders are refused with a way out, and --orders-scattered counts them exactly', async () => {
-    const text = fs.readFileSync(csv, 'utf8').trimEnd().split('\n');
-    const body = text.slice(1);
-    // A fixed shuffle of the lines: most orders end up in several chunks.
-    for (let i = body.length - 1; i > 0; i--) {
-      const j = (i * 7919 + 13) % (i + 1);
-      [body[i], body[j]] = [body[j], body[i]];
-    }
-    const shuffled = path.join(dir, 'shuffled.csv');
-    fs.writeFileSync(shuffled, `${text[0]}\n${body.join('\n')}\n`);
+  it("a resumed run whose spill holds an older worker's name-keyed pairs is refused, not counted short", async () => {
+    const db = path.join(dir, 'older.db');
+    const args = ['--order', 'order_id', '--item', 'product', '--chunk-size', '64KiB'];
+    const c = cli(['coordinator', csv, '--port', '0', '--db', db, ...args]);
+    const port = await listeningPort(c);
+    const address = `127.0.0.1:${port}`;
+    const w = faultWorker(address, 'o1', { FAULT_DELAY_MS: 100, FAULT_RETRY_FOR: 30 });
+    const done = () =>
+      fs.existsSync(db)
+        ? query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n
+        : 0;
+    for (let i = 0; i < 600 && done() < 2; i++) await sleep(50);
+    c.child.kill('SIGKILL');
+    await c.exit;
+    const d = new Database(db);
+    d.prepare(
+      `INSERT INTO cell_runs (run_id, chunk_id, kind, name, seq, data)
+       SELECT run_id, chunk_id, kind, 'pairs', seq, data FROM cell_runs WHERE name = 'pair-ranks' LIMIT 1`,
+    ).run();
+    d.close();
+    const again = cli(['coordinator', csv, '--port', String(port), '--db', db, '--resume']);
+    expect(await again.exit).toBe(2);
+    expect(again.err()).toMatch(/item pairs spilled by an older salesgrid/);
+    await w.exit;
+  }, 120_000);
+
+  it('scattered orders: a second pass counts them exactly, says why, and basket prints rules', async () => {
+    const shuffled = shuffledCopy();
     const db = path.join(dir, 'shuffled.db');
     const base = [
       'run',
@@ -319,12 +398,136 @@ describe('orders and baskets end to end', () => {
     ];
     const r = cli([...base, '--item', 'category']);
     expect(await r.exit, r.err()).toBe(0);
-    expect(r.out()).toMatch(/baskets: NOT counted: .* --orders-scattered/);
-    const b = cli(['basket', '--db', db, '--run', '1']);
-    expect(await b.exit).toBe(2);
-    expect(b.err()).toMatch(/occur in more than one chunk.*--orders-scattered/);
-    const s = cli([...base, '--item', 'category', '--orders-scattered', '--quiet']);
+    expect(r.out()).toMatch(
+      /baskets: counted in a second pass over the file, with every order's items sent to the coordinator: the first pass found [\d,]+ order id\(s\) in more than one chunk/,
+    );
+    expect(r.err()).toMatch(/counting again in a second pass/);
+    expect(r.out()).not.toMatch(/run again/);
+    expect(norm(stored(db, 1))).toEqual(byCategory);
+    // Every row counted once: the first pass's totals were dropped with its chunks.
+    const [run] = query<{ rows: number; status: string }>(db, 'SELECT rows, status FROM runs WHERE id = 1');
+    expect(run).toEqual({ rows: lines.length, status: 'done' });
+    expect(query<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM cell_runs')[0].n).toBe(0);
+    const b = cli(['basket', '--db', db, '--run', '1', '--json', '--limit', '1000']);
+    expect(await b.exit, b.err()).toBe(0);
+    const out = JSON.parse(b.out()) as { orders: number; rules: { lift: number }[] };
+    expect(out.orders).toBe(byCategory.orders);
+    expect(out.rules.length).toBe(2 * byCategory.pairs.size);
+
+    // --orders-scattered ships every order from the start: one pass, the same counts.
+    const s = cli([...base, '--item', 'category', '--orders-scattered', '--json']);
     expect(await s.exit, s.err()).toBe(0);
+    const summary = JSON.parse(s.out()) as { baskets: { secondPass?: unknown; orders: number } };
+    expect(summary.baskets.secondPass).toBeUndefined();
+    expect(summary.baskets.orders).toBe(byCategory.orders);
+    expect(s.err()).not.toMatch(/second pass/);
     expect(norm(stored(db, 2))).toEqual(byCategory);
   }, 180_000);
+
+  it('scattered orders with failing chunks and a killed coordinator in the second pass: nothing counted twice', async () => {
+    const shuffled = shuffledCopy();
+    const db = path.join(dir, 'shuffled-faults.db');
+    const first = fastCuts(shuffled, 64 * 1024);
+    // The second pass cuts the file again under fresh ids, from `first` on: each worker refuses
+    // each of six chunks the first time it is handed one, so every one of them fails at least once.
+    const refuse = [3, 4, 5, 6, 7, 8].map((k) => first + k);
+    const args = [
+      '--order',
+      'order_id',
+      '--item',
+      'product',
+      '--chunk-size',
+      '64KiB',
+      '--max-attempts',
+      '20',
+    ];
+    const c = cli(['coordinator', shuffled, '--port', '0', '--db', db, ...args]);
+    const port = await listeningPort(c);
+    const address = `127.0.0.1:${port}`;
+    const env = {
+      FAULT_DELAY_MS: 15,
+      FAULT_RETRY_FOR: 30,
+      FAULT_FAIL_CHUNK: refuse.join(','),
+      FAULT_FAIL_ONCE: 1,
+    };
+    const w1 = faultWorker(address, 'f1', env);
+    const w2 = faultWorker(address, 'f2', env);
+    const secondPassDone = () =>
+      fs.existsSync(db)
+        ? query<{ n: number }>(
+            db,
+            `SELECT COUNT(*) AS n FROM chunks c JOIN runs r ON r.id = c.run_id
+             WHERE json_extract(r.options, '$.secondPass') IS NOT NULL AND c.status = 'done' AND c.chunk_id > ?`,
+            first + 10,
+          )[0].n
+        : 0;
+    const refused = () =>
+      fs.existsSync(db)
+        ? query<{ id: number }>(
+            db,
+            `SELECT DISTINCT chunk_id AS id FROM attempts WHERE outcome = 'failed' AND chunk_id IN (${refuse.join(',')}) ORDER BY 1`,
+          ).map((r) => r.id)
+        : [];
+    // Killed once every refusal is on record and the second pass has gone past them.
+    for (let i = 0; i < 1200 && (secondPassDone() < 3 || refused().length < refuse.length); i++)
+      await sleep(50);
+    expect(secondPassDone()).toBeGreaterThanOrEqual(3);
+    expect(refused()).toEqual(refuse);
+    c.child.kill('SIGKILL');
+    await c.exit;
+    // --orders-scattered is what the second pass does, so --resume accepts it with the run's columns.
+    const resume = [
+      '--resume',
+      '--max-attempts',
+      '20',
+      '--order',
+      'order_id',
+      '--item',
+      'product',
+      '--orders-scattered',
+    ];
+    const again = cli(['coordinator', shuffled, '--port', String(port), '--db', db, ...resume]);
+    expect(await again.exit, again.err()).toBe(0);
+    expect(await w1.exit).toBe(0);
+    expect(await w2.exit).toBe(0);
+    // The resumed coordinator still says why the baskets took a second pass.
+    expect(again.out()).toMatch(/counted in a second pass over the file/);
+    expect(norm(stored(db))).toEqual(byProduct);
+    const [run] = query<{ rows: number }>(db, 'SELECT rows FROM runs WHERE id = 1');
+    expect(run.rows).toBe(lines.length);
+    // The second pass's chunks tile the file under their own ids; the refused ones counted on a retry.
+    const ids = query<{ lo: number; n: number }>(db, 'SELECT MIN(chunk_id) AS lo, COUNT(*) AS n FROM chunks');
+    expect(ids[0]).toEqual({ lo: first, n: first });
+    for (const id of refuse)
+      expect(
+        query<{ status: string }>(db, 'SELECT status FROM chunks WHERE chunk_id = ?', id)[0].status,
+      ).toBe('done');
+  }, 240_000);
 });
+
+/** How many chunks fast cuts make of a file without quotes: each ends at the last line end within `size`. */
+function fastCuts(file: string, size: number): number {
+  const buf = fs.readFileSync(file);
+  let pos = buf.indexOf(10) + 1;
+  let n = 0;
+  while (pos < buf.length) {
+    const end = pos + size >= buf.length ? buf.length : buf.lastIndexOf(10, pos + size - 1) + 1;
+    pos = end;
+    n++;
+  }
+  return n;
+}
+
+/** A fixed shuffle of the file's lines: most orders end up in several chunks. */
+function shuffledCopy(): string {
+  const out = path.join(dir, 'shuffled.csv');
+  if (fs.existsSync(out)) return out;
+  const text = fs.readFileSync(csv, 'utf8').trimEnd().split('\n');
+  const body = text.slice(1);
+  for (let i = body.length - 1; i > 0; i--) {
+    const j = (i * 7919 + 13) % (i + 1);
+    [body[i], body[j]] = [body[j], body[i]];
+  }
+  fs.writeFileSync(out, `${text[0]}\n${body.join('\n')}\n`);
+  return out;
+}

@@ -195,6 +195,32 @@ describe('generate --layout retail', () => {
     expect(Object.values(result.dimensions ?? {})).toHaveLength(3);
   });
 
+  it('--categories 50: fifty categories, every product in one, the default output unchanged', async () => {
+    const fifty = path.join(dir, 'fifty.csv');
+    const r = await generateRetail({ ...OPTS, categories: 50, out: fifty });
+    const got = readLines(fifty);
+    expect(got).toHaveLength(OPTS.rows);
+    const categoryOf = new Map<string, string>();
+    for (const l of got) {
+      expect(categoryOf.get(l.product) ?? l.category).toBe(l.category);
+      categoryOf.set(l.product, l.category);
+      // Product names start with their category's name.
+      expect(l.product.startsWith(`${l.category} #`)).toBe(true);
+    }
+    expect(new Set(categoryOf.values()).size).toBe(50);
+    expect(r.affinities.length).toBeGreaterThanOrEqual(5);
+    // Not given and given as the default are the same bytes (one category per five products, at most ten).
+    const a = path.join(dir, 'dflt-a.csv');
+    const b = path.join(dir, 'dflt-b.csv');
+    const small = { ...OPTS, products: 30 };
+    await generateRetail({ ...small, out: a });
+    await generateRetail({ ...small, categories: 6, out: b });
+    expect(fs.readFileSync(a).equals(fs.readFileSync(b))).toBe(true);
+    await expect(
+      generateRetail({ ...OPTS, products: 40, categories: 50, out: path.join(dir, 'x.csv') }),
+    ).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('--categories') });
+  });
+
   it('refuses impossible sizes with a coded error', async () => {
     await expect(
       generateRetail({ ...OPTS, rows: 100, customers: 80, out: path.join(dir, 'x.csv') }),
@@ -218,5 +244,21 @@ describe('generate --layout retail', () => {
     const wrongLayout = cli(['generate', '--customers', '10', '--out', file]);
     expect(await wrongLayout.exit).toBe(2);
     expect(wrongLayout.err()).toContain('--customers does not apply to --layout reference');
+    const cats = cli(['generate', '--categories', '20', '--out', file]);
+    expect(await cats.exit).toBe(2);
+    expect(cats.err()).toContain('--categories does not apply to --layout reference');
+    const tooMany = cli([
+      'generate',
+      '--layout',
+      'retail',
+      '--products',
+      '10',
+      '--categories',
+      '11',
+      '--out',
+      file,
+    ]);
+    expect(await tooMany.exit).toBe(2);
+    expect(tooMany.err()).toContain('--categories must be');
   });
 });

@@ -10,7 +10,6 @@ import {
   RUN_ITEMS,
   RUN_LINES,
   RUN_ORDERS,
-  RUN_PAIRS,
   RUN_SHIPPED,
   RUN_SIZES,
   RUN_TOTALS,
@@ -20,6 +19,12 @@ import {
 
 /** The sources of one basket run over the done chunks; `consume` deletes blocks as they are read. */
 export type BasketRunSources = (name: string, consume: boolean) => RunSource[];
+
+/**
+ * Per done chunk with pair counts: its `items` run (which names the pairs' positions) and its
+ * `pair-ranks` run, read a block at a time.
+ */
+export type PairChunkSources = () => Iterable<{ items: RunSource; pairs: RunSource }>;
 
 /** The first and last order of a chunk whose order ids ascend (worker's RUN_RANGE), in file order. */
 export interface OrderRange {
@@ -135,25 +140,28 @@ function mergeHistogram(sources: RunSource[], scale: number, into: Map<number, n
   }
 }
 
+/** Order ids found in more than one chunk (at most five shown): counted orders that cannot be trusted. */
+export interface OrderConflicts {
+  count: number;
+  examples: string[];
+}
+
 /**
- * Counts the run's orders and baskets exactly from its chunks' runs. Items and pairs go to `sink`
- * unless some order is not contiguous across chunks (then `nonContiguous` > 0 and nothing is sunk).
+ * Every order id must be counted in at most one chunk, and then shipped by none. Chunks whose ids
+ * ascend sent only their range: those ranges must follow one another in file order, and no id of
+ * another chunk may fall inside one (it might be one of its counted orders). Streams the merged
+ * `orders` run; `consume` deletes its blocks as they are read.
  */
-export function countBaskets(
+export function orderConflicts(
   src: BasketRunSources,
   ranges: OrderRange[],
   scale: number,
-  k: number,
-  sink: BasketSink,
-): BasketTotals {
-  // Every order id must be counted in at most one chunk, and then shipped by none. Chunks whose
-  // ids ascend sent only their range: those ranges must follow one another in file order, and no
-  // id of another chunk may fall inside one (it might be one of its counted orders).
-  let nonContiguous = 0;
-  const examples: string[] = [];
+  consume: boolean,
+): OrderConflicts {
+  const out: OrderConflicts = { count: 0, examples: [] };
   const conflict = (id: string) => {
-    nonContiguous++;
-    if (examples.length < 5) examples.push(id);
+    out.count++;
+    if (out.examples.length < 5) out.examples.push(id);
   };
   const bounds = ranges.map((r) => ({ lo: Buffer.from(r.lo), hi: Buffer.from(r.hi) }));
   for (let i = 0; i + 1 < bounds.length; i++)
@@ -175,34 +183,50 @@ export function countBaskets(
     if (c > 0) return -1;
     return c === 0 || shortlex(id, bounds[at].lo) === 0 ? 0 : 1;
   };
-  {
-    const m = new KeyedMerge(src(RUN_ORDERS, true), scale);
-    let keys = -1;
-    let counted = 0;
-    let shipped = false;
-    let id = '';
-    const close = () => {
-      if (keys < 0) return;
-      let bad = counted > 1 || (counted === 1 && shipped);
-      if (!bad && bounds.length > 0) {
-        const where = inRange(Buffer.from(id));
-        bad = where === 1 || (where === 0 && counted > 0);
-      }
-      if (bad) conflict(id);
-    };
-    while (m.next()) {
-      if (m.keys !== keys) {
-        close();
-        keys = m.keys;
-        counted = 0;
-        shipped = false;
-        id = m.keyText();
-      }
-      if (m.month === ROLE_SHIPPED) shipped = true;
-      else counted += Number(m.units);
+  const m = new KeyedMerge(src(RUN_ORDERS, consume), scale);
+  let keys = -1;
+  let counted = 0;
+  let shipped = false;
+  let id = '';
+  const close = () => {
+    if (keys < 0) return;
+    let bad = counted > 1 || (counted === 1 && shipped);
+    if (!bad && bounds.length > 0) {
+      const where = inRange(Buffer.from(id));
+      bad = where === 1 || (where === 0 && counted > 0);
     }
-    close();
+    if (bad) conflict(id);
+  };
+  while (m.next()) {
+    if (m.keys !== keys) {
+      close();
+      keys = m.keys;
+      counted = 0;
+      shipped = false;
+      id = m.keyText();
+    }
+    if (m.month === ROLE_SHIPPED) shipped = true;
+    else counted += Number(m.units);
   }
+  close();
+  return out;
+}
+
+/**
+ * Counts the run's orders and baskets exactly from its chunks' runs. Items and pairs go to `sink`
+ * unless some order is not contiguous across chunks (then `nonContiguous` > 0 and nothing is sunk).
+ * `checked`: the result of `orderConflicts` when the caller already ran it (it is not run again).
+ */
+export function countBaskets(
+  src: BasketRunSources,
+  ranges: OrderRange[],
+  scale: number,
+  k: number,
+  sink: BasketSink,
+  pairChunks: PairChunkSources,
+  checked?: OrderConflicts,
+): BasketTotals {
+  const { count: nonContiguous, examples } = checked ?? orderConflicts(src, ranges, scale, true);
 
   let orders = 0;
   let lines = 0;
@@ -273,7 +297,8 @@ export function countBaskets(
   const top = new TopItems(k);
   let items = 0;
   {
-    const m = new KeyedMerge(src(RUN_ITEMS, true), scale);
+    // Not consumed: each chunk's items run names its pairs below.
+    const m = new KeyedMerge(src(RUN_ITEMS, false), scale);
     while (m.next()) {
       const item = m.keyText();
       const s = shippedItems.get(item);
@@ -292,30 +317,27 @@ export function countBaskets(
   const kept = top.items().sort(byBytes);
   const index = new Map(kept.map((item, i) => [item, i]));
   const n = kept.length;
-  const matrix = new Uint32Array(n * n);
-  {
-    const m = new KeyedMerge(src(RUN_PAIRS, true), scale);
-    while (m.next()) {
-      const key = m.keyText();
-      const cut = key.indexOf('\0');
-      const a = index.get(key.slice(0, cut));
-      const b = index.get(key.slice(cut + 1));
-      if (a !== undefined && b !== undefined) matrix[Math.min(a, b) * n + Math.max(a, b)] += m.rows;
-    }
-  }
+  // The upper triangle of the K × K matrix, a < b: row a starts at a(2n - a - 1)/2.
+  const matrix = new Uint32Array((n * (n - 1)) / 2);
+  const row = (a: number) => (a * (2 * n - a - 1)) / 2 - a - 1;
+  const add = (a: number, b: number, c: number) => {
+    if (a > b) [a, b] = [b, a];
+    matrix[row(a) + b] += c;
+  };
+  for (const chunk of pairChunks()) addChunkPairs(chunk.items, chunk.pairs, index, add);
   for (const o of shippedOrders(src(RUN_SHIPPED, true), scale)) {
     const ids = o.items.flatMap((item) => {
       const i = index.get(item);
       return i === undefined ? [] : [i];
     });
     ids.sort((a, b) => a - b);
-    for (let x = 0; x < ids.length; x++)
-      for (let y = x + 1; y < ids.length; y++) matrix[ids[x] * n + ids[y]]++;
+    for (let x = 0; x < ids.length; x++) for (let y = x + 1; y < ids.length; y++) add(ids[x], ids[y], 1);
   }
   let pairs = 0;
   for (let a = 0; a < n; a++) {
+    const r = row(a);
     for (let b = a + 1; b < n; b++) {
-      const c = matrix[a * n + b];
+      const c = matrix[r + b];
       if (c === 0) continue;
       sink.pair(kept[a], kept[b], c);
       pairs++;
@@ -325,4 +347,35 @@ export function countBaskets(
   totals.itemsKept = n;
   totals.pairs = pairs;
   return totals;
+}
+
+/**
+ * Adds one chunk's pair counts among the kept items. No merge is needed (the matrix sums in any
+ * order): the chunk's items run gives each position its kept index (or -1), then every pair cell
+ * is two array reads.
+ */
+function addChunkPairs(
+  items: RunSource,
+  pairs: RunSource,
+  index: Map<string, number>,
+  add: (a: number, b: number, c: number) => void,
+): void {
+  const kept: number[] = [];
+  for (let b = items(); b !== null; b = items())
+    for (let k = 0; k < b.nKeys; k++) kept.push(index.get(b.keyText(k)) ?? -1);
+  for (let b = pairs(); b !== null; b = pairs()) {
+    const key = b.keys;
+    for (let c = 0; c < b.nCells; c++) {
+      const k = b.cellKey[c];
+      const at = b.keyOffset[k];
+      if (b.keyOffset[k + 1] - at !== 8) throw new Error('malformed pair-ranks block: a key is not 8 bytes');
+      const pa = (key[at] << 21) | (key[at + 1] << 14) | (key[at + 2] << 7) | key[at + 3];
+      const pb = (key[at + 4] << 21) | (key[at + 5] << 14) | (key[at + 6] << 7) | key[at + 7];
+      if (pa >= kept.length || pb >= kept.length)
+        throw new Error("malformed pair-ranks block: a position past the chunk's items");
+      const a = kept[pa];
+      const bb = kept[pb];
+      if (a >= 0 && bb >= 0) add(a, bb, b.rows[c]);
+    }
+  }
 }

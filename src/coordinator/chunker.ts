@@ -140,8 +140,13 @@ export class Chunker {
 
   /** Starts over from the first data byte in careful mode, with fresh chunk ids. */
   restartCareful(): void {
-    this.epoch++;
+    this.restart();
     this.carefulCuts = true;
+  }
+
+  /** Starts over from the first data byte in the same mode, with fresh chunk ids. */
+  restart(): void {
+    this.epoch++;
     this.reuseIds = false;
     this.pos = this.opts.dataStart;
     this.carry = null;

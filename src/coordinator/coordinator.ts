@@ -7,8 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Packr } from 'msgpackr';
+import type { OrderConflicts } from '../aggregate/basket-count.js';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
+import { checkOrderIds, hasNamedPairs } from '../db/baskets.js';
 import { deleteCellRuns, saveCellRuns } from '../db/cell-runs.js';
 import { joinStats } from '../db/joins.js';
 import { Store } from '../db/store.js';
@@ -19,6 +21,7 @@ import { type Listener, listen } from '../protocol/socket-channel.js';
 import { serverSecurity } from '../protocol/tls-security.js';
 import type { ScanSpec } from '../scan-spec.js';
 import { type ByteSource, identityDiff, openSource, sameIdentity } from '../source/byte-source.js';
+import { RUN_ORDERS, RUN_PAIRS_BY_NAME, RUN_RANGE } from '../worker/basket-collector.js';
 import type { Chunker } from './chunker.js';
 import { planCommit, type WorkerStats } from './commit-plan.js';
 import { recordEnd, summarize } from './end-of-run.js';
@@ -28,7 +31,7 @@ import * as lt from './lease-table.js';
 import { openRun } from './open-run.js';
 import { basketColumns } from './order-columns.js';
 import { Pump } from './pump.js';
-import type { CoordinatorUi, Progress, RunSummary } from './run-types.js';
+import type { CoordinatorUi, Progress, RunSummary, SecondPass } from './run-types.js';
 import { type Session, Sessions } from './sessions.js';
 
 export { proofFor } from './handshake.js';
@@ -69,6 +72,10 @@ export class Coordinator {
   private pumper!: Pump;
   private retries = 0;
   private duplicates = 0;
+  /** Set once the first pass found scattered orders and the run went on with every order shipped. */
+  private secondPass: SecondPass | undefined;
+  /** The order-id check of the finished spill, handed to the end so it does not run twice. */
+  private orderCheck: OrderConflicts | undefined;
   private readonly startMs = Date.now();
   private lastWorkerMs = Date.now();
 
@@ -213,10 +220,12 @@ export class Coordinator {
     ({ total: this.total, workerStats: this.workerStats, table: this.table, chunker: this.chunker } = r);
     this.bytesDone = r.bytesDone;
     this.joinFrames = joinFrames(r.joins);
+    if (this.resumed) this.secondPass = storedSecondPass(this.store, this.runId);
     const host = {
       ...{ table: this.table, chunker: this.chunker, sessions: this.sessions, store: this.store },
       ...{ runId: this.runId, transport: this.opts.transport, file: this.opts.file },
       identity: this.file.identity,
+      shipAllOrders: () => this.spec.shipAllOrders === true,
       blocked: () => this.finished || this.stopping || this.failing,
       fail: (err: unknown) => this.abort(err),
       settled: () => this.checkComplete(),
@@ -255,6 +264,15 @@ export class Coordinator {
       // A worker that predates the customers table would leave its chunks' customers out silently.
       if (this.spec.customer !== undefined && !outcome.cells.some((r) => r.kind === 'cust'))
         throw new ProtocolError('no customer cells in a run with a customer column (is the worker older?)');
+      for (const r of outcome.cells) {
+        if (r.kind !== 'basket') continue;
+        if (r.name === RUN_PAIRS_BY_NAME)
+          throw new ProtocolError('item pairs by name (is the worker older?)');
+        if (this.spec.shipAllOrders === true && (r.name === RUN_ORDERS || r.name === RUN_RANGE))
+          throw new ProtocolError(
+            'orders counted in a chunk of a run that ships every order (is the worker older?)',
+          );
+      }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // Back to the queue now, not at the lease timeout; then the connection goes.
@@ -480,7 +498,54 @@ export class Coordinator {
 
   private checkComplete(): void {
     if (this.finished || this.pumper.busy || this.failing || this.stopping || !this.ready) return;
-    if (this.chunker.finished && lt.idle(this.table)) void this.finish('done', null);
+    if (!this.chunker.finished || !lt.idle(this.table)) return;
+    try {
+      const conflicts = this.checkOrders();
+      if (conflicts !== undefined && conflicts.count > 0) return this.restartShipAll(conflicts);
+      this.orderCheck = conflicts;
+    } catch (err) {
+      return this.abort(err);
+    }
+    void this.finish('done', null);
+  }
+
+  /** With baskets counted in chunks: which order ids turn up in more than one chunk (read-only). */
+  private checkOrders(): OrderConflicts | undefined {
+    if (basketColumns(this.spec) === null) return undefined;
+    if (hasNamedPairs(this.store, this.runId))
+      throw new SalesgridError(
+        'E_RESUME',
+        `run ${this.runId} holds item pairs spilled by an older salesgrid, which this one cannot count; start a new run without --resume`,
+        { exitCode: 2 },
+      );
+    if (this.spec.shipAllOrders === true) return undefined;
+    return checkOrderIds(this.store, this.runId, this.total.scale);
+  }
+
+  /**
+   * Orders are not contiguous across chunks, so the orders counted inside chunks are wrong. Like a
+   * quote-aware restart, every chunk is given up and the file is cut again under fresh ids, now
+   * with every order's items shipped to the coordinator (exact for any layout); the spec in the
+   * database says so, so `--resume` goes on the same way.
+   */
+  private restartShipAll(c: OrderConflicts): void {
+    const ex = c.examples.map((e) => JSON.stringify(e)).join(', ');
+    this.ui.warn(
+      `baskets: ${c.count.toLocaleString('en-US')} order id(s) occur in more than one chunk (e.g. ${ex}): the orders are not contiguous in the file; counting again in a second pass that sends every order's items to the coordinator`,
+    );
+    this.secondPass = { orderIds: c.count, examples: c.examples };
+    this.spec = { ...this.spec, shipAllOrders: true };
+    lt.restartCareful(this.table, this.chunker.nextChunkId);
+    this.total = emptyAgg(this.spec.scale);
+    this.workerStats.clear();
+    this.bytesDone = 0;
+    this.pumper.seen = 0;
+    this.store.transaction(() => {
+      this.store.resetRunForSecondPass(this.runId, iso(Date.now()), this.spec, this.secondPass);
+      deleteCellRuns(this.store, this.runId);
+    });
+    this.chunker.restart();
+    this.pump();
   }
 
   private abort(err: unknown): void {
@@ -517,6 +582,7 @@ export class Coordinator {
           ? null
           : { orders: this.spec.order !== undefined, categories: this.spec.category !== undefined },
       basket: basketColumns(this.spec),
+      orderCheck: this.orderCheck,
       dataStart: this.dataStart,
       fileSize: this.fileSize,
       connected,
@@ -534,6 +600,7 @@ export class Coordinator {
       ...{ wallMs: closedMs - this.startMs, total: this.total, chunks: this.table.done.size },
       ...{ retries: this.retries, duplicates: this.duplicates, workerStats: this.workerStats },
       ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0, baskets },
+      secondPass: this.secondPass,
       joins:
         status === 'done' && this.spec.joins !== undefined ? joinStats(this.store, this.runId) : undefined,
     });
@@ -552,4 +619,12 @@ export class Coordinator {
     // Stay a little: a worker that connects now learns that its run is over instead of retrying.
     if (this.opts.lingerMs > 0) setTimeout(() => void close(), this.opts.lingerMs);
   }
+}
+
+/** The reason a resumed run is in its second pass, kept in its options by `restartShipAll`. */
+function storedSecondPass(store: Store, runId: number): SecondPass | undefined {
+  const options = store.getRun(runId)?.options;
+  if (options === undefined) return undefined;
+  const s = (JSON.parse(options) as { secondPass?: SecondPass }).secondPass;
+  return s !== undefined && typeof s.orderIds === 'number' && Array.isArray(s.examples) ? s : undefined;
 }

@@ -5,7 +5,7 @@
  */
 
 import v8 from 'node:v8';
-import type { BasketTotals } from '../aggregate/basket-count.js';
+import type { BasketTotals, OrderConflicts } from '../aggregate/basket-count.js';
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
 import { type BasketColumns, writeBaskets } from '../db/baskets.js';
@@ -18,7 +18,7 @@ import { processUsage, type Usage } from '../protocol/messages.js';
 import { type FinishPlan, planMonthly, type WorkerStats } from './commit-plan.js';
 import { iso } from './input.js';
 import { describeTilingFault, tilingFault } from './lease-table.js';
-import type { BasketSummary, CoordinatorUi, RunSummary } from './run-types.js';
+import type { BasketSummary, CoordinatorUi, RunSummary, SecondPass } from './run-types.js';
 
 type Status = RunSummary['status'];
 
@@ -35,6 +35,8 @@ export interface EndInput {
   customers: CustomerFeatureSpec | null;
   /** Orders and baskets (`--order` with `--item`), counted from the spill: db/baskets.ts. */
   basket: BasketColumns | null;
+  /** The order-id check the coordinator ran on this spill before ending (not repeated). */
+  orderCheck?: OrderConflicts;
   dataStart: number;
   fileSize: number;
   /** Workers still connected, recorded as disconnected now. */
@@ -84,7 +86,7 @@ export function recordEnd(e: EndInput): {
         if (e.customers !== null) writeCustomers(e.store, e.runId, scale, e.customers, true);
         // The join report comes from the spilled unmatched keys, so it must precede their deletion.
         writeJoinStats(e.store, e.runId, e.total.rows, scale);
-        if (e.basket !== null) baskets = writeBaskets(e.store, e.runId, e.basket, scale);
+        if (e.basket !== null) baskets = writeBaskets(e.store, e.runId, e.basket, scale, e.orderCheck);
         // What is left of the spill (runs of chunks that never counted) goes with the done run.
         deleteCellRuns(e.store, e.runId);
       }
@@ -127,6 +129,7 @@ export interface SummaryInput {
   /** The join report of a done run with `--join` tables. */
   joins?: JoinStat[];
   baskets?: BasketTotals;
+  secondPass?: SecondPass;
 }
 
 export function summarize(s: SummaryInput): RunSummary {
@@ -155,11 +158,11 @@ export function summarize(s: SummaryInput): RunSummary {
     priceBasis: s.hasPrice ? 'unit price' : 'line amount',
     coordinatorUsage: processUsage(),
     ...(s.joins !== undefined ? { joins: s.joins } : {}),
-    ...(s.baskets === undefined ? {} : { baskets: basketSummary(s.baskets) }),
+    ...(s.baskets === undefined ? {} : { baskets: basketSummary(s.baskets, s.secondPass) }),
   };
 }
 
-function basketSummary(b: BasketTotals): BasketSummary {
+function basketSummary(b: BasketTotals, secondPass: SecondPass | undefined): BasketSummary {
   return {
     orders: b.orders,
     lines: b.lines,
@@ -170,5 +173,6 @@ function basketSummary(b: BasketTotals): BasketSummary {
     shippedOrders: b.shippedOrders,
     nonContiguous: b.nonContiguous,
     noOrderLines: b.noOrderLines,
+    ...(secondPass === undefined ? {} : { secondPass }),
   };
 }

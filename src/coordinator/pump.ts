@@ -24,6 +24,8 @@ export interface PumpHost {
   file: string;
   /** The source's size, mtime and fingerprint (or ETag): a byte-range task carries them. */
   identity: SourceIdentity;
+  /** Tasks ask for every order's items (a second pass for scattered orders). */
+  shipAllOrders(): boolean;
   /** Nothing may be handed out now (the run is ending, stopping or failing). */
   blocked(): boolean;
   fail(err: unknown): void;
@@ -136,12 +138,13 @@ export class Pump {
       session.workerId,
       iso(now),
     );
+    const ship = this.h.shipAllOrders() ? { shipAllOrders: true as const } : {};
     if (data !== null) {
-      const parts = encodeTaskParts({ type: 'task', chunkId, attempt }, data);
+      const parts = encodeTaskParts({ type: 'task', chunkId, attempt, ...ship }, data);
       session.channel.sendParts(parts, () => this.h.chunker.release(data));
     } else {
       const r = { path: this.h.file, start: byteStart, end: byteEnd, ...this.h.identity };
-      session.channel.send({ type: 'task', chunkId, attempt, range: r });
+      session.channel.send({ type: 'task', chunkId, attempt, range: r, ...ship });
     }
   }
 }

@@ -118,11 +118,14 @@ export function resumeRun(
     careful?: boolean;
     columns?: Partial<ColumnOptions>;
     joins?: (JoinOption & { fingerprint: string })[];
+    secondPass?: unknown;
   };
-  const conflicts = resumeConflicts(
-    { chunkSize: prev.chunk_size, columns: stored.columns ?? {}, joins: stored.joins },
-    opts,
-  );
+  // A run in its second pass for scattered orders ships every order, as --orders-scattered would.
+  const columns = {
+    ...stored.columns,
+    ...(stored.secondPass !== undefined ? { ordersScattered: true } : {}),
+  };
+  const conflicts = resumeConflicts({ chunkSize: prev.chunk_size, columns, joins: stored.joins }, opts);
   if (conflicts.length > 0) {
     throw refuse(
       `--resume continues run ${prev.id} with its own settings; these flags conflict with it: ${conflicts.join('; ')}. Leave them out, or start a new run without --resume`,

@@ -75,4 +75,13 @@ export interface BasketSummary {
   /** Orders seen in more than one chunk: when > 0 no items or pairs were written. */
   nonContiguous: number;
   noOrderLines: number;
+  /** Set when the first pass found scattered orders and the baskets were counted in a second one. */
+  secondPass?: SecondPass;
+}
+
+/** Why a run counted its baskets in a second pass with every order shipped: the first pass's finding. */
+export interface SecondPass {
+  /** Order ids the first pass found in more than one chunk. */
+  orderIds: number;
+  examples: string[];
 }

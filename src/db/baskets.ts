@@ -3,10 +3,23 @@
  * finishing transaction, aggregate/basket-count.ts), and the reads behind `basket` and `eda`.
  */
 
-import { type BasketTotals, countBaskets, type OrderRange } from '../aggregate/basket-count.js';
+import {
+  type BasketTotals,
+  countBaskets,
+  type OrderConflicts,
+  type OrderRange,
+  orderConflicts,
+} from '../aggregate/basket-count.js';
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { CellBlock } from '../aggregate/keyed-cells.js';
-import { BASKET_KIND, RUN_RANGE } from '../worker/basket-collector.js';
+import type { RunSource } from '../coordinator/keyed-merge.js';
+import {
+  BASKET_KIND,
+  RUN_ITEMS,
+  RUN_PAIRS,
+  RUN_PAIRS_BY_NAME,
+  RUN_RANGE,
+} from '../worker/basket-collector.js';
 import { runSources } from './cell-runs.js';
 import type { Store } from './store.js';
 
@@ -17,8 +30,39 @@ export interface BasketColumns {
   k: number;
 }
 
-/** Counts the run's baskets from the spill (consuming it) and writes the four tables. */
-export function writeBaskets(store: Store, runId: number, cols: BasketColumns, scale: number): BasketTotals {
+/**
+ * Whether the done chunks' counted orders hold up: order ids in more than one chunk (read from
+ * the spill, which stays). Run before the end; a non-zero count means a second pass is needed.
+ */
+export function checkOrderIds(store: Store, runId: number, scale: number): OrderConflicts {
+  return orderConflicts(
+    (name, consume) => runSources(store, runId, BASKET_KIND, name, consume),
+    orderRanges(store, runId),
+    scale,
+    false,
+  );
+}
+
+/** Whether the spill holds name-keyed pair runs (an older worker's, before a resume): never counted. */
+export function hasNamedPairs(store: Store, runId: number): boolean {
+  return (
+    store
+      .statement('SELECT 1 FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? LIMIT 1')
+      .get(runId, BASKET_KIND, RUN_PAIRS_BY_NAME) !== undefined
+  );
+}
+
+/**
+ * Counts the run's baskets from the spill (consuming it) and writes the four tables. `checked`:
+ * the `checkOrderIds` result of the same spill, so the id check does not run twice.
+ */
+export function writeBaskets(
+  store: Store,
+  runId: number,
+  cols: BasketColumns,
+  scale: number,
+  checked?: OrderConflicts,
+): BasketTotals {
   for (const t of ['orders_summary', 'order_sizes', 'basket_items', 'basket_pairs'])
     store.statement(`DELETE FROM ${t} WHERE run_id = ?`).run(runId);
   const item = store.statement(
@@ -36,6 +80,8 @@ export function writeBaskets(store: Store, runId: number, cols: BasketColumns, s
       item: (name, orders, lines, value) => item.run(runId, name, orders, lines, formatScaled(value, scale)),
       pair: (a, b, orders) => pair.run(runId, a, b, orders),
     },
+    () => pairChunks(store, runId),
+    checked,
   );
   const size = store.statement('INSERT INTO order_sizes (run_id, measure, size, orders) VALUES (?, ?, ?, ?)');
   for (const [s, n] of totals.linesHist) size.run(runId, 'lines', s, n);
@@ -63,6 +109,28 @@ export function writeBaskets(store: Store, runId: number, cols: BasketColumns, s
       JSON.stringify(totals.examples),
     );
   return totals;
+}
+
+/** Per done chunk with pair counts: its items and pair-ranks runs, a block at a time (the spill stays). */
+function* pairChunks(store: Store, runId: number): Generator<{ items: RunSource; pairs: RunSource }> {
+  const ids = store
+    .statement(
+      `SELECT DISTINCT r.chunk_id AS id FROM cell_runs r
+         JOIN chunks c ON c.run_id = r.run_id AND c.chunk_id = r.chunk_id AND c.status = 'done'
+       WHERE r.run_id = ? AND r.kind = ? AND r.name = ? ORDER BY r.chunk_id`,
+    )
+    .all(runId, BASKET_KIND, RUN_PAIRS) as { id: number }[];
+  const read = store.statement(
+    'SELECT data FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+  );
+  const source = (chunk: number, name: string): RunSource => {
+    let seq = 0;
+    return () => {
+      const row = read.get(runId, BASKET_KIND, name, chunk, seq++) as { data: Uint8Array } | undefined;
+      return row === undefined ? null : new CellBlock(row.data, true);
+    };
+  };
+  for (const { id } of ids) yield { items: source(id, RUN_ITEMS), pairs: source(id, RUN_PAIRS) };
 }
 
 /** The order-id ranges of the done chunks whose ids ascend, in file order. */

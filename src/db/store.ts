@@ -224,18 +224,43 @@ export class Store {
    * parity; one transaction.
    */
   resetRunForCarefulCuts(runId: number, at: string): void {
+    this.resetCuts(
+      runId,
+      at,
+      'quote-aware restart',
+      "options = json_set(options, '$.careful', json('true'))",
+    );
+  }
+
+  /**
+   * A second pass for scattered orders: the cuts so far are given up as in a careful restart, and
+   * the run's spec now ships every order (so `--resume` continues that way); `why` is kept in the
+   * run's options for the summary.
+   */
+  resetRunForSecondPass(runId: number, at: string, spec: unknown, why: unknown): void {
+    this.resetCuts(
+      runId,
+      at,
+      'second pass for scattered orders',
+      "spec = ?, options = json_set(options, '$.secondPass', json(?))",
+      JSON.stringify(spec),
+      JSON.stringify(why),
+    );
+  }
+
+  private resetCuts(runId: number, at: string, why: string, set: string, ...params: unknown[]): void {
     this.tx(() => {
       for (const table of ['chunks', 'rejects'])
         this.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(runId);
       // The attempts stay: they are the run's history. Their chunk ids are never used again.
       this.prepare(
-        "UPDATE attempts SET outcome = 'interrupted', finished_at = ?, detail = 'cuts given up: quote-aware restart' WHERE run_id = ? AND outcome = 'leased'",
-      ).run(at, runId);
+        "UPDATE attempts SET outcome = 'interrupted', finished_at = ?, detail = ? WHERE run_id = ? AND outcome = 'leased'",
+      ).run(at, `cuts given up: ${why}`, runId);
       this.prepare(
         `UPDATE runs SET rows = 0, rejected = 0, units = '0', revenue = '0', price_min = NULL, price_max = NULL, price_sum = '0',
-           avg_price = NULL, chunks_done = 0, bytes_done = 0, chunks_total = NULL, options = json_set(options, '$.careful', json('true'))
+           avg_price = NULL, chunks_done = 0, bytes_done = 0, chunks_total = NULL, ${set}
          WHERE id = ?`,
-      ).run(runId);
+      ).run(...params, runId);
       this.prepare(
         `UPDATE workers SET chunks = 0, rows = 0, revenue = '0', busy_ms = 0, price_min = NULL, price_max = NULL, price_sum = '0'
          WHERE run_id = ?`,

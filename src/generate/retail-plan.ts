@@ -42,6 +42,63 @@ export const CATEGORIES: ReadonlyArray<{ name: string; baseCents: number }> = [
   { name: 'Pets', baseCents: 2_000 },
 ];
 
+/** Categories past the first ten (`--categories`), with typical shelf prices. */
+const MORE_CATEGORIES: ReadonlyArray<{ name: string; baseCents: number }> = [
+  { name: 'Office', baseCents: 1_500 },
+  { name: 'Automotive', baseCents: 4_000 },
+  { name: 'Music', baseCents: 1_200 },
+  { name: 'Movies', baseCents: 1_500 },
+  { name: 'Shoes', baseCents: 6_000 },
+  { name: 'Jewelry', baseCents: 8_000 },
+  { name: 'Baby', baseCents: 2_200 },
+  { name: 'Health', baseCents: 1_800 },
+  { name: 'Tools', baseCents: 4_500 },
+  { name: 'Kitchen', baseCents: 3_200 },
+  { name: 'Furniture', baseCents: 20_000 },
+  { name: 'Lighting', baseCents: 3_500 },
+  { name: 'Bedding', baseCents: 4_000 },
+  { name: 'Bath', baseCents: 2_000 },
+  { name: 'Outdoor', baseCents: 6_500 },
+  { name: 'Camping', baseCents: 5_500 },
+  { name: 'Cycling', baseCents: 7_000 },
+  { name: 'Fitness', baseCents: 4_000 },
+  { name: 'Games', baseCents: 4_500 },
+  { name: 'Crafts', baseCents: 1_500 },
+  { name: 'Stationery', baseCents: 800 },
+  { name: 'Luggage', baseCents: 9_000 },
+  { name: 'Watches', baseCents: 12_000 },
+  { name: 'Eyewear', baseCents: 7_500 },
+  { name: 'Cameras', baseCents: 25_000 },
+  { name: 'Phones', baseCents: 30_000 },
+  { name: 'Computers', baseCents: 60_000 },
+  { name: 'Audio', baseCents: 9_000 },
+  { name: 'Appliances', baseCents: 18_000 },
+  { name: 'Cleaning', baseCents: 900 },
+  { name: 'Snacks', baseCents: 350 },
+  { name: 'Beverages', baseCents: 300 },
+  { name: 'Frozen', baseCents: 600 },
+  { name: 'Bakery', baseCents: 400 },
+  { name: 'Dairy', baseCents: 350 },
+  { name: 'Produce', baseCents: 300 },
+  { name: 'Wine', baseCents: 1_600 },
+  { name: 'Party', baseCents: 1_000 },
+  { name: 'Seasonal', baseCents: 2_500 },
+  { name: 'Software', baseCents: 5_000 },
+];
+/** Category k: the named ones first, then `Category N` at prices that cycle through them. */
+export function retailCategory(k: number): { name: string; baseCents: number } {
+  if (k < CATEGORIES.length) return CATEGORIES[k];
+  const more = k - CATEGORIES.length;
+  if (more < MORE_CATEGORIES.length) return MORE_CATEGORIES[more];
+  const like = CATEGORIES[k % CATEGORIES.length];
+  return { name: `Category ${k + 1}`, baseCents: like.baseCents };
+}
+
+/** Categories when `--categories` is not given: one per five products, at most ten. */
+export function defaultCategories(products: number): number {
+  return Math.min(CATEGORIES.length, Math.max(1, Math.ceil(products / 5)));
+}
+
 export const CITIES: ReadonlyArray<{ city: string; region: string }> = [
   { city: 'Seattle', region: 'West' },
   { city: 'Portland', region: 'West' },
@@ -73,13 +130,16 @@ export interface RetailPlanOptions {
   rows: number;
   customers: number;
   products: number;
+  /** Default: `defaultCategories(products)`; at most `products` (each category has a product). */
+  categories?: number;
   seed: number;
 }
 
 export interface RetailPlan {
   products: RetailProduct[];
-  /** Categories in use (a prefix of CATEGORIES). */
+  /** Categories in use: `retailCategory(0 … categoryCount - 1)`. */
   categoryCount: number;
+  categoryNames: string[];
   productsByCategory: number[][];
   /** Cumulative popularity over products, for weighted picks. */
   popularity: Float64Array;
@@ -127,15 +187,15 @@ function gauss(rand: () => number): number {
   return (rand() + rand() + rand() + rand() - 2) * Math.sqrt(3);
 }
 
-function buildProducts(count: number, rand: () => number): RetailProduct[] {
-  const categoryCount = Math.min(CATEGORIES.length, Math.max(1, Math.ceil(count / 5)));
+function buildProducts(count: number, categoryCount: number, rand: () => number): RetailProduct[] {
   const products: RetailProduct[] = [];
   for (let i = 0; i < count; i++) {
     const category = i % categoryCount;
-    const raw = CATEGORIES[category].baseCents * Math.exp(0.5 * gauss(rand));
+    const c = retailCategory(category);
+    const raw = c.baseCents * Math.exp(0.5 * gauss(rand));
     // Shelf prices end in .99.
     const priceCents = Math.max(99, Math.floor(raw / 100) * 100 + 99);
-    products.push({ name: `${CATEGORIES[category].name} #${i + 1}`, category, priceCents });
+    products.push({ name: `${c.name} #${i + 1}`, category, priceCents });
   }
   return products;
 }
@@ -244,8 +304,8 @@ function planLines(orderPersona: Uint8Array, rows: number, rand: () => number): 
 
 export function planRetail(opts: RetailPlanOptions): RetailPlan {
   const rand = mulberry32(seedState(opts.seed) ^ 0x5eed7e7a);
-  const products = buildProducts(opts.products, rand);
-  const categoryCount = Math.min(CATEGORIES.length, Math.max(1, Math.ceil(opts.products / 5)));
+  const categoryCount = Math.min(opts.products, opts.categories ?? defaultCategories(opts.products));
+  const products = buildProducts(opts.products, categoryCount, rand);
   const productsByCategory: number[][] = Array.from({ length: categoryCount }, () => []);
   for (let i = 0; i < products.length; i++) productsByCategory[products[i].category].push(i);
 
@@ -307,6 +367,7 @@ export function planRetail(opts: RetailPlanOptions): RetailPlan {
   return {
     products,
     categoryCount,
+    categoryNames: Array.from({ length: categoryCount }, (_, k) => retailCategory(k).name),
     productsByCategory,
     popularity,
     partner,

@@ -19,7 +19,6 @@ import {
 import {
   AFFINITY_PROBABILITY,
   BIG_SPENDER,
-  CATEGORIES,
   CITIES,
   orderStore,
   PERSONAS,
@@ -39,6 +38,8 @@ export interface RetailOptions {
   rows: number;
   customers: number;
   products: number;
+  /** Default: one per five products, at most ten (`defaultCategories`). */
+  categories?: number;
   seed: number;
   out: string;
   /** Also write customers.csv, stores.csv and sales_team.csv next to `out`. */
@@ -71,6 +72,8 @@ export function validateRetail(opts: RetailOptions): void {
   };
   int('--customers', opts.customers, 1, RETAIL_LIMITS.customers);
   int('--products', opts.products, 1, RETAIL_LIMITS.products);
+  if (opts.categories !== undefined)
+    int('--categories', opts.categories, 1, Math.min(RETAIL_LIMITS.categories, opts.products));
   int('--rows', opts.rows, 2 * opts.customers, 1_000_000_000);
   int('--seed', opts.seed, 0, 2 ** 52);
   if (!opts.out) throw new UsageError('--out must be a file path');
@@ -92,7 +95,7 @@ interface Parts {
 
 function buildParts(plan: RetailPlan, days: number): Parts {
   return {
-    product: plan.products.map((p) => Buffer.from(`${p.name},${CATEGORIES[p.category].name},`, 'latin1')),
+    product: plan.products.map((p) => Buffer.from(`${p.name},${plan.categoryNames[p.category]},`, 'latin1')),
     price: plan.products.map((p) => Buffer.from(`,${formatCents(p.priceCents)},`, 'latin1')),
     date: Array.from({ length: days }, (_, d) => Buffer.from(formatIsoDay(RETAIL_FIRST_DAY + d), 'latin1')),
   };

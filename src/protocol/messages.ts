@@ -56,6 +56,8 @@ export interface Task {
   data?: Uint8Array;
   /** A byte range of the file (or URL) `path`, whose identity the worker checks before reading. */
   range?: { path: string; start: number; end: number; size: number; mtimeMs: number; tag: string };
+  /** Ship every order's items (a second pass for scattered orders), whatever the welcome's spec says. */
+  shipAllOrders?: true;
 }
 /** A process's resource use so far: peak RSS and CPU time. */
 export interface Usage {
@@ -254,6 +256,10 @@ export function asToWorker(m: Record<string, unknown>): ToWorker {
       return { type: 'refuse', code: str(m, 'code', 100), reason: str(m, 'reason') };
     case 'task': {
       const task: Task = { type: 'task', chunkId: int(m, 'chunkId'), attempt: int(m, 'attempt') };
+      if (m.shipAllOrders !== undefined) {
+        if (m.shipAllOrders !== true) fail('task', 'shipAllOrders');
+        task.shipAllOrders = true;
+      }
       if (m.data !== undefined) task.data = bin(m, 'data');
       else {
         const r = m.range as Record<string, unknown> | undefined;

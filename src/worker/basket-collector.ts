@@ -26,7 +26,14 @@ const DENSE_ITEMS = 1024;
 export const BASKET_KIND = 'basket';
 /** Run names: counted sums, the shipped item sets, every order id, and the chunk's totals. */
 export const RUN_ITEMS = 'items';
-export const RUN_PAIRS = 'pairs';
+/**
+ * Pair counts keyed by the two items' positions in the chunk's `items` run, each as four base-128
+ * digits, most significant first (ASCII, so valid UTF-8; byte order is (a, b) order; positions
+ * below 2^28, above any --max-keys): 8 bytes a pair instead of both names. The end reads each chunk's
+ * items run to name them. (An older worker sent `pairs`, keyed by the names.)
+ */
+export const RUN_PAIRS = 'pair-ranks';
+export const RUN_PAIRS_BY_NAME = 'pairs';
 export const RUN_LINES = 'order-lines';
 export const RUN_SIZES = 'order-items';
 export const RUN_TOTALS = 'totals';
@@ -123,7 +130,8 @@ export class BasketCollector {
     ) {
       order = this.prevSlot;
     } else {
-      order = this.orderSlot(buf, os, oe, view);
+      // With the row before's bytes at hand the id is known to differ from its order.
+      order = this.prevS >= 0 ? this.orders.slot(buf, os, oe, view) : this.orderSlot(buf, os, oe, view);
       this.prevS = os;
       this.prevE = oe;
       this.prevSlot = order;
@@ -304,29 +312,32 @@ export class BasketCollector {
     }
     push(out, RUN_ITEMS, iw);
 
-    // pairs: key itemA \0 itemB with A before B by bytes, so byte order is (rank A, rank B).
+    // pair-ranks: the position of each item in the items run above (items with support only;
+    // pairs involve only those), monotonic in byte rank, so the keys ascend.
+    const pos = new Int32Array(nItems).fill(-1);
+    for (let k = 0, at = 0; k < nItems; k++) if (support[itemOrder[k]] > 0) pos[k] = at++;
     const pw = new KeyedCellsWriter(scale);
-    // One scratch key: the writer copies a key's bytes before the next one is built.
-    let scratch = Buffer.allocUnsafe(256);
-    const pairKey = (a: number, b: number): number => {
-      const sa = itemOrder[a];
-      const sb = itemOrder[b];
-      const la = items.keyEnd(sa) - items.keyStart(sa);
-      const lb = items.keyEnd(sb) - items.keyStart(sb);
-      if (la + 1 + lb > scratch.length) scratch = Buffer.allocUnsafe(2 * (la + 1 + lb));
-      ib.copy(scratch, 0, items.keyStart(sa), items.keyEnd(sa));
-      scratch[la] = 0;
-      ib.copy(scratch, la + 1, items.keyStart(sb), items.keyEnd(sb));
-      return la + 1 + lb;
+    const key = new Uint8Array(8);
+    const pairCell = (a: number, b: number, c: number) => {
+      const pa = pos[a];
+      const pb = pos[b];
+      key[0] = pa >>> 21;
+      key[1] = (pa >>> 14) & 127;
+      key[2] = (pa >>> 7) & 127;
+      key[3] = pa & 127;
+      key[4] = pb >>> 21;
+      key[5] = (pb >>> 14) & 127;
+      key[6] = (pb >>> 7) & 127;
+      key[7] = pb & 127;
+      pw.key(key, 0, 8);
+      pw.cell(NO_MONTH, c, 0, 0);
     };
     if (dense !== null) {
       for (let a = 0; a < nItems; a++) {
+        const base = a * nItems;
         for (let b = a + 1; b < nItems; b++) {
-          const c = dense[a * nItems + b];
-          if (c === 0) continue;
-          const len = pairKey(a, b);
-          pw.key(scratch, 0, len);
-          pw.cell(NO_MONTH, c, 0, 0);
+          const c = dense[base + b];
+          if (c !== 0) pairCell(a, b, c);
         }
       }
     } else {
@@ -335,9 +346,7 @@ export class BasketCollector {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i];
         const a = Math.floor(k / nItems);
-        const len = pairKey(a, k - a * nItems);
-        pw.key(scratch, 0, len);
-        pw.cell(NO_MONTH, pairs.count(k), 0, 0);
+        pairCell(a, k - a * nItems, pairs.count(k));
       }
     }
     if (pw.cells > this.maxKeys)

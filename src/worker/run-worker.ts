@@ -162,6 +162,8 @@ function session(
 ): Promise<SessionEnd> {
   return new Promise<SessionEnd>((resolve, reject) => {
     let spec: ScanSpec | null = null;
+    /** The spec with every order shipped, for the tasks of a second pass (made once per session). */
+    let shipAllSpec: ScanSpec | null = null;
     // The run's dimension tables arrive after the welcome; tasks wait for them.
     let joins: JoinAssembler | null = null;
     let state: 'challenge' | 'welcome' | 'ready' | 'over' = 'challenge';
@@ -209,10 +211,12 @@ function session(
           const ranges = rangeReader(opts.acceptRanges);
           const data = task.data ?? (await ranges.read(range as NonNullable<Task['range']>));
           // With the file at hand, a quote left open at the chunk's end is judged here, not by a re-cut.
+          if (task.shipAllOrders === true && spec.shipAllOrders !== true)
+            shipAllSpec ??= { ...spec, shipAllOrders: true };
           const outcome = parseChunkWith(
             opts.parse,
             data,
-            spec,
+            task.shipAllOrders === true && shipAllSpec !== null ? shipAllSpec : spec,
             task.data === undefined && range !== undefined ? ranges.lookahead(range) : undefined,
             joins.tables,
           );

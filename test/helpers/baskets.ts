@@ -1,7 +1,7 @@
 /** Baskets computed independently of the code under test: plain JS sets over a file's rows. */
 import { type BasketTotals, countBaskets } from '../../src/aggregate/basket-count.js';
 import { CellBlock, type KeyedRun } from '../../src/aggregate/keyed-cells.js';
-import { RUN_RANGE } from '../../src/worker/basket-collector.js';
+import { RUN_ITEMS, RUN_PAIRS, RUN_RANGE } from '../../src/worker/basket-collector.js';
 
 export interface RefBaskets {
   orders: number;
@@ -89,6 +89,17 @@ export function countRuns(chunks: KeyedRun[][], scale: number, k = 1000): Counte
       item: (item, orders) => items.set(item, orders),
       pair: (a, b, orders) => pairs.set(`${a}\0${b}`, orders),
     },
+    () =>
+      chunks
+        .filter((runs) => runs.some((r) => r.kind === 'basket' && r.name === RUN_PAIRS))
+        .map((runs) => {
+          const source = (name: string) => {
+            const blocks = runs.find((r) => r.kind === 'basket' && r.name === name)?.blocks ?? [];
+            let i = 0;
+            return () => (i < blocks.length ? new CellBlock(blocks[i++]) : null);
+          };
+          return { items: source(RUN_ITEMS), pairs: source(RUN_PAIRS) };
+        }),
   );
   return { totals, items, pairs };
 }

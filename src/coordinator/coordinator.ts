@@ -10,7 +10,6 @@ import { Packr } from 'msgpackr';
 import type { OrderConflicts } from '../aggregate/basket-count.js';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
-import { checkOrderIds, hasNamedPairs } from '../db/baskets.js';
 import { deleteCellRuns, saveCellRuns } from '../db/cell-runs.js';
 import { joinStats } from '../db/joins.js';
 import { Store } from '../db/store.js';
@@ -21,7 +20,6 @@ import { type Listener, listen } from '../protocol/socket-channel.js';
 import { serverSecurity } from '../protocol/tls-security.js';
 import type { ScanSpec } from '../scan-spec.js';
 import { type ByteSource, identityDiff, openSource, sameIdentity } from '../source/byte-source.js';
-import { RUN_ORDERS, RUN_PAIRS_BY_NAME, RUN_RANGE } from '../worker/basket-collector.js';
 import type { Chunker } from './chunker.js';
 import { planCommit, type WorkerStats } from './commit-plan.js';
 import { recordEnd, summarize } from './end-of-run.js';
@@ -29,6 +27,7 @@ import { iso, lineOf, openInput } from './input.js';
 import { joinFrames } from './join-load.js';
 import * as lt from './lease-table.js';
 import { openRun } from './open-run.js';
+import { checkBasketRuns, checkOrders, secondPassWarning, storedSecondPass } from './order-check.js';
 import { basketColumns } from './order-columns.js';
 import { Pump } from './pump.js';
 import type { CoordinatorUi, Progress, RunSummary, SecondPass } from './run-types.js';
@@ -264,15 +263,7 @@ export class Coordinator {
       // A worker that predates the customers table would leave its chunks' customers out silently.
       if (this.spec.customer !== undefined && !outcome.cells.some((r) => r.kind === 'cust'))
         throw new ProtocolError('no customer cells in a run with a customer column (is the worker older?)');
-      for (const r of outcome.cells) {
-        if (r.kind !== 'basket') continue;
-        if (r.name === RUN_PAIRS_BY_NAME)
-          throw new ProtocolError('item pairs by name (is the worker older?)');
-        if (this.spec.shipAllOrders === true && (r.name === RUN_ORDERS || r.name === RUN_RANGE))
-          throw new ProtocolError(
-            'orders counted in a chunk of a run that ships every order (is the worker older?)',
-          );
-      }
+      checkBasketRuns(outcome.cells, this.spec);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       // Back to the queue now, not at the lease timeout; then the connection goes.
@@ -434,17 +425,25 @@ export class Coordinator {
     this.ui.warn(
       `chunk ${chunkId} ends inside a quoted field: a fast cut was wrong; starting over with quote-aware cuts`,
     );
+    this.forgetProgress(() => this.store.resetRunForCarefulCuts(this.runId, iso(Date.now())));
+    this.chunker.restartCareful();
+    this.pump();
+  }
+
+  /**
+   * Gives up every chunk cut so far, in memory and, with `resetRun`, in the database (one
+   * transaction with the spill's deletion); new cuts take fresh chunk ids.
+   */
+  private forgetProgress(resetRun: () => void): void {
     lt.restartCareful(this.table, this.chunker.nextChunkId);
     this.total = emptyAgg(this.spec.scale);
     this.workerStats.clear();
     this.bytesDone = 0;
     this.pumper.seen = 0;
     this.store.transaction(() => {
-      this.store.resetRunForCarefulCuts(this.runId, iso(Date.now()));
+      resetRun();
       deleteCellRuns(this.store, this.runId);
     });
-    this.chunker.restartCareful();
-    this.pump();
   }
 
   // --- scheduling (the passes are in Pump) --------------------------------------------------
@@ -500,26 +499,13 @@ export class Coordinator {
     if (this.finished || this.pumper.busy || this.failing || this.stopping || !this.ready) return;
     if (!this.chunker.finished || !lt.idle(this.table)) return;
     try {
-      const conflicts = this.checkOrders();
+      const conflicts = checkOrders(this.store, this.runId, this.spec, this.total.scale);
       if (conflicts !== undefined && conflicts.count > 0) return this.restartShipAll(conflicts);
       this.orderCheck = conflicts;
     } catch (err) {
       return this.abort(err);
     }
     void this.finish('done', null);
-  }
-
-  /** With baskets counted in chunks: which order ids turn up in more than one chunk (read-only). */
-  private checkOrders(): OrderConflicts | undefined {
-    if (basketColumns(this.spec) === null) return undefined;
-    if (hasNamedPairs(this.store, this.runId))
-      throw new SalesgridError(
-        'E_RESUME',
-        `run ${this.runId} holds item pairs spilled by an older salesgrid, which this one cannot count; start a new run without --resume`,
-        { exitCode: 2 },
-      );
-    if (this.spec.shipAllOrders === true) return undefined;
-    return checkOrderIds(this.store, this.runId, this.total.scale);
   }
 
   /**
@@ -529,21 +515,12 @@ export class Coordinator {
    * database says so, so `--resume` goes on the same way.
    */
   private restartShipAll(c: OrderConflicts): void {
-    const ex = c.examples.map((e) => JSON.stringify(e)).join(', ');
-    this.ui.warn(
-      `baskets: ${c.count.toLocaleString('en-US')} order id(s) occur in more than one chunk (e.g. ${ex}): the orders are not contiguous in the file; counting again in a second pass that sends every order's items to the coordinator`,
-    );
+    this.ui.warn(secondPassWarning(c));
     this.secondPass = { orderIds: c.count, examples: c.examples };
     this.spec = { ...this.spec, shipAllOrders: true };
-    lt.restartCareful(this.table, this.chunker.nextChunkId);
-    this.total = emptyAgg(this.spec.scale);
-    this.workerStats.clear();
-    this.bytesDone = 0;
-    this.pumper.seen = 0;
-    this.store.transaction(() => {
-      this.store.resetRunForSecondPass(this.runId, iso(Date.now()), this.spec, this.secondPass);
-      deleteCellRuns(this.store, this.runId);
-    });
+    this.forgetProgress(() =>
+      this.store.resetRunForSecondPass(this.runId, iso(Date.now()), this.spec, this.secondPass),
+    );
     this.chunker.restart();
     this.pump();
   }
@@ -619,12 +596,4 @@ export class Coordinator {
     // Stay a little: a worker that connects now learns that its run is over instead of retrying.
     if (this.opts.lingerMs > 0) setTimeout(() => void close(), this.opts.lingerMs);
   }
-}
-
-/** The reason a resumed run is in its second pass, kept in its options by `restartShipAll`. */
-function storedSecondPass(store: Store, runId: number): SecondPass | undefined {
-  const options = store.getRun(runId)?.options;
-  if (options === undefined) return undefined;
-  const s = (JSON.parse(options) as { secondPass?: SecondPass }).secondPass;
-  return s !== undefined && typeof s.orderIds === 'number' && Array.isArray(s.examples) ? s : undefined;
 }

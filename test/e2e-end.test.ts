@@ -1,6 +1,6 @@
 /**
  * The ends of a run with real processes: a worker that connects after the end learns that its run
- * is over; with keyed work, workers are released before the merge; a run whose end cannot be recorded exits 1 and stays resumable; --resume refuses flags
+ * is over; with a large spill, workers are released before the merge; a run whose end cannot be recorded exits 1 and stays resumable; --resume refuses flags
  * that conflict with the stored run.
  */
 import fs from 'node:fs';
@@ -46,30 +46,37 @@ describe('the end of a run', () => {
     expect(sameTotals(await report(db), ref)).toEqual([]);
   }, 60_000);
 
-  it('with keyed work the workers are released before the merge, and the run is still done', async () => {
-    const db = path.join(dir, 'release.db');
-    const c = cli([
-      'coordinator',
-      csv,
-      '--port',
-      '0',
-      '--db',
-      db,
-      '--chunk-size',
-      '256KiB',
-      '--mart',
-      'Country',
+  it('a large spill releases the workers before the merge (a small one tells them the status); the run is done', async () => {
+    // 1.2M distinct customer-month cells (~40 MB of spill) against a 20,000-row mart (~0.1 MB).
+    const star = path.join(dir, 'star.csv');
+    const g = cli([
+      'generate',
+      '--layout',
+      'star',
+      '--customers',
+      '1000000',
+      '--rows',
+      '1200000',
+      '--out',
+      star,
+      '--quiet',
     ]);
-    const port = await listeningPort(c);
-    const w1 = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'w1']);
-    expect(await w1.exit, w1.err()).toBe(0);
-    expect(w1.out() + w1.err()).toMatch(
-      /w1: run 1 has every chunk counted; the coordinator is merging its results/,
-    );
-    expect(w1.out() + w1.err()).not.toMatch(/could not reach|connection lost/);
-    expect(await c.exit).toBe(0);
-    expect(sameTotals(await report(db), ref)).toEqual([]);
-  }, 60_000);
+    expect(await g.exit, g.err()).toBe(0);
+    for (const [file, mart, said] of [
+      [star, 'customer_id', /w1: run 1 has every chunk counted; the coordinator is merging its results/],
+      [csv, 'Country', /w1: run 1 is done/],
+    ] as const) {
+      const db = path.join(dir, `release-${mart}.db`);
+      const c = cli(['coordinator', file, '--port', '0', '--db', db, '--mart', mart, '--no-customers']);
+      const port = await listeningPort(c);
+      const w1 = cli(['worker', '--connect', `127.0.0.1:${port}`, '--id', 'w1']);
+      expect(await w1.exit, w1.err()).toBe(0);
+      expect(w1.out() + w1.err()).toMatch(said);
+      expect(w1.out() + w1.err()).not.toMatch(/could not reach|connection lost/);
+      await c.waitFor(/run 1 done/);
+      expect(await c.exit).toBe(0);
+    }
+  }, 120_000);
 
   it('an end that cannot be recorded exits 1, leaves the run resumable; --resume refuses conflicting flags', async () => {
     const db = path.join(dir, 'finish.db');

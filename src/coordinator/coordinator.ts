@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import type { OrderConflicts } from '../aggregate/basket-count.js';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
-import { deleteCellRuns, saveCellRuns } from '../db/cell-runs.js';
+import { deleteCellRuns, saveCellRuns, spillBytes } from '../db/cell-runs.js';
 import { joinStats } from '../db/joins.js';
 import { Store } from '../db/store.js';
 import { ChunkFailedError, errorMessage, ProtocolError, SalesgridError } from '../errors.js';
@@ -42,6 +42,9 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const LOCK_STALE_MS = 10_000;
 const HEARTBEAT_MS = 2_000;
 const DRAIN_MS = 3_000;
+
+/** Spilled keyed cells past which the workers are released before the merges (~1M cells). */
+const RELEASE_SPILL_BYTES = 32 * 2 ** 20;
 
 export class Coordinator {
   private readonly opts: CoordinatorOptions;
@@ -540,11 +543,10 @@ export class Coordinator {
     for (const t of this.timers) clearInterval(t);
     const now = Date.now();
     const connected = this.sessions.ready().map((s) => s.workerId);
-    // Merging keyed cells blocks this process for seconds (tens at 10M keys), longer than a
-    // worker waits for a silent coordinator: release the workers first.
-    const keyed = this.spec.dimensions.length > 0 || (this.spec.marts ?? []).length > 0;
-    const released =
-      wanted === 'done' && (keyed || this.spec.customer !== undefined || basketColumns(this.spec) !== null);
+    // Merging a large spill blocks this process for seconds (tens at 10M keys), longer than a
+    // worker waits for a silent coordinator: release the workers first. A small one closes at once
+    // and the workers hear the final status.
+    const released = wanted === 'done' && spillBytes(this.store, this.runId) > RELEASE_SPILL_BYTES;
     if (released) this.sessions.end(this.runId, 'closing');
     const { status, error, baskets } = recordEnd({
       store: this.store,

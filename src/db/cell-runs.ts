@@ -24,6 +24,16 @@ export function saveCellRuns(store: Store, runId: number, chunkId: number, runs:
   }
 }
 
+/** Bytes of keyed cells a run has spilled so far (what its end will merge). */
+export function spillBytes(store: Store, runId: number): number {
+  const r = store
+    .statement('SELECT COALESCE(SUM(LENGTH(data)), 0) AS n FROM cell_runs WHERE run_id = ?')
+    .get(runId) as {
+    n: number;
+  };
+  return r.n;
+}
+
 /** Forgets every stored run of a run (careful restart, or after the final merge). */
 export function deleteCellRuns(store: Store, runId: number): void {
   store.statement('DELETE FROM cell_runs WHERE run_id = ?').run(runId);

@@ -128,8 +128,8 @@ export interface RankDepths {
 }
 
 /**
- * Sums of one key over one period, reused from key to key. Numbers while exact, with a bigint part
- * past 2^53 (an Amount field would box every number stored in it: an allocation per cell).
+ * Sums of one key over one period, reused from key to key: numbers while exact, with a bigint part
+ * past 2^53.
  */
 class Acc {
   period = 0;

@@ -78,8 +78,7 @@ export class KeyedMerge {
   /** The emitted cell. */
   month = 0;
   rows = 0;
-  // Amounts as a number field plus a bigint past 2^53: a field that also held bigints would box
-  // every number stored in it (a heap allocation per cell).
+  // Amounts as a number while exact, and a bigint past 2^53 (rare).
   private uN = 0;
   private uB: bigint | null = null;
   private rN = 0;

@@ -449,6 +449,15 @@ export class Coordinator {
     });
   }
 
+  /** The spill's size; 0 when it cannot be read (recordEnd then reports the database's error). */
+  private spilled(): number {
+    try {
+      return spillBytes(this.store, this.runId);
+    } catch {
+      return 0;
+    }
+  }
+
   // --- scheduling (the passes are in Pump) --------------------------------------------------
 
   private pump(): void {
@@ -546,7 +555,7 @@ export class Coordinator {
     // Merging a large spill blocks this process for seconds (tens at 10M keys), longer than a
     // worker waits for a silent coordinator: release the workers first. A small one closes at once
     // and the workers hear the final status.
-    const released = wanted === 'done' && spillBytes(this.store, this.runId) > RELEASE_SPILL_BYTES;
+    const released = wanted === 'done' && this.spilled() > RELEASE_SPILL_BYTES;
     if (released) this.sessions.end(this.runId, 'closing');
     const { status, error, baskets } = recordEnd({
       store: this.store,

@@ -222,6 +222,12 @@ describe.skipIf(!support.ok)('across hosts (network namespaces)', () => {
       for (const w of ['w1', 'w2', 'w3']) worker(w);
       return c;
     });
-    for (const w of ['w1', 'w2', 'w3']) expect(lab.dropped(w), w).toBeGreaterThan(10);
+    // The loss really happened. Per link it scales with the chunks that worker happened to take
+    // (one CI run saw 5 drops on a link), so the bound is on the three links together.
+    const drops = ['w1', 'w2', 'w3'].map((w) => lab.dropped(w));
+    expect(
+      drops.reduce((a, b) => a + b, 0),
+      drops.join(' '),
+    ).toBeGreaterThan(20);
   });
 });

@@ -15,7 +15,6 @@ import {
   JOIN_OPTION_TABLE,
   ORDER_OPTION_TABLE,
   parseCoordinatorOptions,
-  parseIntOption,
   parseWorkerOptions,
   type RawCoordinatorFlags,
   type RawGenerateFlags,
@@ -23,6 +22,7 @@ import {
   RETAIL_DEFAULTS,
   RETAIL_LIMITS,
 } from './config.js';
+import { parseIntOption } from './config-values.js';
 import {
   BASKET_OPTION_TABLE,
   parseBasketOptions,

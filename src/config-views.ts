@@ -2,7 +2,8 @@
  * Options of the commands that read a finished run's database (`basket`, `segment`, `serve` and
  * `run --ui`), validated and frozen like the rest of config.ts, whose helpers they use.
  */
-import { DEFAULT_DB, DEFAULT_HOST, isLoopbackHost, parseIntOption, parsePort, tokenFrom } from './config.js';
+import { DEFAULT_DB, DEFAULT_HOST, isLoopbackHost, tokenFrom } from './config.js';
+import { parseIntOption, parsePort } from './config-values.js';
 import { UsageError } from './errors.js';
 
 /** `basket` flags as commander hands them over. */

@@ -5,6 +5,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  parseDateFormat,
+  parseDelimiter,
+  parseIntOption,
+  parsePort,
+  parseSeconds,
+  parseSecondsOrZero,
+  parseSize,
+} from './config-values.js';
 import { UsageError } from './errors.js';
 import { DEFAULT_MAX_FRAME } from './protocol/frame-codec.js';
 import type { CertFiles } from './protocol/tls-security.js';
@@ -51,88 +60,12 @@ export function defaultLeaseTimeoutMs(chunkSize: number): number {
   return 20_000 + Math.ceil(chunkSize / (1024 * 1024)) * 2_000;
 }
 
-const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i;
-const UNITS: Record<string, number> = {
-  b: 1,
-  k: 1024,
-  kb: 1000,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1000 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1000 ** 3,
-  gib: 1024 ** 3,
-};
-
-/** "4MiB", "512KiB", "1048576" → bytes. */
-export function parseSize(option: string, value: string): number {
-  const m = SIZE_RE.exec(value.trim());
-  if (!m) throw new UsageError(`${option} must be a size like 4MiB, 512KiB or 1048576, got "${value}"`);
-  const bytes = Math.round(Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]);
-  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`${option} must be at least 1 byte`);
-  return bytes;
-}
-
-export function parseIntOption(option: string, value: string | number, min: number, max: number): number {
-  const n = typeof value === 'number' ? value : /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`${option} must be an integer from ${min} to ${max}, got "${value}"`);
-  }
-  return n;
-}
-
-/** Seconds (may be fractional) → milliseconds. */
-export function parseSeconds(option: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-    throw new UsageError(`${option} must be a positive number of seconds, got "${value}"`);
-  }
-  return Math.round(n * 1000);
-}
-
-/** Seconds, zero allowed → milliseconds. */
-export function parseSecondsOrZero(option: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw new UsageError(`${option} must be 0 or a positive number of seconds, got "${value}"`);
-  }
-  return Math.round(n * 1000);
-}
-
-export function parsePort(option: string, value: string): number {
-  return parseIntOption(option, value, 0, 65535);
-}
-
 /** "host:port" or "port" → [host, port]. IPv6 hosts go in brackets: "[::1]:7878". */
 export function parseEndpoint(option: string, value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value.trim());
   if (m) return { host: m[1] ?? m[2], port: parsePort(option, m[3]) };
   if (/^\d+$/.test(value.trim())) return { host: DEFAULT_HOST, port: parsePort(option, value) };
   throw new UsageError(`${option} must be host:port, like 127.0.0.1:${DEFAULT_PORT}, got "${value}"`);
-}
-
-export function parseDateFormat(value: string | undefined): DateFormat | undefined {
-  if (value === undefined) return undefined;
-  const v = value.toLowerCase();
-  if (v === 'mdy' || v === 'dmy' || v === 'ymd') return v;
-  throw new UsageError(`--date-format must be mdy, dmy or ymd, got "${value}"`);
-}
-
-const DELIMITERS: Record<string, string> = {
-  ',': ',',
-  ';': ';',
-  '|': '|',
-  tab: '\t',
-  '\\t': '\t',
-  '\t': '\t',
-};
-
-export function parseDelimiter(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const d = DELIMITERS[value.toLowerCase()];
-  if (d === undefined) throw new UsageError(`--delimiter must be one of , ; | tab, got "${value}"`);
-  return d;
 }
 
 /** Column choices shared by `coordinator` and `run`. Undefined means "detect". */

@@ -5,11 +5,11 @@
 import {
   DEFAULT_DATA,
   DEFAULT_RETAIL_DATA,
-  parseIntOption,
   type RawGenerateFlags,
   RETAIL_DEFAULTS,
   RETAIL_LIMITS,
 } from './config.js';
+import { parseIntOption } from './config-values.js';
 import { UsageError } from './errors.js';
 
 /** `generate --layout star`: distinct customers unless --customers says otherwise. */

@@ -9,6 +9,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CellBlock, KeyedCellsWriter, NO_MONTH } from '../src/aggregate/keyed-cells.js';
 import { monthKey } from '../src/aggregate/mart.js';
+import {
+  combineParts,
+  type MartPart,
+  mergeToBlocks,
+  partFromJson,
+  partToJson,
+} from '../src/aggregate/mart-part.js';
 import type { By, Per } from '../src/aggregate/mart-ranking.js';
 import { KeyedMerge } from '../src/coordinator/keyed-merge.js';
 import { martCells, martKeyCells, martKeyPage, martTop, writeMart } from '../src/db/mart-blocks.js';
@@ -209,6 +216,69 @@ describe('stored marts against brute force', () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  it('a merge split at any key gives the same part (the parallel end of a run)', () => {
+    const cellsOf = (blocks: Uint8Array[]) =>
+      blocks.flatMap((bytes) => {
+        const b = new CellBlock(bytes);
+        return Array.from(
+          { length: b.nCells },
+          (_, i) =>
+            `${b.keyText(b.cellKey[i])}|${b.month[i]}|${b.rows[i]}|${b.unitsBig(i)}|${b.revenueBig(i)}`,
+        );
+      });
+    const norm = (p: MartPart) => ({
+      ...p,
+      blocks: 0,
+      rankings: p.rankings.map((r) => ({
+        ...r,
+        entries: r.entries.map((e) => ({ ...e, units: String(e.units), revenue: String(e.revenue) })),
+      })),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(cellArb, { minLength: 0, maxLength: 120 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.constantFrom(...KEYS, '', 'c', 'c15', 'zz', '\uffff'),
+        (cells, chunks, blockCells, pivot) => {
+          const parts: Cell[][] = Array.from({ length: chunks }, () => []);
+          cells.forEach((c, i) => {
+            parts[(i * 5) % chunks].push(c);
+          });
+          const runs = parts.map((p) => runBlocks(p, blockCells));
+          const merge = (range = {}) =>
+            new KeyedMerge(
+              runs.map((blocks) => {
+                let i = 0;
+                return () => (i < blocks.length ? blockOf(blocks[i++]) : null);
+              }),
+              2,
+              range,
+            );
+          const depths = { month: 2, year: 3, all: 4 };
+          const collect = (into: Uint8Array[]) => (bs: Uint8Array[]) => {
+            into.push(...bs);
+          };
+          const wholeBlocks: Uint8Array[] = [];
+          const whole = mergeToBlocks('c', merge(), depths, collect(wholeBlocks));
+          const at = Buffer.from(pivot);
+          const lowBlocks: Uint8Array[] = [];
+          const low = mergeToBlocks('c', merge({ until: at }), depths, collect(lowBlocks));
+          const highBlocks: Uint8Array[] = [];
+          const high = mergeToBlocks('c', merge({ from: at }), depths, collect(highBlocks));
+          // The high part travels as JSON from the child process that merges it.
+          const both = combineParts(low, partFromJson(partToJson(high)), depths);
+          expect(norm(both)).toEqual(norm(whole));
+          expect(both.blocks).toBe(lowBlocks.length + highBlocks.length);
+          expect([...cellsOf(lowBlocks), ...cellsOf(highBlocks)]).toEqual(cellsOf(wholeBlocks));
+          for (const c of cellsOf(lowBlocks))
+            expect(Buffer.compare(Buffer.from(c.split('|')[0]), at)).toBe(-1);
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 

@@ -1,7 +1,7 @@
 /**
  * The reduce side: a streaming k-way merge of sorted keyed-cell runs into one sorted stream of
- * exact (key, month) sums. It holds one block per run and a heap of run indexes; nothing per key
- * outlives the step that emits it. Pure: runs come in through `RunSource`.
+ * exact (key, month) sums. It holds one block per run and a tournament (loser) tree of run
+ * indexes; nothing per key outlives the step that emits it. Pure: runs come in through `RunSource`.
  */
 import { type CellBlock, compareBytes } from '../aggregate/keyed-cells.js';
 
@@ -11,17 +11,9 @@ export type RunSource = () => CellBlock | null;
 /** A float sum of two integers within ±2^53 is exact only when it lands strictly inside ±2^53. */
 const SAFE = 2 ** 53;
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
-
-interface Cursor {
-  block: CellBlock;
-  /** The block's key prefixes (see prefixes). */
-  pre: Float64Array;
-  cell: number;
-  key: number;
-  next: RunSource;
-}
-
 const PREFIX_BYTES = 6;
+/** An exhausted run's prefix: above every real one (real prefixes are below 2^48). */
+const DONE = Number.POSITIVE_INFINITY;
 
 /**
  * Per key, its first 12 bytes as two exact integers (6 bytes each, big-endian, zero-padded), so
@@ -44,21 +36,8 @@ function prefixes(b: CellBlock): Float64Array {
   return out;
 }
 
-/** Byte order of key ka of block a against key kb of block b, prefixes first. */
-function compareKeys(
-  a: CellBlock,
-  pa: Float64Array,
-  ka: number,
-  b: CellBlock,
-  pb: Float64Array,
-  kb: number,
-): number {
-  let x = pa[2 * ka];
-  let y = pb[2 * kb];
-  if (x !== y) return x < y ? -1 : 1;
-  x = pa[2 * ka + 1];
-  y = pb[2 * kb + 1];
-  if (x !== y) return x < y ? -1 : 1;
+/** Byte order of key ka of block a against key kb of block b once their 12-byte prefixes are equal. */
+function compareTails(a: CellBlock, ka: number, b: CellBlock, kb: number): number {
   const as = a.keyOffset[ka];
   const ae = a.keyOffset[ka + 1];
   const bs = b.keyOffset[kb];
@@ -68,13 +47,37 @@ function compareKeys(
   return compareBytes(a.keys, as, ae, b.keys, bs, be);
 }
 
+/** A key range of the merge: keys ≥ `from` and < `until` (UTF-8 bytes), each bound optional. */
+export interface KeyRange {
+  from?: Uint8Array;
+  until?: Uint8Array;
+}
+
+/** Byte order of key k of block b against `x`. */
+function compareToBytes(b: CellBlock, k: number, x: Uint8Array): number {
+  return compareBytes(b.keys, b.keyOffset[k], b.keyOffset[k + 1], x, 0, x.length);
+}
+
 /**
  * Usage: `while (m.next()) use(m.keyText(), m.month, m.rows, m.units, m.revenue)`. Amounts are
- * numbers while exact (|v| ≤ 2^53), bigints past that, revenue at `scale`.
+ * numbers while exact (|v| ≤ 2^53), bigints past that, revenue at `scale`. With a `KeyRange`, only
+ * that range's keys are merged: runs skip to `from` and the merge ends at `until`.
  */
 export class KeyedMerge {
   readonly scale: number;
-  private readonly heap: Cursor[] = [];
+  /** Per run: its source, current block and prefixes, and its current cell as plain numbers. */
+  private readonly next_: RunSource[] = [];
+  private readonly block: CellBlock[] = [];
+  private readonly pre: Float64Array[] = [];
+  private readonly cell: Int32Array;
+  private readonly key: Int32Array;
+  private readonly hi: Float64Array;
+  private readonly lo: Float64Array;
+  private readonly mon: Int32Array;
+  /** Loser tree over the runs: tree[0] the winner, tree[1..] the loser of each match. */
+  private readonly tree: Int32Array;
+  private readonly k: number;
+  private live = 0;
   /** The emitted cell. */
   month = 0;
   rows = 0;
@@ -86,93 +89,193 @@ export class KeyedMerge {
   /** Distinct keys emitted so far. */
   keys = 0;
   private outBlock: CellBlock | null = null;
-  private outPre: Float64Array = new Float64Array(0);
   private outKey = 0;
-  private lastBlock: CellBlock | null = null;
-  private lastPre: Float64Array = new Float64Array(0);
-  private lastKey = -1;
+  private outHi = -1;
+  private outLo = -1;
 
-  constructor(sources: RunSource[], scale: number) {
+  private readonly until: Uint8Array | null;
+  private untilHi = 0;
+  private untilLo = 0;
+
+  constructor(sources: RunSource[], scale: number, range: KeyRange = {}) {
     this.scale = scale;
+    this.until = range.until ?? null;
+    if (this.until !== null) {
+      const u = this.until;
+      for (let i = 0; i < PREFIX_BYTES; i++) this.untilHi = this.untilHi * 256 + (i < u.length ? u[i] : 0);
+      for (let i = PREFIX_BYTES; i < 2 * PREFIX_BYTES; i++)
+        this.untilLo = this.untilLo * 256 + (i < u.length ? u[i] : 0);
+    }
+    const starts: number[] = [];
     for (const next of sources) {
-      const block = next();
+      let block = next();
+      let cell = 0;
+      if (range.from !== undefined) {
+        const from = range.from;
+        // Blocks wholly below `from` are skipped; in the first that is not, the first cell at or past it.
+        while (block !== null && compareToBytes(block, block.nKeys - 1, from) < 0) block = next();
+        if (block !== null) {
+          let k = 0;
+          while (compareToBytes(block, k, from) < 0) k++;
+          while (block.cellKey[cell] < k) cell++;
+        }
+      }
       if (block === null) continue;
-      if (block.scale > scale)
-        throw new RangeError(`a run has scale ${block.scale}, above the merge's ${scale}`);
-      this.heap.push({ block, pre: prefixes(block), cell: 0, key: block.cellKey[0], next });
+      this.checkScale(block);
+      this.next_.push(next);
+      this.block.push(block);
+      this.pre.push(prefixes(block));
+      starts.push(cell);
     }
-    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
-  }
-
-  private less(a: Cursor, b: Cursor): boolean {
-    const c = compareKeys(a.block, a.pre, a.key, b.block, b.pre, b.key);
-    return c < 0 || (c === 0 && a.block.month[a.cell] < b.block.month[b.cell]);
-  }
-
-  private down(i: number): void {
-    const h = this.heap;
-    const n = h.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) return;
-      const r = l + 1;
-      const m = r < n && this.less(h[r], h[l]) ? r : l;
-      if (!this.less(h[m], h[i])) return;
-      const t = h[i];
-      h[i] = h[m];
-      h[m] = t;
-      i = m;
+    const k = Math.max(1, this.next_.length);
+    this.k = k;
+    this.live = this.next_.length;
+    this.cell = new Int32Array(k);
+    this.key = new Int32Array(k);
+    this.hi = new Float64Array(k).fill(DONE);
+    this.lo = new Float64Array(k).fill(DONE);
+    this.mon = new Int32Array(k);
+    for (let i = 0; i < this.next_.length; i++) {
+      this.cell[i] = starts[i];
+      this.load(i);
     }
+    this.tree = new Int32Array(k);
+    this.build();
   }
 
-  /** Moves the top cursor past its cell, dropping it at the end of its run. */
-  private advance(): void {
-    const top = this.heap[0];
-    top.cell++;
-    if (top.cell >= top.block.nCells) {
-      const block = top.next();
+  private checkScale(b: CellBlock): void {
+    if (b.scale > this.scale)
+      throw new RangeError(`a run has scale ${b.scale}, above the merge's ${this.scale}`);
+  }
+
+  /** Caches run i's current cell: its key's prefixes and its month. */
+  private load(i: number): void {
+    const b = this.block[i];
+    const c = this.cell[i];
+    const key = b.cellKey[c];
+    this.key[i] = key;
+    const p = this.pre[i];
+    this.hi[i] = p[2 * key];
+    this.lo[i] = p[2 * key + 1];
+    this.mon[i] = b.month[c];
+  }
+
+  /** Whether run a's cell comes before run b's: (key, month), then the run index (stable). */
+  private less(a: number, b: number): boolean {
+    const ha = this.hi[a];
+    const hb = this.hi[b];
+    if (ha !== hb) return ha < hb;
+    if (ha === DONE) return a < b;
+    const la = this.lo[a];
+    const lb = this.lo[b];
+    if (la !== lb) return la < lb;
+    const c = compareTails(this.block[a], this.key[a], this.block[b], this.key[b]);
+    if (c !== 0) return c < 0;
+    const ma = this.mon[a];
+    const mb = this.mon[b];
+    return ma !== mb ? ma < mb : a < b;
+  }
+
+  /** Plays every match bottom-up (runs are the leaves k … 2k-1 of an implicit tree). */
+  private build(): void {
+    const k = this.k;
+    const win = new Int32Array(2 * k);
+    for (let i = 0; i < k; i++) win[k + i] = i;
+    for (let n = k - 1; n >= 1; n--) {
+      const a = win[2 * n];
+      const b = win[2 * n + 1];
+      if (this.less(a, b)) {
+        win[n] = a;
+        this.tree[n] = b;
+      } else {
+        win[n] = b;
+        this.tree[n] = a;
+      }
+    }
+    this.tree[0] = k === 1 ? 0 : win[1];
+  }
+
+  /** Run w's cell changed: replays its path to the root. */
+  private replay(w: number): void {
+    const t = this.tree;
+    for (let n = (w + this.k) >> 1; n >= 1; n >>= 1) {
+      const o = t[n];
+      if (this.less(o, w)) {
+        t[n] = w;
+        w = o;
+      }
+    }
+    t[0] = w;
+  }
+
+  /** Moves run w past its cell, to its next block or its end. */
+  private advance(w: number): void {
+    const c = ++this.cell[w];
+    if (c >= this.block[w].nCells) {
+      const block = this.next_[w]();
       if (block === null) {
-        const last = this.heap.pop() as Cursor;
-        if (this.heap.length === 0) return;
-        this.heap[0] = last;
-        this.down(0);
+        this.hi[w] = DONE;
+        this.lo[w] = DONE;
+        this.live--;
+        this.replay(w);
         return;
       }
-      if (block.scale > this.scale)
-        throw new RangeError(`a run has scale ${block.scale}, above the merge's ${this.scale}`);
-      top.block = block;
-      top.pre = prefixes(block);
-      top.cell = 0;
+      this.checkScale(block);
+      this.block[w] = block;
+      this.pre[w] = prefixes(block);
+      this.cell[w] = 0;
     }
-    top.key = top.block.cellKey[top.cell];
-    this.down(0);
+    this.load(w);
+    this.replay(w);
   }
 
-  private sameAsOut(c: Cursor): boolean {
+  /** Whether run w's key is below `until`. */
+  private belowUntil(w: number): boolean {
+    const h = this.hi[w];
+    if (h !== this.untilHi) return h < this.untilHi;
+    const l = this.lo[w];
+    if (l !== this.untilLo) return l < this.untilLo;
+    return compareToBytes(this.block[w], this.key[w], this.until as Uint8Array) < 0;
+  }
+
+  /** Whether run w's cell has the emitted (key, month). */
+  private sameAsOut(w: number): boolean {
     return (
-      c.block.month[c.cell] === this.month &&
-      compareKeys(this.outBlock as CellBlock, this.outPre, this.outKey, c.block, c.pre, c.key) === 0
+      this.hi[w] === this.outHi &&
+      this.lo[w] === this.outLo &&
+      this.mon[w] === this.month &&
+      compareTails(this.outBlock as CellBlock, this.outKey, this.block[w], this.key[w]) === 0
     );
   }
 
   /** Emits the next (key, month) with the sum of its cells over every run; false at the end. */
   next(): boolean {
-    if (this.heap.length === 0) return false;
-    const first = this.heap[0];
-    // Keep the emitted key's block alive even if its cursor moves on.
-    this.outBlock = first.block;
-    this.outPre = first.pre;
-    this.outKey = first.key;
-    this.month = first.block.month[first.cell];
+    if (this.live === 0) return false;
+    let w = this.tree[0];
+    if (this.until !== null && !this.belowUntil(w)) {
+      this.live = 0;
+      return false;
+    }
+    const newKey =
+      this.outBlock === null ||
+      this.hi[w] !== this.outHi ||
+      this.lo[w] !== this.outLo ||
+      compareTails(this.outBlock, this.outKey, this.block[w], this.key[w]) !== 0;
+    if (newKey) this.keys++;
+    // Keep the emitted key's block alive even if its run moves on.
+    this.outBlock = this.block[w];
+    this.outKey = this.key[w];
+    this.outHi = this.hi[w];
+    this.outLo = this.lo[w];
+    this.month = this.mon[w];
     let rows = 0;
     let uN = 0;
     let uB: bigint | null = null;
     let rN = 0;
     let rB: bigint | null = null;
     do {
-      const c = this.heap[0];
-      const b = c.block;
-      const i = c.cell;
+      const b = this.block[w];
+      const i = this.cell[w];
       rows += b.rows[i];
       const u = b.units(i);
       if (uB === null && !Number.isNaN(u) && Math.abs(uN + u) < SAFE) uN += u;
@@ -189,25 +292,16 @@ export class KeyedMerge {
         rB = (rB ?? BigInt(rN)) + b.revenueBig(i) * 10n ** BigInt(f);
         rN = 0;
       }
-      this.advance();
-    } while (this.heap.length > 0 && this.sameAsOut(this.heap[0]));
+      this.advance(w);
+      w = this.tree[0];
+    } while (this.live > 0 && this.sameAsOut(w));
     this.rows = rows;
     this.uN = uN;
     this.uB = uB;
     this.rN = rN;
     this.rB = rB;
-    const ob = this.outBlock as CellBlock;
-    if (
-      this.lastBlock === null ||
-      compareKeys(this.lastBlock, this.lastPre, this.lastKey, ob, this.outPre, this.outKey) !== 0
-    )
-      this.keys++;
-    this.lastBlock = ob;
-    this.lastPre = this.outPre;
-    this.lastKey = this.outKey;
     return true;
   }
-
   /** The emitted cell's units: a number while exact (|v| < 2^53), else a bigint. */
   get units(): number | bigint {
     return this.uB ?? this.uN;

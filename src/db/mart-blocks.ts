@@ -6,14 +6,9 @@
  * block rows. The readers (`top`, `eda`, the dashboard) answer from `mart_rank`, from one block
  * (a key's months) or, past the stored depth, from a streaming pass over the blocks.
  */
-import {
-  CellBlock,
-  compareBytes,
-  HEADER_BYTES,
-  KeyedCellsWriter,
-  NO_MONTH,
-} from '../aggregate/keyed-cells.js';
+import { CellBlock, compareBytes, HEADER_BYTES } from '../aggregate/keyed-cells.js';
 import { monthKey } from '../aggregate/mart.js';
+import { type MartPart, mergeToBlocks } from '../aggregate/mart-part.js';
 import {
   type Amount,
   addAmount,
@@ -39,13 +34,11 @@ export interface MartStatement extends ReadStatement {
 export type Prepare = (sql: string) => MartStatement;
 export type ReadPrepare = (sql: string) => ReadStatement;
 
-/** Cells per stored block (about 200 KiB); a key's months may add up to NO_MONTH more. */
-export const MART_BLOCK_CELLS = 8192;
+export { MART_BLOCK_CELLS } from '../aggregate/mart-part.js';
 /** Ranked keys stored per period; deeper `top` limits are answered by a pass over the blocks. */
 export const RANK_DEPTHS: RankDepths = { month: 100, year: 100, all: 1000 };
 /** Most entries a key page holds while it skips to a deep offset (one pass over the blocks each). */
 export const PAGE_STEP = 50_000;
-const MAX_U32 = 0xffffffff;
 
 /** The first key of an encoded block, read from its header without decoding the block. */
 function firstKey(b: Uint8Array): string {
@@ -63,6 +56,53 @@ export function deleteMarts(prep: Prepare, runId: number): void {
   prep('DELETE FROM mart_info WHERE run_id = ?').run(runId);
 }
 
+/** Inserts a mart's blocks from `seq` on; returns the next seq. Call inside the closing transaction. */
+export function insertMartBlocks(
+  prep: Prepare,
+  runId: number,
+  name: string,
+  seq: number,
+  blocks: Iterable<Uint8Array>,
+): number {
+  const ins = prep('INSERT INTO mart_blocks (run_id, mart, seq, first_key, data) VALUES (?, ?, ?, ?, ?)');
+  for (const b of blocks) ins.run(runId, name, seq++, firstKey(b), b);
+  return seq;
+}
+
+/** A mart's rankings and summary row, once its blocks are in. */
+export function writeMartPart(
+  prep: Prepare,
+  runId: number,
+  name: string,
+  part: MartPart,
+  depths: RankDepths = RANK_DEPTHS,
+): void {
+  const rank = prep(
+    `INSERT INTO mart_rank (run_id, mart, per, by, period, rank, key, rows, units, revenue)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  for (const r of part.rankings) {
+    r.entries.forEach((e, i) => {
+      rank.run(runId, name, r.per, r.by, r.period, i + 1, e.key, e.rows, String(e.units), String(e.revenue));
+    });
+  }
+  prep(
+    `INSERT INTO mart_info (run_id, mart, keys, cells, blocks, first_month, last_month, depth_month, depth_year, depth_all)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    runId,
+    name,
+    part.keys,
+    part.cells,
+    part.blocks,
+    part.lastMonth < 0 ? '' : monthKey(part.firstMonth),
+    part.lastMonth < 0 ? '' : monthKey(part.lastMonth),
+    depths.month,
+    depths.year,
+    depths.all,
+  );
+}
+
 /**
  * Writes one mart from its merge, streaming: one block in memory, the rankings in bounded heaps.
  * Call inside the transaction that closes the run.
@@ -74,64 +114,12 @@ export function writeMart(
   merge: KeyedMerge,
   depths: RankDepths = RANK_DEPTHS,
 ): { keys: number; cells: number } {
-  const writer = new KeyedCellsWriter(merge.scale, MART_BLOCK_CELLS, true);
-  const ranker = new MartRanker(depths);
-  const ins = prep('INSERT INTO mart_blocks (run_id, mart, seq, first_key, data) VALUES (?, ?, ?, ?, ?)');
   let seq = 0;
-  const store = (blocks: Uint8Array[]) => {
-    for (const b of blocks) ins.run(runId, name, seq++, firstKey(b), b);
-    blocks.length = 0;
-  };
-  let cells = 0;
-  let lastKey = 0;
-  let firstMonth = NO_MONTH;
-  let lastMonth = -1;
-  while (merge.next()) {
-    const kb = merge.keyBytes();
-    const ks = merge.keyStart();
-    const ke = merge.keyEnd();
-    if (merge.keys !== lastKey) {
-      lastKey = merge.keys;
-      writer.key(kb, ks, ke);
-      store(writer.take());
-    }
-    const { month, rows, units, revenue } = merge;
-    if (rows > MAX_U32) throw new RangeError(`mart "${name}" has a cell of ${rows} rows, past 2^32`);
-    if (typeof units === 'number' && typeof revenue === 'number') writer.cell(month, rows, units, revenue);
-    else writer.cellBig(month, rows, BigInt(units), BigInt(revenue));
-    ranker.cell(merge.keys, kb, ks, ke, month, rows, units, revenue);
-    cells++;
-    if (month !== NO_MONTH) {
-      if (month < firstMonth) firstMonth = month;
-      if (month > lastMonth) lastMonth = month;
-    }
-  }
-  store(writer.finish());
-  const rank = prep(
-    `INSERT INTO mart_rank (run_id, mart, per, by, period, rank, key, rows, units, revenue)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
-  for (const r of ranker.finish()) {
-    r.entries.forEach((e, i) => {
-      rank.run(runId, name, r.per, r.by, r.period, i + 1, e.key, e.rows, String(e.units), String(e.revenue));
-    });
-  }
-  prep(
-    `INSERT INTO mart_info (run_id, mart, keys, cells, blocks, first_month, last_month, depth_month, depth_year, depth_all)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    runId,
-    name,
-    merge.keys,
-    cells,
-    seq,
-    lastMonth < 0 ? '' : monthKey(firstMonth),
-    lastMonth < 0 ? '' : monthKey(lastMonth),
-    depths.month,
-    depths.year,
-    depths.all,
-  );
-  return { keys: merge.keys, cells };
+  const part = mergeToBlocks(name, merge, depths, (blocks) => {
+    seq = insertMartBlocks(prep, runId, name, seq, blocks);
+  });
+  writeMartPart(prep, runId, name, part, depths);
+  return { keys: part.keys, cells: part.cells };
 }
 
 // --- reads ----------------------------------------------------------------------------------------

@@ -146,6 +146,37 @@ describe('keyed cells end to end', () => {
     expect(rows.map(({ period, rank, key, revenue }) => ({ period, rank, key, revenue }))).toEqual(want);
   }, 120_000);
 
+  it('a mart closed by two processes at once (split at a pivot; whole in a child beside the customers) equals the reference', async () => {
+    for (const customers of [['--no-customers'], []]) {
+      const db = path.join(dir, `split${customers.length}.db`);
+      const r = cli(
+        [
+          'run',
+          csv,
+          '--workers',
+          '2',
+          '--chunk-size',
+          '64KiB',
+          '--db',
+          db,
+          '--quiet',
+          ...MARTS,
+          ...customers,
+        ],
+        {
+          SALESGRID_END_SPLIT: '1',
+        },
+      );
+      expect(await r.exit, r.err()).toBe(0);
+      expect(r.err()).not.toContain('parallel merge');
+      const got = stored(db);
+      expect(got.marts).toEqual(ref.marts);
+      expect(got.dims).toEqual(ref.dims);
+      expect(query<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM cell_runs')[0].n).toBe(0);
+      expect(fs.readdirSync(dir).filter((f) => f.includes('-merge-'))).toEqual([]);
+    }
+  }, 120_000);
+
   it('more keys than the old in-memory merge could hold, in a 16 MB heap per process', async () => {
     // Before keyed cells, a coordinator with this heap ran out of memory on 150,000 customers.
     const big = path.join(dir, 'many.csv');

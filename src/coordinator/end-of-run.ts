@@ -9,9 +9,10 @@ import type { BasketTotals, OrderConflicts } from '../aggregate/basket-count.js'
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
 import { type BasketColumns, writeBaskets } from '../db/baskets.js';
-import { deleteCellRuns, mergedDimensionRows, writeMergedMarts } from '../db/cell-runs.js';
+import { deleteCellRuns, mergedDimensionRows } from '../db/cell-runs.js';
 import { type CustomerFeatureSpec, writeCustomers } from '../db/customers.js';
 import { type JoinStat, writeJoinStats } from '../db/joins.js';
+import { startMartClose } from '../db/mart-close.js';
 import type { Store } from '../db/store.js';
 import { errorMessage, SalesgridError } from '../errors.js';
 import { processUsage, type Usage } from '../protocol/messages.js';
@@ -82,8 +83,21 @@ export function recordEnd(e: EndInput): {
       });
       if (e.status === 'done') {
         // After finishRun's tiling check, in its transaction: the marts' merge into blocks.
-        writeMergedMarts(e.store, e.runId, e.marts, scale, true);
-        if (e.customers !== null) writeCustomers(e.store, e.runId, scale, e.customers, true);
+        // A large mart merges in a child process meanwhile (db/mart-close.ts).
+        const marts = startMartClose(e.store, e.runId, e.marts, scale, {
+          consume: true,
+          busy: e.customers !== null,
+        });
+        try {
+          if (e.customers !== null) writeCustomers(e.store, e.runId, scale, e.customers, true);
+          for (const m of marts.finish())
+            if (m.how === 'fallback')
+              e.ui.warn(
+                `mart ${m.name}: the parallel merge failed (${m.childError}); merged in one process instead`,
+              );
+        } finally {
+          marts.abandon();
+        }
         // The join report comes from the spilled unmatched keys, so it must precede their deletion.
         writeJoinStats(e.store, e.runId, e.total.rows, scale);
         if (e.basket !== null) baskets = writeBaskets(e.store, e.runId, e.basket, scale, e.orderCheck);

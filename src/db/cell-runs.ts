@@ -8,7 +8,6 @@ import { formatScaled } from '../aggregate/decimal.js';
 import { CellBlock, type KeyedRun, type KeyedRunKind, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { monthKey } from '../aggregate/mart.js';
 import { KeyedMerge, type RunSource } from '../coordinator/keyed-merge.js';
-import { deleteMarts, writeMart } from './mart-blocks.js';
 import type { CellRow, MartRow, Store } from './store.js';
 
 /** Replaces the chunk's stored runs; call inside the chunk's result transaction. */
@@ -105,28 +104,6 @@ export function* mergedMartRows(
       yield [name, monthKey(m.month), m.keyText(), m.rows, m.units, decimalText(r, scale), r];
     }
   }
-}
-
-/**
- * Merges every mart into its stored blocks and rankings (db/mart-blocks.ts), replacing what the
- * run had stored; call inside the transaction that closes the run (see mergedMartRows on `consume`).
- */
-export function writeMergedMarts(
-  store: Store,
-  runId: number,
-  marts: string[],
-  scale: number,
-  consume = false,
-): { keys: number; cells: number }[] {
-  deleteMarts(store.prep, runId);
-  return marts.map((name) =>
-    writeMart(
-      store.prep,
-      runId,
-      name,
-      new KeyedMerge(runSources(store, runId, 'mart', name, consume), scale),
-    ),
-  );
 }
 
 /** The merged rows of every dimension: [dimension, key, cell]. */

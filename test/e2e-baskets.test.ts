@@ -371,8 +371,8 @@ describe('orders and baskets end to end', () => {
     await c.exit;
     const d = new Database(db);
     d.prepare(
-      `INSERT INTO cell_runs (run_id, chunk_id, kind, name, seq, data)
-       SELECT run_id, chunk_id, kind, 'pairs', seq, data FROM cell_runs WHERE name = 'pair-ranks' LIMIT 1`,
+      `INSERT INTO cell_runs (run_id, chunk_id, kind, name, seq, off, len, crc)
+       SELECT run_id, chunk_id, kind, 'pairs', seq, off, len, crc FROM cell_runs WHERE name = 'pair-ranks' LIMIT 1`,
     ).run();
     d.close();
     const again = cli(['coordinator', csv, '--port', String(port), '--db', db, '--resume']);

@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import type { OrderConflicts } from '../aggregate/basket-count.js';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
-import { deleteCellRuns, saveCellRuns, spillBytes } from '../db/cell-runs.js';
+import { deleteCellRuns, dropSpillFile, saveCellRuns, spillBytes } from '../db/cell-runs.js';
 import { joinStats } from '../db/joins.js';
 import { Store } from '../db/store.js';
 import { ChunkFailedError, errorMessage, ProtocolError, SalesgridError } from '../errors.js';
@@ -447,6 +447,7 @@ export class Coordinator {
       resetRun();
       deleteCellRuns(this.store, this.runId);
     });
+    dropSpillFile(this.store, this.runId, false);
   }
 
   /** The spill's size; 0 when it cannot be read (recordEnd then reports the database's error). */

@@ -9,7 +9,7 @@ import type { BasketTotals, OrderConflicts } from '../aggregate/basket-count.js'
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { type Agg, finalizeTotals } from '../aggregate/partial.js';
 import { type BasketColumns, writeBaskets } from '../db/baskets.js';
-import { deleteCellRuns, mergedDimensionRows } from '../db/cell-runs.js';
+import { deleteCellRuns, dropSpillFile, mergedDimensionRows } from '../db/cell-runs.js';
 import { type CustomerFeatureSpec, writeCustomers } from '../db/customers.js';
 import { type JoinStat, writeJoinStats } from '../db/joins.js';
 import { startMartClose } from '../db/mart-close.js';
@@ -105,6 +105,16 @@ export function recordEnd(e: EndInput): {
         deleteCellRuns(e.store, e.runId);
       }
     });
+    // Committed: no row refers to the spill file any more.
+    if (e.status === 'done') {
+      try {
+        dropSpillFile(e.store, e.runId, true);
+      } catch (err) {
+        e.ui.warn(
+          `could not delete run ${e.runId}'s spill file (${errorMessage(err)}); nothing refers to it`,
+        );
+      }
+    }
     return { status: e.status, error: e.error, baskets };
   } catch (err) {
     const error =

@@ -5,6 +5,7 @@
 import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import { type ColumnOptions, type CoordinatorOptions, DEFAULT_MAX_KEYS, type JoinOption } from '../config.js';
+import { chunksWithLostSpill, deleteChunkRuns } from '../db/cell-runs.js';
 import type { RunRow, Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';
 import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
@@ -92,6 +93,8 @@ export interface ResumedRun {
   /** Chunk ids by start offset, so unfinished chunks keep their id (and attempt history). */
   idByStart: Map<number, number>;
   firstId: number;
+  /** Done chunks whose spilled cells were lost (see chunksWithLostSpill), now pending again. */
+  lostSpill: number[];
 }
 
 const refuse = (message: string, code: 'E_RESUME' | 'E_DB_LOCKED' = 'E_RESUME') =>
@@ -142,6 +145,17 @@ export function resumeRun(
   if (!store.takeLock(prev.id, owner, ownerIsDead(prev.lock_owner) ? 0 : lockStaleMs)) {
     throw refuse(`run ${prev.id} is held by another live coordinator (${prev.lock_owner})`, 'E_DB_LOCKED');
   }
+  // Done chunks whose spilled cells did not survive a machine crash are counted again.
+  const lost = chunksWithLostSpill(store, prev.id);
+  if (lost.length > 0) {
+    const undo = store.statement("UPDATE chunks SET status = 'pending' WHERE run_id = ? AND chunk_id = ?");
+    store.transaction(() => {
+      for (const id of lost) {
+        undo.run(prev.id, id);
+        deleteChunkRuns(store, prev.id, id);
+      }
+    });
+  }
   const spec = JSON.parse(prev.spec) as ScanSpec;
   const total = emptyAgg(spec.scale);
   const workerStats = new Map<string, WorkerStats>();
@@ -174,5 +188,6 @@ export function resumeRun(
     idByStart,
     firstId: maxId + 1,
     joins,
+    lostSpill: lost,
   };
 }

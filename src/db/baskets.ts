@@ -20,7 +20,7 @@ import {
   RUN_PAIRS_BY_NAME,
   RUN_RANGE,
 } from '../worker/basket-collector.js';
-import { runSources } from './cell-runs.js';
+import { readSpilled, runSources } from './cell-runs.js';
 import type { Store } from './store.js';
 
 export interface BasketColumns {
@@ -121,13 +121,15 @@ function* pairChunks(store: Store, runId: number): Generator<{ items: RunSource;
     )
     .all(runId, BASKET_KIND, RUN_PAIRS) as { id: number }[];
   const read = store.statement(
-    'SELECT data FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+    'SELECT off, len FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
   );
   const source = (chunk: number, name: string): RunSource => {
     let seq = 0;
     return () => {
-      const row = read.get(runId, BASKET_KIND, name, chunk, seq++) as { data: Uint8Array } | undefined;
-      return row === undefined ? null : new CellBlock(row.data, true);
+      const row = read.get(runId, BASKET_KIND, name, chunk, seq++) as
+        | { off: number; len: number }
+        | undefined;
+      return row === undefined ? null : new CellBlock(readSpilled(store, runId, row), true, true);
     };
   };
   for (const { id } of ids) yield { items: source(id, RUN_ITEMS), pairs: source(id, RUN_PAIRS) };
@@ -137,13 +139,13 @@ function* pairChunks(store: Store, runId: number): Generator<{ items: RunSource;
 function orderRanges(store: Store, runId: number): OrderRange[] {
   const rows = store
     .statement(
-      `SELECT r.data AS data FROM cell_runs r
+      `SELECT r.off AS off, r.len AS len FROM cell_runs r
          JOIN chunks c ON c.run_id = r.run_id AND c.chunk_id = r.chunk_id AND c.status = 'done'
        WHERE r.run_id = ? AND r.kind = ? AND r.name = ? ORDER BY c.byte_start, r.seq`,
     )
-    .all(runId, BASKET_KIND, RUN_RANGE) as { data: Uint8Array }[];
-  return rows.map(({ data }) => {
-    const key = new CellBlock(data).keyText(0);
+    .all(runId, BASKET_KIND, RUN_RANGE) as { off: number; len: number }[];
+  return rows.map((row) => {
+    const key = new CellBlock(readSpilled(store, runId, row), true, true).keyText(0);
     const cut = key.indexOf('\0');
     return { lo: key.slice(0, cut), hi: key.slice(cut + 1) };
   });

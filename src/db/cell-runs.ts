@@ -10,15 +10,19 @@ import { monthKey } from '../aggregate/mart.js';
 import { KeyedMerge, type RunSource } from '../coordinator/keyed-merge.js';
 import type { CellRow, MartRow, Store } from './store.js';
 
-/** Replaces the chunk's stored runs; call inside the chunk's result transaction. */
+/**
+ * Replaces the chunk's stored runs; call inside the chunk's result transaction. The blocks go to the
+ * run's spill file first: if the transaction fails, no row refers to them.
+ */
 export function saveCellRuns(store: Store, runId: number, chunkId: number, runs: KeyedRun[]): void {
-  store.statement('DELETE FROM cell_runs WHERE run_id = ? AND chunk_id = ?').run(runId, chunkId);
+  deleteChunkRuns(store, runId, chunkId);
   const ins = store.statement(
-    'INSERT INTO cell_runs (run_id, chunk_id, kind, name, seq, data) VALUES (?, ?, ?, ?, ?, ?)',
+    'INSERT INTO cell_runs (run_id, chunk_id, kind, name, seq, off, len, crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
+  const spill = store.spill(runId);
   for (const r of runs) {
-    r.blocks.forEach((b, seq) => {
-      ins.run(runId, chunkId, r.kind, r.name, seq, b);
+    spill.append(r.blocks).forEach((b, seq) => {
+      ins.run(runId, chunkId, r.kind, r.name, seq, b.off, b.len, b.crc);
     });
   }
 }
@@ -26,22 +30,59 @@ export function saveCellRuns(store: Store, runId: number, chunkId: number, runs:
 /** Bytes of keyed cells a run has spilled so far (what its end will merge). */
 export function spillBytes(store: Store, runId: number): number {
   const r = store
-    .statement('SELECT COALESCE(SUM(LENGTH(data)), 0) AS n FROM cell_runs WHERE run_id = ?')
+    .statement('SELECT COALESCE(SUM(len), 0) AS n FROM cell_runs WHERE run_id = ?')
     .get(runId) as {
     n: number;
   };
   return r.n;
 }
 
-/** Forgets every stored run of a run (careful restart, or after the final merge). */
+/**
+ * Forgets every stored run of a run (careful restart, or after the final merge); call inside the
+ * transaction that does so, and `dropSpillFile` once it has committed.
+ */
 export function deleteCellRuns(store: Store, runId: number): void {
   store.statement('DELETE FROM cell_runs WHERE run_id = ?').run(runId);
 }
 
+/** Forgets one chunk's stored runs (its spilled bytes stay, unreferenced). */
+export function deleteChunkRuns(store: Store, runId: number, chunkId: number): void {
+  store.statement('DELETE FROM cell_runs WHERE run_id = ? AND chunk_id = ?').run(runId, chunkId);
+}
+
+/** After deleteCellRuns committed: the spill's bytes, which no row refers to any more, go. */
+export function dropSpillFile(store: Store, runId: number, remove: boolean): void {
+  const f = store.spill(runId);
+  if (remove) f.remove();
+  else f.truncate();
+}
+
+/**
+ * The done chunks of a run whose spilled blocks did not survive (a missing file, or bytes that fail
+ * their CRC: a machine crash before the page cache reached the disk). Resume counts them again.
+ */
+export function chunksWithLostSpill(store: Store, runId: number): number[] {
+  const rows = store
+    .statement(
+      `SELECT r.chunk_id AS chunk_id, r.off AS off, r.len AS len, r.crc AS crc FROM cell_runs r
+         JOIN chunks c ON c.run_id = r.run_id AND c.chunk_id = r.chunk_id AND c.status = 'done'
+       WHERE r.run_id = ?`,
+    )
+    .all(runId) as { chunk_id: number; off: number; len: number; crc: number }[];
+  const lost = new Set<number>();
+  const spill = store.spill(runId);
+  for (const r of rows) if (!lost.has(r.chunk_id) && !spill.holds(r)) lost.add(r.chunk_id);
+  return [...lost].sort((a, b) => a - b);
+}
+
+/** A spilled block's bytes (a `cell_runs` row's off and len). */
+export function readSpilled(store: Store, runId: number, row: { off: number; len: number }): Uint8Array {
+  return store.spill(runId).read(row.off, row.len);
+}
+
 /**
  * One source per done chunk that has cells of this mart or dimension; each reads a block at a time.
- * With `consume`, a block's row is deleted once read, so the final tables reuse the spill's pages
- * in the same transaction (the database grows by the result, not by the result plus the spill).
+ * With `consume`, a block's row is deleted once read (the spill file goes once the run is done).
  */
 export function runSources(
   store: Store,
@@ -58,7 +99,7 @@ export function runSources(
     )
     .all(runId, kind, name) as { chunk_id: number; blocks: number }[];
   const read = store.statement(
-    'SELECT data FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+    'SELECT off, len FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
   );
   const drop = store.statement(
     'DELETE FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
@@ -67,11 +108,11 @@ export function runSources(
     let seq = 0;
     return () => {
       if (seq >= blocks) return null;
-      const row = read.get(runId, kind, name, chunk_id, seq++) as { data: Uint8Array } | undefined;
+      const row = read.get(runId, kind, name, chunk_id, seq++) as { off: number; len: number } | undefined;
       if (row === undefined)
         throw new Error(`cell run ${kind} "${name}" of chunk ${chunk_id} lost block ${seq - 1}`);
       if (consume) drop.run(runId, kind, name, chunk_id, seq - 1);
-      return new CellBlock(row.data, true, true);
+      return new CellBlock(readSpilled(store, runId, row), true, true);
     };
   });
 }

@@ -11,7 +11,7 @@ import { CellBlock } from '../aggregate/keyed-cells.js';
 import { combineParts, type MartPart, mergeToBlocks } from '../aggregate/mart-part.js';
 import { KeyedMerge } from '../coordinator/keyed-merge.js';
 import { canSplit, SplitHalf, splitThreshold } from '../coordinator/mart-split.js';
-import { runSources } from './cell-runs.js';
+import { readSpilled, runSources } from './cell-runs.js';
 import { deleteMarts, insertMartBlocks, RANK_DEPTHS, writeMart, writeMartPart } from './mart-blocks.js';
 import type { Store } from './store.js';
 
@@ -103,7 +103,7 @@ export function startMartClose(
 function martSpillBytes(store: Store, runId: number, name: string): number {
   const r = store
     .statement(
-      "SELECT COALESCE(SUM(LENGTH(data)), 0) AS n FROM cell_runs WHERE run_id = ? AND kind = 'mart' AND name = ?",
+      "SELECT COALESCE(SUM(len), 0) AS n FROM cell_runs WHERE run_id = ? AND kind = 'mart' AND name = ?",
     )
     .get(runId, name) as { n: number };
   return r.n;
@@ -123,15 +123,15 @@ export function splitPivot(store: Store, runId: number, kind: KeyedRunKind, name
     )
     .all(runId, kind, name) as { chunk_id: number; blocks: number }[];
   const read = store.statement(
-    'SELECT data FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+    'SELECT off, len FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
   );
   const keys: Buffer[] = [];
   for (const { chunk_id, blocks } of rows) {
     const row = read.get(runId, kind, name, chunk_id, Math.floor(blocks * 0.4)) as
-      | { data: Uint8Array }
+      | { off: number; len: number }
       | undefined;
     if (row === undefined) continue;
-    const b = new CellBlock(row.data, true, true);
+    const b = new CellBlock(readSpilled(store, runId, row), true, true);
     keys.push(Buffer.from(b.keys.subarray(0, b.keyOffset[1])));
   }
   if (keys.length === 0) return null;

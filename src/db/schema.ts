@@ -14,8 +14,9 @@
  * 6: customers (per-customer features), segment_summaries, segments, customer_segments; cell_runs
  *    kind 'cust'.
  * 7: baskets: orders_summary, order_sizes, basket_items, basket_pairs; cell_runs kind 'basket'.
+ * 8: cell_runs rows point into the run's spill file (off, len, crc) instead of holding the blocks.
  */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -159,7 +160,10 @@ CREATE TABLE IF NOT EXISTS cell_runs (
   kind TEXT NOT NULL CHECK (kind IN ('mart', 'dim', 'cust', 'basket')),
   name TEXT NOT NULL,
   seq INTEGER NOT NULL,
-  data BLOB NOT NULL,
+  -- The block's bytes in the run's spill file (db/spill-file.ts) and their CRC-32.
+  off INTEGER NOT NULL,
+  len INTEGER NOT NULL,
+  crc INTEGER NOT NULL,
   PRIMARY KEY (run_id, kind, name, chunk_id, seq)
 );
 -- One row per customer of a run with a customer column (db/customers.ts). first_date/last_date are

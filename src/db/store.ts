@@ -21,6 +21,7 @@ import type {
 } from './rows.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 import { type AggregateHost, registerSortKeySum } from './sort-key.js';
+import { SpillFile } from './spill-file.js';
 
 /** The slice of better-sqlite3 this module uses. */
 export interface Statement {
@@ -144,7 +145,21 @@ export class Store {
   }
 
   close(): void {
+    for (const f of this.spills.values())
+      if (this.path === ':memory:') f.remove();
+      else f.close();
     this.db.close();
+  }
+
+  private readonly spills = new Map<number, SpillFile>();
+  private readonly spillToken = Math.random().toString(36).slice(2);
+
+  /** The file holding the bytes of run `runId`'s spill (db/spill-file.ts). */
+  spill(runId: number): SpillFile {
+    let f = this.spills.get(runId);
+    if (f === undefined)
+      this.spills.set(runId, (f = new SpillFile(SpillFile.pathFor(this.path, runId, this.spillToken))));
+    return f;
   }
 
   // --- runs -----------------------------------------------------------------------------------

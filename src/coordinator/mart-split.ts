@@ -118,8 +118,8 @@ export class SplitHalf {
   }
 
   /**
-   * Waits for the child, hands its blocks to `onBlocks` in order, and returns its part; null when
-   * the child failed (the caller merges the range itself).
+   * Waits for the child, hands its blocks to `onBlocks` in order (each valid until the next call),
+   * and returns its part; null when the child failed (the caller merges the range itself).
    */
   finish(onBlocks: (blocks: Uint8Array[]) => void): MartPart | null {
     try {
@@ -174,11 +174,14 @@ function readOutput(file: string, onBlocks: (blocks: Uint8Array[]) => void): Mar
       }
       at += buf.length;
     };
+    // One buffer for every block: the caller copies a block (SQLite binds it) before the next.
+    let buf = new Uint8Array(256 * 1024);
     for (;;) {
       read(head);
       const len = head.readUInt32LE(0);
       if (len === END) break;
-      const block = new Uint8Array(len);
+      if (len > buf.length) buf = new Uint8Array(len);
+      const block = buf.subarray(0, len);
       read(block);
       onBlocks([block]);
     }

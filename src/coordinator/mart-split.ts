@@ -92,6 +92,9 @@ export class SplitHalf {
     this.child = spawn(process.execPath, ['--max-semi-space-size=2', CHILD as string, JSON.stringify(job)], {
       stdio: 'ignore',
       env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', ...process.env },
+      // Its own process group: a terminal's Ctrl-C during the close reaches the coordinator, which
+      // handles it once the close (and this child's part of it) is done.
+      detached: true,
     });
     this.child.on('error', () => {});
   }

@@ -558,7 +558,7 @@ export class Coordinator {
     // and the workers hear the final status.
     const released = wanted === 'done' && this.spilled() > RELEASE_SPILL_BYTES;
     if (released) this.sessions.end(this.runId, 'closing');
-    const { status, error, baskets } = recordEnd({
+    const { status, error, baskets, mergeChildren } = recordEnd({
       store: this.store,
       runId: this.runId,
       status: wanted,
@@ -588,7 +588,7 @@ export class Coordinator {
       ...{ runId: this.runId, status, error, file: this.opts.file, db: this.store.path },
       ...{ wallMs: closedMs - this.startMs, total: this.total, chunks: this.table.done.size },
       ...{ retries: this.retries, duplicates: this.duplicates, workerStats: this.workerStats },
-      ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0, baskets },
+      ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0, baskets, mergeChildren },
       secondPass: this.secondPass,
       joins:
         status === 'done' && this.spec.joins !== undefined ? joinStats(this.store, this.runId) : undefined,

@@ -19,7 +19,7 @@ import { processUsage, type Usage } from '../protocol/messages.js';
 import { type FinishPlan, planMonthly, type WorkerStats } from './commit-plan.js';
 import { iso } from './input.js';
 import { describeTilingFault, tilingFault } from './lease-table.js';
-import type { BasketSummary, CoordinatorUi, RunSummary, SecondPass } from './run-types.js';
+import type { BasketSummary, CoordinatorUi, MergeChildUsage, RunSummary, SecondPass } from './run-types.js';
 
 type Status = RunSummary['status'];
 
@@ -52,6 +52,7 @@ export function recordEnd(e: EndInput): {
   status: Status;
   error: SalesgridError | null;
   baskets?: BasketTotals;
+  mergeChildren?: MergeChildUsage[];
 } {
   const at = iso(e.nowMs);
   try {
@@ -71,6 +72,7 @@ export function recordEnd(e: EndInput): {
     // by now is enough; the flag is read whenever V8 would grow it.
     if (merged !== null) v8.setFlagsFromString('--semi-space-growth-factor=1');
     let baskets: BasketTotals | undefined;
+    const mergeChildren: MergeChildUsage[] = [];
     e.store.transaction(() => {
       e.store.finishRun(e.runId, e.status, at, e.error?.message ?? null, merged, (ranges) => {
         const fault = tilingFault(ranges, e.dataStart, e.fileSize);
@@ -90,11 +92,13 @@ export function recordEnd(e: EndInput): {
         });
         try {
           if (e.customers !== null) writeCustomers(e.store, e.runId, scale, e.customers, true);
-          for (const m of marts.finish())
+          for (const m of marts.finish()) {
+            if (m.childUsage !== undefined) mergeChildren.push({ mart: m.name, ...m.childUsage });
             if (m.how === 'fallback')
               e.ui.warn(
                 `mart ${m.name}: the parallel merge failed (${m.childError}); merged in one process instead`,
               );
+          }
         } finally {
           marts.abandon();
         }
@@ -115,7 +119,7 @@ export function recordEnd(e: EndInput): {
         );
       }
     }
-    return { status: e.status, error: e.error, baskets };
+    return { status: e.status, error: e.error, baskets, mergeChildren };
   } catch (err) {
     const error =
       err instanceof SalesgridError && err.code === 'E_TILING'
@@ -153,6 +157,7 @@ export interface SummaryInput {
   /** The join report of a done run with `--join` tables. */
   joins?: JoinStat[];
   baskets?: BasketTotals;
+  mergeChildren?: MergeChildUsage[];
   secondPass?: SecondPass;
 }
 
@@ -181,6 +186,9 @@ export function summarize(s: SummaryInput): RunSummary {
     resumed: s.resumed,
     priceBasis: s.hasPrice ? 'unit price' : 'line amount',
     coordinatorUsage: processUsage(),
+    ...(s.mergeChildren !== undefined && s.mergeChildren.length > 0
+      ? { mergeChildren: s.mergeChildren }
+      : {}),
     ...(s.joins !== undefined ? { joins: s.joins } : {}),
     ...(s.baskets === undefined ? {} : { baskets: basketSummary(s.baskets, s.secondPass) }),
   };

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type MartPart, partFromJson } from '../aggregate/mart-part.js';
 import type { RankDepths } from '../aggregate/mart-ranking.js';
+import type { Usage } from '../protocol/messages.js';
 
 /** What the child is asked to do (its argv, as JSON). */
 export interface SplitJob {
@@ -82,6 +83,8 @@ export class SplitHalf {
   private done = false;
   /** Why the child failed, once `finish` returned null. */
   error = '';
+  /** The child's own resource use, once `finish` returned its part. */
+  usage: Usage | null = null;
 
   private constructor(
     readonly pivot: Uint8Array,
@@ -139,7 +142,9 @@ export class SplitHalf {
         }
         sleep(2);
       }
-      return readOutput(this.out, onBlocks);
+      const { part, usage } = readOutput(this.out, onBlocks);
+      this.usage = usage;
+      return part;
     } finally {
       this.abandon();
     }
@@ -163,7 +168,10 @@ function readError(file: string, otherwise: string): string {
 }
 
 /** Streams the child's file: its blocks one at a time, then its part. */
-function readOutput(file: string, onBlocks: (blocks: Uint8Array[]) => void): MartPart {
+function readOutput(
+  file: string,
+  onBlocks: (blocks: Uint8Array[]) => void,
+): { part: MartPart; usage: Usage } {
   const fd = fs.openSync(file, 'r');
   try {
     let at = 0;
@@ -191,7 +199,8 @@ function readOutput(file: string, onBlocks: (blocks: Uint8Array[]) => void): Mar
     read(head);
     const json = Buffer.alloc(head.readUInt32LE(0));
     read(json);
-    return partFromJson(json.toString('utf8'));
+    const { usage, part } = JSON.parse(json.toString('utf8')) as { usage: Usage; part: unknown };
+    return { part: partFromJson(JSON.stringify(part)), usage };
   } finally {
     fs.closeSync(fd);
   }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { mergeToBlocks, partToJson } from '../aggregate/mart-part.js';
 import { runSources } from '../db/cell-runs.js';
 import { Store } from '../db/store.js';
+import { processUsage } from '../protocol/messages.js';
 import { KeyedMerge } from './keyed-merge.js';
 import type { SplitJob } from './mart-split.js';
 
@@ -29,7 +30,7 @@ try {
       fs.writevSync(fd, [head, b]);
     }
   });
-  const json = Buffer.from(partToJson(part));
+  const json = Buffer.from(`{"usage":${JSON.stringify(processUsage())},"part":${partToJson(part)}}`);
   const tail = Buffer.alloc(8);
   tail.writeUInt32LE(0xffffffff, 0);
   tail.writeUInt32LE(json.length, 4);

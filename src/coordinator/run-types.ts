@@ -38,6 +38,10 @@ export interface WorkerSummary {
   usage: Usage | null;
 }
 
+export interface MergeChildUsage extends Usage {
+  mart: string;
+}
+
 export interface RunSummary {
   runId: number;
   status: 'done' | 'failed' | 'interrupted';
@@ -55,6 +59,8 @@ export interface RunSummary {
   priceBasis: 'unit price' | 'line amount';
   /** This (coordinator) process's usage at the end of the run. */
   coordinatorUsage: Usage;
+  /** The child processes that merged part of a large mart at the end (db/mart-close.ts). */
+  mergeChildren?: MergeChildUsage[];
   /** Per `--join` table: fact rows, matched and unmatched rows, distinct unmatched keys, samples. */
   joins?: JoinStat[];
   /** Orders and baskets, when the run counted them (`--order` with `--item`). */

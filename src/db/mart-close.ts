@@ -11,6 +11,7 @@ import { CellBlock } from '../aggregate/keyed-cells.js';
 import { combineParts, type MartPart, mergeToBlocks } from '../aggregate/mart-part.js';
 import { KeyedMerge } from '../coordinator/keyed-merge.js';
 import { canSplit, SplitHalf, splitThreshold } from '../coordinator/mart-split.js';
+import type { Usage } from '../protocol/messages.js';
 import { readSpilled, runSources } from './cell-runs.js';
 import { deleteMarts, insertMartBlocks, RANK_DEPTHS, writeMart, writeMartPart } from './mart-blocks.js';
 import type { Store } from './store.js';
@@ -23,6 +24,8 @@ export interface MartWritten {
   how: 'here' | 'split' | 'child' | 'fallback';
   /** Why the child failed, with `fallback`. */
   childError?: string;
+  /** The child process's resource use (peak RSS, CPU), with `split` and `child`. */
+  childUsage?: Usage;
 }
 
 export interface MartClose {
@@ -90,6 +93,7 @@ export function startMartClose(
             cells: part.cells,
             how: fromChild === null ? 'fallback' : whole ? 'child' : 'split',
             ...(fromChild === null ? { childError: half.error } : {}),
+            ...(half.usage !== null ? { childUsage: half.usage } : {}),
           };
         });
       } finally {

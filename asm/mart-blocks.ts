@@ -4,7 +4,7 @@
 // (src/aggregate/keyed-cells.ts has the layout), so JS takes finished bytes instead of each cell.
 
 import { alloc, tailMask } from './heap';
-import { dimSize, dimSlotsPtr, keysBase, martCellCount, martCellsPtr } from './keys';
+import { dimSize, dimSlotsPtr, keysBase, martCellCount, martCellsPtr, newCells, newTable } from './keys';
 
 const MAGIC: u32 = 0x314b4753; // "SGK1" as a little-endian u32
 const HEADER: usize = 24;
@@ -45,6 +45,26 @@ export function blocksBytes(): u32 {
 }
 export function blockTablePtr(): usize {
   return outTable;
+}
+
+/**
+ * Makes the chunk's mart tables (key tables nDims.., cell tables 0..) new with room for one key
+ * and cell per line of the n input bytes, so they never grow: a grown table leaves its old copy
+ * in the bump heap, and linear memory keeps its peak. Slots never written cost no resident pages.
+ */
+export function sizeMarts(n: u32, nDims: i32, nMarts: i32): void {
+  const input = keysBase();
+  const lf = i8x16.splat(0x0a);
+  let lines: u32 = 1;
+  let p: usize = 0;
+  for (; p + 16 <= <usize>n; p += 16) lines += popcnt<u32>(<u32>i8x16.bitmask(i8x16.eq(v128.load(input + p), lf)));
+  for (; p < <usize>n; p++) if (load<u8>(input + p) == 0x0a) lines++;
+  let cap: u32 = 1024;
+  while (cap < lines) cap <<= 1;
+  for (let m = 0; m < nMarts; m++) {
+    newTable(nDims + m, cap);
+    newCells(m, cap);
+  }
 }
 
 @inline

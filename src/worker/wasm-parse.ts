@@ -55,6 +55,7 @@ interface Exports {
   dimSlotsPtr(k: number): number;
   dimSize(k: number): number;
   encodeMart(m: number, nDims: number, scale: number): number;
+  sizeMarts(n: number, nDims: number, nMarts: number): void;
   blocksPtr(): number;
   blocksBytes(): number;
   blockTablePtr(): number;
@@ -153,13 +154,11 @@ export function wasmUnavailable(): string | null {
 }
 
 /**
- * Which path parses chunks of `spec` under `mode`. `auto` leaves runs with marts to JS: with a
- * customer-sized mart (about one row per cell) reading the cells back costs what JS spends per row,
- * on top of the WASM work (measured +20% worker CPU, +25 MB RSS). `wasm` forces it for them too.
+ * Which path parses chunks of `spec` under `mode`: WASM whenever the spec is eligible (marts
+ * included: their blocks are encoded inside WASM, see encodeMarts), unless `js` is forced.
  */
 export function chooseParser(spec: ScanSpec, mode: ParseMode): 'wasm' | 'js' {
   if (mode === 'js' || wasmIneligible(spec) !== null) return 'js';
-  if (mode === 'auto' && (spec.marts?.length ?? 0) > 0) return 'js';
   return wasmEngine() === null ? 'js' : 'wasm';
 }
 
@@ -206,6 +205,8 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   try {
     const at = e.prepare(n);
     new Uint8Array(e.memory.buffer, at, n).set(buf);
+    if (keyed.length > spec.dimensions.length)
+      e.sizeMarts(n, spec.dimensions.length, keyed.length - spec.dimensions.length);
     status = e.scan(n);
   } catch (err) {
     // A trap (memory the module cannot grow to, for a huge chunk): this chunk goes to JS.

@@ -17,6 +17,12 @@ const MONTH_SLOTS: u32 = 4096;
 const SAFE: u64 = (<u64>1) << 53;
 /** Runs of equal keys this short are sorted by comparison. */
 const SMALL: u32 = 16;
+/**
+ * The most keys and cells a mart table is made for up front (a 4 MiB chunk of 16-byte rows): its
+ * index is zeroed per chunk, so a low-cardinality mart on huge chunks must not pay for millions of
+ * lines; past it the tables grow as before.
+ */
+const MAX_PRESIZE: u32 = 1 << 18;
 /** Past this many equal leading bytes the JS encoder takes the mart (bounds the recursion). */
 const MAX_DEPTH: u32 = 1024;
 
@@ -49,8 +55,9 @@ export function blockTablePtr(): usize {
 
 /**
  * Makes the chunk's mart tables (key tables nDims.., cell tables 0..) new with room for one key
- * and cell per line of the n input bytes, so they never grow: a grown table leaves its old copy
- * in the bump heap, and linear memory keeps its peak. Slots never written cost no resident pages.
+ * and cell per line of the n input bytes (up to MAX_PRESIZE), so they do not grow: a grown table
+ * leaves its old copy in the bump heap, and linear memory keeps its peak. Slots never written
+ * cost no resident pages.
  */
 export function sizeMarts(n: u32, nDims: i32, nMarts: i32): void {
   const input = keysBase();
@@ -60,7 +67,7 @@ export function sizeMarts(n: u32, nDims: i32, nMarts: i32): void {
   for (; p + 16 <= <usize>n; p += 16) lines += popcnt<u32>(<u32>i8x16.bitmask(i8x16.eq(v128.load(input + p), lf)));
   for (; p < <usize>n; p++) if (load<u8>(input + p) == 0x0a) lines++;
   let cap: u32 = 1024;
-  while (cap < lines) cap <<= 1;
+  while (cap < lines && cap < MAX_PRESIZE) cap <<= 1;
   for (let m = 0; m < nMarts; m++) {
     newTable(nDims + m, cap);
     newCells(m, cap);

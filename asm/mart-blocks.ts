@@ -257,14 +257,15 @@ export function encodeMart(m: i32, nDims: i32, scale: u32): i32 {
   // Blocks of BLOCK_CELLS cells; a key whose cells straddle two blocks is entered in both.
   const nBlocks = (nc + BLOCK_CELLS - 1) / BLOCK_CELLS;
   let total: usize = 0;
-  for (let b: u32 = 0; b < nBlocks; b++) total += blockSize(cells, sorted, b, nc);
+  const info = alloc(<usize>nBlocks << 3);
+  for (let b: u32 = 0; b < nBlocks; b++) total += blockSize(cells, sorted, b, nc, info);
   outTable = alloc(<usize>(nBlocks + 1) << 2);
   outPtr = alloc(total);
   memory.fill(outPtr, 0, total);
   let p = outPtr;
   for (let b: u32 = 0; b < nBlocks; b++) {
     store<u32>(outTable + (<usize>b << 2), <u32>(p - outPtr));
-    p += writeBlock(p, cells, sorted, b, nc, scale);
+    p += writeBlock(p, cells, sorted, b, nc, scale, info);
   }
   store<u32>(outTable + (<usize>nBlocks << 2), <u32>(p - outPtr));
   outBytes = <u32>total;
@@ -276,7 +277,8 @@ function slotOfCell(cells: usize, sorted: usize, i: u32): u32 {
   return load<u32>(cells + <usize>load<u32>(sorted + (<usize>i << 2)) * CELL);
 }
 
-function blockSize(cells: usize, sorted: usize, b: u32, nc: u32): usize {
+/** Block b's size; its key count and key bytes go to info[b] for writeBlock. */
+function blockSize(cells: usize, sorted: usize, b: u32, nc: u32, info: usize): usize {
   const from = b * BLOCK_CELLS;
   const to = from + BLOCK_CELLS < nc ? from + BLOCK_CELLS : nc;
   let nKeys: usize = 0;
@@ -291,25 +293,18 @@ function blockSize(cells: usize, sorted: usize, b: u32, nc: u32): usize {
     }
   }
   const n = <usize>(to - from);
+  store<u32>(info + (<usize>b << 3), <u32>nKeys);
+  store<u32>(info + (<usize>b << 3), <u32>keyBytes, 4);
   return HEADER + ((nKeys + 1) << 2) + pad4(keyBytes) + 24 * n + pad4(n << 1);
 }
 
 /** Writes block b at p (zeroed memory) and returns its size. */
-function writeBlock(p: usize, cells: usize, sorted: usize, b: u32, nc: u32, scale: u32): usize {
+function writeBlock(p: usize, cells: usize, sorted: usize, b: u32, nc: u32, scale: u32, info: usize): usize {
   const from = b * BLOCK_CELLS;
   const to = from + BLOCK_CELLS < nc ? from + BLOCK_CELLS : nc;
   const n = <usize>(to - from);
-  let nKeys: usize = 0;
-  let keyBytes: usize = 0;
-  let last: u32 = 0xffffffff;
-  for (let i = from; i < to; i++) {
-    const s = slotOfCell(cells, sorted, i);
-    if (s != last) {
-      nKeys++;
-      keyBytes += keyLen(s);
-      last = s;
-    }
-  }
+  const nKeys = <usize>load<u32>(info + (<usize>b << 3));
+  const keyBytes = <usize>load<u32>(info + (<usize>b << 3), 4);
   const offs = p + HEADER;
   const keys = offs + ((nKeys + 1) << 2);
   const cellKey = keys + pad4(keyBytes);
@@ -327,7 +322,7 @@ function writeBlock(p: usize, cells: usize, sorted: usize, b: u32, nc: u32, scal
   store<u32>(p, 0, 20);
   let key: i32 = -1;
   let used: usize = 0;
-  last = 0xffffffff;
+  let last: u32 = 0xffffffff;
   for (let i: usize = 0; i < n; i++) {
     const c = cells + <usize>load<u32>(sorted + ((<usize>from + i) << 2)) * CELL;
     const s = load<u32>(c);

@@ -3,7 +3,7 @@
 // by key rank then month, and the result written as SGK1 keyed-cell blocks
 // (src/aggregate/keyed-cells.ts has the layout), so JS takes finished bytes instead of each cell.
 
-import { alloc, tailMask } from './heap';
+import { alloc, mark, release, tailMask } from './heap';
 import { dimSize, dimSlotsPtr, keysBase, martCellCount, martCellsPtr, newCells, newTable } from './keys';
 
 const MAGIC: u32 = 0x314b4753; // "SGK1" as a little-endian u32
@@ -203,7 +203,9 @@ export function encodeMart(m: i32, nDims: i32, scale: u32): i32 {
   }
   keySlots = dimSlotsPtr(k);
   keyBase = keysBase();
-  // Keys in byte order: ord[i] is the slot of rank i.
+  const rank = alloc(<usize>nk << 2); // rank of each slot
+  // Keys in byte order: ord[i] is the slot of rank i. The sort's arrays are scratch, reused below.
+  const scratch = mark();
   dig = alloc(<usize>nk << 3);
   dig2 = alloc(<usize>nk << 3);
   ord = alloc(<usize>nk << 2);
@@ -213,8 +215,8 @@ export function encodeMart(m: i32, nDims: i32, scale: u32): i32 {
   tooDeep = false;
   sortRange(0, nk, 0);
   if (tooDeep) return ENCODE_DEEP;
-  const rank = ord2; // reused: rank of each slot
   for (let i: u32 = 0; i < nk; i++) store<u32>(rank + (<usize>load<u32>(ord + (<usize>i << 2)) << 2), i);
+  release(scratch);
 
   // Cells by month, then stably by key rank: (rank, month) order.
   const byMonth = alloc(<usize>nc << 2);
@@ -235,7 +237,7 @@ export function encodeMart(m: i32, nDims: i32, scale: u32): i32 {
     store<u32>(at, to + 1);
     store<u32>(byMonth + (<usize>to << 2), c);
   }
-  const rCount = dig; // reused: nk + 1 counters fit in nk u64 words when nk ≥ 1
+  const rCount = alloc(<usize>(nk + 1) << 2);
   memory.fill(rCount, 0, <usize>(nk + 1) << 2);
   for (let c: u32 = 0; c < nc; c++) {
     const r = load<u32>(rank + (<usize>load<u32>(cells + <usize>c * CELL) << 2));

@@ -132,6 +132,16 @@ describe('marts encoded inside WASM vs the JS encoder: identical bytes', () => {
     expect(same(text).encoded).toBe(1);
   });
 
+  it('leaves keys sharing more than 1,024 leading bytes to the JS encoder, exactly', () => {
+    const rng = new Rng(1024);
+    const long = 'x'.repeat(1100);
+    let text = '';
+    for (let i = 0; i < 200; i++) text += line(`${long}${rng.int(0, 60)}`, date(rng), '1.00', 1);
+    expect(same(text).encoded).toBe(0);
+    // Shared prefixes under the bound are sorted in WASM.
+    expect(same(text.replaceAll(long, 'x'.repeat(900))).encoded).toBe(1);
+  });
+
   it('splits one key with over 2,048 months across blocks, re-entering the key, with more keys around it', () => {
     let text = '';
     for (let y = 1900; y < 2200; y++)

@@ -22,6 +22,14 @@ export function alloc(size: usize): usize {
   return p;
 }
 
+/** The bump pointer now: `release(mark)` frees everything allocated after it (scratch space). */
+export function mark(): usize {
+  return bump;
+}
+export function release(at: usize): void {
+  bump = at;
+}
+
 /** The mask of the first len bytes of a little-endian word. */
 @inline
 export function tailMask(len: usize): u64 {

@@ -13,6 +13,11 @@ export function setKeys(base: usize, cap: u32): void {
   maxKeys = cap;
 }
 
+/** Where the chunk's bytes are: key offsets in slots are relative to it. */
+export function keysBase(): usize {
+  return keyBase;
+}
+
 /** The address of key table k's slot `slot`. */
 @inline
 export function slotAt(k: i32, slot: i32): usize {

@@ -12,6 +12,7 @@ import { cellOf, NO_MONTH, newCells, newTable, setKeys, slotAt, slotOf } from '.
 import { LIMIT_DIV, monthOf, numDec, numM, parseNum, POW10, prepareDateCache, setFormats } from './numbers';
 
 export { dimSize, dimSlotsPtr, martCellCount, martCellsPtr } from './keys';
+export { blocksBytes, blocksPtr, blockTablePtr, encodeMart, sizeMarts } from './mart-blocks';
 
 const LF: u32 = 0x0a;
 const CR: u32 = 0x0d;

@@ -328,7 +328,7 @@ describe('choosing a path', () => {
     expect(wasmIneligible(customers)).toMatch(/customer/);
     const withMart = refSpec({ marts: [{ name: 'Region', index: 0 }] });
     expect(wasmIneligible(withMart)).toBeNull();
-    expect(chooseParser(withMart, 'auto')).toBe('js');
+    expect(chooseParser(withMart, 'auto')).toBe('wasm');
     expect(chooseParser(withMart, 'wasm')).toBe('wasm');
     const many = Array.from({ length: 14 }, (_, i) => ({ name: `c${i}`, index: i }));
     expect(wasmIneligible(refSpec({ marts: many }))).toMatch(/more than 16/);

@@ -661,13 +661,23 @@ export class ChunkAggregator implements RecordSink {
     return agg;
   }
 
-  /** The dimensions' and marts' cells, sorted and encoded as keyed-cell runs at the current scale. */
-  keyedRuns(): KeyedRun[] {
+  /** True while no row parsed here reached a mart and the scale is the spec's (WASM may then encode the marts). */
+  martsUntouched(): boolean {
+    return this.scale === this.spec.scale && this.marts.every((m) => m.size === 0);
+  }
+
+  /**
+   * The dimensions' and marts' cells, sorted and encoded as keyed-cell runs at the current scale.
+   * `encoded[k]`, when given, is mart k's run already encoded elsewhere (WASM), used in its place.
+   */
+  keyedRuns(encoded: (KeyedRun | null)[] = []): KeyedRun[] {
     // A mart's key order is sorted once, also for the customers that share its keys.
     const martOrders = this.martTables.map((t) => t.sortedSlots());
     const runs = [
       ...this.dimTables.map((t) => encodeDimension(t, this.scale)),
-      ...this.marts.map((m, k) => m.encode(this.martTables[k], this.scale, 'mart', martOrders[k])),
+      ...this.marts.map(
+        (m, k) => encoded[k] ?? m.encode(this.martTables[k], this.scale, 'mart', martOrders[k]),
+      ),
       ...(this.joins?.runs(this.scale) ?? []),
       ...(this.customers?.runs(this.scale, martOrders[this.customerMart]) ?? []),
       ...(this.basket?.runs(this.scale) ?? []),

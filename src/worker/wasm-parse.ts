@@ -6,6 +6,7 @@
  * aggregator, so the outcome has exactly the JS path's shape and values.
  */
 import { readFileSync } from 'node:fs';
+import type { KeyedRun } from '../aggregate/keyed-cells.js';
 import type { ChunkOutcome } from '../aggregate/partial.js';
 import type { ParseMode } from '../config.js';
 import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
@@ -53,6 +54,11 @@ interface Exports {
   fallbackPtr(): number;
   dimSlotsPtr(k: number): number;
   dimSize(k: number): number;
+  encodeMart(m: number, nDims: number, scale: number): number;
+  sizeMarts(n: number, nDims: number, nMarts: number): void;
+  blocksPtr(): number;
+  blocksBytes(): number;
+  blockTablePtr(): number;
 }
 
 const STATUS_TOO_MANY_KEYS = 1;
@@ -95,8 +101,11 @@ const WASM_SPEC_FIELDS: ReadonlySet<string> = new Set([
   'maxFieldBytes',
 ]);
 
-/** What the last WASM scan did itself: rows it counted, JS ranges it listed, whether JS took the rest. */
-export const lastWasmScan = { rows: 0, fallbacks: 0, rest: false };
+/**
+ * What the last WASM scan did itself: rows it counted, JS ranges it listed, whether JS took the
+ * rest, and how many marts it encoded as blocks (the others were read back into JS).
+ */
+export const lastWasmScan = { rows: 0, fallbacks: 0, rest: false, martsEncoded: 0 };
 
 /** Why the WASM path cannot take chunks of this spec, or null when it can. */
 export function wasmIneligible(spec: ScanSpec): string | null {
@@ -145,13 +154,11 @@ export function wasmUnavailable(): string | null {
 }
 
 /**
- * Which path parses chunks of `spec` under `mode`. `auto` leaves runs with marts to JS: with a
- * customer-sized mart (about one row per cell) reading the cells back costs what JS spends per row,
- * on top of the WASM work (measured +20% worker CPU, +25 MB RSS). `wasm` forces it for them too.
+ * Which path parses chunks of `spec` under `mode`: WASM whenever the spec is eligible (marts
+ * included: their blocks are encoded inside WASM, see encodeMarts), unless `js` is forced.
  */
 export function chooseParser(spec: ScanSpec, mode: ParseMode): 'wasm' | 'js' {
   if (mode === 'js' || wasmIneligible(spec) !== null) return 'js';
-  if (mode === 'auto' && (spec.marts?.length ?? 0) > 0) return 'js';
   return wasmEngine() === null ? 'js' : 'wasm';
 }
 
@@ -198,6 +205,8 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   try {
     const at = e.prepare(n);
     new Uint8Array(e.memory.buffer, at, n).set(buf);
+    if (keyed.length > spec.dimensions.length)
+      e.sizeMarts(n, spec.dimensions.length, keyed.length - spec.dimensions.length);
     status = e.scan(n);
   } catch (err) {
     // A trap (memory the module cannot grow to, for a huge chunk): this chunk goes to JS.
@@ -208,17 +217,21 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   // Anything over --max-keys: the JS path gives the error it always gives.
   if (status === STATUS_TOO_MANY_KEYS) return parseChunk(buf, spec, lookahead);
   // Scanning may have grown memory, which detaches earlier views: make them now.
+  const scanned = new BigUint64Array(e.memory.buffer, e.resultPtr(), R_WORDS);
+  const ranges = new Uint32Array(e.memory.buffer, e.fallbackPtr(), Number(scanned[R_FALLBACKS]) * 3).slice();
+  const agg = new ChunkAggregator(spec);
+  for (let i = 0; i < ranges.length; i += 3) scanBlock(agg, buf, ranges[i], ranges[i + 1], ranges[i + 2]);
+  const encoded = encodeMarts(e, spec, agg);
+  // So may encoding.
   const mem = e.memory.buffer;
   const res = new BigUint64Array(mem, e.resultPtr(), R_WORDS);
-  const agg = new ChunkAggregator(spec);
-  const ranges = new Uint32Array(mem, e.fallbackPtr(), Number(res[R_FALLBACKS]) * 3).slice();
-  const part = readCounted(e, mem, res, buf, spec);
-  for (let i = 0; i < ranges.length; i += 3) scanBlock(agg, buf, ranges[i], ranges[i + 1], ranges[i + 2]);
+  const part = readCounted(e, mem, res, buf, spec, encoded);
   agg.addCounted(part);
   const lines = Number(res[R_LINES]);
   lastWasmScan.rows = part.rows;
   lastWasmScan.fallbacks = ranges.length / 3;
   lastWasmScan.rest = res[R_REST] === 1n;
+  lastWasmScan.martsEncoded = encoded.filter((r) => r !== null).length;
   return {
     agg: agg.toAgg(),
     lines,
@@ -227,8 +240,34 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
     endsInQuote:
       agg.undecided.length > 0 &&
       (lookahead === undefined || !confirmed(buf, agg.undecided, spec, agg.limit, lookahead)),
-    cells: agg.keyedRuns(),
+    cells: agg.keyedRuns(encoded),
   };
+}
+
+/**
+ * Each mart's run encoded inside WASM (asm/mart-blocks.ts), or null where JS must encode it from
+ * read-back cells: a JS row reached a mart or raised the scale, an amount is past 2^53, keys share
+ * very long prefixes, or memory ran out. The blocks are subarrays of one copy out of linear memory.
+ */
+function encodeMarts(e: Exports, spec: ScanSpec, agg: ChunkAggregator): (KeyedRun | null)[] {
+  const marts = spec.marts ?? [];
+  if (marts.length === 0 || !agg.martsUntouched()) return marts.map(() => null);
+  return marts.map((d, m): KeyedRun | null => {
+    let n: number;
+    try {
+      n = e.encodeMart(m, spec.dimensions.length, spec.scale);
+    } catch (err) {
+      if (err instanceof Error && err.constructor.name === 'RuntimeError') return null;
+      throw err;
+    }
+    if (n < 0) return null;
+    const mem = e.memory.buffer;
+    const bytes = new Uint8Array(mem, e.blocksPtr(), e.blocksBytes()).slice();
+    const at = new Uint32Array(mem, e.blockTablePtr(), n + 1);
+    const blocks: Uint8Array[] = [];
+    for (let b = 0; b < n; b++) blocks.push(bytes.subarray(at[b], at[b + 1]));
+    return { kind: 'mart', name: d.name, blocks };
+  });
 }
 
 function u128(words: BigUint64Array, i: number): bigint {
@@ -258,6 +297,7 @@ function readCounted(
   res: BigUint64Array,
   buf: Uint8Array,
   spec: ScanSpec,
+  encoded: (KeyedRun | null)[],
 ): CountedPart {
   const rows = Number(res[R_ROWS]);
   const months: CountedPart['months'] = [];
@@ -273,11 +313,11 @@ function readCounted(
   const dims = spec.dimensions.map((_, k) => readKeys(e, mem, k, buf, true));
   const nDims = spec.dimensions.length;
   const marts = (spec.marts ?? []).map((_, m): CountedCells => {
-    const size = e.martCellCount(m);
+    const size = encoded[m] ? 0 : e.martCellCount(m);
     const u32 = new Uint32Array(mem, e.martCellsPtr(m), (size * CELL_BYTES) / 4);
     const u64 = new BigUint64Array(mem, e.martCellsPtr(m), (size * CELL_BYTES) / 8);
     const cells: CountedCells = {
-      keys: readKeys(e, mem, nDims + m, buf, false),
+      keys: readKeys(e, mem, nDims + m, buf, false, encoded[m] ? 0 : e.dimSize(nDims + m)),
       slot: new Uint32Array(size),
       month: new Uint16Array(size),
       rows: new Uint32Array(size),
@@ -307,8 +347,14 @@ function readCounted(
 }
 
 /** Key table k's keys (byte ranges of the chunk), with their sums when `sums`. */
-function readKeys(e: Exports, mem: ArrayBuffer, k: number, buf: Uint8Array, sums: boolean): CountedKeys {
-  const size = e.dimSize(k);
+function readKeys(
+  e: Exports,
+  mem: ArrayBuffer,
+  k: number,
+  buf: Uint8Array,
+  sums: boolean,
+  size = e.dimSize(k),
+): CountedKeys {
   const base = e.dimSlotsPtr(k);
   const u32 = new Uint32Array(mem, base, (size * SLOT_BYTES) / 4);
   const u64 = new BigUint64Array(mem, base, (size * SLOT_BYTES) / 8);

@@ -135,6 +135,64 @@ export function encodeTaskParts(task: Omit<Task, 'data'>, data: Uint8Array): [Bu
   return [envelope, data];
 }
 
+/** `bytes` (one msgpack map) with room for one more entry, which the caller appends. */
+function withOneMore(bytes: Buffer): Buffer {
+  const h = bytes[0];
+  if (h >= 0x80 && h < 0x8f) {
+    bytes[0] = h + 1;
+    return bytes;
+  }
+  // A fixmap of 15 entries becomes a map16 of 16.
+  if (h === 0x8f) return Buffer.concat([Buffer.from([0xde, 0x00, 0x10]), bytes.subarray(1)]);
+  if (h === 0xde && bytes.readUInt16BE(1) < 0xffff) {
+    bytes.writeUInt16BE(bytes.readUInt16BE(1) + 1, 1);
+    return bytes;
+  }
+  throw new Error('expected a msgpack map');
+}
+
+function arrayHeader(n: number): Buffer {
+  if (n < 16) return Buffer.from([0x90 | n]);
+  const b = Buffer.allocUnsafe(n < 0x10000 ? 3 : 5);
+  if (n < 0x10000) {
+    b[0] = 0xdc;
+    b.writeUInt16BE(n, 1);
+  } else {
+    b[0] = 0xdd;
+    b.writeUInt32BE(n, 1);
+  }
+  return b;
+}
+
+/** A fixstr key (ASCII, under 32 bytes). */
+const key = (k: string) => Buffer.from([0xa0 | k.length, ...Buffer.from(k, 'latin1')]);
+
+/**
+ * Encodes a result whose keyed-cell blocks follow their msgpack headers as-is, so megabytes of
+ * blocks are never copied into an encoder buffer: the parts' concatenation is what
+ * `encodeMessage(result)` would give, up to key order.
+ */
+export function encodeResultParts(result: Result): Uint8Array[] {
+  const { partial, ...rest } = result;
+  const { cells, ...scalars } = partial;
+  const parts: Uint8Array[] = [
+    withOneMore(packr.pack(rest)),
+    key('partial'),
+    withOneMore(packr.pack(scalars)),
+  ];
+  parts.push(key('cells'), arrayHeader(cells.length));
+  for (const { blocks, ...run } of cells) {
+    parts.push(withOneMore(packr.pack(run)), key('blocks'), arrayHeader(blocks.length));
+    for (const b of blocks) {
+      const bin = Buffer.allocUnsafe(5);
+      bin[0] = 0xc6;
+      bin.writeUInt32BE(b.length, 1);
+      parts.push(bin, b);
+    }
+  }
+  return parts;
+}
+
 export function decodeMessage(body: Buffer): Record<string, unknown> {
   let value: unknown;
   try {

@@ -13,6 +13,7 @@ import { MAX_JOIN_WIRE_BYTES } from '../protocol/join-codec.js';
 import {
   asToWorker,
   encodeMessage,
+  encodeResultParts,
   type Failure,
   PROTOCOL_VERSION,
   processUsage,
@@ -240,15 +241,18 @@ function session(
             parseMs,
             usage: processUsage(),
           };
-          const body = encodeMessage(result);
+          // The blocks travel as they are (a copy per chunk into an encoder buffer grew RSS).
+          const body = encodeResultParts(result);
+          let size = 0;
+          for (const p of body) size += p.length;
           // The coordinator would drop a frame over its limit, and the chunk would come back forever.
-          if (body.length > opts.maxFrame) {
+          if (size > opts.maxFrame) {
             throw new SalesgridError(
               'E_RESULT_TOO_LARGE',
-              `the result of chunk ${task.chunkId} is ${body.length.toLocaleString('en-US')} bytes, over the ${opts.maxFrame.toLocaleString('en-US')}-byte frame limit (too many distinct keys in one chunk): use a smaller --chunk-size or fewer --dimension/--mart columns`,
+              `the result of chunk ${task.chunkId} is ${size.toLocaleString('en-US')} bytes, over the ${opts.maxFrame.toLocaleString('en-US')}-byte frame limit (too many distinct keys in one chunk): use a smaller --chunk-size or fewer --dimension/--mart columns`,
             );
           }
-          channel.sendParts([body]);
+          channel.sendParts(body);
         } catch (err) {
           const wire = errorToWire(err);
           if (wire.code === 'E_RESULT_TOO_LARGE') ui.warn(`${opts.id}: ${wire.message}`);

@@ -21,6 +21,7 @@ import { serverSecurity } from '../protocol/tls-security.js';
 import type { ScanSpec } from '../scan-spec.js';
 import { type ByteSource, identityDiff, openSource, sameIdentity } from '../source/byte-source.js';
 import type { Chunker } from './chunker.js';
+import { receivedCells } from './collect.js';
 import { planCommit, type WorkerStats } from './commit-plan.js';
 import { recordEnd, summarize } from './end-of-run.js';
 import { iso, lineOf, openInput } from './input.js';
@@ -287,6 +288,9 @@ export class Coordinator {
     }
     const detail = verdict.late ? 'delivered after its lease timed out' : null;
     this.commit(session, verdict.range, attempt, outcome, parseMs, detail);
+    let cellBytes = 0;
+    for (const r of outcome.cells) for (const b of r.blocks) cellBytes += b.length;
+    receivedCells(cellBytes);
     this.pump();
   }
 

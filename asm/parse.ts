@@ -25,6 +25,8 @@ const SLACK: u32 = 64;
 const MAX_DIMS: i32 = 16;
 /** Listed fallback ranges before the rest of the chunk goes to JS as one block. */
 const FB_CAP: u32 = 1 << 16;
+/** Bytes of a basket row record: order start, order end, item slot (u32.MAX: no item), pad, value u64. */
+const BROW: usize = 24;
 
 export const STATUS_OK: i32 = 0;
 export const STATUS_TOO_MANY_KEYS: i32 = 1;
@@ -67,6 +69,15 @@ let MREV: usize = 0;
 let FB: usize = 0;
 let RES: usize = 0;
 
+// Baskets (setBasket): each counted row's order field, item key slot and value, in file order.
+let orderCol: i32 = -1;
+let itemCol: i32 = -1;
+/** The key table of the item column: a dimension's, or its own one after the dimensions and marts. */
+let itemTable: i32 = -1;
+let BASKET: usize = 0;
+let basketCap: u32 = 0;
+let basketRows: u32 = 0;
+
 export function configure(
   d: u32,
   fields: i32,
@@ -104,6 +115,23 @@ export function setMarts(n: i32): void {
   nMarts = n;
 }
 
+/**
+ * Records each counted row's order field, item slot and value (basketPtr/basketCount); order < 0
+ * turns it off. `table`: the item column's key table (a dimension's, or nDims + nMarts for its own).
+ */
+export function setBasket(order: i32, item: i32, table: i32): void {
+  orderCol = order;
+  itemCol = item;
+  itemTable = table;
+}
+
+export function basketPtr(): usize {
+  return BASKET;
+}
+export function basketCount(): u32 {
+  return basketRows;
+}
+
 /** Lays out memory for a chunk of n bytes and returns where its bytes go (slack after them). */
 export function prepare(n: u32): usize {
   resetHeap();
@@ -121,6 +149,7 @@ export function prepare(n: u32): usize {
   RES = alloc(R_WORDS << 3);
   for (let k = 0; k < nDims + nMarts; k++) newTable(k, 1024);
   for (let m = 0; m < nMarts; m++) newCells(m, 4096);
+  prepareBasket(n);
   return INPUT;
 }
 
@@ -210,14 +239,48 @@ function fallback(s: u32, e: u32, line: u32): void {
   fbEnd = e;
 }
 
+/**
+ * The basket rows' region: one record per 24 input bytes (retail lines are ~64), so about the
+ * chunk's size; a chunk with more counted rows hands the rest to JS (scan).
+ */
+function prepareBasket(n: u32): void {
+  basketRows = 0;
+  basketCap = 0;
+  if (orderCol < 0) return;
+  basketCap = n / 24 + 64;
+  BASKET = alloc(<usize>basketCap * BROW);
+  if (itemTable == nDims + nMarts) newTable(itemTable, 1024);
+}
+
+/** Notes a counted row for the baskets; false when the item table is past maxKeys. */
+function noteBasket(rev: u64, dimSlot: i32): bool {
+  const is = load<u32>(FS + (<usize>itemCol << 2));
+  const ie = load<u32>(FE + (<usize>itemCol << 2));
+  let item = dimSlot;
+  if (is == ie) item = -1;
+  else if (itemTable == nDims + nMarts) {
+    item = slotOf(itemTable, INPUT + is, INPUT + ie);
+    if (item < 0) return false;
+  }
+  const at = BASKET + <usize>basketRows * BROW;
+  store<u32>(at, load<u32>(FS + (<usize>orderCol << 2)));
+  store<u32>(at, load<u32>(FE + (<usize>orderCol << 2)), 4);
+  store<i32>(at, item, 8);
+  store<u64>(at, rev, 16);
+  basketRows++;
+  return true;
+}
+
 /** Counts a good row: totals, month, dimensions. False when a dimension is past maxKeys. */
 function count(price: u64, qty: u64, total: u64, month: i32): bool {
   const rev = revCol >= 0 ? total : price * qty;
   const stat = priceCol >= 0 ? price : total;
+  let itemSlot: i32 = -1;
   for (let k = 0; k < nDims; k++) {
     const col = load<i32>(dimCol + (<usize>k << 2));
     const slot = slotOf(k, INPUT + load<u32>(FS + (<usize>col << 2)), INPUT + load<u32>(FE + (<usize>col << 2)));
     if (slot < 0) return false;
+    if (k == itemTable) itemSlot = slot;
     const at = slotAt(k, slot);
     store<u32>(at + 12, load<u32>(at + 12) + 1);
     add128(at + 16, qty);
@@ -233,6 +296,7 @@ function count(price: u64, qty: u64, total: u64, month: i32): bool {
     add128(at + 16, qty);
     add128(at + 32, rev);
   }
+  if (orderCol >= 0 && !noteBasket(rev, itemSlot)) return false;
   store<u64>(RES, load<u64>(RES) + 1);
   add128(RES + (R_UNITS << 3), qty);
   add128(RES + (R_REV << 3), rev);
@@ -400,6 +464,12 @@ export function scan(n: u32): i32 {
       progressed = true;
       j = k;
       if (f != nf) ok = false;
+      if (ok && basketRows >= basketCap && orderCol >= 0) {
+        // The basket rows' region is full: JS takes the rest of the chunk.
+        pos = rs;
+        rest = true;
+        break;
+      }
       if (ok) {
         const r = row();
         if (r < 0) return STATUS_TOO_MANY_KEYS;

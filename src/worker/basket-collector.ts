@@ -68,7 +68,11 @@ export class BasketCollector {
   private n = 0;
   private noOrder = 0;
   scale: number;
-  /** The previous row's order bytes in the chunk's buffer, to skip hashing the same order again. */
+  /**
+   * The previous row's order bytes (buffer and range; the WASM path's JS ranges are subarrays of
+   * the chunk), to skip hashing the same order again. No buffer: no previous id at hand.
+   */
+  private prevBuf: Uint8Array | null = null;
   private prevS = -1;
   private prevE = -1;
   private prevSlot = -1;
@@ -111,31 +115,8 @@ export class BasketCollector {
   ): void {
     if (scale > this.scale) this.raise(scale);
     const o = this.orderIndex;
-    const os = fs[o];
-    const oe = fe[o];
-    if (os === oe) {
-      this.noOrder++;
-      this.prevS = -1;
-      return;
-    }
-    let order: number;
-    if (flags[o] === ESCAPED) {
-      const b = Buffer.from(fieldText(buf, os, oe, ESCAPED), 'utf8');
-      order = this.orderSlot(b, 0, b.length, new DataView(b.buffer, b.byteOffset, b.length));
-      this.prevS = -1;
-    } else if (
-      this.prevS >= 0 &&
-      oe - os === this.prevE - this.prevS &&
-      sameBytes(buf, this.prevS, os, oe - os)
-    ) {
-      order = this.prevSlot;
-    } else {
-      // With the row before's bytes at hand the id is known to differ from its order.
-      order = this.prevS >= 0 ? this.orders.slot(buf, os, oe, view) : this.orderSlot(buf, os, oe, view);
-      this.prevS = os;
-      this.prevE = oe;
-      this.prevSlot = order;
-    }
+    const order = this.orderOf(buf, view, fs[o], fe[o], flags[o] === ESCAPED);
+    if (order < 0) return;
     const i = this.itemIndex;
     const is = fs[i];
     const ie = fe[i];
@@ -148,6 +129,66 @@ export class BasketCollector {
             ? this.slotOfText(this.items, fieldText(buf, is, ie, ESCAPED))
             : this.items.slot(buf, is, ie, view);
     }
+    this.note(order, item, value, big);
+  }
+
+  /**
+   * Notes a row counted by the WASM path: its order id is buf[os, oe) (never escaped), `item` a
+   * slot of `itemTable` or -1, `value` exact at `scale` (at most this collector's scale).
+   */
+  rowAt(
+    buf: Uint8Array,
+    view: DataView,
+    os: number,
+    oe: number,
+    item: number,
+    value: number,
+    scale: number,
+  ): void {
+    const order = this.orderOf(buf, view, os, oe, false);
+    if (order < 0) return;
+    if (scale === this.scale) return this.note(order, item, value, null);
+    const v = value * POW10[this.scale - scale];
+    if (v > LIMIT || v < -LIMIT) this.note(order, item, 0, BigInt(value) * BigInt(POW10[this.scale - scale]));
+    else this.note(order, item, v, null);
+  }
+
+  /** The item column's key table (a dimension's when shared). */
+  get itemTable(): KeyTable {
+    return this.items;
+  }
+
+  /** The order slot of the id buf[os, oe), or -1 for a row without one (counted as such). */
+  private orderOf(buf: Uint8Array, view: DataView, os: number, oe: number, escaped: boolean): number {
+    if (os === oe) {
+      this.noOrder++;
+      this.prevBuf = null;
+      return -1;
+    }
+    let order: number;
+    const pb = this.prevBuf;
+    if (escaped) {
+      const b = Buffer.from(fieldText(buf, os, oe, ESCAPED), 'utf8');
+      order = this.orderSlot(b, 0, b.length, new DataView(b.buffer, b.byteOffset, b.length));
+      this.prevBuf = null;
+    } else if (
+      pb !== null &&
+      oe - os === this.prevE - this.prevS &&
+      sameBytes(pb, this.prevS, buf, os, oe - os)
+    ) {
+      order = this.prevSlot;
+    } else {
+      // With the row before's bytes at hand the id is known to differ from its order.
+      order = pb !== null ? this.orders.slot(buf, os, oe, view) : this.orderSlot(buf, os, oe, view);
+      this.prevBuf = buf;
+      this.prevS = os;
+      this.prevE = oe;
+      this.prevSlot = order;
+    }
+    return order;
+  }
+
+  private note(order: number, item: number, value: number, big: bigint | null): void {
     if (this.n === this.rowOrder.length) this.grow();
     const r = this.n++;
     this.rowOrder[r] = order;
@@ -484,8 +525,8 @@ export class BasketCollector {
 }
 
 /** Compared from the end: consecutive order ids usually differ in their last bytes. */
-function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
-  for (let i = len - 1; i >= 0; i--) if (buf[a + i] !== buf[b + i]) return false;
+function sameBytes(x: Uint8Array, a: number, y: Uint8Array, b: number, len: number): boolean {
+  for (let i = len - 1; i >= 0; i--) if (x[a + i] !== y[b + i]) return false;
   return true;
 }
 

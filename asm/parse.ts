@@ -7,7 +7,7 @@
 // No managed objects: all state lives in linear memory from a bump pointer reset per chunk.
 // Amounts are u64 with a carry word; nothing here uses floats.
 
-import { add128, alloc, resetHeap } from './heap';
+import { add128, alloc, resetHeap, tailMask } from './heap';
 import { cellOf, NO_MONTH, newCells, newTable, setKeys, slotAt, slotOf } from './keys';
 import { LIMIT_DIV, monthOf, numDec, numM, parseNum, POW10, prepareDateCache, setFormats } from './numbers';
 
@@ -25,7 +25,10 @@ const SLACK: u32 = 64;
 const MAX_DIMS: i32 = 16;
 /** Listed fallback ranges before the rest of the chunk goes to JS as one block. */
 const FB_CAP: u32 = 1 << 16;
-/** Bytes of a basket row record: order start, order end, item slot (u32.MAX: no item), pad, value u64. */
+/**
+ * Bytes of a basket row record: order start, order end, item slot (u32.MAX: no item), 1 when the
+ * order bytes are those of the record before (not empty), value u64.
+ */
 const BROW: usize = 24;
 
 export const STATUS_OK: i32 = 0;
@@ -252,6 +255,15 @@ function prepareBasket(n: u32): void {
   if (itemTable == nDims + nMarts) newTable(itemTable, 1024);
 }
 
+/** Whether len bytes at a and b are equal (words, then the tail; the input has slack after it). */
+function sameBytes(a: usize, b: usize, len: u32): bool {
+  let i: usize = 0;
+  const n = <usize>len;
+  for (; i + 8 <= n; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
+  if (i < n) return ((load<u64>(a + i) ^ load<u64>(b + i)) & tailMask(n - i)) == 0;
+  return true;
+}
+
 /** Notes a counted row for the baskets; false when the item table is past maxKeys. */
 function noteBasket(rev: u64, dimSlot: i32): bool {
   const is = load<u32>(FS + (<usize>itemCol << 2));
@@ -263,9 +275,17 @@ function noteBasket(rev: u64, dimSlot: i32): bool {
     if (item < 0) return false;
   }
   const at = BASKET + <usize>basketRows * BROW;
-  store<u32>(at, load<u32>(FS + (<usize>orderCol << 2)));
-  store<u32>(at, load<u32>(FE + (<usize>orderCol << 2)), 4);
+  const os = load<u32>(FS + (<usize>orderCol << 2));
+  const oe = load<u32>(FE + (<usize>orderCol << 2));
+  let same: u32 = 0;
+  if (basketRows > 0 && oe > os) {
+    const ps = load<u32>(at - BROW);
+    if (load<u32>(at - BROW, 4) - ps == oe - os && sameBytes(INPUT + ps, INPUT + os, oe - os)) same = 1;
+  }
+  store<u32>(at, os);
+  store<u32>(at, oe, 4);
   store<i32>(at, item, 8);
+  store<u32>(at, same, 12);
   store<u64>(at, rev, 16);
   basketRows++;
   return true;

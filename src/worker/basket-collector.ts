@@ -13,8 +13,9 @@
  */
 import { compareBytes, KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { TooManyKeysError } from '../errors.js';
+import { countOrders } from './basket-counting.js';
 import { OrderIds } from './basket-orders.js';
-import { ExactSum, Histogram, PairCounter } from './basket-tables.js';
+import { ExactSum, type PairCounter } from './basket-tables.js';
 import { KeyTable } from './key-table.js';
 import { ESCAPED, fieldText } from './tokenizer.js';
 
@@ -146,10 +147,41 @@ export class BasketCollector {
     scale: number,
   ): void {
     const order = this.orderOf(buf, view, os, oe, false);
-    if (order < 0) return;
+    if (order >= 0) this.noteAt(order, item, value, scale);
+  }
+
+  /**
+   * rowAt for a row right after a noted row whose order id (not empty) has other bytes: WASM
+   * compared them, so only the id's slot is looked up.
+   */
+  rowNew(
+    buf: Uint8Array,
+    view: DataView,
+    os: number,
+    oe: number,
+    item: number,
+    value: number,
+    scale: number,
+  ): void {
+    const order = this.orders.slot(buf, os, oe, view);
+    this.prevBuf = buf;
+    this.prevS = os;
+    this.prevE = oe;
+    this.prevSlot = order;
+    this.noteAt(order, item, value, scale);
+  }
+
+  /** rowAt for a row right after a noted row with the same order id bytes (WASM compared them). */
+  rowSame(item: number, value: number, scale: number): void {
+    this.noteAt(this.rowOrder[this.n - 1], item, value, scale);
+  }
+
+  /** Notes a row whose value is at `scale` (at most this collector's scale). */
+  private noteAt(order: number, item: number, value: number, scale: number): void {
     if (scale === this.scale) return this.note(order, item, value, null);
-    const v = value * POW10[this.scale - scale];
-    if (v > LIMIT || v < -LIMIT) this.note(order, item, 0, BigInt(value) * BigInt(POW10[this.scale - scale]));
+    const f = POW10[this.scale - scale];
+    const v = value * f;
+    if (v > LIMIT || v < -LIMIT) this.note(order, item, 0, BigInt(value) * BigInt(f));
     else this.note(order, item, v, null);
   }
 
@@ -269,74 +301,19 @@ export class BasketCollector {
     for (let k = 0; k < nItems; k++) rank[itemOrder[k]] = k;
 
     // Counted orders: sums per item, pairs by item rank, histograms.
-    const support = new Uint32Array(nItems);
-    const itemLines = new Uint32Array(nItems);
-    const itemValue = new Float64Array(nItems);
-    const itemValueBig = new Map<number, bigint>();
-    const dense = nItems <= DENSE_ITEMS ? new Uint32Array(nItems * nItems) : null;
-    const sparse = dense === null ? PairCounter.take() : null;
-    const linesHist = new Histogram();
-    const sizeHist = new Histogram();
-    const anyBig = this.bigValue.size > 0;
-    const stamp = new Int32Array(nItems).fill(-1);
-    const total = new ExactSum();
-    let counted = 0;
-    let countedLines = 0;
-    // The distinct item ranks of the order being counted (at most its lines).
-    let basket = new Int32Array(64);
-    let size = 0;
-    for (let r = 0; r < n; ) {
-      const o = rowOrder[r];
-      let end = r + 1;
-      while (end < n && rowOrder[end] === o) end++;
-      if (shipped[o] === 0) {
-        counted++;
-        countedLines += end - r;
-        size = 0;
-        if (end - r > basket.length) basket = new Int32Array(end - r);
-        for (let k = r; k < end; k++) {
-          const it = rowItem[k];
-          const v = this.rowValue[k];
-          total.add(v);
-          const big = anyBig ? this.bigValue.get(k) : undefined;
-          if (big !== undefined) total.big += big;
-          if (it < 0) continue;
-          itemLines[it]++;
-          if (big !== undefined) itemValueBig.set(it, (itemValueBig.get(it) ?? 0n) + big);
-          const iv = itemValue[it] + v;
-          if (iv > LIMIT || iv < -LIMIT) {
-            itemValueBig.set(it, (itemValueBig.get(it) ?? 0n) + BigInt(iv));
-            itemValue[it] = 0;
-          } else itemValue[it] = iv;
-          if (stamp[it] !== r) {
-            stamp[it] = r;
-            support[it]++;
-            basket[size++] = rank[it];
-          }
-        }
-        linesHist.add(end - r);
-        sizeHist.add(size);
-        if (size > 1) {
-          for (let x = 1; x < size; x++) {
-            const v = basket[x];
-            let y = x - 1;
-            for (; y >= 0 && basket[y] > v; y--) basket[y + 1] = basket[y];
-            basket[y + 1] = v;
-          }
-          for (let x = 0; x < size; x++) {
-            const base = basket[x] * nItems;
-            for (let y = x + 1; y < size; y++) {
-              if (dense !== null) dense[base + basket[y]]++;
-              else {
-                const key = base + basket[y];
-                (sparse as PairCounter).add(key);
-              }
-            }
-          }
-        }
-      }
-      r = end;
-    }
+    const {
+      counted,
+      countedLines,
+      total,
+      support,
+      itemLines,
+      itemValue,
+      itemValueBig,
+      dense,
+      sparse,
+      linesHist,
+      sizeHist,
+    } = countOrders(rowOrder, rowItem, this.rowValue, n, shipped, rank, nItems, DENSE_ITEMS, this.bigValue);
 
     const out: KeyedRun[] = [];
     const items = this.items;

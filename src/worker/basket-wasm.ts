@@ -7,7 +7,10 @@
 import type { ScanSpec } from '../scan-spec.js';
 import type { BasketCollector } from './basket-collector.js';
 
-/** u32 words of a row record: order start, order end, item slot (u32 max: none), pad, value lo, hi. */
+/**
+ * u32 words of a row record: order start, order end, item slot (u32 max: none), 1 when its order
+ * bytes are the record before's (not empty), value lo, hi.
+ */
 const WORDS = 6;
 const TWO32 = 2 ** 32;
 const NO_ITEM = 0xffffffff;
@@ -65,21 +68,23 @@ export class WasmBasketRows {
   feedBefore(end: number): void {
     const w = this.words;
     const c = this.collector;
-    let r = this.next;
+    const from = this.next;
+    let r = from;
     for (; r < this.count; r++) {
       const at = r * WORDS;
       const os = w[at];
       if (os >= end) break;
       const it = w[at + 2];
-      c.rowAt(
-        this.buf,
-        this.view,
-        os,
-        w[at + 1],
-        it === NO_ITEM ? -1 : this.slots[it],
-        w[at + 5] * TWO32 + w[at + 4],
-        this.scale,
-      );
+      const item = it === NO_ITEM ? -1 : this.slots[it];
+      const value = w[at + 5] * TWO32 + w[at + 4];
+      // Both have an order id and the record before was noted just now (no JS range between):
+      // WASM compared the two ids' bytes.
+      if (r > from && w[at + 1] > os && w[at - WORDS + 1] > w[at - WORDS]) {
+        if (w[at + 3] === 1) c.rowSame(item, value, this.scale);
+        else c.rowNew(this.buf, this.view, os, w[at + 1], item, value, this.scale);
+        continue;
+      }
+      c.rowAt(this.buf, this.view, os, w[at + 1], item, value, this.scale);
     }
     this.next = r;
   }

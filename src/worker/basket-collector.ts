@@ -20,6 +20,7 @@ import { KeyTable } from './key-table.js';
 import { ESCAPED, fieldText } from './tokenizer.js';
 
 const LIMIT = 2 ** 52;
+const TWO32 = 2 ** 32;
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 /** Item counts up to this use a dense pair matrix (at most 4 MiB of counts per chunk). */
 const DENSE_ITEMS = 1024;
@@ -134,55 +135,52 @@ export class BasketCollector {
   }
 
   /**
-   * Notes a row counted by the WASM path: its order id is buf[os, oe) (never escaped), `item` a
-   * slot of `itemTable` or -1, `value` exact at `scale` (at most this collector's scale).
+   * Notes the WASM path's counted rows: records [from, to) of `w` (layout in basket-wasm.ts:
+   * order start, order end, item slot of the WASM table or u32 max, same-order flag, value lo,
+   * hi), values exact at `scale` (at most this collector's), `slots` mapping WASM item slots to
+   * this collector's. One loop here: a value passed to a method per row would be boxed per row.
    */
-  rowAt(
+  records(
     buf: Uint8Array,
     view: DataView,
-    os: number,
-    oe: number,
-    item: number,
-    value: number,
+    w: Uint32Array,
+    from: number,
+    to: number,
+    slots: Int32Array,
     scale: number,
   ): void {
-    const order = this.orderOf(buf, view, os, oe, false);
-    if (order >= 0) this.noteAt(order, item, value, scale);
-  }
-
-  /**
-   * rowAt for a row right after a noted row whose order id (not empty) has other bytes: WASM
-   * compared them, so only the id's slot is looked up.
-   */
-  rowNew(
-    buf: Uint8Array,
-    view: DataView,
-    os: number,
-    oe: number,
-    item: number,
-    value: number,
-    scale: number,
-  ): void {
-    const order = this.orders.slot(buf, os, oe, view);
-    this.prevBuf = buf;
-    this.prevS = os;
-    this.prevE = oe;
-    this.prevSlot = order;
-    this.noteAt(order, item, value, scale);
-  }
-
-  /** rowAt for a row right after a noted row with the same order id bytes (WASM compared them). */
-  rowSame(item: number, value: number, scale: number): void {
-    this.noteAt(this.rowOrder[this.n - 1], item, value, scale);
-  }
-
-  /** Notes a row whose value is at `scale` (at most this collector's scale). */
-  private noteAt(order: number, item: number, value: number, scale: number): void {
-    if (scale === this.scale) return this.note(order, item, value, null);
     const f = POW10[this.scale - scale];
-    const v = value * f;
-    if (v > LIMIT || v < -LIMIT) this.note(order, item, 0, BigInt(value) * BigInt(f));
-    else this.note(order, item, v, null);
+    for (let r = from; r < to; r++) {
+      const at = r * 6;
+      const os = w[at];
+      const oe = w[at + 1];
+      let order: number;
+      if (r > from && oe > os && w[at - 5] > w[at - 6]) {
+        // Both ids present and the record before noted just now: WASM compared their bytes.
+        if (w[at + 3] === 1) order = this.rowOrder[this.n - 1];
+        else {
+          order = this.orders.slot(buf, os, oe, view);
+          this.prevBuf = buf;
+          this.prevS = os;
+          this.prevE = oe;
+          this.prevSlot = order;
+        }
+      } else {
+        order = this.orderOf(buf, view, os, oe, false);
+        if (order < 0) continue;
+      }
+      if (this.n === this.rowOrder.length) this.grow();
+      const k = this.n++;
+      this.rowOrder[k] = order;
+      const it = w[at + 2];
+      this.rowItem[k] = it === 0xffffffff ? -1 : slots[it];
+      const value = w[at + 5] * TWO32 + w[at + 4];
+      const v = value * f;
+      if (v > LIMIT || v < -LIMIT) {
+        this.rowValue[k] = 0;
+        this.bigValue.set(k, BigInt(value) * BigInt(f));
+      } else this.rowValue[k] = v;
+    }
   }
 
   /** The item column's key table (a dimension's when shared). */

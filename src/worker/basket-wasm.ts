@@ -12,8 +12,6 @@ import type { BasketCollector } from './basket-collector.js';
  * bytes are the record before's (not empty), value lo, hi.
  */
 const WORDS = 6;
-const TWO32 = 2 ** 32;
-const NO_ITEM = 0xffffffff;
 const SLOT_WORDS = 20;
 
 /**
@@ -67,25 +65,10 @@ export class WasmBasketRows {
   /** Feeds the rows whose order field starts before byte `end` of the chunk (all: Infinity). */
   feedBefore(end: number): void {
     const w = this.words;
-    const c = this.collector;
     const from = this.next;
-    let r = from;
-    for (; r < this.count; r++) {
-      const at = r * WORDS;
-      const os = w[at];
-      if (os >= end) break;
-      const it = w[at + 2];
-      const item = it === NO_ITEM ? -1 : this.slots[it];
-      const value = w[at + 5] * TWO32 + w[at + 4];
-      // Both have an order id and the record before was noted just now (no JS range between):
-      // WASM compared the two ids' bytes.
-      if (r > from && w[at + 1] > os && w[at - WORDS + 1] > w[at - WORDS]) {
-        if (w[at + 3] === 1) c.rowSame(item, value, this.scale);
-        else c.rowNew(this.buf, this.view, os, w[at + 1], item, value, this.scale);
-        continue;
-      }
-      c.rowAt(this.buf, this.view, os, w[at + 1], item, value, this.scale);
-    }
-    this.next = r;
+    let to = from;
+    while (to < this.count && w[to * WORDS] < end) to++;
+    if (to > from) this.collector.records(this.buf, this.view, w, from, to, this.slots, this.scale);
+    this.next = to;
   }
 }

@@ -7,10 +7,12 @@
 // No managed objects: all state lives in linear memory from a bump pointer reset per chunk.
 // Amounts are u64 with a carry word; nothing here uses floats.
 
-import { add128, alloc, resetHeap, tailMask } from './heap';
+import { add128, alloc, resetHeap } from './heap';
+import { basketFull, basketItemTable, basketOn, noteBasket, prepareBasket } from './baskets';
 import { cellOf, NO_MONTH, newCells, newTable, setKeys, slotAt, slotOf } from './keys';
 import { LIMIT_DIV, monthOf, numDec, numM, parseNum, POW10, prepareDateCache, setFormats } from './numbers';
 
+export { basketCount, basketPtr, setBasket } from './baskets';
 export { dimSize, dimSlotsPtr, martCellCount, martCellsPtr } from './keys';
 
 const LF: u32 = 0x0a;
@@ -25,12 +27,6 @@ const SLACK: u32 = 64;
 const MAX_DIMS: i32 = 16;
 /** Listed fallback ranges before the rest of the chunk goes to JS as one block. */
 const FB_CAP: u32 = 1 << 16;
-/**
- * Bytes of a basket row record: order start, order end, item slot (u32.MAX: no item), 1 when the
- * order bytes are those of the record before (not empty), value u64.
- */
-const BROW: usize = 24;
-
 export const STATUS_OK: i32 = 0;
 export const STATUS_TOO_MANY_KEYS: i32 = 1;
 
@@ -72,15 +68,6 @@ let MREV: usize = 0;
 let FB: usize = 0;
 let RES: usize = 0;
 
-// Baskets (setBasket): each counted row's order field, item key slot and value, in file order.
-let orderCol: i32 = -1;
-let itemCol: i32 = -1;
-/** The key table of the item column: a dimension's, or its own one after the dimensions and marts. */
-let itemTable: i32 = -1;
-let BASKET: usize = 0;
-let basketCap: u32 = 0;
-let basketRows: u32 = 0;
-
 export function configure(
   d: u32,
   fields: i32,
@@ -118,23 +105,6 @@ export function setMarts(n: i32): void {
   nMarts = n;
 }
 
-/**
- * Records each counted row's order field, item slot and value (basketPtr/basketCount); order < 0
- * turns it off. `table`: the item column's key table (a dimension's, or nDims + nMarts for its own).
- */
-export function setBasket(order: i32, item: i32, table: i32): void {
-  orderCol = order;
-  itemCol = item;
-  itemTable = table;
-}
-
-export function basketPtr(): usize {
-  return BASKET;
-}
-export function basketCount(): u32 {
-  return basketRows;
-}
-
 /** Lays out memory for a chunk of n bytes and returns where its bytes go (slack after them). */
 export function prepare(n: u32): usize {
   resetHeap();
@@ -152,7 +122,7 @@ export function prepare(n: u32): usize {
   RES = alloc(R_WORDS << 3);
   for (let k = 0; k < nDims + nMarts; k++) newTable(k, 1024);
   for (let m = 0; m < nMarts; m++) newCells(m, 4096);
-  prepareBasket(n);
+  prepareBasket(n, nDims + nMarts);
   return INPUT;
 }
 
@@ -242,55 +212,6 @@ function fallback(s: u32, e: u32, line: u32): void {
   fbEnd = e;
 }
 
-/**
- * The basket rows' region: one record per 24 input bytes (retail lines are ~64), so about the
- * chunk's size; a chunk with more counted rows hands the rest to JS (scan).
- */
-function prepareBasket(n: u32): void {
-  basketRows = 0;
-  basketCap = 0;
-  if (orderCol < 0) return;
-  basketCap = n / 24 + 64;
-  BASKET = alloc(<usize>basketCap * BROW);
-  if (itemTable == nDims + nMarts) newTable(itemTable, 1024);
-}
-
-/** Whether len bytes at a and b are equal (words, then the tail; the input has slack after it). */
-function sameBytes(a: usize, b: usize, len: u32): bool {
-  let i: usize = 0;
-  const n = <usize>len;
-  for (; i + 8 <= n; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
-  if (i < n) return ((load<u64>(a + i) ^ load<u64>(b + i)) & tailMask(n - i)) == 0;
-  return true;
-}
-
-/** Notes a counted row for the baskets; false when the item table is past maxKeys. */
-function noteBasket(rev: u64, dimSlot: i32): bool {
-  const is = load<u32>(FS + (<usize>itemCol << 2));
-  const ie = load<u32>(FE + (<usize>itemCol << 2));
-  let item = dimSlot;
-  if (is == ie) item = -1;
-  else if (itemTable == nDims + nMarts) {
-    item = slotOf(itemTable, INPUT + is, INPUT + ie);
-    if (item < 0) return false;
-  }
-  const at = BASKET + <usize>basketRows * BROW;
-  const os = load<u32>(FS + (<usize>orderCol << 2));
-  const oe = load<u32>(FE + (<usize>orderCol << 2));
-  let same: u32 = 0;
-  if (basketRows > 0 && oe > os) {
-    const ps = load<u32>(at - BROW);
-    if (load<u32>(at - BROW, 4) - ps == oe - os && sameBytes(INPUT + ps, INPUT + os, oe - os)) same = 1;
-  }
-  store<u32>(at, os);
-  store<u32>(at, oe, 4);
-  store<i32>(at, item, 8);
-  store<u32>(at, same, 12);
-  store<u64>(at, rev, 16);
-  basketRows++;
-  return true;
-}
-
 /** Counts a good row: totals, month, dimensions. False when a dimension is past maxKeys. */
 function count(price: u64, qty: u64, total: u64, month: i32): bool {
   const rev = revCol >= 0 ? total : price * qty;
@@ -300,7 +221,7 @@ function count(price: u64, qty: u64, total: u64, month: i32): bool {
     const col = load<i32>(dimCol + (<usize>k << 2));
     const slot = slotOf(k, INPUT + load<u32>(FS + (<usize>col << 2)), INPUT + load<u32>(FE + (<usize>col << 2)));
     if (slot < 0) return false;
-    if (k == itemTable) itemSlot = slot;
+    if (k == basketItemTable()) itemSlot = slot;
     const at = slotAt(k, slot);
     store<u32>(at + 12, load<u32>(at + 12) + 1);
     add128(at + 16, qty);
@@ -316,7 +237,7 @@ function count(price: u64, qty: u64, total: u64, month: i32): bool {
     add128(at + 16, qty);
     add128(at + 32, rev);
   }
-  if (orderCol >= 0 && !noteBasket(rev, itemSlot)) return false;
+  if (basketOn() && !noteBasket(INPUT, FS, FE, rev, itemSlot)) return false;
   store<u64>(RES, load<u64>(RES) + 1);
   add128(RES + (R_UNITS << 3), qty);
   add128(RES + (R_REV << 3), rev);
@@ -484,7 +405,7 @@ export function scan(n: u32): i32 {
       progressed = true;
       j = k;
       if (f != nf) ok = false;
-      if (ok && basketRows >= basketCap && orderCol >= 0) {
+      if (ok && basketFull()) {
         // The basket rows' region is full: JS takes the rest of the chunk.
         pos = rs;
         rest = true;

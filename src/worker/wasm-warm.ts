@@ -59,9 +59,9 @@ export const WARM_SPEC: ScanSpec = {
 };
 
 /** Parses a synthetic chunk a few times; returns the milliseconds of each round (none when WASM cannot take the spec). */
-export function warmWasm(spec: ScanSpec = WARM_SPEC, rounds = ROUNDS): number[] {
+export function warmWasm(spec: ScanSpec = WARM_SPEC, rounds = ROUNDS, rows = ROWS): number[] {
   if (wasmIneligible(spec) !== null) return [];
-  const chunk = syntheticChunk(spec);
+  const chunk = syntheticChunk(spec, rows);
   const times: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const t0 = performance.now();
@@ -84,7 +84,10 @@ export function warmBaskets(spec: ScanSpec): void {
   if (spec.joins !== undefined || chooseParser(spec, 'auto') !== 'wasm') return;
   basketsWarm = true;
   try {
-    warmWasm(spec, 3);
+    // Many small rounds: V8 gives a function its feedback only after several calls, and the
+    // collector's per-chunk functions are called once a chunk (without it, optimized code was
+    // thrown away for lack of feedback in each of the first ~20 chunks).
+    warmWasm(spec, 12, 500);
   } catch {
     // Best effort: a synthetic chunk past a small --max-keys only leaves the path cold.
   }

@@ -8,9 +8,11 @@
 // Amounts are u64 with a carry word; nothing here uses floats.
 
 import { add128, alloc, resetHeap } from './heap';
+import { basketFull, basketItemTable, basketOn, noteBasket, prepareBasket } from './baskets';
 import { cellOf, NO_MONTH, newCells, newTable, setKeys, slotAt, slotOf } from './keys';
 import { LIMIT_DIV, monthOf, numDec, numM, parseNum, POW10, prepareDateCache, setFormats } from './numbers';
 
+export { basketCount, basketPtr, setBasket } from './baskets';
 export { dimSize, dimSlotsPtr, martCellCount, martCellsPtr } from './keys';
 export { blocksBytes, blocksPtr, blockTablePtr, encodeMart, sizeMarts } from './mart-blocks';
 
@@ -26,7 +28,6 @@ const SLACK: u32 = 64;
 const MAX_DIMS: i32 = 16;
 /** Listed fallback ranges before the rest of the chunk goes to JS as one block. */
 const FB_CAP: u32 = 1 << 16;
-
 export const STATUS_OK: i32 = 0;
 export const STATUS_TOO_MANY_KEYS: i32 = 1;
 
@@ -122,6 +123,7 @@ export function prepare(n: u32): usize {
   RES = alloc(R_WORDS << 3);
   for (let k = 0; k < nDims + nMarts; k++) newTable(k, 1024);
   for (let m = 0; m < nMarts; m++) newCells(m, 4096);
+  prepareBasket(n, nDims + nMarts);
   return INPUT;
 }
 
@@ -215,10 +217,12 @@ function fallback(s: u32, e: u32, line: u32): void {
 function count(price: u64, qty: u64, total: u64, month: i32): bool {
   const rev = revCol >= 0 ? total : price * qty;
   const stat = priceCol >= 0 ? price : total;
+  let itemSlot: i32 = -1;
   for (let k = 0; k < nDims; k++) {
     const col = load<i32>(dimCol + (<usize>k << 2));
     const slot = slotOf(k, INPUT + load<u32>(FS + (<usize>col << 2)), INPUT + load<u32>(FE + (<usize>col << 2)));
     if (slot < 0) return false;
+    if (k == basketItemTable()) itemSlot = slot;
     const at = slotAt(k, slot);
     store<u32>(at + 12, load<u32>(at + 12) + 1);
     add128(at + 16, qty);
@@ -234,6 +238,7 @@ function count(price: u64, qty: u64, total: u64, month: i32): bool {
     add128(at + 16, qty);
     add128(at + 32, rev);
   }
+  if (basketOn() && !noteBasket(INPUT, FS, FE, rev, itemSlot)) return false;
   store<u64>(RES, load<u64>(RES) + 1);
   add128(RES + (R_UNITS << 3), qty);
   add128(RES + (R_REV << 3), rev);
@@ -401,6 +406,12 @@ export function scan(n: u32): i32 {
       progressed = true;
       j = k;
       if (f != nf) ok = false;
+      if (ok && basketFull()) {
+        // The basket rows' region is full: JS takes the rest of the chunk.
+        pos = rs;
+        rest = true;
+        break;
+      }
       if (ok) {
         const r = row();
         if (r < 0) return STATUS_TOO_MANY_KEYS;

@@ -201,6 +201,10 @@ export function buildProgram(): Command {
       '--categories <n>',
       `retail: number of product categories, up to ${RETAIL_LIMITS.categories} and --products (default: one per 5 products, at most 10)`,
     )
+    .option(
+      '--lines-per-order <n>',
+      `retail: mean lines per order, up to ${RETAIL_LIMITS.linesPerOrder} (default: about 2.2)`,
+    )
     .option('--with-dimensions', 'retail: also write customers.csv, stores.csv, sales_team.csv next to --out')
     .option('--quiet', 'no progress')
     .action((o: RawGenerateFlags) => runGenerate(o));

@@ -27,7 +27,12 @@ export const DEFAULT_DATA = 'data/sales.csv';
 export const DEFAULT_RETAIL_DATA = 'data/retail.csv';
 /** `generate --layout retail` defaults and bounds (a customer's favourite category is a byte). */
 export const RETAIL_DEFAULTS = Object.freeze({ rows: 1_000_000, customers: 20_000, products: 500 });
-export const RETAIL_LIMITS = Object.freeze({ customers: 10_000_000, products: 100_000, categories: 255 });
+export const RETAIL_LIMITS = Object.freeze({
+  customers: 10_000_000,
+  products: 100_000,
+  categories: 255,
+  linesPerOrder: 1000,
+});
 
 /** `generate` flags as commander hands them over. */
 export interface RawGenerateFlags {
@@ -39,6 +44,7 @@ export interface RawGenerateFlags {
   customers?: string;
   products?: string;
   categories?: string;
+  linesPerOrder?: string;
   withDimensions?: boolean;
   quiet?: boolean;
 }

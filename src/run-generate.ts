@@ -24,10 +24,12 @@ export async function runGenerate(o: RawGenerateFlags): Promise<void> {
       ? (o.quoteText && '--quote-text') ||
         (o.products !== undefined && '--products') ||
         (o.categories !== undefined && '--categories') ||
+        (o.linesPerOrder !== undefined && '--lines-per-order') ||
         (o.withDimensions && '--with-dimensions')
       : (o.customers !== undefined && '--customers') ||
         (o.products !== undefined && '--products') ||
         (o.categories !== undefined && '--categories') ||
+        (o.linesPerOrder !== undefined && '--lines-per-order') ||
         (o.withDimensions && '--with-dimensions');
   if (misplaced) throw new UsageError(`${misplaced} does not apply to --layout ${o.layout}`);
   const rows = parseIntOption(
@@ -75,6 +77,16 @@ export async function runGenerate(o: RawGenerateFlags): Promise<void> {
               o.categories,
               1,
               Math.min(RETAIL_LIMITS.categories, products),
+            ),
+          }),
+      ...(o.linesPerOrder === undefined
+        ? {}
+        : {
+            linesPerOrder: parseIntOption(
+              '--lines-per-order',
+              o.linesPerOrder,
+              1,
+              RETAIL_LIMITS.linesPerOrder,
             ),
           }),
       withDimensions: o.withDimensions === true,

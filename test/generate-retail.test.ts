@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -219,6 +220,35 @@ describe('generate --layout retail', () => {
     await expect(
       generateRetail({ ...OPTS, products: 40, categories: 50, out: path.join(dir, 'x.csv') }),
     ).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('--categories') });
+  });
+
+  it('--lines-per-order 5: about a fifth as many orders as lines, contiguous; the default bytes unchanged', async () => {
+    const five = path.join(dir, 'five.csv');
+    const r = await generateRetail({ ...OPTS, linesPerOrder: 5, out: five });
+    const got = readLines(five);
+    expect(got).toHaveLength(OPTS.rows);
+    expect(r.orders / (OPTS.rows / 5)).toBeGreaterThan(0.97);
+    expect(r.orders / (OPTS.rows / 5)).toBeLessThan(1.03);
+    const seen = new Set<number>();
+    let prev = -1;
+    for (const l of got) {
+      if (l.order !== prev) {
+        expect(seen.has(l.order)).toBe(false);
+        seen.add(l.order);
+      }
+      prev = l.order;
+    }
+    expect(seen.size).toBe(r.orders);
+    // The default (no option) is byte for byte what the generator wrote before the option existed.
+    const dflt = path.join(dir, 'dflt-200k.csv');
+    const d = await generateRetail({ rows: 200_000, customers: 20_000, products: 500, seed: 42, out: dflt });
+    expect(d.orders).toBe(90_833);
+    expect(createHash('sha256').update(fs.readFileSync(dflt)).digest('hex')).toBe(
+      '2363ec5b466eb705e85cf542007c0151372d6957955955d77b64d3dde058cc71',
+    );
+    await expect(
+      generateRetail({ ...OPTS, linesPerOrder: 0, out: path.join(dir, 'x.csv') }),
+    ).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('--lines-per-order') });
   });
 
   it('refuses impossible sizes with a coded error', async () => {

@@ -132,6 +132,11 @@ export interface RetailPlanOptions {
   products: number;
   /** Default: `defaultCategories(products)`; at most `products` (each category has a product). */
   categories?: number;
+  /**
+   * Mean lines per order (`--lines-per-order`): fewer, larger orders. Default: the personas' own
+   * means, about 2.2 lines per order (and the same bytes as before the option existed).
+   */
+  linesPerOrder?: number;
   seed: number;
 }
 
@@ -234,7 +239,12 @@ function stochasticRound(x: number, rand: () => number): number {
 }
 
 /** Orders per customer, summing to at most `rows`. */
-function planOrderCounts(persona: Uint8Array, rows: number, rand: () => number): Uint32Array {
+function planOrderCounts(
+  persona: Uint8Array,
+  rows: number,
+  rand: () => number,
+  average = AVERAGE_LINES,
+): Uint32Array {
   const n = persona.length;
   const counts = new Uint32Array(n);
   let oneTime = 0;
@@ -243,7 +253,7 @@ function planOrderCounts(persona: Uint8Array, rows: number, rand: () => number):
     if (persona[c] === ONE_TIME) oneTime++;
     else weight += ORDER_WEIGHT[persona[c]];
   }
-  const target = Math.max(n, Math.round(rows / AVERAGE_LINES));
+  const target = Math.max(n, Math.round(rows / average));
   const scale = weight > 0 ? Math.max(0, target - oneTime) / weight : 0;
   let total = 0;
   for (let c = 0; c < n; c++) {
@@ -274,14 +284,17 @@ function activeWindow(p: number, rand: () => number): [number, number] {
   return [Math.floor(rand() * 0.6 * last), last];
 }
 
-/** Lines per order, adjusted so that they sum to exactly `rows`. */
-function planLines(orderPersona: Uint8Array, rows: number, rand: () => number): Uint16Array {
+/**
+ * Lines per order, adjusted so that they sum to exactly `rows`. `stretch` scales the personas'
+ * mean lines (`--lines-per-order`), with room above the mean for the geometric tail.
+ */
+function planLines(orderPersona: Uint8Array, rows: number, rand: () => number, stretch = 1): Uint16Array {
   const orders = orderPersona.length;
-  const cap = Math.max(12, Math.ceil(rows / orders));
+  const cap = Math.max(12, Math.ceil((stretch === 1 ? 1 : 8) * (rows / orders)));
   const lines = new Uint16Array(orders);
   let total = 0;
   for (let o = 0; o < orders; o++) {
-    const p = 1 / LINES_MEAN[orderPersona[o]];
+    const p = 1 / (LINES_MEAN[orderPersona[o]] * stretch);
     let l = 1;
     while (l < cap && rand() >= p) l++;
     lines[o] = l;
@@ -334,7 +347,8 @@ export function planRetail(opts: RetailPlanOptions): RetailPlan {
     homeStore[c] = Math.floor(rand() * stores);
     favoriteCategory[c] = Math.floor(rand() * categoryCount);
   }
-  const counts = planOrderCounts(persona, opts.rows, rand);
+  const average = opts.linesPerOrder ?? AVERAGE_LINES;
+  const counts = planOrderCounts(persona, opts.rows, rand, average);
 
   let orders = 0;
   for (let c = 0; c < n; c++) orders += counts[c];
@@ -363,7 +377,7 @@ export function planRetail(opts: RetailPlanOptions): RetailPlan {
     orderDay[at] = unsortedDay[o];
     orderPersona[at] = persona[unsortedCustomer[o]];
   }
-  const orderLines = planLines(orderPersona, opts.rows, rand);
+  const orderLines = planLines(orderPersona, opts.rows, rand, average / AVERAGE_LINES);
   return {
     products,
     categoryCount,

@@ -40,6 +40,8 @@ export interface RetailOptions {
   products: number;
   /** Default: one per five products, at most ten (`defaultCategories`). */
   categories?: number;
+  /** Mean lines per order; default about 2.2 (RetailPlanOptions.linesPerOrder). */
+  linesPerOrder?: number;
   seed: number;
   out: string;
   /** Also write customers.csv, stores.csv and sales_team.csv next to `out`. */
@@ -74,6 +76,8 @@ export function validateRetail(opts: RetailOptions): void {
   int('--products', opts.products, 1, RETAIL_LIMITS.products);
   if (opts.categories !== undefined)
     int('--categories', opts.categories, 1, Math.min(RETAIL_LIMITS.categories, opts.products));
+  if (opts.linesPerOrder !== undefined)
+    int('--lines-per-order', opts.linesPerOrder, 1, RETAIL_LIMITS.linesPerOrder);
   int('--rows', opts.rows, 2 * opts.customers, 1_000_000_000);
   int('--seed', opts.seed, 0, 2 ** 52);
   if (!opts.out) throw new UsageError('--out must be a file path');

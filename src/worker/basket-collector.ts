@@ -13,12 +13,14 @@
  */
 import { compareBytes, KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { TooManyKeysError } from '../errors.js';
+import { countOrders } from './basket-counting.js';
 import { OrderIds } from './basket-orders.js';
-import { ExactSum, Histogram, PairCounter } from './basket-tables.js';
+import { ExactSum, type PairCounter } from './basket-tables.js';
 import { KeyTable } from './key-table.js';
 import { ESCAPED, fieldText } from './tokenizer.js';
 
 const LIMIT = 2 ** 52;
+const TWO32 = 2 ** 32;
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 /** Item counts up to this use a dense pair matrix (at most 4 MiB of counts per chunk). */
 const DENSE_ITEMS = 1024;
@@ -68,7 +70,11 @@ export class BasketCollector {
   private n = 0;
   private noOrder = 0;
   scale: number;
-  /** The previous row's order bytes in the chunk's buffer, to skip hashing the same order again. */
+  /**
+   * The previous row's order bytes (buffer and range; the WASM path's JS ranges are subarrays of
+   * the chunk), to skip hashing the same order again. No buffer: no previous id at hand.
+   */
+  private prevBuf: Uint8Array | null = null;
   private prevS = -1;
   private prevE = -1;
   private prevSlot = -1;
@@ -111,31 +117,8 @@ export class BasketCollector {
   ): void {
     if (scale > this.scale) this.raise(scale);
     const o = this.orderIndex;
-    const os = fs[o];
-    const oe = fe[o];
-    if (os === oe) {
-      this.noOrder++;
-      this.prevS = -1;
-      return;
-    }
-    let order: number;
-    if (flags[o] === ESCAPED) {
-      const b = Buffer.from(fieldText(buf, os, oe, ESCAPED), 'utf8');
-      order = this.orderSlot(b, 0, b.length, new DataView(b.buffer, b.byteOffset, b.length));
-      this.prevS = -1;
-    } else if (
-      this.prevS >= 0 &&
-      oe - os === this.prevE - this.prevS &&
-      sameBytes(buf, this.prevS, os, oe - os)
-    ) {
-      order = this.prevSlot;
-    } else {
-      // With the row before's bytes at hand the id is known to differ from its order.
-      order = this.prevS >= 0 ? this.orders.slot(buf, os, oe, view) : this.orderSlot(buf, os, oe, view);
-      this.prevS = os;
-      this.prevE = oe;
-      this.prevSlot = order;
-    }
+    const order = this.orderOf(buf, view, fs[o], fe[o], flags[o] === ESCAPED);
+    if (order < 0) return;
     const i = this.itemIndex;
     const is = fs[i];
     const ie = fe[i];
@@ -148,6 +131,94 @@ export class BasketCollector {
             ? this.slotOfText(this.items, fieldText(buf, is, ie, ESCAPED))
             : this.items.slot(buf, is, ie, view);
     }
+    this.note(order, item, value, big);
+  }
+
+  /**
+   * Notes the WASM path's counted rows: records [from, to) of `w` (layout in basket-wasm.ts:
+   * order start, order end, item slot of the WASM table or u32 max, same-order flag, value lo,
+   * hi), values exact at `scale` (at most this collector's), `slots` mapping WASM item slots to
+   * this collector's. One loop here: a value passed to a method per row would be boxed per row.
+   */
+  records(
+    buf: Uint8Array,
+    view: DataView,
+    w: Uint32Array,
+    from: number,
+    to: number,
+    slots: Int32Array,
+    scale: number,
+  ): void {
+    const f = POW10[this.scale - scale];
+    for (let r = from; r < to; r++) {
+      const at = r * 6;
+      const os = w[at];
+      const oe = w[at + 1];
+      let order: number;
+      if (r > from && oe > os && w[at - 5] > w[at - 6]) {
+        // Both ids present and the record before noted just now: WASM compared their bytes.
+        if (w[at + 3] === 1) order = this.rowOrder[this.n - 1];
+        else {
+          order = this.orders.slot(buf, os, oe, view);
+          this.prevBuf = buf;
+          this.prevS = os;
+          this.prevE = oe;
+          this.prevSlot = order;
+        }
+      } else {
+        order = this.orderOf(buf, view, os, oe, false);
+        if (order < 0) continue;
+      }
+      if (this.n === this.rowOrder.length) this.grow();
+      const k = this.n++;
+      this.rowOrder[k] = order;
+      const it = w[at + 2];
+      this.rowItem[k] = it === 0xffffffff ? -1 : slots[it];
+      const value = w[at + 5] * TWO32 + w[at + 4];
+      const v = value * f;
+      if (v > LIMIT || v < -LIMIT) {
+        this.rowValue[k] = 0;
+        this.bigValue.set(k, BigInt(value) * BigInt(f));
+      } else this.rowValue[k] = v;
+    }
+  }
+
+  /** The item column's key table (a dimension's when shared). */
+  get itemTable(): KeyTable {
+    return this.items;
+  }
+
+  /** The order slot of the id buf[os, oe), or -1 for a row without one (counted as such). */
+  private orderOf(buf: Uint8Array, view: DataView, os: number, oe: number, escaped: boolean): number {
+    if (os === oe) {
+      this.noOrder++;
+      this.prevBuf = null;
+      return -1;
+    }
+    let order: number;
+    const pb = this.prevBuf;
+    if (escaped) {
+      const b = Buffer.from(fieldText(buf, os, oe, ESCAPED), 'utf8');
+      order = this.orderSlot(b, 0, b.length, new DataView(b.buffer, b.byteOffset, b.length));
+      this.prevBuf = null;
+    } else if (
+      pb !== null &&
+      oe - os === this.prevE - this.prevS &&
+      sameBytes(pb, this.prevS, buf, os, oe - os)
+    ) {
+      order = this.prevSlot;
+    } else {
+      // With the row before's bytes at hand the id is known to differ from its order.
+      order = pb !== null ? this.orders.slot(buf, os, oe, view) : this.orderSlot(buf, os, oe, view);
+      this.prevBuf = buf;
+      this.prevS = os;
+      this.prevE = oe;
+      this.prevSlot = order;
+    }
+    return order;
+  }
+
+  private note(order: number, item: number, value: number, big: bigint | null): void {
     if (this.n === this.rowOrder.length) this.grow();
     const r = this.n++;
     this.rowOrder[r] = order;
@@ -228,74 +299,19 @@ export class BasketCollector {
     for (let k = 0; k < nItems; k++) rank[itemOrder[k]] = k;
 
     // Counted orders: sums per item, pairs by item rank, histograms.
-    const support = new Uint32Array(nItems);
-    const itemLines = new Uint32Array(nItems);
-    const itemValue = new Float64Array(nItems);
-    const itemValueBig = new Map<number, bigint>();
-    const dense = nItems <= DENSE_ITEMS ? new Uint32Array(nItems * nItems) : null;
-    const sparse = dense === null ? PairCounter.take() : null;
-    const linesHist = new Histogram();
-    const sizeHist = new Histogram();
-    const anyBig = this.bigValue.size > 0;
-    const stamp = new Int32Array(nItems).fill(-1);
-    const total = new ExactSum();
-    let counted = 0;
-    let countedLines = 0;
-    // The distinct item ranks of the order being counted (at most its lines).
-    let basket = new Int32Array(64);
-    let size = 0;
-    for (let r = 0; r < n; ) {
-      const o = rowOrder[r];
-      let end = r + 1;
-      while (end < n && rowOrder[end] === o) end++;
-      if (shipped[o] === 0) {
-        counted++;
-        countedLines += end - r;
-        size = 0;
-        if (end - r > basket.length) basket = new Int32Array(end - r);
-        for (let k = r; k < end; k++) {
-          const it = rowItem[k];
-          const v = this.rowValue[k];
-          total.add(v);
-          const big = anyBig ? this.bigValue.get(k) : undefined;
-          if (big !== undefined) total.big += big;
-          if (it < 0) continue;
-          itemLines[it]++;
-          if (big !== undefined) itemValueBig.set(it, (itemValueBig.get(it) ?? 0n) + big);
-          const iv = itemValue[it] + v;
-          if (iv > LIMIT || iv < -LIMIT) {
-            itemValueBig.set(it, (itemValueBig.get(it) ?? 0n) + BigInt(iv));
-            itemValue[it] = 0;
-          } else itemValue[it] = iv;
-          if (stamp[it] !== r) {
-            stamp[it] = r;
-            support[it]++;
-            basket[size++] = rank[it];
-          }
-        }
-        linesHist.add(end - r);
-        sizeHist.add(size);
-        if (size > 1) {
-          for (let x = 1; x < size; x++) {
-            const v = basket[x];
-            let y = x - 1;
-            for (; y >= 0 && basket[y] > v; y--) basket[y + 1] = basket[y];
-            basket[y + 1] = v;
-          }
-          for (let x = 0; x < size; x++) {
-            const base = basket[x] * nItems;
-            for (let y = x + 1; y < size; y++) {
-              if (dense !== null) dense[base + basket[y]]++;
-              else {
-                const key = base + basket[y];
-                (sparse as PairCounter).add(key);
-              }
-            }
-          }
-        }
-      }
-      r = end;
-    }
+    const {
+      counted,
+      countedLines,
+      total,
+      support,
+      itemLines,
+      itemValue,
+      itemValueBig,
+      dense,
+      sparse,
+      linesHist,
+      sizeHist,
+    } = countOrders(rowOrder, rowItem, this.rowValue, n, shipped, rank, nItems, DENSE_ITEMS, this.bigValue);
 
     const out: KeyedRun[] = [];
     const items = this.items;
@@ -484,8 +500,8 @@ export class BasketCollector {
 }
 
 /** Compared from the end: consecutive order ids usually differ in their last bytes. */
-function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
-  for (let i = len - 1; i >= 0; i--) if (buf[a + i] !== buf[b + i]) return false;
+function sameBytes(x: Uint8Array, a: number, y: Uint8Array, b: number, len: number): boolean {
+  for (let i = len - 1; i >= 0; i--) if (x[a + i] !== y[b + i]) return false;
   return true;
 }
 

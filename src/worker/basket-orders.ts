@@ -52,10 +52,10 @@ export class OrderIds {
   slot(buf: Uint8Array, s: number, e: number, view: DataView): number {
     if (this.table !== null) return this.table.slot(buf, s, e, view);
     const n = this.count;
-    let ascii = true;
-    for (let k = s; k < e && ascii; k++) ascii = buf[k] < 0x80;
+    let bits = 0;
+    for (let k = s; k < e; k++) bits |= buf[k];
     // The table stores bytes that are not UTF-8 in their replacement form.
-    const bad = !ascii && !isUtf8(buf.subarray(s, e));
+    const bad = bits >= 0x80 && !isUtf8(buf.subarray(s, e));
     if (n > 0 || bad) {
       const ps = this.starts[n - 1];
       const pe = this.ends[n - 1];

@@ -149,6 +149,11 @@ export class ChunkAggregator implements RecordSink {
         : null;
   }
 
+  /** The chunk's orders and baskets, or null without `--order` and `--item`. */
+  get baskets(): BasketCollector | null {
+    return this.basket;
+  }
+
   /** Parses buf[0, n) and returns the number of line feeds in it. */
   scan(buf: Uint8Array, n = buf.length): number {
     this.buf = buf;

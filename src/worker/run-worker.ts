@@ -27,7 +27,7 @@ import { type ScanSpec, validateSpec } from '../scan-spec.js';
 import { JoinAssembler } from './join-table.js';
 import { RangeReader } from './range-reader.js';
 import { parseChunkWith, wasmIneligible, wasmUnavailable } from './wasm-parse.js';
-import { warmWasm } from './wasm-warm.js';
+import { warmBaskets, warmWasm } from './wasm-warm.js';
 
 export interface WorkerUi {
   info(message: string): void;
@@ -326,6 +326,7 @@ function session(
             joined = true;
             ui.info(`${opts.id}: connected to ${opts.host}:${opts.port}, run ${msg.runId}`);
             noteParser(spec, opts, ui);
+            if (opts.parse !== 'js') warmBaskets(spec);
             return;
           case 'refuse':
             if (msg.code === 'E_AUTH')

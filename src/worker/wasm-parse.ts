@@ -11,6 +11,8 @@ import type { ChunkOutcome } from '../aggregate/partial.js';
 import type { ParseMode } from '../config.js';
 import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
 import type { ScanSpec } from '../scan-spec.js';
+import type { BasketCollector } from './basket-collector.js';
+import { basketTable, WasmBasketRows } from './basket-wasm.js';
 import type { Amounts, CountedCells, CountedKeys, CountedPart } from './counted-part.js';
 import type { JoinTable } from './join-table.js';
 import { ChunkAggregator, confirmed, type Lookahead, parseChunk } from './parse-chunk.js';
@@ -59,6 +61,9 @@ interface Exports {
   blocksPtr(): number;
   blocksBytes(): number;
   blockTablePtr(): number;
+  setBasket(order: number, item: number, table: number): void;
+  basketPtr(): number;
+  basketCount(): number;
 }
 
 const STATUS_TOO_MANY_KEYS = 1;
@@ -99,6 +104,10 @@ const WASM_SPEC_FIELDS: ReadonlySet<string> = new Set([
   'maxKeys',
   'names',
   'maxFieldBytes',
+  'order',
+  'item',
+  'basketItems',
+  'shipAllOrders',
 ]);
 
 /**
@@ -112,8 +121,9 @@ export function wasmIneligible(spec: ScanSpec): string | null {
   for (const [key, value] of Object.entries(spec)) {
     if (value !== undefined && !WASM_SPEC_FIELDS.has(key)) return `the run uses "${key}"`;
   }
-  if (spec.dimensions.length + (spec.marts?.length ?? 0) > MAX_DIMS)
-    return `more than ${MAX_DIMS} dimensions and marts`;
+  // A basket item column that is not a dimension takes a key table of its own.
+  const tables = Math.max(spec.dimensions.length + (spec.marts?.length ?? 0), basketTable(spec) + 1);
+  if (tables > MAX_DIMS) return `more than ${MAX_DIMS} dimensions, marts and basket items`;
   if (spec.fieldCount > MAX_FIELDS) return `more than ${MAX_FIELDS} fields`;
   const d = spec.delimiter;
   if (d === 0x0a || d === 0x0d || d === 0x22 || d >= 0x80 || d < 0) return 'its delimiter';
@@ -201,6 +211,8 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   const keyed = [...spec.dimensions, ...(spec.marts ?? [])];
   for (const [k, d] of keyed.entries()) e.setDimension(k, d.index);
   e.setMarts(spec.marts?.length ?? 0);
+  const itemTable = basketTable(spec);
+  e.setBasket(itemTable < 0 ? -1 : (spec.order as number), spec.item ?? -1, itemTable);
   let status: number;
   try {
     const at = e.prepare(n);
@@ -220,7 +232,14 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   const scanned = new BigUint64Array(e.memory.buffer, e.resultPtr(), R_WORDS);
   const ranges = new Uint32Array(e.memory.buffer, e.fallbackPtr(), Number(scanned[R_FALLBACKS]) * 3).slice();
   const agg = new ChunkAggregator(spec);
-  for (let i = 0; i < ranges.length; i += 3) scanBlock(agg, buf, ranges[i], ranges[i + 1], ranges[i + 2]);
+  // WASM's basket rows reach the collector between the JS ranges, in file order.
+  const baskets =
+    agg.baskets === null ? null : basketRows(e, e.memory.buffer, agg.baskets, itemTable, buf, spec);
+  for (let i = 0; i < ranges.length; i += 3) {
+    baskets?.feedBefore(ranges[i]);
+    scanBlock(agg, buf, ranges[i], ranges[i + 1], ranges[i + 2]);
+  }
+  baskets?.feedBefore(Number.POSITIVE_INFINITY);
   const encoded = encodeMarts(e, spec, agg);
   // So may encoding.
   const mem = e.memory.buffer;
@@ -344,6 +363,28 @@ function readCounted(
     dims,
     marts,
   };
+}
+
+/** The WASM-counted rows' basket records, to feed between the JS ranges. */
+function basketRows(
+  e: Exports,
+  mem: ArrayBuffer,
+  collector: BasketCollector,
+  table: number,
+  buf: Uint8Array,
+  spec: ScanSpec,
+): WasmBasketRows {
+  const count = e.basketCount();
+  const nKeys = e.dimSize(table);
+  return new WasmBasketRows(
+    collector,
+    new Uint32Array(mem, e.basketPtr(), count * 6),
+    count,
+    new Uint32Array(mem, e.dimSlotsPtr(table), (nKeys * SLOT_BYTES) / 4),
+    nKeys,
+    buf,
+    spec.scale,
+  );
 }
 
 /** Key table k's keys (byte ranges of the chunk), with their sums when `sums`. */

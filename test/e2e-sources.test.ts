@@ -81,8 +81,10 @@ describe('shared files, checked not trusted', () => {
     const copy = copyOf('mount-b');
     const db = path.join(dir, 'shared.db');
     const c = await coordinator(csv, db, ['--transport', 'range']);
-    const w1 = worker(c.address, 'a', csv);
+    // b joins first, so it takes chunks however fast a is on a loaded machine.
     const w2 = worker(c.address, 'b', copy);
+    await c.proc.waitFor(/worker b joined/);
+    const w1 = worker(c.address, 'a', csv);
     expect(await c.proc.exit, c.proc.err()).toBe(0);
     expect(await w1.exit).toBe(0);
     expect(await w2.exit).toBe(0);

@@ -126,6 +126,8 @@ async function salesgrid(bin, file, mart, checkMart, customers = false) {
   } else {
     rec.coordRssKb = summary.coordinatorUsage?.maxRssKb ?? null;
     rec.workerRssKb = Math.max(...summary.workers.map((w) => w.usage?.maxRssKb ?? 0));
+    // The child process that merges part of a large mart at the end (absent when none ran).
+    rec.childRssKb = Math.max(0, ...(summary.mergeChildren ?? []).map((c) => c.maxRssKb)) || null;
     rec.runWallMs = summary.wallMs;
     if (checkMart) rec.mart = await exactSum(db, 'customer_id');
     if (mart && !customers && !skip.has('top')) {
@@ -235,7 +237,7 @@ for (const [keys, rpk = rowsPerKey, sizeRuns = runs] of sizes) {
       );
     }
     log(
-      `${keys} keys round ${round + 1}: mart ${f(r.mart.wallMs / 1000, 2)} s (coord ${f(mb(r.mart.coordRssKb), 0)} MB, workers ${f(mb(r.mart.workerRssKb), 0)} MB, top ${f(r.mart.topMs, 0)} ms)` +
+      `${keys} keys round ${round + 1}: mart ${f(r.mart.wallMs / 1000, 2)} s (coord ${f(mb(r.mart.coordRssKb), 0)} MB, workers ${f(mb(r.mart.workerRssKb), 0)} MB, child ${f(mb(r.mart.childRssKb), 0)} MB, top ${f(r.mart.topMs, 0)} ms)` +
         (r.duck ? `  duckdb ${f(r.duck.wallMs / 1000, 2)} s (${f(mb(r.duck.rssKb), 0)} MB)` : '') +
         (r.cust
           ? `  with customers ${f(r.cust.wallMs / 1000, 2)} s (coord ${f(mb(r.cust.coordRssKb), 0)} MB, workers ${f(mb(r.cust.workerRssKb), 0)} MB)`
@@ -252,6 +254,7 @@ for (const [keys, rpk = rowsPerKey, sizeRuns = runs] of sizes) {
     ratio: m((r) => (r.mart.ok && r.duck?.ok ? r.mart.wallMs / r.duck.wallMs : null)),
     coordMb: m((r) => mb(r.mart.coordRssKb)),
     workerMb: m((r) => mb(r.mart.workerRssKb)),
+    childMb: m((r) => mb(r.mart.childRssKb)),
     duckMb: m((r) => mb(r.duck?.rssKb)),
     topMs: m((r) => r.mart.topMs),
     custS: m((r) => (r.cust?.ok ? r.cust.wallMs / 1000 : null)),
@@ -268,14 +271,14 @@ for (const [keys, rpk = rowsPerKey, sizeRuns = runs] of sizes) {
 const md = [
   `Keyed aggregation, \`run --workers ${workers} --mart customer_id\` vs DuckDB \`GROUP BY customer_id, month\` (${workers} threads), medians of paired rounds (rounds column), ${os.cpus().length} cores:`,
   '',
-  '| customers | rows | cells | rounds | salesgrid s | DuckDB s | ratio | coord MB | worker MB | DuckDB MB | top ms | with customers s (ratio, coord/worker MB) | plain s | baseline plain s |',
-  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| customers | rows | cells | rounds | salesgrid s | DuckDB s | ratio | coord MB | worker MB | child MB | DuckDB MB | top ms | with customers s (ratio, coord/worker MB) | plain s | baseline plain s |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...results.map(
     (r) =>
-      `| ${r.keys.toLocaleString('en-US')} | ${r.rows.toLocaleString('en-US')} | ${r.check?.cells?.toLocaleString('en-US') ?? '–'} | ${r.rounds.length} | ${f(r.median.martS, 2)} | ${f(r.median.duckS, 2)} | ${f(r.median.ratio, 2)} | ${f(r.median.coordMb, 0)} | ${f(r.median.workerMb, 0)} | ${f(r.median.duckMb, 0)} | ${f(r.median.topMs, 0)} | ${r.median.custS == null ? '–' : `${f(r.median.custS, 2)} (${f(r.median.custRatio, 2)}×, ${f(r.median.custCoordMb, 0)}/${f(r.median.custWorkerMb, 0)})`} | ${f(r.median.plainS, 2)} | ${f(r.median.basePlainS, 2)} |`,
+      `| ${r.keys.toLocaleString('en-US')} | ${r.rows.toLocaleString('en-US')} | ${r.check?.cells?.toLocaleString('en-US') ?? '–'} | ${r.rounds.length} | ${f(r.median.martS, 2)} | ${f(r.median.duckS, 2)} | ${f(r.median.ratio, 2)} | ${f(r.median.coordMb, 0)} | ${f(r.median.workerMb, 0)} | ${f(r.median.childMb, 0)} | ${f(r.median.duckMb, 0)} | ${f(r.median.topMs, 0)} | ${r.median.custS == null ? '–' : `${f(r.median.custS, 2)} (${f(r.median.custRatio, 2)}×, ${f(r.median.custCoordMb, 0)}/${f(r.median.custWorkerMb, 0)})`} | ${f(r.median.plainS, 2)} | ${f(r.median.basePlainS, 2)} |`,
   ),
   '',
-  'salesgrid s: `--no-customers` (the marts alone). with customers: the same command as typed, which also builds the customers table (issue 13) because the file has a customer_id column; up to 1M customers. coord/worker MB: peak RSS of the coordinator and of the larger worker (medians). top ms: `top customer_id --per month --limit 10`, whole process. plain: the same file without --mart.',
+  'salesgrid s: `--no-customers` (the marts alone). with customers: the same command as typed, which also builds the customers table (issue 13) because the file has a customer_id column; up to 1M customers. coord/worker/child MB: peak RSS of the coordinator, of the larger worker and of the child process that merges part of the mart at the end (medians). top ms: `top customer_id --per month --limit 10`, whole process. plain: the same file without --mart.',
 ];
 mkdirSync(RESULTS, { recursive: true });
 writeFileSync(

@@ -320,9 +320,18 @@ export class CellBlock {
       prevMonth = m;
       const uh = this.uHi[c];
       const rh = this.rHi[c];
-      if (uh > 2 ** 21 || uh < -(2 ** 21) || rh > 2 ** 21 || rh < -(2 ** 21)) bad('amount');
-      if (this.units(c) > SAFE || this.units(c) < -SAFE || this.revenue(c) > SAFE || this.revenue(c) < -SAFE)
-        bad('amount');
+      // A high word strictly inside ±2^21 keeps the amount strictly inside ±2^53: only the edge
+      // words need the exact check.
+      if (uh >= 2 ** 21 || uh <= -(2 ** 21) || rh >= 2 ** 21 || rh <= -(2 ** 21)) {
+        if (uh > 2 ** 21 || uh < -(2 ** 21) || rh > 2 ** 21 || rh < -(2 ** 21)) bad('amount');
+        if (
+          this.units(c) > SAFE ||
+          this.units(c) < -SAFE ||
+          this.revenue(c) > SAFE ||
+          this.revenue(c) < -SAFE
+        )
+          bad('amount');
+      }
     }
     if (this.cellKey[0] !== 0 || prevKey !== this.nKeys - 1) bad('unused key');
   }

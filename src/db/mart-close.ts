@@ -114,9 +114,9 @@ function martSpillBytes(store: Store, runId: number, name: string): number {
 }
 
 /**
- * A key near the 40% quantile of a run's keys (this process, which merges below it, also writes
- * every block): the median over the done chunks of the first key of each one's block at 40% of its
- * run. Null when there is nothing to split.
+ * A key near the 45% quantile of a run's keys (this process, which merges below it, also writes
+ * every block; the child also starts a process): the median over the done chunks of the first key
+ * of each one's block at 45% of its run. Null when there is nothing to split.
  */
 export function splitPivot(store: Store, runId: number, kind: KeyedRunKind, name: string): Uint8Array | null {
   const rows = store
@@ -131,7 +131,7 @@ export function splitPivot(store: Store, runId: number, kind: KeyedRunKind, name
   );
   const keys: Buffer[] = [];
   for (const { chunk_id, blocks } of rows) {
-    const row = read.get(runId, kind, name, chunk_id, Math.floor(blocks * 0.4)) as
+    const row = read.get(runId, kind, name, chunk_id, Math.floor(blocks * 0.45)) as
       | { off: number; len: number }
       | undefined;
     if (row === undefined) continue;

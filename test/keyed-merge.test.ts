@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../src/aggregate/keyed-cells.js';
 import { monthKey } from '../src/aggregate/mart.js';
 import { deleteCellRuns, mergedDimensionRows, mergedMartRows, saveCellRuns } from '../src/db/cell-runs.js';
-import { Store } from '../src/db/store.js';
+import { storeWithRun } from './helpers/store.js';
 
 const KEYS = [
   ...['a', 'b', 'ab', 'B', 'é', 'z', '日本', '', 'c0001', 'c0002', 'c00010', '😀', '\uffff'],
@@ -101,22 +101,8 @@ describe('keyed merge: exactly once through the spill, against an independent co
         fc.integer({ min: 1, max: 5 }),
         fc.boolean(),
         (rows, sizes, faults, blockCells, restart) => {
-          const store = Store.open(':memory:');
+          const { store, runId } = storeWithRun(':memory:', { scale: 4 });
           try {
-            const runId = store.createRun({
-              file: 'x.csv',
-              size: 1,
-              mtimeMs: 0,
-              options: {},
-              spec: {},
-              dataStart: 0,
-              headerLines: 1,
-              chunkSize: 1,
-              scale: 4,
-              startedAt: 'now',
-              lockOwner: 't',
-              chunksTotal: null,
-            });
             const done = store.statement(
               "UPDATE chunks SET status = 'done' WHERE run_id = ? AND chunk_id = ?",
             );

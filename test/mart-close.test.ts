@@ -11,8 +11,8 @@ import { KeyedCellsWriter, type KeyedRun } from '../src/aggregate/keyed-cells.js
 import { saveCellRuns } from '../src/db/cell-runs.js';
 import { martCells } from '../src/db/mart-blocks.js';
 import { type MartWritten, startMartClose } from '../src/db/mart-close.js';
-import { Store } from '../src/db/store.js';
 import { tmpDir } from './helpers/e2e.js';
+import { storeWithRun } from './helpers/store.js';
 
 const dir = tmpDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -51,30 +51,11 @@ function chunkRun(n: number): KeyedRun {
   return { kind: 'mart', name: 'customer_id', blocks: w.finish() };
 }
 
-function newDb(name: string): { store: Store; runId: number } {
-  const store = Store.open(path.join(dir, name));
-  const runId = store.createRun({
-    file: 'x.csv',
-    size: 1,
-    mtimeMs: 0,
-    options: {},
-    spec: {},
-    dataStart: 0,
-    headerLines: 1,
-    chunkSize: 1,
-    scale: 2,
-    startedAt: 'now',
-    lockOwner: 't',
-    chunksTotal: null,
-  });
-  return { store, runId };
-}
-
 const runs = Array.from({ length: 9 }, () => chunkRun(1500));
 
 /** Spills the runs as done chunks (one never done), closes the marts, and returns what is stored. */
 function close(name: string, busy: boolean): { written: MartWritten[]; stored: unknown } {
-  const { store, runId } = newDb(name);
+  const { store, runId } = storeWithRun(path.join(dir, name));
   const done = store.statement("UPDATE chunks SET status = 'done' WHERE run_id = ? AND chunk_id = ?");
   runs.forEach((r, id) => {
     store.recordDispatch(runId, id, id, id + 1, 1, 'w', 'now');

@@ -19,7 +19,7 @@ import {
 import type { By, Per } from '../src/aggregate/mart-ranking.js';
 import { KeyedMerge } from '../src/coordinator/keyed-merge.js';
 import { martCells, martKeyCells, martKeyPage, martTop, writeMart } from '../src/db/mart-blocks.js';
-import { Store } from '../src/db/store.js';
+import { storeWithRun } from './helpers/store.js';
 
 const KEYS = ['a', 'b', 'ab', 'B', 'é', 'z', '日本', 'c1', 'c10', 'c2', '😀', 'Ab', 'xAbx'];
 const MONTHS = [1488, 1489, 1495, 1500, 1501]; // 2024-01, 2024-02, 2024-08, 2025-01, 2025-02
@@ -43,25 +43,6 @@ const cellArb = fc.record({
     fc.bigInt({ min: 2n ** 52n - 20n, max: 2n ** 52n + 20n }),
   ),
 });
-
-function newStore(): { store: Store; runId: number } {
-  const store = Store.open(':memory:');
-  const runId = store.createRun({
-    file: 'x.csv',
-    size: 1,
-    mtimeMs: 0,
-    options: {},
-    spec: {},
-    dataStart: 0,
-    headerLines: 1,
-    chunkSize: 1,
-    scale: 2,
-    startedAt: 'now',
-    lockOwner: 't',
-    chunksTotal: null,
-  });
-  return { store, runId };
-}
 
 /** One sorted run of blocks from cells (summed per key and month, as a worker sends them). */
 function runBlocks(cells: Cell[], blockCells: number): Uint8Array[] {
@@ -147,7 +128,7 @@ describe('stored marts against brute force', () => {
           cells.forEach((c, i) => {
             parts[(i * 7 + seed) % chunks].push(c);
           });
-          const { store, runId } = newStore();
+          const { store, runId } = storeWithRun();
           const runs = parts.map((p) => runBlocks(p, blockCells));
           const merge = new KeyedMerge(
             runs.map((blocks) => {
@@ -283,7 +264,7 @@ describe('stored marts against brute force', () => {
   });
 
   it('a mart without dates ranks overall only', () => {
-    const { store, runId } = newStore();
+    const { store, runId } = storeWithRun();
     const blocks = runBlocks(
       [
         { key: 'x', month: NO_MONTH, units: 1n, revenue: 10n },

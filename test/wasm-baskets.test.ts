@@ -11,6 +11,7 @@ import { parseChunk } from '../src/worker/parse-chunk.js';
 import { chooseParser, lastWasmScan, parseChunkWasm, wasmIneligible } from '../src/worker/wasm-parse.js';
 import { syntheticChunk, warmBaskets } from '../src/worker/wasm-warm.js';
 import { asReference, countRuns, normalized, referenceBaskets } from './helpers/baskets.js';
+import { shape } from './helpers/outcome.js';
 import { Rng } from './helpers/prng.js';
 
 // order_id,item,price,quantity,date,region
@@ -32,17 +33,6 @@ function spec(over: Partial<ScanSpec> = {}): ScanSpec {
     item: 1,
     basketItems: 1000,
     ...over,
-  };
-}
-
-function shape(o: ChunkOutcome) {
-  return {
-    agg: { ...o.agg, months: [...o.agg.months].sort(([a], [b]) => (a < b ? -1 : 1)) },
-    lines: o.lines,
-    rejects: o.rejects,
-    omitted: o.omitted,
-    endsInQuote: o.endsInQuote,
-    cells: o.cells.map((r) => ({ kind: r.kind, name: r.name, blocks: r.blocks.map((b) => Buffer.from(b)) })),
   };
 }
 

@@ -7,6 +7,7 @@ import type { ChunkOutcome } from '../src/aggregate/partial.js';
 import type { ScanSpec } from '../src/scan-spec.js';
 import { parseChunk } from '../src/worker/parse-chunk.js';
 import { lastWasmScan, parseChunkWasm } from '../src/worker/wasm-parse.js';
+import { shape } from './helpers/outcome.js';
 import { Rng } from './helpers/prng.js';
 
 // customer_id,store_id,sales_date,sales_person_id,price,quantity,total_cost
@@ -26,23 +27,6 @@ function starSpec(over: Partial<ScanSpec> = {}): ScanSpec {
     maxKeys: 1_000_000,
     names: ['customer_id', 'store_id', 'sales_date', 'sales_person_id', 'price', 'quantity', 'total_cost'],
     ...over,
-  };
-}
-
-function shape(o: ChunkOutcome) {
-  // Blocks as one hex string per run (a deep comparison of many large buffers is slow).
-  return {
-    agg: { ...o.agg, months: [...o.agg.months].sort(([a], [b]) => (a < b ? -1 : 1)) },
-    lines: o.lines,
-    rejects: o.rejects,
-    omitted: o.omitted,
-    endsInQuote: o.endsInQuote,
-    cells: o.cells.map((r) => ({
-      kind: r.kind,
-      name: r.name,
-      sizes: r.blocks.map((b) => b.length),
-      bytes: Buffer.concat(r.blocks).toString('hex'),
-    })),
   };
 }
 

@@ -17,6 +17,7 @@ import {
 import { syntheticChunk, WARM_SPEC, warmWasm } from '../src/worker/wasm-warm.js';
 import { genDoc } from './helpers/csv-gen.js';
 import { dimsOf } from './helpers/keyed.js';
+import { shape } from './helpers/outcome.js';
 import { Rng } from './helpers/prng.js';
 
 // The reference layout: Region,Country,Item Type,Sales Channel,Order Priority,Order Date,Order ID,
@@ -52,18 +53,6 @@ function refSpec(over: Partial<ScanSpec> = {}): ScanSpec {
     maxKeys: 1000,
     names: [...NAMES, '', '', '', ''],
     ...over,
-  };
-}
-
-/** Everything a chunk's outcome says, in comparable form (encoded keyed-cell blocks byte for byte). */
-function shape(o: ChunkOutcome) {
-  return {
-    agg: { ...o.agg, months: [...o.agg.months].sort(([a], [b]) => (a < b ? -1 : 1)) },
-    lines: o.lines,
-    rejects: o.rejects,
-    omitted: o.omitted,
-    endsInQuote: o.endsInQuote,
-    cells: o.cells.map((r) => ({ kind: r.kind, name: r.name, blocks: r.blocks.map((b) => Buffer.from(b)) })),
   };
 }
 

@@ -40,16 +40,15 @@ const DEFAULT_MIN_BYTES = 16 * 1024 * 1024;
 const END = 0xffffffff;
 
 /**
- * The spill size from which a mart's merge is split: $SALESGRID_END_SPLIT (bytes, or `off`), a
- * test seam; null when splitting is off.
+ * The spill size from which a mart's merge is split: $SALESGRID_END_SPLIT (bytes, or `off`; any
+ * other value means the default), a test seam; null when splitting is off.
  */
 export function splitThreshold(env = process.env.SALESGRID_END_SPLIT): number | null {
   if (env === undefined || env === '') return DEFAULT_MIN_BYTES;
   if (env === 'off') return null;
   const n = Number(env);
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new RangeError(`SALESGRID_END_SPLIT must be bytes or "off", not "${env}"`);
-  return n;
+  // A seam, not an option: a value it cannot read must not fail the close of a finished run.
+  return Number.isSafeInteger(n) && n >= 0 ? n : DEFAULT_MIN_BYTES;
 }
 
 /** Whether a split can run here: two cores, a database file the child can open, the built child. */

@@ -55,7 +55,7 @@ export function startMartClose(
     const pivot = !big ? null : opts.busy ? new Uint8Array(0) : splitPivot(store, runId, 'mart', name);
     return {
       name,
-      half: pivot === null ? null : SplitHalf.start(store.path, runId, name, scale, pivot, RANK_DEPTHS),
+      half: pivot === null ? null : startChild(store.path, runId, name, scale, pivot),
     };
   });
   const abandon = () => {
@@ -101,6 +101,21 @@ export function startMartClose(
       }
     },
   };
+}
+
+/** The child for keys from `pivot` on; null when it cannot be started (this process merges all). */
+function startChild(
+  db: string,
+  runId: number,
+  name: string,
+  scale: number,
+  pivot: Uint8Array,
+): SplitHalf | null {
+  try {
+    return SplitHalf.start(db, runId, name, scale, pivot, RANK_DEPTHS);
+  } catch {
+    return null;
+  }
 }
 
 /** Bytes of one mart's spilled runs. */

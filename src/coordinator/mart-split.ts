@@ -38,6 +38,7 @@ const CHILD = [
 /** Below this much spill a mart merges in one process: a child's start (~0.1 s) would not pay. */
 const DEFAULT_MIN_BYTES = 16 * 1024 * 1024;
 const END = 0xffffffff;
+let started = 0;
 
 /**
  * The spill size from which a mart's merge is split: $SALESGRID_END_SPLIT (bytes, or `off`; any
@@ -110,7 +111,8 @@ export class SplitHalf {
     pivot: Uint8Array,
     depths: RankDepths,
   ): SplitHalf {
-    const out = `${db}-merge-${runId}-${process.pid}-${Date.now()}`;
+    // Unique per child: several marts' children start within the same millisecond.
+    const out = `${db}-merge-${runId}-${process.pid}-${Date.now()}-${++started}`;
     return new SplitHalf(pivot, {
       db,
       runId,

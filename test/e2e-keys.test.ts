@@ -161,6 +161,9 @@ describe('keyed cells end to end', () => {
           db,
           '--quiet',
           ...MARTS,
+          // A second mart: two children start at once.
+          '--mart',
+          'store_id',
           ...customers,
         ],
         {
@@ -169,6 +172,12 @@ describe('keyed cells end to end', () => {
       );
       expect(await r.exit, r.err()).toBe(0);
       expect(r.err()).not.toContain('parallel merge');
+      // The second mart counts every row once, as the first does.
+      const store = Store.openReadOnly(db);
+      let storeRows = 0;
+      for (const c of martCells(store.prep, store.latestRun()?.id ?? -1, 'store_id')) storeRows += c.rows;
+      store.close();
+      expect(storeRows).toBe([...ref.dims.values()].reduce((n, c) => n + c[0], 0));
       const got = stored(db);
       expect(got.marts).toEqual(ref.marts);
       expect(got.dims).toEqual(ref.dims);

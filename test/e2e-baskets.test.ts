@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { planRetail } from '../src/generate/retail-plan.js';
-import { cli, faultWorker, killAll, listeningPort, sleep, tmpDir } from './helpers/e2e.js';
+import { cli, faultWorker, killAll, listeningPort, sleep, tmpDir, untilChunksDone } from './helpers/e2e.js';
 
 const ROWS = 30_000;
 const CUSTOMERS = 3_000;
@@ -333,13 +333,7 @@ describe('orders and baskets end to end', () => {
     const crash = faultWorker(address, 'crash', { FAULT_CRASH_CHUNK: 4 });
     expect(await crash.exit).toBe(9);
     const w1 = faultWorker(address, 'k1', { FAULT_DELAY_MS: 40, FAULT_RETRY_FOR: 30 });
-    for (let i = 0; i < 400; i++) {
-      await sleep(50);
-      const done = fs.existsSync(db)
-        ? query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n
-        : 0;
-      if (done >= 8) break;
-    }
+    await untilChunksDone(db, 8, 400);
     c.child.kill('SIGKILL');
     await c.exit;
     const spilled = query<{ n: number }>(
@@ -362,11 +356,7 @@ describe('orders and baskets end to end', () => {
     const port = await listeningPort(c);
     const address = `127.0.0.1:${port}`;
     const w = faultWorker(address, 'o1', { FAULT_DELAY_MS: 100, FAULT_RETRY_FOR: 30 });
-    const done = () =>
-      fs.existsSync(db)
-        ? query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n
-        : 0;
-    for (let i = 0; i < 600 && done() < 2; i++) await sleep(50);
+    await untilChunksDone(db, 2, 600);
     c.child.kill('SIGKILL');
     await c.exit;
     const d = new Database(db);

@@ -11,7 +11,15 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cli, faultWorker, killAll, listeningPort, sleep, tmpDir } from './helpers/e2e.js';
+import {
+  cli,
+  doneChunks,
+  faultWorker,
+  killAll,
+  listeningPort,
+  tmpDir,
+  untilChunksDone,
+} from './helpers/e2e.js';
 import { cents, type Line, readLines } from './helpers/retail-facts.js';
 
 let dir: string;
@@ -264,15 +272,13 @@ describe('run --join', () => {
     const w1 = faultWorker(address, 'w1', { FAULT_DELAY_MS: 30, FAULT_RETRY_FOR: 60, FAULT_DROP_AFTER: 2 });
     const w2 = faultWorker(address, 'w2', { FAULT_DELAY_MS: 30, FAULT_RETRY_FOR: 60 });
     await w1.waitFor(/fault: dropping the connection/, 60_000);
-    const doneChunks = () =>
-      query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n;
-    for (let i = 0; i < 400 && doneChunks() < 4; i++) await sleep(50);
+    await untilChunksDone(db, 4);
     // w2 is killed mid-chunk (each takes 30 ms or more); w3 takes its place.
     w2.child.kill('SIGKILL');
     await w2.exit;
     const w3 = faultWorker(address, 'w3', { FAULT_DELAY_MS: 30, FAULT_RETRY_FOR: 60 });
-    const atKill = doneChunks();
-    for (let i = 0; i < 400 && doneChunks() < atKill + 4; i++) await sleep(50);
+    const atKill = doneChunks(db);
+    await untilChunksDone(db, atKill + 4);
     c.child.kill('SIGKILL');
     await c.exit;
     expect(query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM runs WHERE status = 'done'")[0].n).toBe(0);

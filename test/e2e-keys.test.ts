@@ -11,7 +11,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { martCells } from '../src/db/mart-blocks.js';
 import { Store } from '../src/db/store.js';
-import { cli, faultWorker, killAll, listeningPort, sleep, tmpDir } from './helpers/e2e.js';
+import { cli, faultWorker, killAll, listeningPort, tmpDir, untilChunksDone } from './helpers/e2e.js';
 
 let dir: string;
 let csv: string;
@@ -219,13 +219,7 @@ describe('keyed cells end to end', () => {
     const address = `127.0.0.1:${port}`;
     const w1 = faultWorker(address, 'l1', { FAULT_DELAY_MS: 40, FAULT_RETRY_FOR: 30 });
     await c.waitFor(/worker l1 joined/);
-    for (let i = 0; i < 200; i++) {
-      await sleep(50);
-      const done = fs.existsSync(db)
-        ? query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n
-        : 0;
-      if (done >= 4) break;
-    }
+    await untilChunksDone(db, 4, 200);
     c.child.kill('SIGKILL');
     await c.exit;
     // What a power cut can leave: the database's rows, but the spill file's tail never written.
@@ -255,13 +249,7 @@ describe('keyed cells end to end', () => {
     await c.waitFor(/worker k1 joined/);
     await c.waitFor(/worker k2 joined/);
     // Kill once some chunks (and their cell runs) are committed, but not all.
-    for (let i = 0; i < 200; i++) {
-      await sleep(50);
-      const done = fs.existsSync(db)
-        ? query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'")[0].n
-        : 0;
-      if (done >= 3) break;
-    }
+    await untilChunksDone(db, 3, 200);
     c.child.kill('SIGKILL');
     await c.exit;
     const spilled = query<{ n: number }>(db, 'SELECT COUNT(DISTINCT chunk_id) AS n FROM cell_runs')[0].n;

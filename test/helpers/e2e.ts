@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -235,6 +236,29 @@ export function sameTotals(r: ReportJson, ref: Reference): string[] {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Done chunks in a run database (0 while it does not exist yet). */
+export function doneChunks(db: string): number {
+  if (!fs.existsSync(db)) return 0;
+  const d = new Database(db, { readonly: true });
+  try {
+    return (d.prepare("SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'").get() as { n: number }).n;
+  } catch {
+    return 0;
+  } finally {
+    d.close();
+  }
+}
+
+/** Polls every 50 ms, at most `tries` times, until `db` has `n` done chunks; returns how many it has. */
+export async function untilChunksDone(db: string, n: number, tries = 400): Promise<number> {
+  let done = doneChunks(db);
+  for (let i = 0; i < tries && done < n; i++) {
+    await sleep(50);
+    done = doneChunks(db);
+  }
+  return done;
+}
 
 /** A free TCP port on loopback (bound and released). */
 export async function freePort(): Promise<number> {

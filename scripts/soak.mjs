@@ -304,6 +304,9 @@ async function iteration(s, timeoutMs) {
   const events = [];
   let diffs = [];
   const timers = [];
+  // Set when the iteration ends: a fault handler still running (mid-sleep) must not start a
+  // process nobody will stop (a worker that keeps the soak alive).
+  let over = false;
   try {
     const { file, cleanFile, strays } = await makeFile(dir, s);
     const ref = reference(cleanFile);
@@ -319,7 +322,12 @@ async function iteration(s, timeoutMs) {
     let nextId = 0;
     const workers = [];
     const addWorker = async () => {
+      if (over) return;
       const r = await relay(target);
+      if (over) {
+        r.close();
+        return;
+      }
       relays.push(r);
       const id = `w${nextId++}`;
       const w = start(
@@ -353,7 +361,7 @@ async function iteration(s, timeoutMs) {
       timers.push(
         setTimeout(async () => {
           if (f.share !== undefined) await progress(f.share);
-          if (coord.exited && restarting === null) return;
+          if (over || (coord.exited && restarting === null)) return;
           if (f.kind === 'kill-worker') {
             const w = victim();
             if (w === null) return;
@@ -386,6 +394,7 @@ async function iteration(s, timeoutMs) {
               killHard(coord);
               await coord.exit;
               events.push('killed the coordinator');
+              if (over) return;
               coord = start(
                 ['coordinator', file, '--port', String(target.port), ...base, '--resume'],
                 'resumed',
@@ -422,6 +431,7 @@ async function iteration(s, timeoutMs) {
     diffs = [String(err.message ?? err)];
     return { diffs, events, procs };
   } finally {
+    over = true;
     for (const t of timers) clearTimeout(t);
     for (const p of procs) killHard(p);
     await Promise.all(procs.map((p) => p.exit));
@@ -520,4 +530,5 @@ process.stdout.write(
     (failed.length ? `; failed: ${failed.join(', ')}` : '') +
     '\n',
 );
-process.exitCode = failed.length ? 1 : 0;
+// Exit even if a stray handle is left: CI waits for this process.
+process.exit(failed.length ? 1 : 0);

@@ -123,6 +123,22 @@ describe('a worker that missed the end of its run', () => {
   });
 });
 
+describe('a port that accepts but is not a coordinator', () => {
+  it('does not reset --retry-for: the worker gives up with E_CONNECT (exit 1)', async () => {
+    // A relay or proxy with nothing behind it: every connection is accepted and closed at once.
+    const fake = await fakeCoordinator((conn, msg) => {
+      if (msg === null) conn.socket.destroy();
+    });
+    closers.push(fake.close);
+    const t0 = Date.now();
+    const w = cli(['worker', '--connect', `127.0.0.1:${fake.port}`, '--id', 'w', '--retry-for', '2']);
+    expect(await w.exit, w.err()).toBe(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2_000);
+    expect(w.err()).toMatch(/could not reach a coordinator at 127\.0\.0\.1:\d+ for 2s/);
+    expect(fake.connections()).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe('a silent coordinator', () => {
   it('is dropped after --peer-timeout and the worker reconnects', async () => {
     const fake = await fakeCoordinator((conn, msg) => {

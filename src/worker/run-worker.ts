@@ -49,7 +49,9 @@ export interface WorkerSummary {
 }
 
 /** `joined`: the session got a welcome (took part in the run) before it ended. */
-type SessionEnd = { kind: 'done'; status: string; joined: boolean } | { kind: 'lost'; reason: string };
+type SessionEnd =
+  | { kind: 'done'; status: string; joined: boolean }
+  | { kind: 'lost'; reason: string; joined: boolean };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -140,12 +142,21 @@ export async function runWorker(
         await sleep(backoffMs(failures++));
         announcedWait = true;
       } else {
+        // A connection cut before the welcome (a relay or proxy with nothing behind it, a peer that
+        // is not a coordinator) has not reached a coordinator: --retry-for keeps counting.
+        if (!end.joined && !opts.stay && Date.now() >= giveUpAt) {
+          throw new SalesgridError(
+            'E_CONNECT',
+            `could not reach a coordinator at ${opts.host}:${opts.port} for ${Math.round(opts.retryForMs / 1000)}s (${end.reason})`,
+          );
+        }
         // A session that did some work resets the backoff; one refused or cut at once grows it.
         if (summary.chunks > before) failures = 0;
         const delay = backoffMs(failures++);
         if (opts.quiet) ui.info(`connection lost (${end.reason}); reconnecting`);
         else ui.warn(`connection lost (${end.reason}); reconnecting in ${(delay / 1000).toFixed(1)}s`);
         await sleep(delay);
+        if (!end.joined) continue;
       }
       giveUpAt = Date.now() + opts.retryForMs;
     }
@@ -284,7 +295,7 @@ function session(
           ),
         );
       }
-      finish({ kind: 'lost', reason: reason ?? 'closed by the coordinator' });
+      finish({ kind: 'lost', reason: reason ?? 'closed by the coordinator', joined });
     });
     channel.onMessage((raw) => {
       lastHeard = Date.now();
@@ -341,7 +352,7 @@ function session(
               );
               return finish({ kind: 'done', status: 'finished', joined });
             }
-            return finish({ kind: 'lost', reason: `refused: ${msg.reason}` });
+            return finish({ kind: 'lost', reason: `refused: ${msg.reason}`, joined });
           case 'task':
             if (state !== 'ready') throw new ProtocolError('task before welcome');
             queue.push(msg);

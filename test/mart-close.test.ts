@@ -19,6 +19,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 afterEach(() => {
   delete process.env.SALESGRID_END_SPLIT;
   delete process.env.SALESGRID_MERGE_CHILD_FAIL;
+  delete process.env.SALESGRID_MERGE_STALL_MS;
 });
 
 let seed = 7;
@@ -112,6 +113,13 @@ describe('the close of a large mart with a child process', () => {
       childError: expect.stringContaining('failing on request'),
     });
     expect(failed.stored).toEqual(one.stored);
+
+    // A child that hangs is killed once its output stops growing; its range is merged here.
+    process.env.SALESGRID_MERGE_CHILD_FAIL = 'hang';
+    process.env.SALESGRID_MERGE_STALL_MS = '300';
+    const hung = close('hung.db', false);
+    expect(hung.written[0]).toMatchObject({ how: 'fallback', childError: 'it made no progress for 0.3s' });
+    expect(hung.stored).toEqual(one.stored);
     // No child's file is left beside the database.
     expect(fs.readdirSync(dir).filter((f) => f.includes('-merge-'))).toEqual([]);
   }, 60_000);

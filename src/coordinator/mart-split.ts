@@ -4,8 +4,8 @@
  * second core, which the workers have left idle by then. The child reads the committed spill, so
  * the parent's open transaction is not visible to it, and this process stays the only writer:
  * its own blocks first, then the child's, in key order. The end of a run is synchronous (one
- * transaction), so the wait for the child is a poll of its output file. A child that fails costs
- * time, never results: its range is merged here instead.
+ * transaction), so the wait for the child is a poll of its output file. A child that fails or
+ * stalls costs time, never results: its range is merged here instead.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,6 +38,15 @@ const CHILD = [
 /** Below this much spill a mart merges in one process: a child's start (~0.1 s) would not pay. */
 const DEFAULT_MIN_BYTES = 16 * 1024 * 1024;
 const END = 0xffffffff;
+/**
+ * A child whose output has not grown for this long is stuck (it writes a block every few
+ * milliseconds once it has started): it is killed and its range merged here. $SALESGRID_MERGE_STALL_MS
+ * is a test seam.
+ */
+function stallMs(env = process.env.SALESGRID_MERGE_STALL_MS): number {
+  const n = Number(env);
+  return env !== undefined && env !== '' && Number.isSafeInteger(n) && n > 0 ? n : 30_000;
+}
 let started = 0;
 
 /**
@@ -131,7 +140,19 @@ export class SplitHalf {
   finish(onBlocks: (blocks: Uint8Array[]) => void): MartPart | null {
     try {
       const pid = this.child.pid;
+      const stall = stallMs();
+      let size = -1;
+      let grewAt = Date.now();
       while (!fs.existsSync(this.out)) {
+        const now = Date.now();
+        const s = fileSize(`${this.out}.part`);
+        if (s !== size) {
+          size = s;
+          grewAt = now;
+        } else if (now - grewAt > stall) {
+          this.error = `it made no progress for ${(stall / 1000).toFixed(1)}s`;
+          return null;
+        }
         if (pid === undefined || ended(pid)) {
           // It may have renamed its output just before it ended.
           if (fs.existsSync(this.out)) break;
@@ -157,6 +178,14 @@ export class SplitHalf {
     this.done = true;
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     for (const f of [this.out, `${this.out}.part`, `${this.out}.err`]) fs.rmSync(f, { force: true });
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return -1;
   }
 }
 

@@ -18,6 +18,8 @@ const parent = process.ppid;
 try {
   // A seam for the tests of the fallback.
   if (process.env.SALESGRID_MERGE_CHILD_FAIL === '1') throw new Error('failing on request');
+  if (process.env.SALESGRID_MERGE_CHILD_FAIL === 'hang')
+    for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
   const store = Store.openReadOnly(job.db);
   const merge = new KeyedMerge(runSources(store, job.runId, 'mart', job.name), job.scale, {
     from: Buffer.from(job.fromHex, 'hex'),

@@ -98,6 +98,9 @@ export function consoleCoordinatorUi(opts: ConsoleUiOptions): CoordinatorUi & { 
     },
     close() {
       if (bar) {
+        // stop() restores the cursor position saved when the bar started, lines ago once messages
+        // were printed under it (the summary then overwrote them): save the current line instead.
+        process.stderr.write('\r\x1b7');
         bar.stop();
         bar = null;
       }

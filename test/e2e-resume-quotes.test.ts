@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   cli,
+  doneChunks,
   faultWorker,
   generate,
   killAll,
@@ -46,17 +47,6 @@ beforeAll(async () => {
 }, 180_000);
 afterEach(() => killAll());
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function doneChunks(db: string): number {
-  const d = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    return (d.prepare("SELECT COUNT(*) AS n FROM chunks WHERE status = 'done'").get() as { n: number }).n;
-  } catch {
-    return 0;
-  } finally {
-    d.close();
-  }
-}
 
 describe('resume, then a switch to quote-aware cuts', () => {
   it('counts all 400,000 rows: nothing done before the kill is lost', async () => {

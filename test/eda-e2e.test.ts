@@ -9,8 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Store } from '../src/db/store.js';
 import { runEda } from '../src/eda/run-eda.js';
+import { storeWithRun } from './helpers/store.js';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -144,21 +144,7 @@ describe('eda', () => {
 
   it('fails with E_NO_RUN when no run is finished, or the asked run is missing or unfinished', async () => {
     const empty = path.join(dir, 'empty.db');
-    const store = Store.open(empty);
-    const id = store.createRun({
-      file: csv,
-      size: 1,
-      mtimeMs: 0,
-      options: {},
-      spec: {},
-      dataStart: 0,
-      headerLines: 1,
-      chunkSize: 1024,
-      scale: 2,
-      startedAt: new Date().toISOString(),
-      lockOwner: 'test',
-      chunksTotal: null,
-    });
+    const { store, runId: id } = storeWithRun(empty, { file: csv, chunkSize: 1024 });
     store.close();
     const out = path.join(dir, 'none');
     await expect(runEda({ db: empty, out, svg: false, topN: 10 })).rejects.toMatchObject({

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'E_NO_BASKETS'
   | 'E_TILING'
   | 'E_FINISH'
+  | 'E_SPILL'
   | 'E_RESULT_TOO_LARGE'
   | 'E_JOIN'
   | 'E_JOIN_TOO_LARGE'

@@ -160,6 +160,7 @@ describe('keyed cells end to end', () => {
           '--db',
           db,
           '--quiet',
+          '--json',
           ...MARTS,
           // A second mart: two children start at once.
           '--mart',
@@ -172,6 +173,9 @@ describe('keyed cells end to end', () => {
       );
       expect(await r.exit, r.err()).toBe(0);
       expect(r.err()).not.toContain('parallel merge');
+      // Each mart's close had a child (a machine with one core would merge here and fail this).
+      const { mergeChildren } = JSON.parse(r.out()) as { mergeChildren: { mart: string }[] };
+      expect(mergeChildren.map((m) => m.mart).sort()).toEqual(['customer_id', 'store_id']);
       // The second mart counts every row once, as the first does.
       const store = Store.openReadOnly(db);
       let storeRows = 0;
@@ -214,7 +218,15 @@ describe('keyed cells end to end', () => {
 
   it('after a machine crash, done chunks whose spilled cells were lost are counted again on --resume', async () => {
     const db = path.join(dir, 'lost.db');
-    const c = cli(['coordinator', csv, '--port', '0', '--db', db, '--chunk-size', '16KiB', ...MARTS]);
+    // Bad rows between the good ones: a recounted chunk must not record its rejects twice.
+    const lines = fs.readFileSync(csv, 'utf8').trimEnd().split('\n');
+    const withBad = lines.flatMap((l, i) =>
+      i > 0 && i % 97 === 0 ? [l, 'C1,1,2020-01-01,1,oops,1,1'] : [l],
+    );
+    const bad = withBad.length - lines.length;
+    const file = path.join(dir, 'lost.csv');
+    fs.writeFileSync(file, `${withBad.join('\n')}\n`);
+    const c = cli(['coordinator', file, '--port', '0', '--db', db, '--chunk-size', '16KiB', ...MARTS]);
     const port = await listeningPort(c);
     const address = `127.0.0.1:${port}`;
     const w1 = faultWorker(address, 'l1', { FAULT_DELAY_MS: 40, FAULT_RETRY_FOR: 30 });
@@ -229,13 +241,16 @@ describe('keyed cells end to end', () => {
       "SELECT MIN(r.off) AS off FROM cell_runs r JOIN chunks c USING (run_id, chunk_id) WHERE c.status = 'done' AND r.chunk_id > (SELECT MIN(chunk_id) FROM chunks WHERE status = 'done')",
     );
     fs.truncateSync(spill, off + 10);
-    const again = cli(['coordinator', csv, '--port', String(port), '--db', db, '--resume']);
+    const again = cli(['coordinator', file, '--port', String(port), '--db', db, '--resume']);
     expect(await again.exit, again.err()).toBe(0);
-    expect(again.err()).toMatch(/the keyed cells of \d+ done chunk\(s\) did not survive/);
+    expect(again.err()).toMatch(/the keyed cells of \d+ done chunk\(s\) were lost/);
     expect(await w1.exit).toBe(0);
     const got = stored(db);
     expect(got.marts).toEqual(ref.marts);
     expect(got.dims).toEqual(ref.dims);
+    expect(query(db, 'SELECT rejected, (SELECT SUM(count) FROM rejects) AS listed FROM runs')).toEqual([
+      { rejected: bad, listed: bad },
+    ]);
     expect(fs.existsSync(spill)).toBe(false);
   }, 180_000);
 

@@ -27,6 +27,8 @@ export interface SplitJob {
   depths: RankDepths;
   /** The child's output file (see merge-child.ts). */
   out: string;
+  /** This process: a child that outlives it deletes its output instead of leaving it. */
+  parent: number;
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -121,7 +123,7 @@ export class SplitHalf {
     depths: RankDepths,
   ): SplitHalf {
     // Unique per child: several marts' children start within the same millisecond.
-    const out = `${db}-merge-${runId}-${process.pid}-${Date.now()}-${++started}`;
+    const out = `${outputPrefix(db, runId)}${process.pid}-${Date.now()}-${++started}`;
     return new SplitHalf(pivot, {
       db,
       runId,
@@ -130,6 +132,7 @@ export class SplitHalf {
       fromHex: Buffer.from(pivot).toString('hex'),
       depths,
       out,
+      parent: process.pid,
     });
   }
 
@@ -179,6 +182,24 @@ export class SplitHalf {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     for (const f of [this.out, `${this.out}.part`, `${this.out}.err`]) fs.rmSync(f, { force: true });
   }
+}
+
+const outputPrefix = (db: string, runId: number) => `${db}-merge-${runId}-`;
+
+/**
+ * Deletes the children's files of an earlier close of this run: a coordinator killed after its
+ * child finished leaves the child's output (the run's lock keeps any other closer away).
+ */
+export function removeStaleOutputs(db: string, runId: number): void {
+  const prefix = path.basename(outputPrefix(db, runId));
+  const dir = path.dirname(db);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.startsWith(prefix)) fs.rmSync(path.join(dir, n), { force: true });
 }
 
 function fileSize(file: string): number {

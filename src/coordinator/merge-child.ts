@@ -14,7 +14,6 @@ import { KeyedMerge } from './keyed-merge.js';
 import type { SplitJob } from './mart-split.js';
 
 const job = JSON.parse(process.argv[2]) as SplitJob;
-const parent = process.ppid;
 try {
   // A seam for the tests of the fallback.
   if (process.env.SALESGRID_MERGE_CHILD_FAIL === '1') throw new Error('failing on request');
@@ -40,7 +39,7 @@ try {
   fs.closeSync(fd);
   store.close();
   // A parent killed meanwhile (its transaction rolled back) leaves nobody to read or delete this.
-  if (process.ppid !== parent) {
+  if (process.ppid !== job.parent) {
     fs.rmSync(`${job.out}.part`, { force: true });
     process.exit(1);
   }

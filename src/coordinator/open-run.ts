@@ -72,7 +72,7 @@ export async function openRun(i: OpenInput): Promise<OpenRun> {
     const rows = r.total.rows.toLocaleString('en-US');
     if (r.lostSpill.length > 0)
       i.ui.warn(
-        `run ${r.run.id}: the keyed cells of ${r.lostSpill.length} done chunk(s) did not survive (a crash before they reached the disk?); they are counted again`,
+        `run ${r.run.id}: the keyed cells of ${r.lostSpill.length} done chunk(s) were lost (${r.spill.missing ? 'no spill file' : 'the spill file is short or damaged'}: ${r.spill.file}); they are counted again`,
       );
     i.ui.info(
       `resuming run ${r.run.id}: ${r.done.length} chunk(s) already done (${rows} rows), skipping ${bytesDone.toLocaleString('en-US')} bytes`,

@@ -2,6 +2,7 @@
  * Resume: checks that the stored run may be continued with these options, takes its lock, and
  * rebuilds its state from the database (done chunks, their merged partials, attempt numbers).
  */
+import fs from 'node:fs';
 import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import { type ColumnOptions, type CoordinatorOptions, DEFAULT_MAX_KEYS, type JoinOption } from '../config.js';
@@ -95,6 +96,8 @@ export interface ResumedRun {
   firstId: number;
   /** Done chunks whose spilled cells were lost (see chunksWithLostSpill), now pending again. */
   lostSpill: number[];
+  /** The spill file, and whether it was missing (not merely short or damaged). */
+  spill: { file: string; missing: boolean };
 }
 
 const refuse = (message: string, code: 'E_RESUME' | 'E_DB_LOCKED' = 'E_RESUME') =>
@@ -146,12 +149,17 @@ export function resumeRun(
     throw refuse(`run ${prev.id} is held by another live coordinator (${prev.lock_owner})`, 'E_DB_LOCKED');
   }
   // Done chunks whose spilled cells did not survive a machine crash are counted again.
+  const spillFile = store.spill(prev.id).path;
+  const spillMissing = !fs.existsSync(spillFile);
   const lost = chunksWithLostSpill(store, prev.id);
   if (lost.length > 0) {
+    // Its rejects go too: the chunk's new result records them again.
     const undo = store.statement("UPDATE chunks SET status = 'pending' WHERE run_id = ? AND chunk_id = ?");
+    const rejects = store.statement('DELETE FROM rejects WHERE run_id = ? AND chunk_id = ?');
     store.transaction(() => {
       for (const id of lost) {
         undo.run(prev.id, id);
+        rejects.run(prev.id, id);
         deleteChunkRuns(store, prev.id, id);
       }
     });
@@ -189,5 +197,6 @@ export function resumeRun(
     firstId: maxId + 1,
     joins,
     lostSpill: lost,
+    spill: { file: spillFile, missing: spillMissing },
   };
 }

@@ -20,7 +20,7 @@ import {
   RUN_PAIRS_BY_NAME,
   RUN_RANGE,
 } from '../worker/basket-collector.js';
-import { readSpilled, runSources } from './cell-runs.js';
+import { readSpilled, runSources, type SpillRow, spilledBlockReader } from './cell-runs.js';
 import type { Store } from './store.js';
 
 export interface BasketColumns {
@@ -120,17 +120,10 @@ function* pairChunks(store: Store, runId: number): Generator<{ items: RunSource;
        WHERE r.run_id = ? AND r.kind = ? AND r.name = ? ORDER BY r.chunk_id`,
     )
     .all(runId, BASKET_KIND, RUN_PAIRS) as { id: number }[];
-  const read = store.statement(
-    'SELECT off, len FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
-  );
+  const block = spilledBlockReader(store, runId);
   const source = (chunk: number, name: string): RunSource => {
     let seq = 0;
-    return () => {
-      const row = read.get(runId, BASKET_KIND, name, chunk, seq++) as
-        | { off: number; len: number }
-        | undefined;
-      return row === undefined ? null : new CellBlock(readSpilled(store, runId, row), true, true);
-    };
+    return () => block(BASKET_KIND, name, chunk, seq++) ?? null;
   };
   for (const { id } of ids) yield { items: source(id, RUN_ITEMS), pairs: source(id, RUN_PAIRS) };
 }
@@ -139,11 +132,11 @@ function* pairChunks(store: Store, runId: number): Generator<{ items: RunSource;
 function orderRanges(store: Store, runId: number): OrderRange[] {
   const rows = store
     .statement(
-      `SELECT r.off AS off, r.len AS len FROM cell_runs r
+      `SELECT r.off AS off, r.len AS len, r.crc AS crc FROM cell_runs r
          JOIN chunks c ON c.run_id = r.run_id AND c.chunk_id = r.chunk_id AND c.status = 'done'
        WHERE r.run_id = ? AND r.kind = ? AND r.name = ? ORDER BY c.byte_start, r.seq`,
     )
-    .all(runId, BASKET_KIND, RUN_RANGE) as { off: number; len: number }[];
+    .all(runId, BASKET_KIND, RUN_RANGE) as SpillRow[];
   return rows.map((row) => {
     const key = new CellBlock(readSpilled(store, runId, row), true, true).keyText(0);
     const cut = key.indexOf('\0');

@@ -4,10 +4,12 @@
  * run one streaming k-way merge per mart and dimension writes the final rows (a mart's as blocks). Only runs of chunks
  * marked done are merged, so runs left by abandoned cuts are never counted.
  */
+import zlib from 'node:zlib';
 import { formatScaled } from '../aggregate/decimal.js';
 import { CellBlock, type KeyedRun, type KeyedRunKind, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { monthKey } from '../aggregate/mart.js';
 import { KeyedMerge, type RunSource } from '../coordinator/keyed-merge.js';
+import { SalesgridError } from '../errors.js';
 import type { CellRow, MartRow, Store } from './store.js';
 
 /**
@@ -75,9 +77,36 @@ export function chunksWithLostSpill(store: Store, runId: number): number[] {
   return [...lost].sort((a, b) => a - b);
 }
 
-/** A spilled block's bytes (a `cell_runs` row's off and len). */
-export function readSpilled(store: Store, runId: number, row: { off: number; len: number }): Uint8Array {
-  return store.spill(runId).read(row.off, row.len);
+/** A `cell_runs` row's place in the spill. */
+export type SpillRow = { off: number; len: number; crc: number };
+
+/**
+ * A spilled block's bytes, checked against its row's CRC: damaged bytes fail the close (the run
+ * stays resumable, and --resume counts the chunk again) instead of being summed.
+ */
+export function readSpilled(store: Store, runId: number, row: SpillRow): Uint8Array {
+  const spill = store.spill(runId);
+  const bytes = spill.read(row.off, row.len);
+  if (zlib.crc32(bytes) !== row.crc)
+    throw new SalesgridError(
+      'E_SPILL',
+      `the spill file ${spill.path} is damaged (the block at byte ${row.off} fails its CRC)`,
+    );
+  return bytes;
+}
+
+/** Reads block `seq` of a chunk's run `kind`/`name` as a CellBlock; undefined past its last. */
+export function spilledBlockReader(
+  store: Store,
+  runId: number,
+): (kind: KeyedRunKind, name: string, chunk: number, seq: number) => CellBlock | undefined {
+  const read = store.statement(
+    'SELECT off, len, crc FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
+  );
+  return (kind, name, chunk, seq) => {
+    const row = read.get(runId, kind, name, chunk, seq) as SpillRow | undefined;
+    return row === undefined ? undefined : new CellBlock(readSpilled(store, runId, row), true, true);
+  };
 }
 
 /**
@@ -98,9 +127,7 @@ export function runSources(
        WHERE r.run_id = ? AND r.kind = ? AND r.name = ? GROUP BY r.chunk_id ORDER BY r.chunk_id`,
     )
     .all(runId, kind, name) as { chunk_id: number; blocks: number }[];
-  const read = store.statement(
-    'SELECT off, len FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
-  );
+  const block = spilledBlockReader(store, runId);
   const drop = store.statement(
     'DELETE FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
   );
@@ -108,11 +135,11 @@ export function runSources(
     let seq = 0;
     return () => {
       if (seq >= blocks) return null;
-      const row = read.get(runId, kind, name, chunk_id, seq++) as { off: number; len: number } | undefined;
-      if (row === undefined)
+      const b = block(kind, name, chunk_id, seq++);
+      if (b === undefined)
         throw new Error(`cell run ${kind} "${name}" of chunk ${chunk_id} lost block ${seq - 1}`);
       if (consume) drop.run(runId, kind, name, chunk_id, seq - 1);
-      return new CellBlock(readSpilled(store, runId, row), true, true);
+      return b;
     };
   });
 }

@@ -7,12 +7,11 @@
  */
 
 import type { KeyedRunKind } from '../aggregate/keyed-cells.js';
-import { CellBlock } from '../aggregate/keyed-cells.js';
 import { combineParts, type MartPart, mergeToBlocks } from '../aggregate/mart-part.js';
 import { KeyedMerge } from '../coordinator/keyed-merge.js';
-import { canSplit, SplitHalf, splitThreshold } from '../coordinator/mart-split.js';
+import { canSplit, removeStaleOutputs, SplitHalf, splitThreshold } from '../coordinator/mart-split.js';
 import type { Usage } from '../protocol/messages.js';
-import { readSpilled, runSources } from './cell-runs.js';
+import { runSources, spilledBlockReader } from './cell-runs.js';
 import { deleteMarts, insertMartBlocks, RANK_DEPTHS, writeMart, writeMartPart } from './mart-blocks.js';
 import type { Store } from './store.js';
 
@@ -50,17 +49,23 @@ export function startMartClose(
 ): MartClose {
   deleteMarts(store.prep, runId);
   const threshold = splitThreshold();
-  const plans = marts.map((name) => {
-    const big = threshold !== null && canSplit(store.path) && martSpillBytes(store, runId, name) >= threshold;
-    const pivot = !big ? null : opts.busy ? new Uint8Array(0) : splitPivot(store, runId, 'mart', name);
-    return {
-      name,
-      half: pivot === null ? null : startChild(store.path, runId, name, scale, pivot),
-    };
-  });
+  if (threshold !== null && canSplit(store.path)) removeStaleOutputs(store.path, runId);
+  const plans: { name: string; half: SplitHalf | null }[] = [];
   const abandon = () => {
     for (const p of plans) p.half?.abandon();
   };
+  try {
+    for (const name of marts) {
+      const big =
+        threshold !== null && canSplit(store.path) && martSpillBytes(store, runId, name) >= threshold;
+      const pivot = !big ? null : opts.busy ? new Uint8Array(0) : splitPivot(store, runId, 'mart', name);
+      plans.push({ name, half: pivot === null ? null : startChild(store.path, runId, name, scale, pivot) });
+    }
+  } catch (err) {
+    // A mart's pivot could not be read: the children already started must not run on unwatched.
+    abandon();
+    throw err;
+  }
   return {
     abandon,
     finish() {
@@ -141,16 +146,11 @@ export function splitPivot(store: Store, runId: number, kind: KeyedRunKind, name
        WHERE r.run_id = ? AND r.kind = ? AND r.name = ? GROUP BY r.chunk_id`,
     )
     .all(runId, kind, name) as { chunk_id: number; blocks: number }[];
-  const read = store.statement(
-    'SELECT off, len FROM cell_runs WHERE run_id = ? AND kind = ? AND name = ? AND chunk_id = ? AND seq = ?',
-  );
+  const block = spilledBlockReader(store, runId);
   const keys: Buffer[] = [];
   for (const { chunk_id, blocks } of rows) {
-    const row = read.get(runId, kind, name, chunk_id, Math.floor(blocks * 0.45)) as
-      | { off: number; len: number }
-      | undefined;
-    if (row === undefined) continue;
-    const b = new CellBlock(readSpilled(store, runId, row), true, true);
+    const b = block(kind, name, chunk_id, Math.floor(blocks * 0.45));
+    if (b === undefined) continue;
     keys.push(Buffer.from(b.keys.subarray(0, b.keyOffset[1])));
   }
   if (keys.length === 0) return null;

@@ -79,11 +79,13 @@ export class SpillFile {
 
   /** Whether the block at `b` is there with its CRC (a check after a crash). */
   holds(b: SpilledBlock): boolean {
+    let bytes: Uint8Array;
     try {
-      return zlib.crc32(this.read(b.off, b.len)) === b.crc;
+      bytes = this.read(b.off, b.len);
     } catch {
       return false;
     }
+    return zlib.crc32(bytes) === b.crc;
   }
 
   /** Forgets every byte (no row may refer to them any more). */

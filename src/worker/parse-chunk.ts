@@ -636,6 +636,7 @@ export class ChunkAggregator implements RecordSink {
         else this.marts[k].addCounted(c, m.rows[i], amountAt(m.units, i), amountAt(m.revenue, i) * f);
       }
     });
+    if (part.customerDays !== undefined) this.customers?.addCountedDays(part.customerDays, f, fn);
   }
 
   /** The exact partial of everything scanned so far. */
@@ -671,11 +672,17 @@ export class ChunkAggregator implements RecordSink {
     return this.scale === this.spec.scale && this.marts.every((m) => m.size === 0);
   }
 
+  /** True while no row parsed here reached the customers' days and the scale is the spec's. */
+  customersUntouched(): boolean {
+    return this.scale === this.spec.scale && (this.customers?.daysUntouched() ?? true);
+  }
+
   /**
    * The dimensions' and marts' cells, sorted and encoded as keyed-cell runs at the current scale.
-   * `encoded[k]`, when given, is mart k's run already encoded elsewhere (WASM), used in its place.
+   * `encoded[k]`, when given, is mart k's run already encoded elsewhere (WASM), used in its place;
+   * `days` the customers' `days` run likewise.
    */
-  keyedRuns(encoded: (KeyedRun | null)[] = []): KeyedRun[] {
+  keyedRuns(encoded: (KeyedRun | null)[] = [], days: KeyedRun | null = null): KeyedRun[] {
     // A mart's key order is sorted once, also for the customers that share its keys.
     const martOrders = this.martTables.map((t) => t.sortedSlots());
     const runs = [
@@ -684,7 +691,7 @@ export class ChunkAggregator implements RecordSink {
         (m, k) => encoded[k] ?? m.encode(this.martTables[k], this.scale, 'mart', martOrders[k]),
       ),
       ...(this.joins?.runs(this.scale) ?? []),
-      ...(this.customers?.runs(this.scale, martOrders[this.customerMart]) ?? []),
+      ...(this.customers?.runs(this.scale, martOrders[this.customerMart], days) ?? []),
       ...(this.basket?.runs(this.scale) ?? []),
     ];
     for (const m of this.marts) m.release();

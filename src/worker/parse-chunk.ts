@@ -371,14 +371,18 @@ export class ChunkAggregator implements RecordSink {
       table.add(slot, qty, 0);
       table.addBig(slot, rev);
     }
+    let customerSlot = -1;
     for (let k = 0; k < this.martTables.length; k++) {
       const slot = this.slotOf(this.martTables[k], this.martIndex[k], this.dimTables.length + k);
+      if (k === this.customerMart) customerSlot = slot;
       const mart = this.marts[k];
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
       mart.add(c, qty, 0);
       mart.addBigRevenue(c, rev);
     }
-    if (this.customers !== null) this.customers.add(this.buf, this.fields, month, this.dom, qty, 0, rev);
+    // With a shared customer mart, the row's customer is its slot there (-1 would key no customer).
+    if (this.customers !== null)
+      this.customers.add(this.buf, this.fields, month, this.dom, qty, 0, rev, customerSlot);
     const f = this.fields;
     this.basket?.row(this.buf, this.view, f.start, f.end, f.flag, 0, rev, this.scale, itemSlot);
   }

@@ -44,6 +44,11 @@ let tooDeep = false;
 let rankedTable: i32 = -1;
 let rankedCount: u32 = 0;
 let rankedAt: usize = 0;
+/**
+ * Where the last encode's own allocations began (after its ranks): the next encode of the chunk
+ * starts there again, since JS copies each encode's blocks out before the next one.
+ */
+let encodeBase: usize = 0;
 
 let outPtr: usize = 0;
 let outBytes: u32 = 0;
@@ -52,6 +57,7 @@ let outTable: usize = 0;
 /** A new chunk: no key table is ranked yet. */
 export function forgetRanks(): void {
   rankedTable = -1;
+  encodeBase = 0;
 }
 
 /** Where the last encodeMart wrote its blocks, their total bytes, and the u32 block offsets (nBlocks + 1). */
@@ -225,8 +231,10 @@ function encodeCells(t: i32, k: i32, scale: u32, slots: u32): i32 {
   }
   keySlots = dimSlotsPtr(k);
   keyBase = keysBase();
+  if (encodeBase != 0) release(encodeBase);
   const rank = k == rankedTable && nk == rankedCount ? rankedAt : rankKeys(k, nk);
   if (rank == 0) return ENCODE_DEEP;
+  encodeBase = mark();
 
   // Cells by month, then stably by key rank: (rank, month) order.
   const byMonth = alloc(<usize>nc << 2);

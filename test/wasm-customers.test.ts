@@ -2,6 +2,7 @@
 // (CustomerCells): the same chunk through both gives byte-identical outcomes, keyed-cell runs
 // included, whether WASM encodes the run itself or hands its cells back to JS (JS rows that reach
 // the customers, a scale raise, sums past 2^53), with and without a mart on the customer column.
+import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { CellBlock, NO_DAY } from '../src/aggregate/keyed-cells.js';
 import type { ChunkOutcome } from '../src/aggregate/partial.js';
@@ -284,6 +285,32 @@ describe('which customers the WASM path takes', () => {
 });
 
 describe('mart keys on the WASM path', () => {
+  it("takes exactly the keys Node's isUtf8 accepts (random bytes around every UTF-8 boundary), as JS keys them", () => {
+    const rng = new Rng(8);
+    const bytes = [
+      0x41, 0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xee,
+      0xef, 0xf0, 0xf1, 0xf4, 0xf5, 0xff,
+    ];
+    const rows: Buffer[] = [];
+    let valid = 0;
+    let validNul = 0;
+    for (let i = 0; i < 6000; i++) {
+      const key = Buffer.from(Array.from({ length: rng.int(1, 12) }, () => rng.pick(bytes)));
+      if (isUtf8(key) && !key.includes(0)) valid++;
+      else if (isUtf8(key)) validNul++;
+      rows.push(row(key, date(rng), '1.00', 1));
+    }
+    // Valid multi-byte keys too, so WASM takes a share of the rows itself.
+    for (let i = 0; i < 3000; i++)
+      rows.push(row(rng.pick(['é', '€', '😀', '\u07ff', '\uffff', '\u{10ffff}']), date(rng), '1.00', 1));
+    const text = Buffer.concat(rows);
+    for (const spec of [starSpec({ customer: undefined }), SPECS.shared, SPECS.own]) {
+      expect(shape(parseChunkWasm(text, spec))).toEqual(shape(parseChunk(text, spec)));
+      // WASM counts every row whose key is valid UTF-8 (without a NUL where it is a customer id).
+      expect(lastWasmScan.rows).toBe(3000 + valid + (spec.customer === undefined ? validNul : 0));
+    }
+  });
+
   it('leaves a row whose mart key is invalid UTF-8 to JS (which keys it with U+FFFD)', () => {
     const spec = starSpec({ customer: undefined });
     const text = Buffer.concat([

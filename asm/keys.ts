@@ -73,7 +73,8 @@ export function newCells(m: i32, cap: u32): void {
 
 @inline
 function cellHash(slot: u32, month: u32): u32 {
-  const x = (<u64>slot * 4096 + <u64>month) * 0x9e3779b97f4a7c15;
+  // month: a month index, or a day number for the customers' cells (< 65536).
+  const x = ((<u64>slot << 16) + <u64>month) * 0x9e3779b97f4a7c15;
   return <u32>(x >> 32);
 }
 

@@ -3,6 +3,7 @@
 // by key rank then month, and the result written as SGK1 keyed-cell blocks
 // (src/aggregate/keyed-cells.ts has the layout), so JS takes finished bytes instead of each cell.
 
+import { customerCells, customerTable, newCustomerTables } from './customers';
 import { alloc, mark, release, tailMask } from './heap';
 import { dimSize, dimSlotsPtr, keysBase, martCellCount, martCellsPtr, newCells, newTable } from './keys';
 
@@ -13,6 +14,8 @@ const BLOCK_CELLS: u32 = 2048;
 const SLOT: usize = 80; // key table slot: keyStart u32, keyLen u32, …
 const CELL: usize = 48; // mart cell: slot u32, month u32, rows u32, pad, units u128, revenue u128
 const MONTH_SLOTS: u32 = 4096;
+/** Day slots of the customers' cells (u16). */
+const DAY_SLOTS: u32 = 65536;
 /** Amounts up to this magnitude travel as two words; a wider one leaves the chunk to JS's encoder. */
 const SAFE: u64 = (<u64>1) << 53;
 /** Runs of equal keys this short are sorted by comparison. */
@@ -37,10 +40,25 @@ let dig2: usize = 0;
 let ord2: usize = 0;
 let hist: usize = 0; // 8 × 256 u32
 let tooDeep = false;
+/** The key table sorted last in this chunk and its ranks (the customers reuse the customer mart's). */
+let rankedTable: i32 = -1;
+let rankedCount: u32 = 0;
+let rankedAt: usize = 0;
+/**
+ * Where the last encode's own allocations began (after its ranks): the next encode of the chunk
+ * starts there again, since JS copies each encode's blocks out before the next one.
+ */
+let encodeBase: usize = 0;
 
 let outPtr: usize = 0;
 let outBytes: u32 = 0;
 let outTable: usize = 0;
+
+/** A new chunk: no key table is ranked yet. */
+export function forgetRanks(): void {
+  rankedTable = -1;
+  encodeBase = 0;
+}
 
 /** Where the last encodeMart wrote its blocks, their total bytes, and the u32 block offsets (nBlocks + 1). */
 export function blocksPtr(): usize {
@@ -72,6 +90,7 @@ export function sizeMarts(n: u32, nDims: i32, nMarts: i32): void {
     newTable(nDims + m, cap);
     newCells(m, cap);
   }
+  newCustomerTables(cap);
 }
 
 @inline
@@ -190,10 +209,19 @@ function pad4(n: usize): usize {
  * than MAX_DEPTH leading bytes; then the JS encoder must take the mart.
  */
 export function encodeMart(m: i32, nDims: i32, scale: u32): i32 {
-  const k = nDims + m;
+  return encodeCells(m, nDims + m, scale, MONTH_SLOTS);
+}
+
+/** Encodes the customers' (key, day) cells as the `days` run's blocks; returns as encodeMart. */
+export function encodeDays(scale: u32): i32 {
+  return encodeCells(customerCells(), customerTable(), scale, DAY_SLOTS);
+}
+
+/** Cell table `t` (slots of key table k, `slots` month or day values) as SGK1 blocks. */
+function encodeCells(t: i32, k: i32, scale: u32, slots: u32): i32 {
   const nk = dimSize(k);
-  const nc = martCellCount(m);
-  const cells = martCellsPtr(m);
+  const nc = martCellCount(t);
+  const cells = martCellsPtr(t);
   outBytes = 0;
   if (nc == 0) return 0;
   for (let c: u32 = 0; c < nc; c++) {
@@ -203,31 +231,22 @@ export function encodeMart(m: i32, nDims: i32, scale: u32): i32 {
   }
   keySlots = dimSlotsPtr(k);
   keyBase = keysBase();
-  const rank = alloc(<usize>nk << 2); // rank of each slot
-  // Keys in byte order: ord[i] is the slot of rank i. The sort's arrays are scratch, reused below.
-  const scratch = mark();
-  dig = alloc(<usize>nk << 3);
-  dig2 = alloc(<usize>nk << 3);
-  ord = alloc(<usize>nk << 2);
-  ord2 = alloc(<usize>nk << 2);
-  hist = alloc(8 * 256 * 4);
-  for (let i: u32 = 0; i < nk; i++) store<u32>(ord + (<usize>i << 2), i);
-  tooDeep = false;
-  sortRange(0, nk, 0);
-  if (tooDeep) return ENCODE_DEEP;
-  for (let i: u32 = 0; i < nk; i++) store<u32>(rank + (<usize>load<u32>(ord + (<usize>i << 2)) << 2), i);
-  release(scratch);
+  if (encodeBase != 0) release(encodeBase);
+  const rank = k == rankedTable && nk == rankedCount ? rankedAt : rankKeys(k, nk);
+  if (rank == 0) return ENCODE_DEEP;
+  encodeBase = mark();
 
   // Cells by month, then stably by key rank: (rank, month) order.
   const byMonth = alloc(<usize>nc << 2);
   const sorted = alloc(<usize>nc << 2);
-  const mCount = alloc(<usize>(MONTH_SLOTS + 1) << 2);
-  memory.fill(mCount, 0, <usize>(MONTH_SLOTS + 1) << 2);
+  const mCount = alloc(<usize>(slots + 1) << 2);
+  memory.fill(mCount, 0, <usize>(slots + 1) << 2);
+
   for (let c: u32 = 0; c < nc; c++) {
     const at = mCount + (<usize>(load<u32>(cells + <usize>c * CELL, 4) + 1) << 2);
     store<u32>(at, load<u32>(at) + 1);
   }
-  for (let v: u32 = 0; v < MONTH_SLOTS; v++) {
+  for (let v: u32 = 0; v < slots; v++) {
     const at = mCount + (<usize>(v + 1) << 2);
     store<u32>(at, load<u32>(at) + load<u32>(at - 4));
   }
@@ -272,6 +291,28 @@ export function encodeMart(m: i32, nDims: i32, scale: u32): i32 {
   store<u32>(outTable + (<usize>nBlocks << 2), <u32>(p - outPtr));
   outBytes = <u32>total;
   return <i32>nBlocks;
+}
+
+/** Ranks of key table k's nk slots by key bytes (u32 per slot), or 0 for keys sharing too long a prefix. */
+function rankKeys(k: i32, nk: u32): usize {
+  const rank = alloc(<usize>nk << 2);
+  // Keys in byte order: ord[i] is the slot of rank i. The sort's arrays are scratch.
+  const scratch = mark();
+  dig = alloc(<usize>nk << 3);
+  dig2 = alloc(<usize>nk << 3);
+  ord = alloc(<usize>nk << 2);
+  ord2 = alloc(<usize>nk << 2);
+  hist = alloc(8 * 256 * 4);
+  for (let i: u32 = 0; i < nk; i++) store<u32>(ord + (<usize>i << 2), i);
+  tooDeep = false;
+  sortRange(0, nk, 0);
+  if (tooDeep) return 0;
+  for (let i: u32 = 0; i < nk; i++) store<u32>(rank + (<usize>load<u32>(ord + (<usize>i << 2)) << 2), i);
+  release(scratch);
+  rankedTable = k;
+  rankedCount = nk;
+  rankedAt = rank;
+  return rank;
 }
 
 @inline

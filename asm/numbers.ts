@@ -10,6 +10,8 @@ let dateFmt: i32 = 0; // 1 mdy, 2 dmy, 3 ymd
 // Outputs of parseNum.
 export let numM: u64 = 0;
 export let numDec: i32 = 0;
+/** Day number (since 1900-01-01) of the last date monthOf accepted. */
+export let dateDay: i32 = 0;
 
 export function setFormats(point: u32, fmt: i32): void {
   decPoint = point;
@@ -129,13 +131,23 @@ function parseMonth(s: usize, e: usize): i32 {
   if (month < 1 || month > 12 || day < 1 || year < FIRST_YEAR || year >= FIRST_YEAR + 300) return -1;
   const leap = month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 1 : 0;
   if (day > <i32>load<u8>(DAYS + <usize>(month - 1)) + leap) return -1;
+  dateDay = civilDays(year, month, day) - civilDays(FIRST_YEAR, 1, 1);
   return (year - FIRST_YEAR) * 12 + month - 1;
+}
+
+/** Days from 1970-01-01 to a valid date (proleptic Gregorian; years ≥ 1 here). */
+function civilDays(year: i32, month: i32, day: i32): i32 {
+  const y = month <= 2 ? year - 1 : year;
+  const era = y / 400;
+  const yoe = y - era * 400;
+  const doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
 }
 
 // Dates repeat: a direct-mapped cache of 8,192 date texts (up to 16 bytes) → month, kept across
 // chunks and cleared when the date format changes. Only valid dates are cached.
 const DC_BITS: u64 = 13;
-const DC_ENTRY: usize = 24; // text lo u64, hi u64, length i32, month i32
+const DC_ENTRY: usize = 24; // text lo u64, hi u64, length i32, month | day number << 12 (months < 3600, days < 2^20)
 let DCACHE: usize = 0;
 let dcacheFmt: i32 = -1;
 
@@ -146,13 +158,17 @@ export function monthOf(s: usize, e: usize): i32 {
   const hi = len > 8 ? load<u64>(s + 8) & tailMask(len - 8) : 0;
   const h = <usize>(((lo ^ (hi * 0x9e3779b97f4a7c15) ^ <u64>len) * 0xff51afd7ed558ccd) >> (64 - DC_BITS));
   const at = DCACHE + h * DC_ENTRY;
-  if (load<u64>(at) == lo && load<u64>(at, 8) == hi && load<u32>(at, 16) == <u32>len) return load<i32>(at, 20);
+  if (load<u64>(at) == lo && load<u64>(at, 8) == hi && load<u32>(at, 16) == <u32>len) {
+    const v = load<u32>(at, 20);
+    dateDay = <i32>(v >> 12);
+    return <i32>(v & 0xfff);
+  }
   const m = parseMonth(s, e);
   if (m >= 0) {
     store<u64>(at, lo);
     store<u64>(at, hi, 8);
     store<u32>(at, <u32>len, 16);
-    store<i32>(at, m, 20);
+    store<u32>(at, <u32>m | (<u32>dateDay << 12), 20);
   }
   return m;
 }

@@ -9,12 +9,15 @@
 
 import { add128, alloc, resetHeap } from './heap';
 import { basketFull, basketItemTable, basketOn, noteBasket, prepareBasket } from './baskets';
+import { customerCell, customerCol, customerMartTable, customerOn, keyBytesOk, newCustomerTables } from './customers';
 import { cellOf, NO_MONTH, newCells, newTable, setKeys, slotAt, slotOf } from './keys';
-import { LIMIT_DIV, monthOf, numDec, numM, parseNum, POW10, prepareDateCache, setFormats } from './numbers';
+import { forgetRanks } from './mart-blocks';
+import { dateDay, LIMIT_DIV, monthOf, numDec, numM, parseNum, POW10, prepareDateCache, setFormats } from './numbers';
 
 export { basketCount, basketPtr, setBasket } from './baskets';
+export { setCustomer } from './customers';
 export { dimSize, dimSlotsPtr, martCellCount, martCellsPtr } from './keys';
-export { blocksBytes, blocksPtr, blockTablePtr, encodeMart, sizeMarts } from './mart-blocks';
+export { blocksBytes, blocksPtr, blockTablePtr, encodeDays, encodeMart, sizeMarts } from './mart-blocks';
 
 const LF: u32 = 0x0a;
 const CR: u32 = 0x0d;
@@ -123,6 +126,8 @@ export function prepare(n: u32): usize {
   RES = alloc(R_WORDS << 3);
   for (let k = 0; k < nDims + nMarts; k++) newTable(k, 1024);
   for (let m = 0; m < nMarts; m++) newCells(m, 4096);
+  newCustomerTables(1024);
+  forgetRanks();
   prepareBasket(n, nDims + nMarts);
   return INPUT;
 }
@@ -218,6 +223,7 @@ function count(price: u64, qty: u64, total: u64, month: i32): bool {
   const rev = revCol >= 0 ? total : price * qty;
   const stat = priceCol >= 0 ? price : total;
   let itemSlot: i32 = -1;
+  let custSlot: i32 = -1;
   for (let k = 0; k < nDims; k++) {
     const col = load<i32>(dimCol + (<usize>k << 2));
     const slot = slotOf(k, INPUT + load<u32>(FS + (<usize>col << 2)), INPUT + load<u32>(FE + (<usize>col << 2)));
@@ -233,7 +239,16 @@ function count(price: u64, qty: u64, total: u64, month: i32): bool {
     const col = load<i32>(dimCol + (<usize>k << 2));
     const slot = slotOf(k, INPUT + load<u32>(FS + (<usize>col << 2)), INPUT + load<u32>(FE + (<usize>col << 2)));
     if (slot < 0) return false;
+    if (k == customerMartTable()) custSlot = slot;
     const at = cellOf(m, <u32>slot, month >= 0 ? <u32>month : NO_MONTH);
+    store<u32>(at, load<u32>(at, 8) + 1, 8);
+    add128(at + 16, qty);
+    add128(at + 32, rev);
+  }
+  if (customerOn()) {
+    const col = <usize>customerCol() << 2;
+    const at = customerCell(INPUT + load<u32>(FS + col), INPUT + load<u32>(FE + col), custSlot, month, dateDay);
+    if (at == 0) return false;
     store<u32>(at, load<u32>(at, 8) + 1, 8);
     add128(at + 16, qty);
     add128(at + 32, rev);
@@ -265,6 +280,24 @@ function money(col: i32): u64 {
   return numM * load<u64>(POW10 + k);
 }
 
+/**
+ * Whether the row's mart and customer keys are bytes JS would key as they are: valid UTF-8, and a
+ * customer id without NUL (JS keys those with U+FFFD); else the row goes to JS.
+ */
+function keysOk(): bool {
+  const cust = customerCol();
+  for (let k = nDims; k < nDims + nMarts; k++) {
+    const col = load<i32>(dimCol + (<usize>k << 2));
+    const s = INPUT + load<u32>(FS + (<usize>col << 2));
+    if (!keyBytesOk(s, INPUT + load<u32>(FE + (<usize>col << 2)), col == cust)) return false;
+  }
+  if (cust >= 0 && customerMartTable() < 0) {
+    const s = INPUT + load<u32>(FS + (<usize>cust << 2));
+    if (!keyBytesOk(s, INPUT + load<u32>(FE + (<usize>cust << 2)), true)) return false;
+  }
+  return true;
+}
+
 /** True when the row with fields in FS/FE is counted here; false sends it to JS. */
 function row(): i32 {
   let price: u64 = 0;
@@ -291,6 +324,7 @@ function row(): i32 {
   }
   // price × qty past 2^52 takes JS's bigint path.
   if (revCol < 0 && (price | qty) >= 1 << 26 && qty != 0 && price > LIMIT / qty) return 0;
+  if (!keysOk()) return 0;
   return count(price, qty, total, month) ? 1 : -1;
 }
 

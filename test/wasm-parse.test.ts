@@ -313,8 +313,11 @@ describe('WASM parse path vs JS path: identical partials', () => {
 describe('choosing a path', () => {
   it('takes only specs whose every field it knows (an allow-list), and honours a forced mode', () => {
     expect(wasmIneligible(refSpec())).toBeNull();
-    const customers = { ...refSpec(), customer: 4 } as ScanSpec;
-    expect(wasmIneligible(customers)).toMatch(/customer/);
+    // Customers without orders or categories are WASM's (test/wasm-customers.test.ts); with them, JS's.
+    expect(wasmIneligible({ ...refSpec(), customer: 4 } as ScanSpec)).toBeNull();
+    const customers = { ...refSpec(), customer: 4, order: 6 } as ScanSpec;
+    expect(wasmIneligible(customers)).toMatch(/orders/);
+    expect(wasmIneligible({ ...refSpec(), customer: 4, category: 2 } as ScanSpec)).toMatch(/category/);
     const withMart = refSpec({ marts: [{ name: 'Region', index: 0 }] });
     expect(wasmIneligible(withMart)).toBeNull();
     expect(chooseParser(withMart, 'auto')).toBe('wasm');

@@ -50,4 +50,6 @@ export interface CountedPart {
   dims: CountedKeys[];
   /** One per spec mart, in order. */
   marts: CountedCells[];
+  /** The customers' (customer, day) cells (`month` holds the day), when not encoded as a run. */
+  customerDays?: CountedCells;
 }

@@ -19,6 +19,7 @@
 import { KeyedCellsWriter, type KeyedRun, NO_DAY, NO_MONTH } from '../aggregate/keyed-cells.js';
 import type { ScanSpec } from '../scan-spec.js';
 import { CellTable } from './cell-table.js';
+import { amountAt, type CountedCells } from './counted-part.js';
 import { KeySet } from './key-table.js';
 import { PairTable } from './pair-table.js';
 import { ESCAPED, type Fields } from './tokenizer.js';
@@ -270,6 +271,29 @@ export class CustomerCells {
     this.scratchView = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
+  /** True while no row reached the `days` cells (the WASM path may then encode its own run). */
+  daysUntouched(): boolean {
+    return this.days.size === 0;
+  }
+
+  /**
+   * Adds (customer, day) cells counted elsewhere (the WASM path) at a scale 10^k below this one:
+   * `f` = 10^k, `fn` its number. Their keys are the JS path's bytes (WASM leaves NUL and invalid
+   * UTF-8 ids to JS).
+   */
+  addCountedDays(cells: CountedCells, f: bigint, fn: number): void {
+    const k = cells.keys;
+    const view = new DataView(k.bytes.buffer, k.bytes.byteOffset, k.bytes.length);
+    const slots = k.starts.map((s, i) => this.customers.slot(k.bytes, s, k.ends[i], view));
+    for (let i = 0; i < cells.rows.length; i++) {
+      const c = this.days.cell(slots[cells.slot[i]], cells.month[i]);
+      const units = cells.units.num[i];
+      const revenue = cells.revenue.num[i] * fn;
+      if (!Number.isNaN(units) && revenue <= LIMIT) this.days.addCounted(c, cells.rows[i], units, revenue);
+      else this.days.addCounted(c, cells.rows[i], amountAt(cells.units, i), amountAt(cells.revenue, i) * f);
+    }
+  }
+
   /** Multiplies every revenue by 10^k exactly (a scale raise). */
   upscale(k: number): void {
     const f = 10n ** BigInt(k);
@@ -348,12 +372,19 @@ export class CustomerCells {
 
   /**
    * The chunk's runs at `scale`; the tables go back to their pools. `sharedOrder`: the shared mart
-   * table's sortedSlots(), when the caller has them.
+   * table's sortedSlots(), when the caller has them. `days`: the `days` run encoded elsewhere
+   * (WASM), used in place of this table's (then empty).
    */
-  runs(scale: number, sharedOrder?: Uint32Array): KeyedRun[] {
+  runs(scale: number, sharedOrder?: Uint32Array, days: KeyedRun | null = null): KeyedRun[] {
     const shared = this.shared !== null;
-    const customerOrder = shared && sharedOrder !== undefined ? sharedOrder : this.customers.sortedSlots();
-    const out = [this.days.encode(this.customers, scale, 'cust', customerOrder)];
+    const pairs = this.orders !== null || this.categories !== null;
+    const customerOrder =
+      shared && sharedOrder !== undefined
+        ? sharedOrder
+        : days === null || pairs
+          ? this.customers.sortedSlots()
+          : new Uint32Array(0);
+    const out = [days ?? this.days.encode(this.customers, scale, 'cust', customerOrder)];
     const customerRank = this.orders !== null || this.categories !== null ? ranks(customerOrder) : null;
     if (this.orders !== null)
       out.push(this.encodePairs(this.orders, customerRank as Uint32Array, this.orderKeys as KeySet, scale));

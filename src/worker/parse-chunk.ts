@@ -371,14 +371,18 @@ export class ChunkAggregator implements RecordSink {
       table.add(slot, qty, 0);
       table.addBig(slot, rev);
     }
+    let customerSlot = -1;
     for (let k = 0; k < this.martTables.length; k++) {
       const slot = this.slotOf(this.martTables[k], this.martIndex[k], this.dimTables.length + k);
+      if (k === this.customerMart) customerSlot = slot;
       const mart = this.marts[k];
       const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
       mart.add(c, qty, 0);
       mart.addBigRevenue(c, rev);
     }
-    if (this.customers !== null) this.customers.add(this.buf, this.fields, month, this.dom, qty, 0, rev);
+    // With a shared customer mart, the row's customer is its slot there (-1 would key no customer).
+    if (this.customers !== null)
+      this.customers.add(this.buf, this.fields, month, this.dom, qty, 0, rev, customerSlot);
     const f = this.fields;
     this.basket?.row(this.buf, this.view, f.start, f.end, f.flag, 0, rev, this.scale, itemSlot);
   }
@@ -636,6 +640,7 @@ export class ChunkAggregator implements RecordSink {
         else this.marts[k].addCounted(c, m.rows[i], amountAt(m.units, i), amountAt(m.revenue, i) * f);
       }
     });
+    if (part.customerDays !== undefined) this.customers?.addCountedDays(part.customerDays, f, fn);
   }
 
   /** The exact partial of everything scanned so far. */
@@ -671,11 +676,17 @@ export class ChunkAggregator implements RecordSink {
     return this.scale === this.spec.scale && this.marts.every((m) => m.size === 0);
   }
 
+  /** True while no row parsed here reached the customers' days and the scale is the spec's. */
+  customersUntouched(): boolean {
+    return this.scale === this.spec.scale && (this.customers?.daysUntouched() ?? true);
+  }
+
   /**
    * The dimensions' and marts' cells, sorted and encoded as keyed-cell runs at the current scale.
-   * `encoded[k]`, when given, is mart k's run already encoded elsewhere (WASM), used in its place.
+   * `encoded[k]`, when given, is mart k's run already encoded elsewhere (WASM), used in its place;
+   * `days` the customers' `days` run likewise.
    */
-  keyedRuns(encoded: (KeyedRun | null)[] = []): KeyedRun[] {
+  keyedRuns(encoded: (KeyedRun | null)[] = [], days: KeyedRun | null = null): KeyedRun[] {
     // A mart's key order is sorted once, also for the customers that share its keys.
     const martOrders = this.martTables.map((t) => t.sortedSlots());
     const runs = [
@@ -684,7 +695,7 @@ export class ChunkAggregator implements RecordSink {
         (m, k) => encoded[k] ?? m.encode(this.martTables[k], this.scale, 'mart', martOrders[k]),
       ),
       ...(this.joins?.runs(this.scale) ?? []),
-      ...(this.customers?.runs(this.scale, martOrders[this.customerMart]) ?? []),
+      ...(this.customers?.runs(this.scale, martOrders[this.customerMart], days) ?? []),
       ...(this.basket?.runs(this.scale) ?? []),
     ];
     for (const m of this.marts) m.release();

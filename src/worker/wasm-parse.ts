@@ -14,6 +14,8 @@ import type { ScanSpec } from '../scan-spec.js';
 import type { BasketCollector } from './basket-collector.js';
 import { basketTable, WasmBasketRows } from './basket-wasm.js';
 import type { Amounts, CountedCells, CountedKeys, CountedPart } from './counted-part.js';
+import { CUSTOMER_RUNS } from './customer-cells.js';
+import { customersIneligible, wasmCustomers } from './customer-wasm.js';
 import type { JoinTable } from './join-table.js';
 import { ChunkAggregator, confirmed, type Lookahead, parseChunk } from './parse-chunk.js';
 
@@ -62,6 +64,8 @@ interface Exports {
   blocksBytes(): number;
   blockTablePtr(): number;
   setBasket(order: number, item: number, table: number): void;
+  setCustomer(col: number, table: number, cells: number, own: number): void;
+  encodeDays(scale: number): number;
   basketPtr(): number;
   basketCount(): number;
 }
@@ -108,22 +112,31 @@ const WASM_SPEC_FIELDS: ReadonlySet<string> = new Set([
   'item',
   'basketItems',
   'shipAllOrders',
+  'customer',
 ]);
 
 /**
  * What the last WASM scan did itself: rows it counted, JS ranges it listed, whether JS took the
  * rest, and how many marts it encoded as blocks (the others were read back into JS).
  */
-export const lastWasmScan = { rows: 0, fallbacks: 0, rest: false, martsEncoded: 0 };
+export const lastWasmScan = { rows: 0, fallbacks: 0, rest: false, martsEncoded: 0, daysEncoded: false };
 
 /** Why the WASM path cannot take chunks of this spec, or null when it can. */
 export function wasmIneligible(spec: ScanSpec): string | null {
   for (const [key, value] of Object.entries(spec)) {
     if (value !== undefined && !WASM_SPEC_FIELDS.has(key)) return `the run uses "${key}"`;
   }
-  // A basket item column that is not a dimension takes a key table of its own.
-  const tables = Math.max(spec.dimensions.length + (spec.marts?.length ?? 0), basketTable(spec) + 1);
-  if (tables > MAX_DIMS) return `more than ${MAX_DIMS} dimensions, marts and basket items`;
+  const customers = customersIneligible(spec);
+  if (customers !== null) return customers;
+  // A basket item column or a customer column that is not a dimension or mart takes a key table
+  // of its own; the customers' cells take the cell table after the marts'.
+  const tables = Math.max(
+    spec.dimensions.length + (spec.marts?.length ?? 0),
+    basketTable(spec) + 1,
+    (wasmCustomers(spec)?.table ?? -1) + 1,
+  );
+  if (tables > MAX_DIMS || (spec.marts?.length ?? 0) + 1 > MAX_DIMS)
+    return `more than ${MAX_DIMS} dimensions, marts, basket items and customers`;
   if (spec.fieldCount > MAX_FIELDS) return `more than ${MAX_FIELDS} fields`;
   const d = spec.delimiter;
   if (d === 0x0a || d === 0x0d || d === 0x22 || d >= 0x80 || d < 0) return 'its delimiter';
@@ -213,11 +226,14 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   e.setMarts(spec.marts?.length ?? 0);
   const itemTable = basketTable(spec);
   e.setBasket(itemTable < 0 ? -1 : (spec.order as number), spec.item ?? -1, itemTable);
+  const customers = wasmCustomers(spec);
+  const nMarts = spec.marts?.length ?? 0;
+  e.setCustomer(customers?.col ?? -1, customers?.table ?? -1, nMarts, customers?.own ? 1 : 0);
   let status: number;
   try {
     const at = e.prepare(n);
     new Uint8Array(e.memory.buffer, at, n).set(buf);
-    if (keyed.length > spec.dimensions.length)
+    if (keyed.length > spec.dimensions.length || customers !== null)
       e.sizeMarts(n, spec.dimensions.length, keyed.length - spec.dimensions.length);
     status = e.scan(n);
   } catch (err) {
@@ -241,16 +257,20 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   }
   baskets?.feedBefore(Number.POSITIVE_INFINITY);
   const encoded = encodeMarts(e, spec, agg);
+  const days = customers === null ? null : encodeDays(e, spec, agg);
   // So may encoding.
   const mem = e.memory.buffer;
   const res = new BigUint64Array(mem, e.resultPtr(), R_WORDS);
   const part = readCounted(e, mem, res, buf, spec, encoded);
+  if (customers !== null && days === null)
+    part.customerDays = readCells(e, mem, nMarts, readKeys(e, mem, customers.table, buf, false));
   agg.addCounted(part);
   const lines = Number(res[R_LINES]);
   lastWasmScan.rows = part.rows;
   lastWasmScan.fallbacks = ranges.length / 3;
   lastWasmScan.rest = res[R_REST] === 1n;
   lastWasmScan.martsEncoded = encoded.filter((r) => r !== null).length;
+  lastWasmScan.daysEncoded = days !== null;
   return {
     agg: agg.toAgg(),
     lines,
@@ -259,7 +279,7 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
     endsInQuote:
       agg.undecided.length > 0 &&
       (lookahead === undefined || !confirmed(buf, agg.undecided, spec, agg.limit, lookahead)),
-    cells: agg.keyedRuns(encoded),
+    cells: agg.keyedRuns(encoded, days),
   };
 }
 
@@ -279,14 +299,34 @@ function encodeMarts(e: Exports, spec: ScanSpec, agg: ChunkAggregator): (KeyedRu
       if (err instanceof Error && err.constructor.name === 'RuntimeError') return null;
       throw err;
     }
-    if (n < 0) return null;
-    const mem = e.memory.buffer;
-    const bytes = new Uint8Array(mem, e.blocksPtr(), e.blocksBytes()).slice();
-    const at = new Uint32Array(mem, e.blockTablePtr(), n + 1);
-    const blocks: Uint8Array[] = [];
-    for (let b = 0; b < n; b++) blocks.push(bytes.subarray(at[b], at[b + 1]));
-    return { kind: 'mart', name: d.name, blocks };
+    return n < 0 ? null : { kind: 'mart', name: d.name, blocks: takeBlocks(e, n) };
   });
+}
+
+/**
+ * The customers' `days` run encoded inside WASM, or null where the JS side must encode it: a JS
+ * row reached the customers or raised the scale, or as for a mart (encodeMarts).
+ */
+function encodeDays(e: Exports, spec: ScanSpec, agg: ChunkAggregator): KeyedRun | null {
+  if (!agg.customersUntouched()) return null;
+  let n: number;
+  try {
+    n = e.encodeDays(spec.scale);
+  } catch (err) {
+    if (err instanceof Error && err.constructor.name === 'RuntimeError') return null;
+    throw err;
+  }
+  return n < 0 ? null : { kind: 'cust', name: CUSTOMER_RUNS.days, blocks: takeBlocks(e, n) };
+}
+
+/** The n blocks the last encode wrote: subarrays of one copy out of linear memory. */
+function takeBlocks(e: Exports, n: number): Uint8Array[] {
+  const mem = e.memory.buffer;
+  const bytes = new Uint8Array(mem, e.blocksPtr(), e.blocksBytes()).slice();
+  const at = new Uint32Array(mem, e.blockTablePtr(), n + 1);
+  const blocks: Uint8Array[] = [];
+  for (let b = 0; b < n; b++) blocks.push(bytes.subarray(at[b], at[b + 1]));
+  return blocks;
 }
 
 function u128(words: BigUint64Array, i: number): bigint {
@@ -332,24 +372,8 @@ function readCounted(
   const dims = spec.dimensions.map((_, k) => readKeys(e, mem, k, buf, true));
   const nDims = spec.dimensions.length;
   const marts = (spec.marts ?? []).map((_, m): CountedCells => {
-    const size = encoded[m] ? 0 : e.martCellCount(m);
-    const u32 = new Uint32Array(mem, e.martCellsPtr(m), (size * CELL_BYTES) / 4);
-    const u64 = new BigUint64Array(mem, e.martCellsPtr(m), (size * CELL_BYTES) / 8);
-    const cells: CountedCells = {
-      keys: readKeys(e, mem, nDims + m, buf, false, encoded[m] ? 0 : e.dimSize(nDims + m)),
-      slot: new Uint32Array(size),
-      month: new Uint16Array(size),
-      rows: new Uint32Array(size),
-      units: amounts(u32, u64, size, CELL_BYTES / 4, 4),
-      revenue: amounts(u32, u64, size, CELL_BYTES / 4, 8),
-    };
-    for (let i = 0; i < size; i++) {
-      const w = (i * CELL_BYTES) / 4;
-      cells.slot[i] = u32[w];
-      cells.month[i] = u32[w + 1];
-      cells.rows[i] = u32[w + 2];
-    }
-    return cells;
+    const keys = readKeys(e, mem, nDims + m, buf, false, encoded[m] ? 0 : e.dimSize(nDims + m));
+    return readCells(e, mem, m, keys, encoded[m] ? 0 : e.martCellCount(m));
   });
   return {
     scale: spec.scale,
@@ -363,6 +387,33 @@ function readCounted(
     dims,
     marts,
   };
+}
+
+/** Cell table t's cells (slot, month or day, sums), slots indexing `keys`. */
+function readCells(
+  e: Exports,
+  mem: ArrayBuffer,
+  t: number,
+  keys: CountedKeys,
+  size = e.martCellCount(t),
+): CountedCells {
+  const u32 = new Uint32Array(mem, e.martCellsPtr(t), (size * CELL_BYTES) / 4);
+  const u64 = new BigUint64Array(mem, e.martCellsPtr(t), (size * CELL_BYTES) / 8);
+  const cells: CountedCells = {
+    keys,
+    slot: new Uint32Array(size),
+    month: new Uint16Array(size),
+    rows: new Uint32Array(size),
+    units: amounts(u32, u64, size, CELL_BYTES / 4, 4),
+    revenue: amounts(u32, u64, size, CELL_BYTES / 4, 8),
+  };
+  for (let i = 0; i < size; i++) {
+    const w = (i * CELL_BYTES) / 4;
+    cells.slot[i] = u32[w];
+    cells.month[i] = u32[w + 1];
+    cells.rows[i] = u32[w + 2];
+  }
+  return cells;
 }
 
 /** The WASM-counted rows' basket records, to feed between the JS ranges. */

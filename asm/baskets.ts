@@ -273,7 +273,10 @@ export function noteBasket(input: usize, fs: usize, fe: usize, rev: u64, dimSlot
   }
   if (countOn) {
     if (oe == os) basketBreak();
-    else {
+    else if (same == 1) {
+      // The record before is the open piece's (its id not empty): the same order goes on.
+      if (item >= pieceTop) pieceTop = item + 1;
+    } else {
       if (!notePiece(os, oe, item, same == 1, input)) return false;
       // A counted order's records were dropped.
       at = BASKET + <usize>basketRows * BROW;

@@ -174,16 +174,20 @@ export function addWasmCounts(
       itemValueBig.set(s, (itemValueBig.get(s) ?? 0n) + big * fb);
     }
   }
+  // Pair counts by rank: the triangle's slots ranked once, the dense case without a branch a pair.
   const p = w.pairs;
+  const rk = new Int32Array(w.rows);
+  for (let k = 0; k < w.rows; k++) rk[k] = rank[w.slots[k]];
+  const dense = c.dense;
   for (let b = 1; b < w.rows; b++) {
     const base = (b * (b - 1)) / 2;
-    const rb = rank[w.slots[b]];
+    const rb = rk[b];
     for (let a = 0; a < b; a++) {
       const n = p[base + a];
       if (n === 0) continue;
-      const ra = rank[w.slots[a]];
-      const key = Math.min(ra, rb) * nItems + Math.max(ra, rb);
-      if (c.dense !== null) c.dense[key] += n;
+      const ra = rk[a];
+      const key = ra < rb ? ra * nItems + rb : rb * nItems + ra;
+      if (dense !== null) dense[key] += n;
       else (c.sparse as PairCounter).addCount(key, n);
     }
   }

@@ -265,6 +265,24 @@ describe('whole orders counted in WASM', () => {
     }
   });
 
+  it('ids that stop ascending only at a JS row, and item bytes that are one item to JS: parsed again, same outcome', () => {
+    const lines: string[] = [];
+    for (let o = 100; o < 300; o++)
+      lines.push(`${o},milk,1.20,1,2024-01-01,n`, `${o},tea,2.00,1,2024-01-01,n`);
+    // A row JS counts (three decimals) with an earlier id, between two orders WASM would count.
+    const back = [...lines];
+    back.splice(201, 0, '120,jam,1.005,1,2024-01-01,n');
+    const [, inWasm] = same(Buffer.from(`${back.join('\n')}\n`), spec());
+    expect(inWasm).toBe(0);
+    // Two invalid UTF-8 items: distinct keys to WASM, one replacement-character key to the collector.
+    const bad = lines.map((l, k) => (k % 2 === 0 ? l : l.replace('tea', k % 4 === 1 ? '\xff' : '\xfe')));
+    const buf = Buffer.from(`${bad.join('\n')}\n`, 'latin1');
+    const [, badInWasm] = same(buf, spec());
+    expect(badInWasm).toBe(0);
+    // The same file with valid items is counted in WASM.
+    expect(same(Buffer.from(`${lines.join('\n')}\n`), spec())[1]).toBe(198);
+  });
+
   it('--orders-scattered counts nothing in WASM', () => {
     const rng = new Rng(1504);
     const ls = file(rng, { orders: 200, items: FEW });

@@ -148,19 +148,28 @@ export function basketRedo(): bool {
 /** Whether the id at b (length lb) is after the one at a (length la): shorter first, then bytes. */
 function after(a: usize, la: u32, b: usize, lb: u32): bool {
   if (lb != la) return lb > la;
-  for (let i: usize = 0; i < <usize>la; i++) {
-    const x = load<u8>(a + i);
-    const y = load<u8>(b + i);
+  // Eight bytes at a time, byte-swapped so the first byte is the most significant (the input has
+  // slack after it; the tail is masked).
+  const n = <usize>la;
+  let i: usize = 0;
+  for (; i + 8 <= n; i += 8) {
+    const x = bswap<u64>(load<u64>(a + i));
+    const y = bswap<u64>(load<u64>(b + i));
     if (x != y) return y > x;
   }
-  return false;
+  if (i == n) return false;
+  const m = tailMask(n - i);
+  return bswap<u64>(load<u64>(b + i) & m) > bswap<u64>(load<u64>(a + i) & m);
 }
 
 /** Whether len bytes at p are all ASCII (JS indexes ids that are not valid UTF-8). */
 function ascii(p: usize, len: u32): bool {
-  let bits: u8 = 0;
-  for (let i: usize = 0; i < <usize>len; i++) bits |= load<u8>(p + i);
-  return bits < 0x80;
+  const n = <usize>len;
+  let bits: u64 = 0;
+  let i: usize = 0;
+  for (; i + 8 <= n; i += 8) bits |= load<u64>(p + i);
+  if (i < n) bits |= load<u64>(p + i) & tailMask(n - i);
+  return (bits & 0x8080808080808080) == 0;
 }
 
 /**

@@ -283,6 +283,24 @@ describe('whole orders counted in WASM', () => {
     expect(same(Buffer.from(`${lines.join('\n')}\n`), spec())[1]).toBe(198);
   });
 
+  it('long ids compare as bytes past their first eight: ascending counted, one step back parsed again', () => {
+    const id = (o: number) => `INV-2024-${String(o).padStart(9, '0')}`;
+    const lines = (ids: number[]) =>
+      Buffer.from(
+        ids
+          .flatMap((o) => [`${id(o)},milk,1.20,1,2024-01-01,n`, `${id(o)},tea,2.00,1,2024-01-01,n`])
+          .join('\n'),
+      );
+    const up = Array.from({ length: 200 }, (_, k) => 1000 + k * 37);
+    expect(same(lines(up), spec())[1]).toBe(198);
+    for (const at of [50, 120]) {
+      const back = [...up];
+      // One id smaller than the one before it, differing from it only in its last bytes.
+      back[at] = back[at - 1] - 1;
+      expect(same(lines(back), spec())[1]).toBe(0);
+    }
+  });
+
   it('--orders-scattered counts nothing in WASM', () => {
     const rng = new Rng(1504);
     const ls = file(rng, { orders: 200, items: FEW });

@@ -8,13 +8,13 @@
 // Amounts are u64 with a carry word; nothing here uses floats.
 
 import { add128, alloc, resetHeap } from './heap';
-import { basketFull, basketItemTable, basketOn, noteBasket, prepareBasket } from './baskets';
+import { basketBreak, basketFull, basketItemTable, basketOn, basketRedo, noteBasket, prepareBasket } from './baskets';
 import { customerCell, customerCol, customerMartTable, customerOn, keyBytesOk, newCustomerTables } from './customers';
 import { cellOf, NO_MONTH, newCells, newTable, setKeys, slotAt, slotOf } from './keys';
 import { forgetRanks } from './mart-blocks';
 import { dateDay, LIMIT_DIV, monthOf, numDec, numM, parseNum, POW10, prepareDateCache, setFormats } from './numbers';
 
-export { basketCount, basketPtr, setBasket } from './baskets';
+export { basketCount, basketCountsPtr, basketPtr, setBasket } from './baskets';
 export { setCustomer } from './customers';
 export { dimSize, dimSlotsPtr, martCellCount, martCellsPtr } from './keys';
 export { blocksBytes, blocksPtr, blockTablePtr, encodeDays, encodeMart, sizeMarts } from './mart-blocks';
@@ -33,6 +33,8 @@ const MAX_DIMS: i32 = 16;
 const FB_CAP: u32 = 1 << 16;
 export const STATUS_OK: i32 = 0;
 export const STATUS_TOO_MANY_KEYS: i32 = 1;
+/** A basket run's order ids did not ascend: parse the chunk again without order counting. */
+export const STATUS_REDO: i32 = 2;
 
 // Result words (u64) at RES.
 const R_ROWS = 0;
@@ -206,6 +208,8 @@ let fbEnd: u32 = 0xffffffff;
 
 /** Lists [s, e) starting at `line` for the JS parser, joined to the previous range when adjacent. */
 function fallback(s: u32, e: u32, line: u32): void {
+  // The orders next to JS's rows are counted by JS.
+  basketBreak();
   if (fbCount > 0 && fbEnd == s) {
     store<u32>(FB + <usize>(fbCount - 1) * 12 + 4, e);
   } else {
@@ -329,8 +333,8 @@ function row(): i32 {
 }
 
 /**
- * Scans the n bytes at INPUT. Returns STATUS_OK, or STATUS_TOO_MANY_KEYS (the JS path then takes
- * the whole chunk, so the error is the one it gives).
+ * Scans the n bytes at INPUT. Returns STATUS_OK, STATUS_TOO_MANY_KEYS (the JS path then takes
+ * the whole chunk, so the error is the one it gives) or STATUS_REDO.
  */
 export function scan(n: u32): i32 {
   memory.fill(RES, 0, R_WORDS << 3);
@@ -448,7 +452,7 @@ export function scan(n: u32): i32 {
       }
       if (ok) {
         const r = row();
-        if (r < 0) return STATUS_TOO_MANY_KEYS;
+        if (r < 0) return basketRedo() ? STATUS_REDO : STATUS_TOO_MANY_KEYS;
         ok = r == 1;
       }
       if (!ok) {

@@ -13,7 +13,7 @@
  */
 import { compareBytes, KeyedCellsWriter, type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
 import { TooManyKeysError } from '../errors.js';
-import { countOrders } from './basket-counting.js';
+import { addWasmCounts, countOrders, type WasmOrderCounts } from './basket-counting.js';
 import { OrderIds } from './basket-orders.js';
 import { ExactSum, type PairCounter } from './basket-tables.js';
 import { KeyTable } from './key-table.js';
@@ -81,6 +81,8 @@ export class BasketCollector {
   /** Ship every order (`--orders-scattered`): nothing is counted in the chunk. */
   private readonly shipAll: boolean;
   private readonly maxKeys: number;
+  /** Orders WASM counted whole; their rows never reach this collector. */
+  private wasm: WasmOrderCounts | null = null;
 
   /** `items`: the item column's dimension table, shared (the parser passes each row's slot). */
   constructor(
@@ -181,6 +183,20 @@ export class BasketCollector {
         this.bigValue.set(k, BigInt(value) * BigInt(f));
       } else this.rowValue[k] = v;
     }
+  }
+
+  /** Takes the orders WASM counted whole (their rows never reach `records`). */
+  countedInWasm(counts: WasmOrderCounts): void {
+    this.wasm = counts;
+  }
+
+  /**
+   * Whether the orders WASM counted stand: the ids this collector saw ascended too (so no order
+   * counted there has rows here), and the chunk has enough orders to send its ids as a range.
+   */
+  wasmCountsHold(): boolean {
+    const w = this.wasm;
+    return w === null || (this.orders.ascending && this.orders.size + w.orders >= RANGE_MIN_ORDERS);
   }
 
   /** The item column's key table (a dimension's when shared). */
@@ -298,7 +314,23 @@ export class BasketCollector {
     const rank = new Int32Array(nItems);
     for (let k = 0; k < nItems; k++) rank[itemOrder[k]] = k;
 
-    // Counted orders: sums per item, pairs by item rank, histograms.
+    // Counted orders: sums per item, pairs by item rank, histograms; WASM's added.
+    const counts = countOrders(
+      rowOrder,
+      rowItem,
+      this.rowValue,
+      n,
+      shipped,
+      rank,
+      nItems,
+      DENSE_ITEMS,
+      this.bigValue,
+    );
+    if (this.wasm !== null) {
+      if (!this.wasmCountsHold())
+        throw new Error('orders counted in WASM in a chunk whose ids do not ascend');
+      addWasmCounts(counts, this.wasm, rank, nItems, scale);
+    }
     const {
       counted,
       countedLines,
@@ -311,7 +343,7 @@ export class BasketCollector {
       sparse,
       linesHist,
       sizeHist,
-    } = countOrders(rowOrder, rowItem, this.rowValue, n, shipped, rank, nItems, DENSE_ITEMS, this.bigValue);
+    } = counts;
 
     const out: KeyedRun[] = [];
     const items = this.items;
@@ -402,8 +434,10 @@ export class BasketCollector {
     const ib = this.items.keyBytes;
     const nOrders = orders.size;
     const rowOrder = this.rowOrder;
+    // With WASM's orders (between the first and last here, ids ascending throughout).
+    const allOrders = nOrders + (this.wasm?.orders ?? 0);
     // Each new order's id was greater than the one before (OrderIds), so none repeats.
-    const ascending = orders.ascending && nOrders >= RANGE_MIN_ORDERS;
+    const ascending = orders.ascending && allOrders >= RANGE_MIN_ORDERS;
     // Shipped orders in byte order, and their rows (counting sort by that rank).
     const list: number[] = [];
     for (let o = 0; o < nOrders; o++) if (shipped[o] === 1) list.push(o);
@@ -484,7 +518,7 @@ export class BasketCollector {
       key[ll] = 0;
       ob.copy(key, ll + 1, orders.keyStart(hi), orders.keyEnd(hi));
       ow.key(key, 0, key.length);
-      ow.cell(NO_MONTH, nOrders, 0, 0);
+      ow.cell(NO_MONTH, allOrders, 0, 0);
       push(out, RUN_RANGE, ow);
       return out;
     }

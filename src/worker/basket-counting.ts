@@ -7,6 +7,27 @@
 import { ExactSum, Histogram, PairCounter } from './basket-tables.js';
 
 const LIMIT = 2 ** 52;
+const TWO32 = 2 ** 32;
+
+/**
+ * The orders WASM counted itself (asm/baskets.ts, read by basket-wasm.ts), in the chunk's WASM
+ * item slots: `slots` maps them to the collector's. Values are at `scale`.
+ */
+export interface WasmOrderCounts {
+  orders: number;
+  lines: number;
+  value: bigint;
+  scale: number;
+  /** Orders by lines and by distinct items, sizes below 256. */
+  linesHist: Uint32Array;
+  sizeHist: Uint32Array;
+  slots: Int32Array;
+  /** Per WASM slot (the first 1,024), 8 words: support, lines, (stamp, pad), value as u64 lo, hi. */
+  items: Uint32Array;
+  /** Pair counts of slots a < b at b × (b − 1) / 2 + a, for slots below `rows`. */
+  pairs: Uint32Array;
+  rows: number;
+}
 
 /** What the counted orders add up to. Per-item arrays are indexed by item slot. */
 export interface OrderCounts {
@@ -107,6 +128,69 @@ export function countOrders(
   c.counted = counted;
   c.countedLines = countedLines;
   return c;
+}
+
+/**
+ * Adds the orders WASM counted to `c` (from countOrders, at `scale`); `rank`: collector item slot →
+ * byte rank, `nItems` as in countOrders.
+ */
+export function addWasmCounts(
+  c: OrderCounts,
+  w: WasmOrderCounts,
+  rank: Int32Array,
+  nItems: number,
+  scale: number,
+): void {
+  const f = 10 ** (scale - w.scale);
+  const fb = BigInt(f);
+  c.counted += w.orders;
+  c.countedLines += w.lines;
+  c.total.big += w.value * fb;
+  for (let s = 0; s < 256; s++) {
+    if (w.linesHist[s] !== 0) c.linesHist.add(s, w.linesHist[s]);
+    if (w.sizeHist[s] !== 0) c.sizeHist.add(s, w.sizeHist[s]);
+  }
+  const { support, itemLines, itemValue, itemValueBig } = c;
+  const it = w.items;
+  for (let k = 0; k < it.length / 8; k++) {
+    const at = k * 8;
+    if (it[at] === 0) continue;
+    const s = w.slots[k];
+    support[s] += it[at];
+    itemLines[s] += it[at + 1];
+    const lo = it[at + 4];
+    const hi = it[at + 5];
+    const v = hi * TWO32 + lo;
+    if (hi < 0x100000 && it[at + 6] === 0 && it[at + 7] === 0 && v * f <= LIMIT) {
+      // Both within 2^52: the sum is exact before the check.
+      const iv = itemValue[s] + v * f;
+      if (iv > LIMIT || iv < -LIMIT) {
+        itemValueBig.set(s, (itemValueBig.get(s) ?? 0n) + BigInt(iv));
+        itemValue[s] = 0;
+      } else itemValue[s] = iv;
+    } else {
+      const big =
+        (BigInt(it[at + 7]) << 96n) | (BigInt(it[at + 6]) << 64n) | (BigInt(hi) << 32n) | BigInt(lo);
+      itemValueBig.set(s, (itemValueBig.get(s) ?? 0n) + big * fb);
+    }
+  }
+  // Pair counts by rank: the triangle's slots ranked once, the dense case without a branch a pair.
+  const p = w.pairs;
+  const rk = new Int32Array(w.rows);
+  for (let k = 0; k < w.rows; k++) rk[k] = rank[w.slots[k]];
+  const dense = c.dense;
+  for (let b = 1; b < w.rows; b++) {
+    const base = (b * (b - 1)) / 2;
+    const rb = rk[b];
+    for (let a = 0; a < b; a++) {
+      const n = p[base + a];
+      if (n === 0) continue;
+      const ra = rk[a];
+      const key = ra < rb ? ra * nItems + rb : rb * nItems + ra;
+      if (dense !== null) dense[key] += n;
+      else (c.sparse as PairCounter).addCount(key, n);
+    }
+  }
 }
 
 /** Counts the pairs of basket[0, size) (distinct ranks, unsorted), each keyed smaller rank first. */

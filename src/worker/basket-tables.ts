@@ -69,6 +69,12 @@ export class PairCounter {
     this.counts[p]++;
   }
 
+  /** `add` n times. */
+  addCount(key: number, n: number): void {
+    this.add(key);
+    this.counts[this.find(key)] += n - 1;
+  }
+
   count(key: number): number {
     return this.counts[this.find(key)];
   }
@@ -100,9 +106,9 @@ export class PairCounter {
 export class Histogram {
   private readonly small = new Uint32Array(256);
   private readonly large = new Map<number, number>();
-  add(size: number): void {
-    if (size < 256) this.small[size]++;
-    else this.large.set(size, (this.large.get(size) ?? 0) + 1);
+  add(size: number, n = 1): void {
+    if (size < 256) this.small[size] += n;
+    else this.large.set(size, (this.large.get(size) ?? 0) + n);
   }
   encode(scale: number, small: number): KeyedCellsWriter {
     const w = new KeyedCellsWriter(scale, small);

@@ -63,16 +63,21 @@ interface Exports {
   blocksPtr(): number;
   blocksBytes(): number;
   blockTablePtr(): number;
-  setBasket(order: number, item: number, table: number): void;
+  setBasket(order: number, item: number, table: number, count: boolean): void;
   setCustomer(col: number, table: number, cells: number, own: number): void;
   encodeDays(scale: number): number;
   basketPtr(): number;
   basketCount(): number;
+  basketCountsPtr(): number;
 }
 
 const STATUS_TOO_MANY_KEYS = 1;
+/** A basket run's order ids did not ascend where WASM counted orders: again without counting. */
+const STATUS_REDO = 2;
 const MONTHS = 3600;
 const SLOT_BYTES = 80;
+/** The order counts' header, histograms and item stats (the pair triangle follows; asm/baskets.ts). */
+const BASKET_COUNTS_BYTES = 64 + 2048 + 1024 * 32 + 4 * ((1024 * 1023) / 2);
 const CELL_BYTES = 48;
 // Result words (u64), as in asm/parse.ts.
 const R_ROWS = 0;
@@ -117,9 +122,17 @@ const WASM_SPEC_FIELDS: ReadonlySet<string> = new Set([
 
 /**
  * What the last WASM scan did itself: rows it counted, JS ranges it listed, whether JS took the
- * rest, and how many marts it encoded as blocks (the others were read back into JS).
+ * rest, how many marts it encoded as blocks (the others were read back into JS), and how many
+ * orders it counted whole.
  */
-export const lastWasmScan = { rows: 0, fallbacks: 0, rest: false, martsEncoded: 0, daysEncoded: false };
+export const lastWasmScan = {
+  rows: 0,
+  fallbacks: 0,
+  rest: false,
+  martsEncoded: 0,
+  daysEncoded: false,
+  ordersInWasm: 0,
+};
 
 /** Why the WASM path cannot take chunks of this spec, or null when it can. */
 export function wasmIneligible(spec: ScanSpec): string | null {
@@ -199,8 +212,16 @@ export function parseChunkWith(
     : parseChunk(buf, spec, lookahead, joins);
 }
 
-/** parseChunk through the WASM path; throws when the spec is not eligible or WASM is unavailable. */
-export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Lookahead): ChunkOutcome {
+/**
+ * parseChunk through the WASM path; throws when the spec is not eligible or WASM is unavailable.
+ * `countOrders`: a basket run's whole orders may be counted inside WASM (asm/baskets.ts).
+ */
+export function parseChunkWasm(
+  buf: Uint8Array,
+  spec: ScanSpec,
+  lookahead?: Lookahead,
+  countOrders = true,
+): ChunkOutcome {
   const why = wasmIneligible(spec);
   if (why !== null) throw new Error(`the WASM parse path cannot take this chunk: ${why}`);
   const e = wasmEngine();
@@ -225,7 +246,12 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   for (const [k, d] of keyed.entries()) e.setDimension(k, d.index);
   e.setMarts(spec.marts?.length ?? 0);
   const itemTable = basketTable(spec);
-  e.setBasket(itemTable < 0 ? -1 : (spec.order as number), spec.item ?? -1, itemTable);
+  e.setBasket(
+    itemTable < 0 ? -1 : (spec.order as number),
+    spec.item ?? -1,
+    itemTable,
+    countOrders && spec.shipAllOrders !== true,
+  );
   const customers = wasmCustomers(spec);
   const nMarts = spec.marts?.length ?? 0;
   e.setCustomer(customers?.col ?? -1, customers?.table ?? -1, nMarts, customers?.own ? 1 : 0);
@@ -242,6 +268,7 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
       return parseChunk(buf, spec, lookahead);
     throw err;
   }
+  if (status === STATUS_REDO) return parseChunkWasm(buf, spec, lookahead, false);
   // Anything over --max-keys: the JS path gives the error it always gives.
   if (status === STATUS_TOO_MANY_KEYS) return parseChunk(buf, spec, lookahead);
   // Scanning may have grown memory, which detaches earlier views: make them now.
@@ -256,6 +283,8 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
     scanBlock(agg, buf, ranges[i], ranges[i + 1], ranges[i + 2]);
   }
   baskets?.feedBefore(Number.POSITIVE_INFINITY);
+  // JS's rows broke the ascending ids WASM's order counts rely on (rare): again, without them.
+  if (baskets !== null && !baskets.countsHold) return parseChunkWasm(buf, spec, lookahead, false);
   const encoded = encodeMarts(e, spec, agg);
   const days = customers === null ? null : encodeDays(e, spec, agg);
   // So may encoding.
@@ -271,6 +300,7 @@ export function parseChunkWasm(buf: Uint8Array, spec: ScanSpec, lookahead?: Look
   lastWasmScan.rest = res[R_REST] === 1n;
   lastWasmScan.martsEncoded = encoded.filter((r) => r !== null).length;
   lastWasmScan.daysEncoded = days !== null;
+  lastWasmScan.ordersInWasm = baskets?.ordersInWasm ?? 0;
   return {
     agg: agg.toAgg(),
     lines,
@@ -427,6 +457,7 @@ function basketRows(
 ): WasmBasketRows {
   const count = e.basketCount();
   const nKeys = e.dimSize(table);
+  const oc = e.basketCountsPtr();
   return new WasmBasketRows(
     collector,
     new Uint32Array(mem, e.basketPtr(), count * 6),
@@ -435,6 +466,7 @@ function basketRows(
     nKeys,
     buf,
     spec.scale,
+    oc === 0 ? null : new Uint8Array(mem, oc, BASKET_COUNTS_BYTES),
   );
 }
 

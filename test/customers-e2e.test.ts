@@ -126,6 +126,9 @@ describe('customers table from a run', () => {
     ]);
     expect(await p.exit, p.err()).toBe(0);
     expect(differences(db)).toEqual([]);
+    // A run that builds customers gives its workers one slot each (their peak memory).
+    expect(p.err()).toMatch(/worker w1 joined from \S+ \(1 slot\(s\)\)/);
+    expect(p.err()).toMatch(/worker w2 joined from \S+ \(1 slot\(s\)\)/);
   }, 120_000);
 
   it('a worker killed mid-chunk: its chunks go elsewhere, every customer counted once', async () => {

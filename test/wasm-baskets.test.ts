@@ -13,28 +13,7 @@ import { syntheticChunk, warmBaskets } from '../src/worker/wasm-warm.js';
 import { asReference, countRuns, normalized, referenceBaskets } from './helpers/baskets.js';
 import { shape } from './helpers/outcome.js';
 import { Rng } from './helpers/prng.js';
-
-// order_id,item,price,quantity,date,region
-function spec(over: Partial<ScanSpec> = {}): ScanSpec {
-  return {
-    delimiter: 0x2c,
-    fieldCount: 6,
-    price: 2,
-    quantity: 3,
-    revenue: -1,
-    date: 4,
-    dateFormat: 'ymd',
-    decimalComma: false,
-    scale: 2,
-    dimensions: [{ name: 'region', index: 5 }],
-    maxKeys: 100_000,
-    names: ['order_id', 'item', 'price', 'quantity', 'date', 'region'],
-    order: 0,
-    item: 1,
-    basketItems: 1000,
-    ...over,
-  };
-}
+import { basketSpec as spec } from './helpers/specs.js';
 
 /** Both paths on the same bytes: identical outcomes, basket runs included. Returns the WASM one. */
 function same(buf: Uint8Array, s: ScanSpec, countOrders = true): ChunkOutcome {

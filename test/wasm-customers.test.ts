@@ -12,27 +12,10 @@ import { parseChunk } from '../src/worker/parse-chunk.js';
 import { chooseParser, lastWasmScan, parseChunkWasm } from '../src/worker/wasm-parse.js';
 import { shape } from './helpers/outcome.js';
 import { Rng } from './helpers/prng.js';
+import { starSpec as martSpec } from './helpers/specs.js';
 
-// customer_id,store_id,sales_date,sales_person_id,price,quantity,total_cost
-function starSpec(over: Partial<ScanSpec> = {}): ScanSpec {
-  return {
-    delimiter: 0x2c,
-    fieldCount: 7,
-    price: 4,
-    quantity: 5,
-    revenue: -1,
-    date: 2,
-    dateFormat: 'ymd',
-    decimalComma: false,
-    scale: 2,
-    dimensions: [],
-    marts: [{ name: 'customer_id', index: 0 }],
-    maxKeys: 1_000_000,
-    names: ['customer_id', 'store_id', 'sales_date', 'sales_person_id', 'price', 'quantity', 'total_cost'],
-    customer: 0,
-    ...over,
-  };
-}
+/** The star layout with customers on customer_id (and its mart, unless `over` says otherwise). */
+const starSpec = (over: Partial<ScanSpec> = {}): ScanSpec => martSpec({ customer: 0, ...over });
 
 /** The specs the tests run: the customer mart shared, the customers' own table, a mart on another column too. */
 const SPECS: Record<string, ScanSpec> = {

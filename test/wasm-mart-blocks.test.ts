@@ -9,26 +9,7 @@ import { parseChunk } from '../src/worker/parse-chunk.js';
 import { lastWasmScan, parseChunkWasm } from '../src/worker/wasm-parse.js';
 import { shape } from './helpers/outcome.js';
 import { Rng } from './helpers/prng.js';
-
-// customer_id,store_id,sales_date,sales_person_id,price,quantity,total_cost
-function starSpec(over: Partial<ScanSpec> = {}): ScanSpec {
-  return {
-    delimiter: 0x2c,
-    fieldCount: 7,
-    price: 4,
-    quantity: 5,
-    revenue: -1,
-    date: 2,
-    dateFormat: 'ymd',
-    decimalComma: false,
-    scale: 2,
-    dimensions: [],
-    marts: [{ name: 'customer_id', index: 0 }],
-    maxKeys: 1_000_000,
-    names: ['customer_id', 'store_id', 'sales_date', 'sales_person_id', 'price', 'quantity', 'total_cost'],
-    ...over,
-  };
-}
+import { starSpec } from './helpers/specs.js';
 
 /** Both paths over the same bytes: identical outcomes. Returns how many marts WASM encoded itself. */
 function same(text: string, spec: ScanSpec = starSpec()): { js: ChunkOutcome; encoded: number } {

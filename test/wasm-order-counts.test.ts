@@ -15,28 +15,7 @@ import { lastWasmScan, parseChunkWasm } from '../src/worker/wasm-parse.js';
 import { asReference, countRuns, normalized, referenceBaskets } from './helpers/baskets.js';
 import { shape } from './helpers/outcome.js';
 import { Rng } from './helpers/prng.js';
-
-// order_id,item,price,quantity,date,region
-function spec(over: Partial<ScanSpec> = {}): ScanSpec {
-  return {
-    delimiter: 0x2c,
-    fieldCount: 6,
-    price: 2,
-    quantity: 3,
-    revenue: -1,
-    date: 4,
-    dateFormat: 'ymd',
-    decimalComma: false,
-    scale: 2,
-    dimensions: [{ name: 'region', index: 5 }],
-    maxKeys: 100_000,
-    names: ['order_id', 'item', 'price', 'quantity', 'date', 'region'],
-    order: 0,
-    item: 1,
-    basketItems: 1000,
-    ...over,
-  };
-}
+import { basketSpec as spec } from './helpers/specs.js';
 
 /** A counted line's order, item and value in cents, or null for a line that is not counted. */
 type Line = { text: string; ref: [string, string, bigint] | null };

@@ -165,7 +165,8 @@ describe.skipIf(!support.ok)('across hosts (network namespaces)', () => {
       return c;
     });
     (stopped as Proc | null)?.child.kill('SIGCONT');
-    expect(log).toMatch(/worker w1 disconnected/);
+    // "left" when the kill found w1 between chunks (its socket closes like a clean exit).
+    expect(log).toMatch(/worker w1 (disconnected|left)/);
     expect(log).toMatch(/on w2 passed its 3s lease/);
   });
 

@@ -126,9 +126,10 @@ describe('customers table from a run', () => {
     ]);
     expect(await p.exit, p.err()).toBe(0);
     expect(differences(db)).toEqual([]);
-    // A run that builds customers gives its workers one slot each (their peak memory).
-    expect(p.err()).toMatch(/worker w1 joined from \S+ \(1 slot\(s\)\)/);
-    expect(p.err()).toMatch(/worker w2 joined from \S+ \(1 slot\(s\)\)/);
+    // A run that builds customers gives its workers one slot each (their peak memory). The run is
+    // short: on a loaded machine the second worker may connect after it ended.
+    expect(p.err()).toMatch(/worker w[12] joined from \S+ \(1 slot\(s\)\)/);
+    expect(p.err()).not.toMatch(/joined from \S+ \((?!1 slot)/);
   }, 120_000);
 
   it('a worker killed mid-chunk: its chunks go elsewhere, every customer counted once', async () => {

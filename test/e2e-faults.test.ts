@@ -81,9 +81,18 @@ describe('worker failures', () => {
     await c.proc.waitFor(/worker ok joined/);
     await sleep(400);
     hung.child.kill('SIGSTOP');
-    await c.proc.waitFor(/chunk \d+ on hung passed its 1s lease/, 10_000);
-    // By the time it resumes, the other worker has redone its chunks: its results come late.
-    await sleep(1000);
+    await c.proc.waitFor(/chunk \d+ on hung passed its 1s lease/, 60_000);
+    // It resumes once the other worker has redone that chunk: its result comes late.
+    const expired = Number((/chunk (\d+) on hung passed its 1s lease/.exec(c.proc.err()) ?? [])[1]);
+    const redone = () =>
+      query<{ n: number }>(
+        db,
+        "SELECT COUNT(*) AS n FROM chunks WHERE run_id = 1 AND chunk_id = ? AND status = 'done'",
+        expired,
+      )[0].n;
+    for (const deadline = Date.now() + 60_000; redone() === 0; await sleep(50)) {
+      if (Date.now() > deadline) throw new Error(`chunk ${expired} was never redone:\n${c.proc.err()}`);
+    }
     hung.child.kill('SIGCONT');
     expect(await c.proc.exit, c.proc.err()).toBe(0);
     expect(c.proc.err()).toMatch(

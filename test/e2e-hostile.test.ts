@@ -167,7 +167,7 @@ describe('garbage and misbehaving peers', () => {
 
     for (const client of [random, huge, early, shape, order, liar, junk]) {
       expect(
-        await Promise.race([client.closed, new Promise((r) => setTimeout(() => r('open'), 5000))]),
+        await Promise.race([client.closed, new Promise((r) => setTimeout(() => r('open'), 30_000))]),
       ).not.toBe('open');
     }
     expect(await c.proc.exit, c.proc.err()).toBe(0);
@@ -188,11 +188,11 @@ describe('garbage and misbehaving peers', () => {
     await silent.connected;
     const after = await Promise.race([
       silent.closed,
-      new Promise<number>((r) => setTimeout(() => r(-1), 5000)),
+      new Promise<number>((r) => setTimeout(() => r(-1), 30_000)),
     ]);
     expect(after).toBeGreaterThan(200);
-    expect(after).toBeLessThan(3000);
-    expect(c.proc.err()).toMatch(/no hello within 0\.3s/);
+    expect(after).toBeLessThan(10_000);
+    await c.proc.waitFor(/no hello within 0\.3s/);
     c.proc.child.kill('SIGTERM');
     await c.proc.exit;
   });

@@ -17,6 +17,7 @@ import {
   faultWorker,
   killAll,
   listeningPort,
+  sleep,
   tmpDir,
   untilChunksDone,
 } from './helpers/e2e.js';
@@ -274,6 +275,14 @@ describe('run --join', () => {
     await w1.waitFor(/fault: dropping the connection/, 60_000);
     await untilChunksDone(db, 4);
     // w2 is killed mid-chunk (each takes 30 ms or more); w3 takes its place.
+    const leased = () =>
+      query<{ n: number }>(
+        db,
+        "SELECT COUNT(*) AS n FROM attempts WHERE worker_id = 'w2' AND outcome = 'leased'",
+      )[0].n;
+    for (const deadline = Date.now() + 60_000; leased() === 0; await sleep(5)) {
+      if (Date.now() > deadline) throw new Error(`w2 never held a lease:\n${c.err()}`);
+    }
     w2.child.kill('SIGKILL');
     await w2.exit;
     const w3 = faultWorker(address, 'w3', { FAULT_DELAY_MS: 30, FAULT_RETRY_FOR: 60 });

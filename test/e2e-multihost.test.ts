@@ -140,7 +140,8 @@ describe.skipIf(!support.ok)('across hosts (network namespaces)', () => {
       lab.rate('w2', '64kbit');
       lab.rate('w3', '64kbit');
       lab.link('w1', false);
-      await new Promise((r) => setTimeout(r, 5_000));
+      // Down until a lease of w1's has expired (3 s), however late the coordinator's tick runs.
+      await c.waitFor(/on w1 passed its 3s lease/, 60_000);
       lab.link('w1', true);
       // Back up while the run goes on: the same connection speaks again, or a new one joins.
       await c.waitFor(/worker w1 is answering again|worker w1 joined[\s\S]*worker w1 joined/, 60_000);

@@ -251,7 +251,7 @@ export function doneChunks(db: string): number {
 }
 
 /** Polls every 50 ms, at most `tries` times, until `db` has `n` done chunks; returns how many it has. */
-export async function untilChunksDone(db: string, n: number, tries = 400): Promise<number> {
+export async function untilChunksDone(db: string, n: number, tries = 1200): Promise<number> {
   let done = doneChunks(db);
   for (let i = 0; i < tries && done < n; i++) {
     await sleep(50);

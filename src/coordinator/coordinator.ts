@@ -1,36 +1,32 @@
 /**
  * The coordinator: wiring between the listener, the worker sessions, the lease table (scheduling),
- * resume, the commit plan and the store. Chunks are leased pull-style, each result is committed
- * exactly once, and the run is `done` only when its done chunks tile the data section.
+ * the results (results.ts), resume and the store. Chunks are leased pull-style, each result is
+ * committed exactly once, and the run is `done` only when its done chunks tile the data section.
  */
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { Packr } from 'msgpackr';
 import type { OrderConflicts } from '../aggregate/basket-count.js';
-import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
 import type { CoordinatorOptions } from '../config.js';
-import { deleteCellRuns, dropSpillFile, saveCellRuns, spillBytes } from '../db/cell-runs.js';
+import { deleteCellRuns, dropSpillFile, spillBytes } from '../db/cell-runs.js';
 import { joinStats } from '../db/joins.js';
 import { Store } from '../db/store.js';
-import { ChunkFailedError, errorMessage, ProtocolError, SalesgridError } from '../errors.js';
+import { errorMessage, SalesgridError } from '../errors.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/frame-codec.js';
-import type { Usage } from '../protocol/messages.js';
 import { type Listener, listen } from '../protocol/socket-channel.js';
 import { serverSecurity } from '../protocol/tls-security.js';
 import type { ScanSpec } from '../scan-spec.js';
-import { type ByteSource, identityDiff, openSource, sameIdentity } from '../source/byte-source.js';
+import type { ByteSource } from '../source/byte-source.js';
 import type { Chunker } from './chunker.js';
-import { receivedCells } from './collect.js';
-import { planCommit, type WorkerStats } from './commit-plan.js';
 import { recordEnd, summarize } from './end-of-run.js';
-import { iso, lineOf, openInput } from './input.js';
+import { iso, openInput } from './input.js';
 import { joinFrames } from './join-load.js';
 import * as lt from './lease-table.js';
 import { openRun } from './open-run.js';
-import { checkBasketRuns, checkOrders, secondPassWarning, storedSecondPass } from './order-check.js';
+import { checkOrders, secondPassWarning, storedSecondPass } from './order-check.js';
 import { basketColumns } from './order-columns.js';
 import { Pump } from './pump.js';
+import { Results } from './results.js';
 import type { CoordinatorUi, Progress, RunSummary, SecondPass } from './run-types.js';
 import { type Session, Sessions } from './sessions.js';
 
@@ -39,7 +35,6 @@ export { openInput } from './input.js';
 export type { CoordinatorUi, Progress, RunSummary, WorkerSummary } from './run-types.js';
 
 type Status = RunSummary['status'];
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const LOCK_STALE_MS = 10_000;
 const HEARTBEAT_MS = 2_000;
 const DRAIN_MS = 3_000;
@@ -54,8 +49,6 @@ export class Coordinator {
   private readonly sessions: Sessions;
   private store!: Store;
   private file!: ByteSource;
-  /** A worker refused its byte ranges (E_SOURCE_MISMATCH): the coordinator is checking its own file. */
-  private checkingSource = false;
   private fileSize = 0;
   private dataStart = 0;
   private chunker!: Chunker;
@@ -68,13 +61,9 @@ export class Coordinator {
   private listener: Listener | null = null;
   private readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 
-  private total: Agg = emptyAgg();
-  private workerStats = new Map<string, WorkerStats>();
-  private readonly usage = new Map<string, Usage>();
-  private bytesDone = 0;
+  /** Results, failures and lost leases; the run's totals and counters (set up with the run). */
+  private results!: Results;
   private pumper!: Pump;
-  private retries = 0;
-  private duplicates = 0;
   /** Set once the first pass found scattered orders and the run went on with every order shipped. */
   private secondPass: SecondPass | undefined;
   /** The order-id check of the finished spill, handed to the end so it does not run twice. */
@@ -83,8 +72,6 @@ export class Coordinator {
   private lastWorkerMs = Date.now();
 
   private ready = false;
-  /** A chunk ran out of attempts; the run is about to fail. */
-  private failing = false;
   private stopping = false;
   /** `fail` called while preparing: the run fails as soon as it exists. */
   private failLater: unknown = null;
@@ -113,11 +100,7 @@ export class Coordinator {
         this.lastWorkerMs = Date.now();
         return { runId: this.runId, spec: this.spec, joinFrames: this.joinFrames };
       },
-      message: (session, msg) => {
-        if (msg.type === 'failure') return this.onFailure(session, msg.chunkId, msg.code, msg.message);
-        if (msg.usage) this.usage.set(session.workerId, msg.usage);
-        this.onResult(session, msg.chunkId, msg.attempt, msg.partial, msg.parseMs);
-      },
+      message: (session, msg) => this.results.onMessage(session, msg),
       lost: (session, reason, dropped) => this.onLost(session, reason, dropped),
       wake: () => this.pump(),
       fatal: (err) => this.abort(err),
@@ -220,8 +203,7 @@ export class Coordinator {
       ...{ owner: this.owner, startMs: this.startMs, lockStaleMs: LOCK_STALE_MS, ui: this.ui },
     });
     ({ runId: this.runId, resumed: this.resumed, spec: this.spec, dataStart: this.dataStart } = r);
-    ({ total: this.total, workerStats: this.workerStats, table: this.table, chunker: this.chunker } = r);
-    this.bytesDone = r.bytesDone;
+    ({ table: this.table, chunker: this.chunker } = r);
     this.joinFrames = joinFrames(r.joins);
     if (this.resumed) this.secondPass = storedSecondPass(this.store, this.runId);
     const host = {
@@ -229,156 +211,28 @@ export class Coordinator {
       ...{ runId: this.runId, transport: this.opts.transport, file: this.opts.file },
       identity: this.file.identity,
       shipAllOrders: () => this.spec.shipAllOrders === true,
-      blocked: () => this.finished || this.stopping || this.failing,
+      blocked: () => this.finished || this.stopping || this.results.failing,
       fail: (err: unknown) => this.abort(err),
       settled: () => this.checkComplete(),
     };
     this.pumper = new Pump(host, r.chunksSeen);
+    this.results = new Results(
+      {
+        ...{ table: this.table, sessions: this.sessions, store: this.store, runId: this.runId, ui: this.ui },
+        ...{ file: this.file, path: this.opts.file, fileSize: this.fileSize },
+        spec: () => this.spec,
+        careful: () => this.chunker.careful,
+        stopping: () => this.stopping,
+        finished: () => this.finished,
+        pump: () => this.pump(),
+        abort: (err: unknown) => this.abort(err),
+        restartCareful: (chunkId: number) => this.restartCareful(chunkId),
+      },
+      r,
+    );
   }
 
-  // --- results --------------------------------------------------------------------------------
-
-  private onResult(
-    session: Session,
-    chunkId: number,
-    attempt: number,
-    partial: WirePartial,
-    parseMs: number,
-  ): void {
-    const verdict = lt.classifyResult(this.table, session.id, chunkId);
-    const ignore = (why: string) => {
-      this.ui.warn(
-        `ignored a late result for chunk ${chunkId} (attempt ${attempt}) from ${session.workerId}: ${why}`,
-      );
-      this.store.recordAttemptEnd(this.runId, chunkId, attempt, 'late', iso(Date.now()), why);
-      this.pump();
-    };
-    if (verdict.kind === 'never-leased') {
-      return this.sessions.drop(session, `result for chunk ${chunkId}, which was never leased to it`);
-    }
-    if (verdict.kind === 'given-up') return ignore('the chunk was given up');
-    if (verdict.kind === 'duplicate') {
-      this.duplicates++;
-      return ignore('already counted');
-    }
-    let outcome: ReturnType<typeof aggFromWire>;
-    try {
-      outcome = aggFromWire(partial, this.spec.maxKeys);
-      // A worker that predates the customers table would leave its chunks' customers out silently.
-      if (this.spec.customer !== undefined && !outcome.cells.some((r) => r.kind === 'cust'))
-        throw new ProtocolError('no customer cells in a run with a customer column (is the worker older?)');
-      checkBasketRuns(outcome.cells, this.spec);
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      // Back to the queue now, not at the lease timeout; then the connection goes.
-      const own = this.table.leases.get(chunkId);
-      if (own?.holder === session.id) {
-        const v = lt.release(this.table, session.id, chunkId, err.code, this.stopping);
-        this.afterRelease(own, v, 'failed', `malformed result: ${err.message}`);
-      }
-      return this.sessions.drop(session, `malformed result for chunk ${chunkId}: ${err.message}`);
-    }
-    if (outcome.endsInQuote && verdict.range.byteEnd < this.fileSize && !this.chunker.careful) {
-      return this.restartCareful(chunkId);
-    }
-    if (verdict.superseded !== null) {
-      // A stalled worker came back first: its result counts; the re-lease's will be ignored.
-      const sup = verdict.superseded;
-      this.store.recordAttemptEnd(this.runId, chunkId, sup.attempt, 'late', iso(Date.now()), 'superseded');
-    }
-    const detail = verdict.late ? 'delivered after its lease timed out' : null;
-    this.commit(session, verdict.range, attempt, outcome, parseMs, detail);
-    let cellBytes = 0;
-    for (const r of outcome.cells) for (const b of r.blocks) cellBytes += b.length;
-    receivedCells(cellBytes);
-    this.pump();
-  }
-
-  /** Stores the result first (one transaction); memory moves only once it committed. */
-  private commit(
-    session: Session,
-    range: lt.ChunkRange,
-    attempt: number,
-    outcome: ReturnType<typeof aggFromWire>,
-    parseMs: number,
-    detail: string | null,
-  ): void {
-    const { write, stats } = planCommit({
-      runId: this.runId,
-      range,
-      attempt,
-      workerId: session.workerId,
-      nowIso: iso(Date.now()),
-      outcome,
-      parseMs,
-      detail,
-      total: this.total,
-      stats: this.workerStats.get(session.workerId),
-      chunksDone: this.table.done.size,
-      bytesDone: this.bytesDone,
-      pack: (w) => packr.pack(w),
-    });
-    // The chunk's keyed cells are spilled in the chunk's own transaction: they count iff it does.
-    this.store.transaction(() => {
-      this.store.recordResult(write);
-      saveCellRuns(this.store, this.runId, range.chunkId, outcome.cells);
-    });
-    lt.complete(this.table, range);
-    mergeInto(this.total, outcome.agg);
-    this.workerStats.set(session.workerId, stats);
-    this.bytesDone += range.byteEnd - range.byteStart;
-  }
-
-  private onFailure(session: Session, chunkId: number, code: string, message: string): void {
-    if (lt.classifyResult(this.table, session.id, chunkId).kind === 'never-leased') {
-      return this.sessions.drop(session, `failure for chunk ${chunkId}, which was never leased to it`);
-    }
-    const own = this.table.leases.get(chunkId);
-    if (own === undefined || own.holder !== session.id) return this.pump();
-    this.ui.warn(`chunk ${chunkId} failed on ${session.workerId}: ${message}`);
-    const v = lt.release(this.table, session.id, chunkId, code, this.stopping);
-    this.afterRelease(own, v, 'failed', `${code}: ${message}`);
-    if (code === 'E_SOURCE_MISMATCH') this.checkSource();
-    this.pump();
-  }
-
-  /**
-   * A worker says its copy is not the coordinator's file. That is its copy's fault unless the
-   * coordinator's own file changed too (same checks: size, mtime, content fingerprint): then every
-   * worker would refuse, so the run fails now instead of waiting.
-   */
-  private checkSource(): void {
-    if (this.checkingSource || this.finished || this.failing) return;
-    this.checkingSource = true;
-    const started = this.file.identity;
-    openSource(this.opts.file)
-      .then(async (now) => {
-        await now.close();
-        if (sameIdentity(started, now.identity) || this.finished) return;
-        this.abort(
-          new SalesgridError(
-            'E_SOURCE_CHANGED',
-            `${this.opts.file} changed during the run (${identityDiff(now.identity, started)}); start a new run`,
-            { exitCode: 2 },
-          ),
-        );
-      })
-      .catch((err) => {
-        if (!this.finished)
-          this.abort(
-            new SalesgridError(
-              'E_SOURCE_CHANGED',
-              `${this.opts.file} changed during the run: ${errorMessage(err)}`,
-              {
-                exitCode: 2,
-              },
-            ),
-          );
-      })
-      .finally(() => {
-        this.checkingSource = false;
-      });
-  }
+  // --- lost workers and restarts (results are in Results) -------------------------------------
 
   private onLost(session: Session, reason: string | null, dropped: boolean): void {
     if (this.finished) return;
@@ -392,35 +246,9 @@ export class Coordinator {
       this.ui.warn(`worker ${session.workerId} disconnected${reason ? ` (${reason})` : ''}${requeue}`);
     } else this.ui.info(`worker ${session.workerId} left`);
     for (const { lease, verdict } of lost)
-      this.afterRelease(lease, verdict, 'lost', reason ?? 'connection closed');
+      this.results.afterRelease(lease, verdict, 'lost', reason ?? 'connection closed');
     this.lastWorkerMs = now;
     this.pump();
-  }
-
-  /** Records a lease that ended without a result; fails the run if its chunk gave up. */
-  private afterRelease(
-    lease: lt.Lease,
-    v: lt.ReleaseVerdict,
-    outcome: 'lost' | 'timeout' | 'failed',
-    detail: string,
-  ) {
-    const id = lease.range.chunkId;
-    this.store.recordAttemptEnd(this.runId, id, lease.attempt, outcome, iso(Date.now()), detail);
-    if (v.kind === 'requeued' && !this.stopping) this.retries++;
-    if (v.kind !== 'give-up') return;
-    this.store.markChunkFailed(this.runId, id);
-    // Failing is decided now; the message waits for a line count, and the run must not finish meanwhile.
-    this.failing = true;
-    const { chunkId, byteStart, byteEnd } = lease.range;
-    void lineOf(this.file, byteStart)
-      .then(String, () => '?')
-      .then((line) =>
-        this.abort(
-          new ChunkFailedError(
-            `chunk ${chunkId} (bytes ${byteStart}-${byteEnd}, from line ${line}) failed ${v.tries} time(s); last: ${detail}`,
-          ),
-        ),
-      );
   }
 
   /**
@@ -443,9 +271,7 @@ export class Coordinator {
    */
   private forgetProgress(resetRun: () => void): void {
     lt.restartCareful(this.table, this.chunker.nextChunkId);
-    this.total = emptyAgg(this.spec.scale);
-    this.workerStats.clear();
-    this.bytesDone = 0;
+    this.results.reset(this.spec.scale);
     this.pumper.seen = 0;
     this.store.transaction(() => {
       resetRun();
@@ -478,7 +304,7 @@ export class Coordinator {
         `chunk ${lease.range.chunkId} on ${s?.workerId ?? '?'} passed its ${secs}s lease; leasing it again`,
       );
       if (s !== undefined) s.stalled = true;
-      this.afterRelease(lease, verdict, 'timeout', `no result within ${secs}s`);
+      this.results.afterRelease(lease, verdict, 'timeout', `no result within ${secs}s`);
     }
     this.sessions.dropSilent(now);
     this.pump();
@@ -500,23 +326,23 @@ export class Coordinator {
     return {
       runId: this.runId,
       elapsedMs: Date.now() - this.startMs,
-      rows: this.total.rows,
-      rejected: this.total.rejected,
-      bytesDone: this.bytesDone,
+      rows: this.results?.total.rows ?? 0,
+      rejected: this.results?.total.rejected ?? 0,
+      bytesDone: this.results?.bytesDone ?? 0,
       bytesTotal: this.fileSize,
       chunksDone: this.table?.done.size ?? 0,
       chunksTotal: this.chunker?.finished ? this.pumper.seen : est,
       chunksExact: this.chunker?.finished ?? false,
       workers: this.sessions.ready().length,
-      retries: this.retries,
+      retries: this.results?.retries ?? 0,
     };
   }
 
   private checkComplete(): void {
-    if (this.finished || this.pumper.busy || this.failing || this.stopping || !this.ready) return;
+    if (this.finished || this.pumper.busy || this.results.failing || this.stopping || !this.ready) return;
     if (!this.chunker.finished || !lt.idle(this.table)) return;
     try {
-      const conflicts = checkOrders(this.store, this.runId, this.spec, this.total.scale);
+      const conflicts = checkOrders(this.store, this.runId, this.spec, this.results.total.scale);
       if (conflicts !== undefined && conflicts.count > 0) return this.restartShipAll(conflicts);
       this.orderCheck = conflicts;
     } catch (err) {
@@ -567,7 +393,7 @@ export class Coordinator {
       runId: this.runId,
       status: wanted,
       error: wantedError,
-      total: this.total,
+      total: this.results.total,
       dimensions: this.spec.dimensions.map((d) => d.name),
       marts: (this.spec.marts ?? []).map((d) => d.name),
       customers:
@@ -590,9 +416,16 @@ export class Coordinator {
     await this.file.close().catch(() => {});
     const summary = summarize({
       ...{ runId: this.runId, status, error, file: this.opts.file, db: this.store.path },
-      ...{ wallMs: closedMs - this.startMs, total: this.total, chunks: this.table.done.size },
-      ...{ retries: this.retries, duplicates: this.duplicates, workerStats: this.workerStats },
-      ...{ usage: this.usage, resumed: this.resumed, hasPrice: this.spec.price >= 0, baskets, mergeChildren },
+      ...{ wallMs: closedMs - this.startMs, total: this.results.total, chunks: this.table.done.size },
+      ...{ retries: this.results.retries, duplicates: this.results.duplicates },
+      ...{
+        workerStats: this.results.workerStats,
+        usage: this.results.usage,
+        resumed: this.resumed,
+        hasPrice: this.spec.price >= 0,
+        baskets,
+        mergeChildren,
+      },
       secondPass: this.secondPass,
       joins:
         status === 'done' && this.spec.joins !== undefined ? joinStats(this.store, this.runId) : undefined,

@@ -2,13 +2,13 @@
  * The SQLite store (better-sqlite3, WAL). The coordinator is the only writer; `report` and `eda`
  * open it read-only. Every chunk result lands in one transaction together with its chunk row,
  * rejects, worker stats and the run's running totals, so a crash never leaves half a result.
+ * Opening a database is db/open-db.ts; the multi-statement writes (a result, giving up the cuts,
+ * closing a run) are db/result-writes.ts, called through the methods here.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import type { By, Per } from '../aggregate/mart-ranking.js';
-import { SalesgridError } from '../errors.js';
 import { martNames, martTop, type TopEntry } from './mart-blocks.js';
+import { type Db, openReadOnlyHandle, openWritableDb, type Statement } from './open-db.js';
+import { finishRun, recordResult, resetCuts } from './result-writes.js';
 import type {
   AttemptRow,
   CellRow,
@@ -19,66 +19,9 @@ import type {
   RunStatus,
   WorkerRow,
 } from './rows.js';
-import { SCHEMA, SCHEMA_VERSION } from './schema.js';
-import { type AggregateHost, registerSortKeySum } from './sort-key.js';
 import { SpillFile } from './spill-file.js';
 
-/** The slice of better-sqlite3 this module uses. */
-export interface Statement {
-  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  iterate(...params: unknown[]): IterableIterator<unknown>;
-  /** Rows as arrays in column order instead of objects (cheaper per row). */
-  raw(toggle?: boolean): Statement;
-}
-interface Db extends AggregateHost {
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  pragma(sql: string, options?: { simple?: boolean }): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
-  close(): void;
-}
-
-/**
- * Opens an existing salesgrid database read-only (for `report`, `top`, `eda` and the dashboard),
- * with `sg_sum` registered. A missing file, another kind of file or another schema version is a
- * clear error. Callers type the handle against the slice they use.
- */
-export function openReadOnlyHandle(file: string): unknown {
-  if (!fs.existsSync(file)) {
-    throw new SalesgridError(
-      'E_NO_RUN',
-      `no database at ${file}; run "salesgrid run <csv>" first, or pass --db`,
-      {
-        exitCode: 2,
-      },
-    );
-  }
-  let db: Db;
-  try {
-    db = new Database(file, { readonly: true, fileMustExist: true }) as unknown as Db;
-    db.pragma('busy_timeout = 5000');
-    db.prepare('SELECT 1 FROM runs LIMIT 1').get();
-  } catch (err) {
-    throw new SalesgridError('E_INPUT', `${file} is not a salesgrid database: ${(err as Error).message}`, {
-      exitCode: 2,
-    });
-  }
-  const version = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
-    | { value: string }
-    | undefined;
-  if (version !== undefined && Number(version.value) !== SCHEMA_VERSION) {
-    db.close();
-    throw new SalesgridError(
-      'E_INPUT',
-      `database ${file} has schema version ${version.value}; this salesgrid reads ${SCHEMA_VERSION}`,
-      { exitCode: 2 },
-    );
-  }
-  registerSortKeySum(db);
-  return db;
-}
+export type { Statement } from './open-db.js';
 
 export type {
   AttemptRow,
@@ -104,39 +47,7 @@ export class Store {
 
   /** Opens (and creates) a database for writing. */
   static open(file: string): Store {
-    let db: Db;
-    try {
-      if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-      db = new Database(file) as unknown as Db;
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
-      // 4 MB of page cache (better-sqlite3's default is 16): the writer appends in key order and
-      // builds indexes by sorting, neither needs more, and the coordinator's peak RSS is a target.
-      db.pragma('cache_size = -4000');
-      db.exec(SCHEMA);
-    } catch (err) {
-      throw new SalesgridError('E_INPUT', `cannot open database ${file}: ${(err as Error).message}`, {
-        exitCode: 2,
-      });
-    }
-    const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
-      | { value: string }
-      | undefined;
-    if (version === undefined)
-      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
-    else if (Number(version.value) !== SCHEMA_VERSION) {
-      db.close();
-      throw new SalesgridError(
-        'E_INPUT',
-        `database ${file} has schema version ${version.value}; this salesgrid reads ${SCHEMA_VERSION}`,
-        {
-          exitCode: 2,
-        },
-      );
-    }
-    registerSortKeySum(db);
-    return new Store(db, file);
+    return new Store(openWritableDb(file), file);
   }
 
   /** Opens an existing database for reading (see openReadOnlyHandle). */
@@ -239,7 +150,8 @@ export class Store {
    * parity; one transaction.
    */
   resetRunForCarefulCuts(runId: number, at: string): void {
-    this.resetCuts(
+    resetCuts(
+      this,
       runId,
       at,
       'quote-aware restart',
@@ -253,7 +165,8 @@ export class Store {
    * run's options for the summary.
    */
   resetRunForSecondPass(runId: number, at: string, spec: unknown, why: unknown): void {
-    this.resetCuts(
+    resetCuts(
+      this,
       runId,
       at,
       'second pass for scattered orders',
@@ -261,26 +174,6 @@ export class Store {
       JSON.stringify(spec),
       JSON.stringify(why),
     );
-  }
-
-  private resetCuts(runId: number, at: string, why: string, set: string, ...params: unknown[]): void {
-    this.tx(() => {
-      for (const table of ['chunks', 'rejects'])
-        this.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(runId);
-      // The attempts stay: they are the run's history. Their chunk ids are never used again.
-      this.prepare(
-        "UPDATE attempts SET outcome = 'interrupted', finished_at = ?, detail = ? WHERE run_id = ? AND outcome = 'leased'",
-      ).run(at, `cuts given up: ${why}`, runId);
-      this.prepare(
-        `UPDATE runs SET rows = 0, rejected = 0, units = '0', revenue = '0', price_min = NULL, price_max = NULL, price_sum = '0',
-           avg_price = NULL, chunks_done = 0, bytes_done = 0, chunks_total = NULL, ${set}
-         WHERE id = ?`,
-      ).run(...params, runId);
-      this.prepare(
-        `UPDATE workers SET chunks = 0, rows = 0, revenue = '0', busy_ms = 0, price_min = NULL, price_max = NULL, price_sum = '0'
-         WHERE run_id = ?`,
-      ).run(runId);
-    });
   }
 
   setChunksTotal(runId: number, total: number): void {
@@ -358,80 +251,7 @@ export class Store {
 
   /** One transaction: the chunk's result, its rejects, the worker's and the run's new totals. */
   recordResult(w: ChunkResultWrite): void {
-    this.tx(() => {
-      this.prepare(
-        `UPDATE chunks SET status = 'done', worker_id = ?, finished_at = ?, lines = ?, rows = ?, rejected = ?, units = ?, revenue = ?,
-             price_min = ?, price_max = ?, price_sum = ?, parse_ms = ?, partial = ?
-           WHERE run_id = ? AND chunk_id = ?`,
-      ).run(
-        w.workerId,
-        w.finishedAt,
-        w.lines,
-        w.rows,
-        w.rejected,
-        w.units,
-        w.revenue,
-        w.priceMin,
-        w.priceMax,
-        w.priceSum,
-        w.parseMs,
-        w.partial,
-        w.runId,
-        w.chunkId,
-      );
-      this.prepare(
-        "UPDATE attempts SET outcome = 'done', finished_at = ?, detail = ? WHERE run_id = ? AND chunk_id = ? AND attempt = ?",
-      ).run(w.finishedAt, w.detail, w.runId, w.chunkId, w.attempt);
-      const ins = this.prepare(
-        'INSERT INTO rejects (run_id, chunk_id, rel_line, reason, raw) VALUES (?, ?, ?, ?, ?)',
-      );
-      for (const [rel, reason, raw] of w.rejects) ins.run(w.runId, w.chunkId, rel, reason, raw);
-      const group = this.prepare(
-        'INSERT INTO rejects (run_id, chunk_id, rel_line, reason, raw, count) VALUES (?, ?, ?, ?, ?, ?)',
-      );
-      for (const [reason, count, rel] of w.omitted) {
-        group.run(
-          w.runId,
-          w.chunkId,
-          rel,
-          reason,
-          `(${count} more rows of this chunk with this reason; the first is on this line)`,
-          count,
-        );
-      }
-      this.prepare(
-        `UPDATE workers SET chunks = ?, rows = ?, revenue = ?, busy_ms = ?, price_min = ?, price_max = ?, price_sum = ?
-           WHERE run_id = ? AND worker_id = ?`,
-      ).run(
-        w.worker.chunks,
-        w.worker.rows,
-        w.worker.revenue,
-        w.worker.busyMs,
-        w.worker.priceMin,
-        w.worker.priceMax,
-        w.worker.priceSum,
-        w.runId,
-        w.workerId,
-      );
-      const r = w.run;
-      this.prepare(
-        `UPDATE runs SET rows = ?, rejected = ?, units = ?, revenue = ?, price_min = ?, price_max = ?, price_sum = ?, avg_price = ?,
-             scale = ?, chunks_done = ?, bytes_done = ? WHERE id = ?`,
-      ).run(
-        r.rows,
-        r.rejected,
-        r.units,
-        r.revenue,
-        r.priceMin,
-        r.priceMax,
-        r.priceSum,
-        r.avgPrice,
-        r.scale,
-        r.chunksDone,
-        r.bytesDone,
-        w.runId,
-      );
-    });
+    recordResult(this, w);
   }
 
   // --- workers --------------------------------------------------------------------------------
@@ -475,53 +295,7 @@ export class Store {
     /** For a done run: sees the done chunks' ranges inside the transaction and throws to refuse `done`. */
     checkDone?: (done: { byteStart: number; byteEnd: number }[]) => void,
   ): void {
-    this.tx(() => {
-      if (status === 'done' && checkDone !== undefined) {
-        checkDone(
-          (
-            this.prepare(
-              "SELECT byte_start, byte_end FROM chunks WHERE run_id = ? AND status = 'done' ORDER BY byte_start",
-            ).all(runId) as { byte_start: number; byte_end: number }[]
-          ).map((c) => ({ byteStart: c.byte_start, byteEnd: c.byte_end })),
-        );
-      }
-      // Line numbers: exact for every chunk whose predecessors are all done (all of them in a
-      // finished run; the done prefix of an interrupted or failed one, the rest on resume).
-      const run = this.getRun(runId);
-      let line = (run?.header_lines ?? 1) + 1;
-      let expectStart = run?.data_start ?? 0;
-      const setLine = this.prepare('UPDATE chunks SET first_line = ? WHERE run_id = ? AND chunk_id = ?');
-      const setRejects = this.prepare(
-        'UPDATE rejects SET line = ? + rel_line WHERE run_id = ? AND chunk_id = ?',
-      );
-      for (const c of this.allChunks(runId)) {
-        if (c.status !== 'done' || c.lines === null || c.byte_start !== expectStart) break;
-        setLine.run(line, runId, c.chunk_id);
-        setRejects.run(line, runId, c.chunk_id);
-        line += c.lines;
-        expectStart = c.byte_end;
-      }
-      if (merged !== null) {
-        this.prepare('DELETE FROM monthly WHERE run_id = ?').run(runId);
-        this.prepare('DELETE FROM dimensions WHERE run_id = ?').run(runId);
-        const m = this.prepare(
-          'INSERT INTO monthly (run_id, month, rows, units, revenue) VALUES (?, ?, ?, ?, ?)',
-        );
-        for (const [month, c] of merged.monthly) m.run(runId, month, c.rows, c.units, c.revenue);
-        const d = this.batchInsert(
-          'INSERT INTO dimensions (run_id, dimension, key, rows, units, revenue) VALUES',
-          6,
-        );
-        for (const [dim, key, c] of merged.dims) d.add(runId, dim, key, c.rows, c.units, c.revenue);
-        d.flush();
-      }
-      this.prepare(
-        "UPDATE attempts SET outcome = 'interrupted', finished_at = ? WHERE run_id = ? AND outcome = 'leased'",
-      ).run(at, runId);
-      this.prepare(
-        'UPDATE runs SET status = ?, finished_at = ?, error = ?, lock_owner = NULL, lock_heartbeat_ms = NULL WHERE id = ?',
-      ).run(status, at, error, runId);
-    });
+    finishRun(this, runId, status, at, error, merged, checkDone);
   }
 
   // --- reads for report / eda -----------------------------------------------------------------
@@ -598,31 +372,6 @@ export class Store {
   /** A cached prepared statement, for modules that own their tables (db/cell-runs.ts). */
   statement(sql: string): Statement {
     return this.prepare(sql);
-  }
-
-  /**
-   * Inserts rows `BATCH` at a time through one multi-row statement: a bulk load (millions of mart
-   * cells) spends most of its time crossing from JS into SQLite, once per statement.
-   */
-  private batchInsert(head: string, width: number): { add(...values: unknown[]): void; flush(): void } {
-    const BATCH = 32;
-    const tuple = `(${Array(width).fill('?').join(', ')})`;
-    const full = this.prepare(`${head} ${Array(BATCH).fill(tuple).join(', ')}`);
-    const one = this.prepare(`${head} ${tuple}`);
-    const values: unknown[] = [];
-    return {
-      add: (...row: unknown[]) => {
-        for (const v of row) values.push(v);
-        if (values.length === BATCH * width) {
-          full.run(...values);
-          values.length = 0;
-        }
-      },
-      flush: () => {
-        for (let i = 0; i < values.length; i += width) one.run(...values.slice(i, i + width));
-        values.length = 0;
-      },
-    };
   }
 
   /** Prepared statements are compiled once per store. */

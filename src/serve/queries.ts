@@ -6,8 +6,8 @@
  */
 import { formatScaled, parseDecimal, rescale } from '../aggregate/decimal.js';
 import { martKeyCells, martKeyPage, martNames } from '../db/mart-blocks.js';
+import { openReadOnlyHandle } from '../db/open-db.js';
 import type { AggregateHost } from '../db/sort-key.js';
-import { openReadOnlyHandle } from '../db/store.js';
 import type {
   AttemptRow,
   Page,

@@ -5,10 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Reference, referenceCustomers, scaled, writeMessyFile } from './helpers/customer-reference.js';
-import { cli, faultWorker, killAll, listeningPort, sleep, tmpDir } from './helpers/e2e.js';
+import { cli, faultWorker, killAll, listeningPort, query, sleep, tmpDir } from './helpers/e2e.js';
 
 const dir = tmpDir();
 const csv = path.join(dir, 'messy.csv');
@@ -20,15 +19,6 @@ beforeAll(() => {
 });
 afterEach(() => killAll());
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare(sql).all(...params) as T[];
-  } finally {
-    d.close();
-  }
-}
 
 interface Stored {
   customer: string;

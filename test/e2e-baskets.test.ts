@@ -11,7 +11,16 @@ import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { planRetail } from '../src/generate/retail-plan.js';
-import { cli, faultWorker, killAll, listeningPort, sleep, tmpDir, untilChunksDone } from './helpers/e2e.js';
+import {
+  cli,
+  faultWorker,
+  killAll,
+  listeningPort,
+  query,
+  sleep,
+  tmpDir,
+  untilChunksDone,
+} from './helpers/e2e.js';
 
 const ROWS = 30_000;
 const CUSTOMERS = 3_000;
@@ -78,15 +87,6 @@ function selfJoin(rows: Record<string, string>[], item: string): Expected {
   db.close();
   const v = String(t.v).padStart(3, '0');
   return { orders: t.o, lines: t.l, value: `${v.slice(0, -2)}.${v.slice(-2)}`, items, pairs, sizes };
-}
-
-function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare(sql).all(...params) as T[];
-  } finally {
-    d.close();
-  }
 }
 
 function stored(db: string, runId = 1): Expected {

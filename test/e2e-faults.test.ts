@@ -4,7 +4,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   cli,
@@ -14,6 +13,7 @@ import {
   isAlive,
   killAll,
   listeningPort,
+  query,
   type Reference,
   report,
   sameTotals,
@@ -29,15 +29,6 @@ beforeAll(async () => {
 });
 afterEach(() => killAll());
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare(sql).all(...params) as T[];
-  } finally {
-    d.close();
-  }
-}
 
 async function coordinator(db: string, extra: string[] = []) {
   // Port 0: the coordinator picks a free port itself, so parallel test files cannot collide.

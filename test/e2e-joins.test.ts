@@ -8,7 +8,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,6 +16,7 @@ import {
   faultWorker,
   killAll,
   listeningPort,
+  query,
   sleep,
   tmpDir,
   untilChunksDone,
@@ -48,15 +48,6 @@ function expected(attr: (l: Line) => string | undefined, key: (l: Line) => strin
     if (v === undefined) unmatched.set(key(l), (unmatched.get(key(l)) ?? 0) + 1);
   }
   return { sums, unmatched };
-}
-
-function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare(sql).all(...params) as T[];
-  } finally {
-    d.close();
-  }
 }
 
 function storedDimension(db: string, name: string): Sums {

@@ -6,12 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { martCells } from '../src/db/mart-blocks.js';
 import { Store } from '../src/db/store.js';
-import { cli, faultWorker, killAll, listeningPort, tmpDir, untilChunksDone } from './helpers/e2e.js';
+import { cli, faultWorker, killAll, listeningPort, query, tmpDir, untilChunksDone } from './helpers/e2e.js';
 
 let dir: string;
 let csv: string;
@@ -39,15 +38,6 @@ function reference(file: string): typeof ref {
     }
   }
   return { marts, dims };
-}
-
-function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
-  const d = new Database(db, { readonly: true });
-  try {
-    return d.prepare(sql).all(...params) as T[];
-  } finally {
-    d.close();
-  }
 }
 
 /** The stored marts and dimensions in the reference's shape. */

@@ -250,6 +250,16 @@ export function doneChunks(db: string): number {
   }
 }
 
+/** Rows of a read-only query on a run's database. */
+export function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
+  const d = new Database(db, { readonly: true });
+  try {
+    return d.prepare(sql).all(...params) as T[];
+  } finally {
+    d.close();
+  }
+}
+
 /** Polls every 50 ms, at most `tries` times, until `db` has `n` done chunks; returns how many it has. */
 export async function untilChunksDone(db: string, n: number, tries = 1200): Promise<number> {
   let done = doneChunks(db);

@@ -1,5 +1,5 @@
 // Numbers and dates for the WASM parse path: money digits (eight at a time), dates by the run's
-// format, and a cache of date texts. Mirrors the fast paths of src/worker/parse-chunk.ts; anything
+// format, and a cache of date texts. Mirrors the fast paths of src/worker/field-reader.ts; anything
 // else is left to it.
 import { alloc, tailMask } from './heap';
 
@@ -84,7 +84,7 @@ export function parseNum(s: usize, e: usize): bool {
   return true;
 }
 
-/** Month index of a date in [s, e) (trailing time parts ignored), or -1: mirrors parse-chunk.ts. */
+/** Month index of a date in [s, e) (trailing time parts ignored), or -1: mirrors field-reader.ts. */
 function parseMonth(s: usize, e: usize): i32 {
   let a: i32 = 0;
   let b: i32 = 0;

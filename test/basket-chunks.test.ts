@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KeyedRun } from '../src/aggregate/keyed-cells.js';
 import type { ScanSpec } from '../src/scan-spec.js';
-import { RUN_RANGE } from '../src/worker/basket-collector.js';
+import { RUN_RANGE } from '../src/worker/basket-runs.js';
 import { parseChunk } from '../src/worker/parse-chunk.js';
 import { asReference, countRuns, normalized, referenceBaskets } from './helpers/baskets.js';
 import { Rng } from './helpers/prng.js';

@@ -128,7 +128,7 @@ interface Cells {
 
 /**
  * `feed` with the customer slots of a mart key table on the customer column, looked up the way
- * parse-chunk's slotOf does (escaped keys unescaped to text first).
+ * keyed-sums.ts's slotOf does (escaped keys unescaped to text first).
  */
 function feedShared(s: ScanSpec, input: Row[], drop = (_: Row) => false): KeyedRun[] {
   const mart = new KeySet('customer_id', s.maxKeys);

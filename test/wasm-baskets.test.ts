@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ChunkOutcome } from '../src/aggregate/partial.js';
 import type { ScanSpec } from '../src/scan-spec.js';
-import { BASKET_KIND } from '../src/worker/basket-collector.js';
+import { BASKET_KIND } from '../src/worker/basket-runs.js';
 import { parseChunk } from '../src/worker/parse-chunk.js';
 import { chooseParser, lastWasmScan, parseChunkWasm, wasmIneligible } from '../src/worker/wasm-parse.js';
 import { syntheticChunk, warmBaskets } from '../src/worker/wasm-warm.js';

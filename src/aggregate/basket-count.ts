@@ -1,5 +1,5 @@
 /**
- * The end of a run's baskets, pure: merges the chunks' basket runs (worker/basket-collector.ts)
+ * The end of a run's baskets, pure: merges the chunks' basket runs (worker/basket-runs.ts)
  * and counts the shipped orders, whose pieces meet here, once. Streams: per order only its item
  * set, per item its sums (items are the one thing held by key), and a K × K matrix of pair counts
  * among the K most frequent items.
@@ -15,7 +15,7 @@ import {
   RUN_TOTALS,
   TOTAL_NO_ORDER,
   TOTAL_ORDERS,
-} from '../worker/basket-collector.js';
+} from '../worker/basket-runs.js';
 
 /** The sources of one basket run over the done chunks; `consume` deletes blocks as they are read. */
 export type BasketRunSources = (name: string, consume: boolean) => RunSource[];

@@ -10,7 +10,7 @@ import { checkOrderIds, hasNamedPairs } from '../db/baskets.js';
 import type { Store } from '../db/store.js';
 import { ProtocolError, SalesgridError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';
-import { RUN_ORDERS, RUN_PAIRS_BY_NAME, RUN_RANGE } from '../worker/basket-collector.js';
+import { RUN_ORDERS, RUN_PAIRS_BY_NAME, RUN_RANGE } from '../worker/basket-runs.js';
 import { basketColumns } from './order-columns.js';
 import type { SecondPass } from './run-types.js';
 

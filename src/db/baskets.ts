@@ -13,13 +13,7 @@ import {
 import { divRound, formatScaled, pow10 } from '../aggregate/decimal.js';
 import { CellBlock } from '../aggregate/keyed-cells.js';
 import type { RunSource } from '../coordinator/keyed-merge.js';
-import {
-  BASKET_KIND,
-  RUN_ITEMS,
-  RUN_PAIRS,
-  RUN_PAIRS_BY_NAME,
-  RUN_RANGE,
-} from '../worker/basket-collector.js';
+import { BASKET_KIND, RUN_ITEMS, RUN_PAIRS, RUN_PAIRS_BY_NAME, RUN_RANGE } from '../worker/basket-runs.js';
 import { readSpilled, runSources, type SpillRow, spilledBlockReader } from './cell-runs.js';
 import type { Store } from './store.js';
 

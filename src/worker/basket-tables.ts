@@ -1,5 +1,5 @@
 /**
- * The small typed tables behind a chunk's basket counts (worker/basket-collector.ts): an exact
+ * The small typed tables behind a chunk's basket counts (worker/basket-runs.ts): an exact
  * sum, pair counts in open addressing, order-size histograms. Reused or allocation-free per row.
  */
 import { KeyedCellsWriter, NO_MONTH } from '../aggregate/keyed-cells.js';

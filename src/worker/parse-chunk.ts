@@ -1,25 +1,22 @@
 /**
  * A chunk's bytes → one exact partial aggregate. The hot path: numbers and dates are parsed in
- * place from bytes, dimension keys are interned by bytes, and no string is built for a good row.
- * Money accumulates as integers in the smallest unit of `scale`; a number accumulator is folded
- * into its bigint twin before it can pass 2^53.
+ * place from bytes (field-reader.ts), keys are interned by bytes (keyed-sums.ts), and no string is
+ * built for a good row. Money accumulates as integers in the smallest unit of `scale`; a number
+ * accumulator is folded into its bigint twin before it can pass 2^53.
  */
 
 import { pow10 } from '../aggregate/decimal.js';
-import { type KeyedRun, NO_MONTH } from '../aggregate/keyed-cells.js';
+import type { KeyedRun } from '../aggregate/keyed-cells.js';
 import { type Agg, type Cell, type ChunkOutcome, emptyAgg, type WireReject } from '../aggregate/partial.js';
 import { brokenQuoteReason, DEFAULT_MAX_FIELD_BYTES, openQuotesBroken } from '../quote-limit.js';
-import { MAX_SCALE, type ScanSpec } from '../scan-spec.js';
-import { BasketCollector } from './basket-collector.js';
-import { CellTable, encodeDimension } from './cell-table.js';
-import { amountAt, type CountedPart } from './counted-part.js';
-import { CustomerCells } from './customer-cells.js';
-import { JoinProbe, type JoinTable } from './join-table.js';
-import { KeyTable } from './key-table.js';
+import type { ScanSpec } from '../scan-spec.js';
+import type { BasketCollector } from './basket-collector.js';
+import type { CountedPart } from './counted-part.js';
+import { FIRST_YEAR, FieldReader, MONTHS, NUM_OK, numberProblem, POW10N } from './field-reader.js';
+import type { JoinTable } from './join-table.js';
+import { KeyedSums } from './keyed-sums.js';
 import {
-  ESCAPED,
   Fields,
-  fieldText,
   RECORD_OK,
   type RecordSink,
   TEXT_AFTER_QUOTE,
@@ -28,56 +25,19 @@ import {
 } from './tokenizer.js';
 
 const LIMIT = 2 ** 52;
-/** Months from 1900-01 to 2199-12, indexed (year - 1900) * 12 + month - 1. */
-const FIRST_YEAR = 1900;
-const YEARS = 300;
-const MONTHS = YEARS * 12;
 const RAW_MAX = 200;
 /** Rejects itemized per chunk (line, reason, raw); the rest are counted by reason, so a file of bad lines cannot outgrow a frame. */
 export const MAX_ITEMIZED = 10_000;
-const POW10N: number[] = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
-const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-const ZERO = 48;
-const NINE = 57;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const DOLLAR = 0x24;
-const DOT = 0x2e;
-const COMMA = 0x2c;
-const SPACE = 0x20;
-const SLASH = 0x2f;
-const T_UPPER = 0x54;
-
-const NUM_OK = 0;
-const NUM_BAD = 1;
-const NUM_TOO_PRECISE = 2;
-const NUM_TOO_LARGE = 3;
 
 export class ChunkAggregator implements RecordSink {
   private readonly spec: ScanSpec;
   private readonly fields: Fields;
   private buf: Uint8Array = new Uint8Array(0);
   private view: DataView = new DataView(new ArrayBuffer(0));
-  private readonly dimTables: KeyTable[];
-  private readonly dimIndex: Int32Array;
-  private readonly martTables: KeyTable[];
-  private readonly martIndex: Int32Array;
-  private readonly marts: CellTable[];
-  private readonly decimalPoint: number;
-  private readonly groupSep: number;
-  /** `--join` tables: probed once per counted row; `joinUse` maps dimensions, then marts, to their joined attribute (-1: a plain column). */
-  private readonly joins: JoinProbe | null;
-  private readonly joinUse: Int32Array;
-  /** Per-customer features (a customer column in the spec), else null: no cost per row. */
-  private readonly customers: CustomerCells | null;
-  /** The mart on the customer column (no join), whose key slots the customers reuse; -1: none. */
-  private readonly customerMart: number;
-  /** Day of the month of the last date parseMonth accepted. */
-  private dom = 0;
-  /** Orders and baskets (`--order` with `--item`), or null: nothing per row on the plain path. */
-  private readonly basket: BasketCollector | null;
-  private readonly basketDim: number;
+  /** Numbers and dates of the current record; its outputs (num, numDecimals, dom) are read right after each call. */
+  private readonly reader: FieldReader;
+  /** Dimensions, marts, joins, customers and baskets: everything kept per key. */
+  private readonly keyed: KeyedSums;
 
   scale: number;
   rows = 0;
@@ -100,58 +60,17 @@ export class ChunkAggregator implements RecordSink {
   /** Quotes still open where the buffer ends (within the limit), judged broken for now. */
   readonly undecided: number[] = [];
 
-  // Outputs of parseNumber / parseMonth, kept as fields to avoid allocating per call.
-  private num = 0;
-  private numDecimals = 0;
-
   constructor(spec: ScanSpec, joinTables: JoinTable[] = []) {
     this.spec = spec;
     this.scale = spec.scale;
     this.fields = new Fields(spec.fieldCount + 1);
-    this.dimTables = spec.dimensions.map((d) => new KeyTable(d.name, spec.maxKeys));
-    this.dimIndex = Int32Array.from(spec.dimensions.map((d) => d.index));
-    const marts = spec.marts ?? [];
-    this.martTables = marts.map((d) => new KeyTable(d.name, spec.maxKeys));
-    this.martIndex = Int32Array.from(marts.map((d) => d.index));
-    this.marts = marts.map((d) => CellTable.take(d.name));
-    this.decimalPoint = spec.decimalComma ? COMMA : DOT;
-    this.groupSep = spec.decimalComma ? DOT : COMMA;
-    const refs = spec.joins ?? [];
-    if (joinTables.length !== refs.length) throw new Error('the join tables have not all arrived');
-    const probe = refs.length > 0 ? new JoinProbe(joinTables, refs, spec.maxKeys) : null;
-    this.joins = probe;
-    this.joinUse = Int32Array.from([...spec.dimensions, ...marts], (d) =>
-      probe === null || d.join === undefined ? -1 : probe.use(d.join, d.attr as number),
-    );
-    this.customerMart =
-      spec.customer === undefined
-        ? -1
-        : marts.findIndex((d) => d.index === spec.customer && d.join === undefined);
-    this.customers =
-      spec.customer === undefined
-        ? null
-        : new CustomerCells(spec, this.customerMart >= 0 ? this.martTables[this.customerMart] : null);
-    // An item column that is also a dimension shares its key table: one lookup per row for both.
-    this.basketDim =
-      spec.item === undefined
-        ? -1
-        : spec.dimensions.findIndex((d) => d.index === spec.item && d.join === undefined);
-    this.basket =
-      spec.order !== undefined && spec.item !== undefined
-        ? new BasketCollector(
-            spec.order,
-            spec.item,
-            spec.maxKeys,
-            spec.scale,
-            spec.shipAllOrders === true,
-            this.dimTables[this.basketDim],
-          )
-        : null;
+    this.reader = new FieldReader(spec);
+    this.keyed = new KeyedSums(spec, joinTables);
   }
 
   /** The chunk's orders and baskets, or null without `--order` and `--item`. */
   get baskets(): BasketCollector | null {
-    return this.basket;
+    return this.keyed.baskets;
   }
 
   /** Parses buf[0, n) and returns the number of line feeds in it. */
@@ -193,7 +112,7 @@ export class ChunkAggregator implements RecordSink {
     let totalBig: bigint | null = null;
     if (spec.price >= 0) {
       const p = spec.price;
-      const status = this.parseNumber(fs[p], fe[p], ff[p]);
+      const status = this.reader.parseNumber(this.buf, fs[p], fe[p], ff[p]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, p, status);
       price = this.scaled();
       // Past 2^52 at the current scale (a wide value after a scale raise): the bigint path.
@@ -203,12 +122,12 @@ export class ChunkAggregator implements RecordSink {
     let qty = 1;
     if (spec.quantity >= 0) {
       const q = spec.quantity;
-      const status = this.parseNumber(fs[q], fe[q], ff[q]);
+      const status = this.reader.parseNumber(this.buf, fs[q], fe[q], ff[q]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, q, status);
-      qty = this.num;
-      if (this.numDecimals !== 0) {
+      qty = this.reader.num;
+      if (this.reader.numDecimals !== 0) {
         // "5.0" is five; "5.5" is not a count.
-        const unit = POW10N[this.numDecimals];
+        const unit = POW10N[this.reader.numDecimals];
         if (qty % unit !== 0) return this.reject(line, start, end, `${spec.names[q]} is not a whole number`);
         qty /= unit;
       }
@@ -216,7 +135,7 @@ export class ChunkAggregator implements RecordSink {
     let lineTotal = 0;
     if (spec.revenue >= 0) {
       const r = spec.revenue;
-      const status = this.parseNumber(fs[r], fe[r], ff[r]);
+      const status = this.reader.parseNumber(this.buf, fs[r], fe[r], ff[r]);
       if (status !== NUM_OK) return this.rejectNumber(line, start, end, r, status);
       lineTotal = this.scaled();
       if (Number.isNaN(lineTotal)) totalBig = this.scaledBig();
@@ -234,7 +153,7 @@ export class ChunkAggregator implements RecordSink {
     let month = -1;
     if (spec.date >= 0) {
       const d = spec.date;
-      month = this.parseMonth(fs[d], fe[d]);
+      month = this.reader.parseMonth(this.buf, fs[d], fe[d]);
       if (month < 0) return this.reject(line, start, end, `${spec.names[d]} is not a valid date`);
     }
 
@@ -270,7 +189,6 @@ export class ChunkAggregator implements RecordSink {
       ps = 0;
     }
     this.priceSum = ps;
-    this.joins?.probe(this.buf, this.view, this.fields);
     if (this.minMaxBig === null) {
       if (stat < this.priceMin) this.priceMin = stat;
       if (stat > this.priceMax) this.priceMax = stat;
@@ -294,62 +212,21 @@ export class ChunkAggregator implements RecordSink {
       this.mUnits[month] = u;
       this.mRevenue[month] = r;
     }
-    const tables = this.dimTables;
-    let itemSlot = -1;
-    for (let k = 0; k < tables.length; k++) {
-      const slot = this.slotOf(tables[k], this.dimIndex[k], k);
-      if (k === this.basketDim) itemSlot = slot;
-      if (revBig !== null) {
-        tables[k].add(slot, qty, 0);
-        tables[k].addBig(slot, revBig);
-      } else tables[k].add(slot, qty, rev);
-    }
-    const martTables = this.martTables;
-    let customerSlot = -1;
-    for (let k = 0; k < martTables.length; k++) {
-      const slot = this.slotOf(martTables[k], this.martIndex[k], this.dimTables.length + k);
-      if (k === this.customerMart) customerSlot = slot;
-      const mart = this.marts[k];
-      const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
-      if (revBig !== null) {
-        mart.add(c, qty, 0);
-        mart.addBigRevenue(c, revBig);
-      } else mart.add(c, qty, rev);
-    }
-    if (this.customers !== null)
-      this.customers.add(this.buf, this.fields, month, this.dom, qty, rev, revBig, customerSlot);
-    this.basket?.row(this.buf, this.view, fs, fe, ff, rev, revBig, this.scale, itemSlot);
+    this.keyed.count(this.buf, this.view, this.fields, month, this.reader.dom, qty, rev, revBig, this.scale);
   }
 
   /** Min/max as bigints, once a scale raise made the number pair unsafe. */
   private minMaxBig: [bigint, bigint] | null = null;
 
-  /**
-   * The key slot of field `f` of the current record (quoted keys with doubled quotes are
-   * unescaped), or of its joined attribute when dimension/mart `use` is one.
-   */
-  private slotOf(table: KeyTable, f: number, use: number): number {
-    const u = this.joinUse[use];
-    if (u >= 0) return (this.joins as JoinProbe).slot(u, table);
-    const fs = this.fields.start;
-    const fe = this.fields.end;
-    if (this.fields.flag[f] === ESCAPED) {
-      const key = Buffer.from(fieldText(this.buf, fs[f], fe[f], ESCAPED), 'utf8');
-      return table.slot(key, 0, key.length);
-    }
-    return table.slot(this.buf, fs[f], fe[f], this.view);
-  }
-
   /** The last parsed number at the current scale, exactly, as a bigint. */
   private scaledBig(): bigint {
-    return BigInt(this.num) * pow10(this.scale - this.numDecimals);
+    return BigInt(this.reader.num) * pow10(this.scale - this.reader.numDecimals);
   }
 
   /** Counts a row whose amounts are past the number path (rare): every accumulator in bigints. */
   private countBig(month: number, qty: number, rev: bigint, stat: bigint): void {
     this.rows++;
     this.addUnits(qty);
-    this.joins?.probe(this.buf, this.view, this.fields);
     this.revenueBig += rev;
     this.priceSumBig += stat;
     if (this.minMaxBig === null) {
@@ -363,35 +240,14 @@ export class ChunkAggregator implements RecordSink {
       big[0] += BigInt(qty);
       big[1] += rev;
     }
-    let itemSlot = -1;
-    for (let k = 0; k < this.dimTables.length; k++) {
-      const table = this.dimTables[k];
-      const slot = this.slotOf(table, this.dimIndex[k], k);
-      if (k === this.basketDim) itemSlot = slot;
-      table.add(slot, qty, 0);
-      table.addBig(slot, rev);
-    }
-    let customerSlot = -1;
-    for (let k = 0; k < this.martTables.length; k++) {
-      const slot = this.slotOf(this.martTables[k], this.martIndex[k], this.dimTables.length + k);
-      if (k === this.customerMart) customerSlot = slot;
-      const mart = this.marts[k];
-      const c = mart.cell(slot, month >= 0 ? month : NO_MONTH);
-      mart.add(c, qty, 0);
-      mart.addBigRevenue(c, rev);
-    }
-    // With a shared customer mart, the row's customer is its slot there (-1 would key no customer).
-    if (this.customers !== null)
-      this.customers.add(this.buf, this.fields, month, this.dom, qty, 0, rev, customerSlot);
-    const f = this.fields;
-    this.basket?.row(this.buf, this.view, f.start, f.end, f.flag, 0, rev, this.scale, itemSlot);
+    this.keyed.count(this.buf, this.view, this.fields, month, this.reader.dom, qty, 0, rev, this.scale);
   }
 
   /** The last parsed number at the current scale (raising the scale if it needs more decimals); NaN if unsafe. */
   private scaled(): number {
-    const dec = this.numDecimals;
+    const dec = this.reader.numDecimals;
     if (dec > this.scale) this.raiseScale(dec);
-    const v = this.num * POW10N[this.scale - dec];
+    const v = this.reader.num * POW10N[this.scale - dec];
     return v > LIMIT || v < -LIMIT ? Number.NaN : v;
   }
 
@@ -439,138 +295,12 @@ export class ChunkAggregator implements RecordSink {
       this.mRevenue[m] = 0;
     }
     for (const [m, big] of this.mBig) if (this.mRows[m] === 0) big[1] *= f;
-    for (const t of this.dimTables) t.upscale(f);
-    for (const m of this.marts) m.upscale(k);
-    this.customers?.upscale(k);
+    this.keyed.upscale(f, k);
     this.scale = to;
   }
 
-  /**
-   * Parses a decimal number in buf[s, e) into this.num (integer mantissa) and this.numDecimals.
-   * Accepts a sign, a leading `$`, surrounding spaces, and thousands separators in groups of three.
-   */
-  private parseNumber(s: number, e: number, flag: number): number {
-    const buf = this.buf;
-    if (flag === ESCAPED) return NUM_BAD;
-    // Fast path, the usual case: digits with at most one decimal point.
-    let fm = 0;
-    let fdec = -1;
-    let i = s;
-    for (; i < e; i++) {
-      const c = buf[i];
-      if (c >= ZERO && c <= NINE) {
-        fm = fm * 10 + (c - ZERO);
-        if (fdec >= 0) fdec++;
-      } else if (c === this.decimalPoint && fdec < 0) fdec = 0;
-      else break;
-    }
-    const fdigits = e - s - (fdec >= 0 ? 1 : 0);
-    if (i === e && fdigits >= 1 && fdigits <= 15 && fdec <= MAX_SCALE) {
-      this.num = fm;
-      this.numDecimals = fdec < 0 ? 0 : fdec;
-      return NUM_OK;
-    }
-    while (s < e && buf[s] === SPACE) s++;
-    while (e > s && buf[e - 1] === SPACE) e--;
-    let neg = false;
-    if (s < e && buf[s] === MINUS) {
-      neg = true;
-      s++;
-    } else if (s < e && buf[s] === PLUS) s++;
-    if (s < e && buf[s] === DOLLAR) {
-      s++;
-      if (!neg && s < e && buf[s] === MINUS) {
-        neg = true;
-        s++;
-      }
-    }
-    let m = 0;
-    let digits = 0;
-    let dec = -1;
-    let group = -1; // digits since the last separator, or -1 before any
-    let lead = 0; // digits before the first separator
-    for (let i = s; i < e; i++) {
-      const c = buf[i];
-      if (c >= ZERO && c <= NINE) {
-        m = m * 10 + (c - ZERO);
-        digits++;
-        if (dec >= 0) dec++;
-        else if (group >= 0) group++;
-        else lead++;
-      } else if (c === this.decimalPoint && dec < 0) {
-        if (group >= 0 && group !== 3) return NUM_BAD;
-        dec = 0;
-      } else if (c === this.groupSep && dec < 0) {
-        if (lead === 0 || lead > 3 || (group >= 0 && group !== 3)) return NUM_BAD;
-        group = 0;
-      } else return NUM_BAD;
-    }
-    if (digits === 0 || (group >= 0 && dec < 0 && group !== 3)) return NUM_BAD;
-    if (digits > 15) return NUM_TOO_LARGE;
-    if (dec > MAX_SCALE) return NUM_TOO_PRECISE;
-    this.num = neg ? -m : m;
-    this.numDecimals = Math.max(dec, 0);
-    return NUM_OK;
-  }
-
-  /** Month index of a date in buf[s, e), or -1. Trailing time parts (` 10:23:00`, `T10:23Z`) are ignored. */
-  private parseMonth(s: number, e: number): number {
-    const buf = this.buf;
-    let a = 0;
-    let b = 0;
-    let c = 0;
-    let i = s;
-    let na = 0;
-    let nb = 0;
-    let nc = 0;
-    while (i < e && buf[i] >= ZERO && buf[i] <= NINE && na < 5) {
-      a = a * 10 + buf[i++] - ZERO;
-      na++;
-    }
-    if (i >= e) return -1;
-    const sep = buf[i++];
-    if (sep !== SLASH && sep !== MINUS && sep !== DOT) return -1;
-    while (i < e && buf[i] >= ZERO && buf[i] <= NINE && nb < 3) {
-      b = b * 10 + buf[i++] - ZERO;
-      nb++;
-    }
-    if (i >= e || buf[i++] !== sep) return -1;
-    while (i < e && buf[i] >= ZERO && buf[i] <= NINE && nc < 5) {
-      c = c * 10 + buf[i++] - ZERO;
-      nc++;
-    }
-    if (i < e && buf[i] !== SPACE && buf[i] !== T_UPPER) return -1;
-    let year: number;
-    let month: number;
-    let day: number;
-    const fmt = this.spec.dateFormat;
-    if (fmt === 'ymd') {
-      if (na !== 4 || nb < 1 || nb > 2 || nc < 1 || nc > 2) return -1;
-      year = a;
-      month = b;
-      day = c;
-    } else {
-      if (nc !== 4 || na < 1 || na > 2 || nb < 1 || nb > 2) return -1;
-      year = c;
-      month = fmt === 'mdy' ? a : b;
-      day = fmt === 'mdy' ? b : a;
-    }
-    if (month < 1 || month > 12 || day < 1 || year < FIRST_YEAR || year >= FIRST_YEAR + YEARS) return -1;
-    const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
-    if (day > DAYS[month - 1] + leap) return -1;
-    this.dom = day;
-    return (year - FIRST_YEAR) * 12 + month - 1;
-  }
-
   private rejectNumber(line: number, start: number, end: number, field: number, status: number): void {
-    const name = this.spec.names[field];
-    const why =
-      status === NUM_TOO_PRECISE
-        ? `${name} has more than ${MAX_SCALE} decimals`
-        : status === NUM_TOO_LARGE
-          ? `${name} is too large`
-          : `${name} is not a number`;
-    this.reject(line, start, end, why);
+    this.reject(line, start, end, numberProblem(this.spec.names[field], status));
   }
 
   private reject(line: number, start: number, end: number, reason: string): void {
@@ -609,38 +339,7 @@ export class ChunkAggregator implements RecordSink {
       big[0] += units;
       big[1] += revenue * f;
     }
-    // Amounts within 2^52 stay numbers (exact), so keys and cells do not each hold bigints.
-    const fn = POW10N[this.scale - part.scale];
-    part.dims.forEach((d, k) => {
-      const t = this.dimTables[k];
-      const view = new DataView(d.bytes.buffer, d.bytes.byteOffset, d.bytes.length);
-      for (let i = 0; i < d.rows.length; i++) {
-        const slot = t.slot(d.bytes, d.starts[i], d.ends[i], view);
-        const units = d.units.num[i];
-        const revenue = d.revenue.num[i] * fn;
-        if (!Number.isNaN(units) && revenue <= LIMIT) {
-          t.add(slot, units, revenue);
-          t.rows[slot] += d.rows[i] - 1;
-        } else {
-          t.rows[slot] += d.rows[i];
-          t.unitsBig[slot] += amountAt(d.units, i);
-          t.revenueBig[slot] += amountAt(d.revenue, i) * f;
-        }
-      }
-    });
-    part.marts.forEach((m, k) => {
-      const keys = this.martTables[k];
-      const view = new DataView(m.keys.bytes.buffer, m.keys.bytes.byteOffset, m.keys.bytes.length);
-      const slots = m.keys.starts.map((s, i) => keys.slot(m.keys.bytes, s, m.keys.ends[i], view));
-      for (let i = 0; i < m.rows.length; i++) {
-        const c = this.marts[k].cell(slots[m.slot[i]], m.month[i]);
-        const units = m.units.num[i];
-        const revenue = m.revenue.num[i] * fn;
-        if (!Number.isNaN(units) && revenue <= LIMIT) this.marts[k].addCounted(c, m.rows[i], units, revenue);
-        else this.marts[k].addCounted(c, m.rows[i], amountAt(m.units, i), amountAt(m.revenue, i) * f);
-      }
-    });
-    if (part.customerDays !== undefined) this.customers?.addCountedDays(part.customerDays, f, fn);
+    this.keyed.addCounted(part, f, POW10N[this.scale - part.scale]);
   }
 
   /** The exact partial of everything scanned so far. */
@@ -673,12 +372,12 @@ export class ChunkAggregator implements RecordSink {
 
   /** True while no row parsed here reached a mart and the scale is the spec's (WASM may then encode the marts). */
   martsUntouched(): boolean {
-    return this.scale === this.spec.scale && this.marts.every((m) => m.size === 0);
+    return this.scale === this.spec.scale && this.keyed.martsEmpty();
   }
 
   /** True while no row parsed here reached the customers' days and the scale is the spec's. */
   customersUntouched(): boolean {
-    return this.scale === this.spec.scale && (this.customers?.daysUntouched() ?? true);
+    return this.scale === this.spec.scale && this.keyed.customerDaysEmpty();
   }
 
   /**
@@ -687,19 +386,7 @@ export class ChunkAggregator implements RecordSink {
    * `days` the customers' `days` run likewise.
    */
   keyedRuns(encoded: (KeyedRun | null)[] = [], days: KeyedRun | null = null): KeyedRun[] {
-    // A mart's key order is sorted once, also for the customers that share its keys.
-    const martOrders = this.martTables.map((t) => t.sortedSlots());
-    const runs = [
-      ...this.dimTables.map((t) => encodeDimension(t, this.scale)),
-      ...this.marts.map(
-        (m, k) => encoded[k] ?? m.encode(this.martTables[k], this.scale, 'mart', martOrders[k]),
-      ),
-      ...(this.joins?.runs(this.scale) ?? []),
-      ...(this.customers?.runs(this.scale, martOrders[this.customerMart], days) ?? []),
-      ...(this.basket?.runs(this.scale) ?? []),
-    ];
-    for (const m of this.marts) m.release();
-    return runs;
+    return this.keyed.runs(this.scale, encoded, days);
   }
 }
 

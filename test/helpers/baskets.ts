@@ -1,7 +1,7 @@
 /** Baskets computed independently of the code under test: plain JS sets over a file's rows. */
 import { type BasketTotals, countBaskets } from '../../src/aggregate/basket-count.js';
 import { CellBlock, type KeyedRun } from '../../src/aggregate/keyed-cells.js';
-import { RUN_ITEMS, RUN_PAIRS, RUN_RANGE } from '../../src/worker/basket-collector.js';
+import { RUN_ITEMS, RUN_PAIRS, RUN_RANGE } from '../../src/worker/basket-runs.js';
 
 export interface RefBaskets {
   orders: number;

@@ -8,6 +8,7 @@
 //     [--item category] [--rounds 9] [--chunks 20] [--chunk 4] [--js]
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
+import { recordChunks } from './record-chunks.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -42,18 +43,9 @@ const basket = {
   item: names.indexOf(values.item),
   basketItems: 1000,
 };
-const chunkBytes = Number(values.chunk) * 1024 * 1024;
-const chunks = [];
-let pos = layout.dataStart;
-while (chunks.length < Number(values.chunks)) {
-  const buf = Buffer.allocUnsafe(chunkBytes);
-  const n = readSync(fd, buf, 0, chunkBytes, pos);
-  if (n === 0) break;
-  let end = n;
-  if (n === chunkBytes) end = buf.lastIndexOf(0x0a, n - 1) + 1;
-  chunks.push(buf.subarray(0, end));
-  pos += end;
-}
+const chunks = recordChunks(fd, layout.dataStart, Number(values.chunk) * 1024 * 1024, {
+  maxChunks: Number(values.chunks),
+});
 closeSync(fd);
 
 const variants = {

@@ -11,6 +11,7 @@
 // first task; compare the first chunks' times with and without it (separate processes).
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { recordChunks } from './record-chunks.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -60,20 +61,9 @@ const layout = detectLayout(
 const spec = values['no-dimensions'] ? { ...layout.spec, dimensions: [] } : layout.spec;
 
 // Record-aligned chunks held in memory, so file reads are not timed.
-const chunkBytes = Number(values.chunk) * 1024 * 1024;
-const limit = Number(values.mb) * 1e6;
-const chunks = [];
-let pos = layout.dataStart;
-for (;;) {
-  const buf = Buffer.allocUnsafe(chunkBytes);
-  const n = readSync(fd, buf, 0, chunkBytes, pos);
-  if (n === 0) break;
-  let end = n;
-  if (n === chunkBytes) end = buf.lastIndexOf(0x0a, n - 1) + 1;
-  chunks.push(buf.subarray(0, end));
-  pos += end;
-  if (limit > 0 && pos >= limit) break;
-}
+const chunks = recordChunks(fd, layout.dataStart, Number(values.chunk) * 1024 * 1024, {
+  maxBytes: Number(values.mb) * 1e6,
+});
 closeSync(fd);
 const bytes = chunks.reduce((s, c) => s + c.length, 0);
 

@@ -141,6 +141,9 @@ export function resetCuts(
   });
 }
 
+/** `finishRun`'s arguments after the store (Store.finishRun passes them on). */
+export type FinishRunArgs = Parameters<typeof finishRun> extends [StoreSlice, ...infer R] ? R : never;
+
 /**
  * Closes a run: places line numbers (each chunk's first line is the header's lines plus the
  * line feeds of the chunks before it), writes the merged maps, sets the status.

@@ -8,7 +8,7 @@
 import type { By, Per } from '../aggregate/mart-ranking.js';
 import { martNames, martTop, type TopEntry } from './mart-blocks.js';
 import { type Db, openReadOnlyHandle, openWritableDb, type Statement } from './open-db.js';
-import { finishRun, recordResult, resetCuts } from './result-writes.js';
+import { type FinishRunArgs, finishRun, recordResult, resetCuts } from './result-writes.js';
 import type {
   AttemptRow,
   CellRow,
@@ -279,23 +279,9 @@ export class Store {
 
   // --- end of run -----------------------------------------------------------------------------
 
-  /**
-   * Closes a run: places line numbers (each chunk's first line is the header's lines plus the
-   * line feeds of the chunks before it), writes the merged maps, sets the status.
-   */
-  finishRun(
-    runId: number,
-    status: RunStatus,
-    at: string,
-    error: string | null,
-    merged: {
-      monthly: [string, CellRow][];
-      dims: Iterable<[string, string, CellRow]>;
-    } | null,
-    /** For a done run: sees the done chunks' ranges inside the transaction and throws to refuse `done`. */
-    checkDone?: (done: { byteStart: number; byteEnd: number }[]) => void,
-  ): void {
-    finishRun(this, runId, status, at, error, merged, checkDone);
+  /** Closes a run (see result-writes.ts `finishRun`). */
+  finishRun(...args: FinishRunArgs): void {
+    finishRun(this, ...args);
   }
 
   // --- reads for report / eda -----------------------------------------------------------------

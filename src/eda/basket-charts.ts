@@ -154,12 +154,15 @@ export function cooccurrenceSpec(d: BasketEdaData): TopLevelSpec {
   const seen = d.cells.filter((c) => c.lift > 0).map((c) => c.lift);
   const m = Math.max(2, ...seen, ...seen.map((l) => 1 / l));
   const values = d.cells.map((c) => ({ ...c, shade: Math.min(m, Math.max(1 / m, c.lift)) }));
+  // Past 12 items the counts would not fit their cells.
+  const labelled = order.length <= 12;
   return {
     $schema: SCHEMA,
     title: {
       text: `Co-occurrence among the top ${order.length} ${d.itemColumn} values`,
-      subtitle:
-        'colour: lift (blue: bought together more often than by chance, red: less); numbers: orders holding both',
+      subtitle: `colour: lift (blue: bought together more often than by chance, red: less)${
+        labelled ? '; numbers: orders holding both' : ''
+      }`,
     },
     width: size,
     height: size,
@@ -191,7 +194,7 @@ export function cooccurrenceSpec(d: BasketEdaData): TopLevelSpec {
           ],
         },
       },
-      ...(order.length <= 12
+      ...(labelled
         ? [
             {
               mark: { type: 'text' as const, fontSize: 11 },

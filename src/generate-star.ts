@@ -7,7 +7,8 @@
 
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { formatCents, mulberry32, seedState } from './generate.js';
+import { mulberry32, seedState } from './generate/random.js';
+import { formatCents } from './generate/row-bytes.js';
 
 export interface StarOptions {
   rows: number;

@@ -4,34 +4,30 @@ import path from 'node:path';
 import { compile } from 'vega-lite';
 import { describe, expect, it } from 'vitest';
 import { Store } from '../src/db/store.js';
+import { compactMoney, fillMonths, HEIGHT, WIDTH } from '../src/eda/chart-style.js';
 import type { AttemptSpan, EdaData, MartTop, MonthRevenue, WorkerStat } from '../src/eda/data.js';
 import { averageOf, compareDecimalDesc, loadEdaData, loadMartTop, sumDecimals } from '../src/eda/data.js';
+import { MART_COLORS, MART_MAX_LINES, martTopSpec, revenueByDimensionSpec } from '../src/eda/key-specs.js';
 import { specToSvg } from '../src/eda/render.js';
 import { indexHtml, planCharts, slug } from '../src/eda/run-eda.js';
+import { loadFontMetrics, textWidth, vegaWidth } from '../src/eda/text-metrics.js';
+import {
+  monthlyRevenueSpec,
+  peakMonth,
+  throughputBuckets,
+  throughputSpec,
+  yearlyFromMonthly,
+  yearlyRevenueSpec,
+} from '../src/eda/time-specs.js';
 import {
   ATTEMPT_KINDS,
   assignSlots,
   attemptKind,
   chunkTimelineSpec,
-  compactMoney,
-  fillMonths,
-  HEIGHT,
-  MART_COLORS,
-  MART_MAX_LINES,
-  martTopSpec,
-  monthlyRevenueSpec,
-  peakMonth,
   pricePerWorkerSpec,
-  revenueByDimensionSpec,
   revenueShareSpec,
   rowsPerWorkerSpec,
-  throughputBuckets,
-  throughputSpec,
-  WIDTH,
-  yearlyFromMonthly,
-  yearlyRevenueSpec,
-} from '../src/eda/specs.js';
-import { loadFontMetrics, textWidth, vegaWidth } from '../src/eda/text-metrics.js';
+} from '../src/eda/worker-specs.js';
 import { storeMarts } from './helpers/marts.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests walk the spec's JSON freely

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateCsv, ITEM_TYPES, REFERENCE_HEADER, REGIONS } from '../src/generate.js';
+import { ITEM_TYPES, REFERENCE_HEADER, REGIONS } from '../src/generate/reference-model.js';
+import { generateCsv } from '../src/generate.js';
 
 const ROWS = 2000;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-'));

@@ -6,11 +6,8 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { orderSizes, ordersSummary, ruleRows } from '../db/baskets.js';
 import type { Store } from '../db/store.js';
-import { CONFIG, HEIGHT, WIDTH } from './specs.js';
+import { BLUE, CONFIG, HEIGHT, ORANGE, SCHEMA, WIDTH } from './chart-style.js';
 
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
-const BLUE = '#4c78a8';
-const ORANGE = '#f58518';
 /** Rules shown, and items in the heatmap. */
 export const RULES_SHOWN = 15;
 export const HEAT_ITEMS = 15;

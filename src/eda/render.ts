@@ -10,7 +10,7 @@ import * as vega from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 import { compile } from 'vega-lite';
 import { SalesgridError } from '../errors.js';
-import { FONT } from './specs.js';
+import { FONT } from './chart-style.js';
 import { loadFontMetrics, vegaWidth } from './text-metrics.js';
 
 let fonts: string[] | undefined;

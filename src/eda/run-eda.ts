@@ -13,19 +13,15 @@ import type { SegmentSummary } from '../segment/run-segment.js';
 import { basketCharts, loadBasketEda } from './basket-charts.js';
 import type { EdaData } from './data.js';
 import { loadEdaData, pickDoneRun } from './data.js';
+import { martTitle, martTopSpec, revenueByDimensionSpec } from './key-specs.js';
 import { renderChart } from './render.js';
+import { monthlyRevenueSpec, throughputSpec, yearlyRevenueSpec } from './time-specs.js';
 import {
   chunkTimelineSpec,
-  martTitle,
-  martTopSpec,
-  monthlyRevenueSpec,
   pricePerWorkerSpec,
-  revenueByDimensionSpec,
   revenueShareSpec,
   rowsPerWorkerSpec,
-  throughputSpec,
-  yearlyRevenueSpec,
-} from './specs.js';
+} from './worker-specs.js';
 
 export interface EdaOptions {
   db: string;

@@ -3,7 +3,7 @@
 // count, in chronological order. Pure and deterministic; the writer in retail.ts turns it into
 // bytes. Memory is O(customers + orders) in typed arrays, never O(rows) objects.
 
-import { mulberry32, seedState } from '../generate.js';
+import { mulberry32, seedState } from './random.js';
 
 /** Customer behaviours planted for segmentation to find. */
 export const PERSONAS = ['big-spender', 'regular', 'single-category', 'lapsed', 'one-time'] as const;

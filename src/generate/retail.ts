@@ -7,15 +7,7 @@ import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RETAIL_LIMITS } from '../config.js';
 import { UsageError } from '../errors.js';
-import {
-  copyBytes,
-  formatCents,
-  mulberry32,
-  seedState,
-  writeAll,
-  writeCents,
-  writeUint,
-} from '../generate.js';
+import { mulberry32, seedState } from './random.js';
 import {
   AFFINITY_PROBABILITY,
   BIG_SPENDER,
@@ -30,6 +22,7 @@ import {
   SALES_PER_STORE,
   SINGLE_CATEGORY,
 } from './retail-plan.js';
+import { copyBytes, formatCents, writeAll, writeCents, writeUint } from './row-bytes.js';
 
 export const RETAIL_HEADER =
   'order_id,customer_id,store_id,sales_person_id,product,category,sales_date,price,quantity,total_cost';

@@ -1,14 +1,9 @@
 // Owns the segmentation chart specs (vega-lite), pure: a segmentation summary in, specs out.
-// `eda` will render them once the segments table exists; the style comes from src/eda/specs.ts.
+// `eda` will render them once the segments table exists; the style comes from src/eda/chart-style.ts.
 
 import type { TopLevelSpec } from 'vega-lite';
-import { CONFIG, HEIGHT, WIDTH } from '../eda/specs.js';
+import { BLUE, CONFIG, GREY, HEIGHT, ORANGE, SCHEMA, WIDTH } from '../eda/chart-style.js';
 import type { SegmentSummary } from './run-segment.js';
-
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
-const BLUE = '#4c78a8';
-const ORANGE = '#f58518';
-const GREY = '#555555';
 
 const clusterName = (summary: SegmentSummary, c: number) => `${c}: ${summary.clusters[c]?.label ?? ''}`;
 

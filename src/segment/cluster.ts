@@ -5,7 +5,7 @@
 
 import { kmeans } from 'ml-kmeans';
 import { SalesgridError, UsageError } from '../errors.js';
-import { mulberry32, seedState } from '../generate.js';
+import { mulberry32, seedState } from '../generate/random.js';
 
 export interface ClusterOptions {
   seed: number;

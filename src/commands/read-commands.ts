@@ -1,7 +1,7 @@
 /**
- * The commands that read a finished run's database and print: `report`, `top`, `basket`, `eda`
- * and `segment`. Each opens the store read-only, writes its output to stdout and closes the store;
- * the views themselves (and the store) load on demand.
+ * The commands over a finished run's database: `report`, `top` and `basket` open the store
+ * read-only here; `eda` and `segment` open it themselves. Each view (and the store) loads on
+ * demand, and the output goes to stdout.
  */
 import type {
   BasketOptions,

@@ -24,7 +24,7 @@ const file = positionals[0];
 const wasm = await import('../dist/worker/wasm-parse.js');
 const { parseChunk } = await import('../dist/worker/parse-chunk.js');
 const { detectLayout } = await import('../dist/coordinator/layout.js');
-const { parseColumnOptions } = await import('../dist/config.js');
+const { parseColumnOptions } = await import('../dist/config-columns.js');
 
 const fd = openSync(file, 'r');
 const head = Buffer.alloc(1 << 20);

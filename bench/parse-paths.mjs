@@ -44,7 +44,7 @@ const engineMs = (() => {
 })();
 const { parseChunk } = await import('../dist/worker/parse-chunk.js');
 const { detectLayout } = await import('../dist/coordinator/layout.js');
-const { parseColumnOptions } = await import('../dist/config.js');
+const { parseColumnOptions } = await import('../dist/config-columns.js');
 const importMs = performance.now() - t0;
 
 const fd = openSync(file, 'r');

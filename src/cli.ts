@@ -1,118 +1,72 @@
 /**
- * The `salesgrid` command line: parses argv with commander, validates through config.ts, calls
- * the run* functions, and sets process.exitCode. No logic of its own.
+ * The `salesgrid` command line: declares the commands with commander, validates their options
+ * through config*.ts, hands them to the command modules, and sets process.exitCode. No logic of
+ * its own.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import {
-  CUSTOMER_OPTION_TABLE,
   DEFAULT_DATA,
   DEFAULT_DB,
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_RETAIL_DATA,
-  JOIN_OPTION_TABLE,
-  ORDER_OPTION_TABLE,
   parseCoordinatorOptions,
+  parseRunOptions,
   parseWorkerOptions,
   type RawCoordinatorFlags,
   type RawGenerateFlags,
+  type RawRunFlags,
   type RawWorkerFlags,
   RETAIL_DEFAULTS,
   RETAIL_LIMITS,
 } from './config.js';
-import { parseIntOption } from './config-values.js';
+import { COLUMN_OPTION_TABLE, JOIN_OPTION_TABLE, type OptionRow } from './config-columns.js';
 import {
   BASKET_OPTION_TABLE,
   parseBasketOptions,
+  parseEdaOptions,
+  parseReportOptions,
   parseSegmentOptions,
   parseServeOptions,
+  parseTopOptions,
   parseUiOptions,
   type RawBasketFlags,
+  type RawEdaFlags,
+  type RawReportFlags,
   type RawSegmentFlags,
   type RawServeFlags,
+  type RawTopFlags,
   SEGMENT_OPTION_TABLE,
   SERVE_OPTION_TABLE,
 } from './config-views.js';
-import { mayHaveCustomers } from './coordinator/customer-columns.js';
 import { errorMessage, SalesgridError, UsageError } from './errors.js';
-import { printFailedSummary, printSummary } from './print-summary.js';
 import { runGenerate, STAR_CUSTOMERS } from './run-generate.js';
 
 // Command implementations load on demand, so a worker process starts without the coordinator's,
 // the database's or the charts' modules.
 const load = {
-  coordinator: () => import('./coordinator/coordinator.js'),
-  store: () => import('./db/store.js'),
-  generate: () => import('./generate.js'),
-  report: () => import('./report.js'),
-  top: () => import('./top.js'),
-  basket: () => import('./basket.js'),
-  eda: () => import('./eda/run-eda.js'),
-  local: () => import('./run-local.js'),
-  ui: () => import('./ui.js'),
-  worker: () => import('./worker/run-worker.js'),
+  coordinator: () => import('./commands/coordinator-command.js'),
+  worker: () => import('./commands/worker-command.js'),
+  run: () => import('./commands/run-command.js'),
+  read: () => import('./commands/read-commands.js'),
   serve: () => import('./serve/run-serve.js'),
-  segment: () => import('./segment/run-segment-command.js'),
 };
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
-/** The first line of a local file ('' for a URL or an unreadable file: the run reports those). */
-function firstLine(file: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(file)) return '';
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const buf = Buffer.alloc(64 * 1024);
-      const n = fs.readSync(fd, buf, 0, buf.length, 0);
-      const text = buf.toString('utf8', 0, n);
-      const nl = text.indexOf('\n');
-      return nl < 0 ? text : text.slice(0, nl);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
+/** Adds a table's rows to `cmd`, collecting the values of a repeatable one. */
+function addRows(cmd: Command, table: readonly OptionRow[]): Command {
+  for (const o of table) {
+    if (o.repeatable) cmd.option(o.flags, o.description, collect);
+    else cmd.option(o.flags, o.description, o.default);
   }
-}
-
-function addColumnOptions(cmd: Command): Command {
-  for (const o of CUSTOMER_OPTION_TABLE) cmd.option(o.flags, o.description);
-  cmd
-    .option('--price <col>', 'unit price column (default: detected from common names)')
-    .option('--quantity <col>', 'quantity column (default: detected; 1 per row when absent)')
-    .option('--revenue <col>', "line-total column to use as each row's revenue instead of price × quantity")
-    .option('--date <col>', 'date column for monthly/yearly results (default: detected)')
-    .option('--date-format <fmt>', 'mdy, dmy or ymd (default: detected from a sample)')
-    .option('--dimension <col>', 'a column to break revenue down by (repeatable)', collect)
-    .option('--delimiter <d>', 'field delimiter: , ; | or tab (default: detected)')
-    .option(
-      '--mart <col>',
-      'also aggregate revenue per (value of this column, month), for `top` (repeatable)',
-      collect,
-    )
-    .option(
-      '--max-keys <n>',
-      'most distinct values of a dimension or mart within one chunk (a guard: runs hold no keys in memory)',
-      '1000000',
-    )
-    .option(
-      '--max-field-bytes <size>',
-      'most bytes a quoted field may hold; a quote still open past this is judged broken and its line rejected',
-      '1MiB',
-    );
-  for (const o of ORDER_OPTION_TABLE) cmd.option(o.flags, o.description);
   return cmd;
 }
 
 function addRunOptions(cmd: Command): Command {
-  for (const o of JOIN_OPTION_TABLE) {
-    if (o.repeatable) cmd.option(o.flags, o.description, collect);
-    else cmd.option(o.flags, o.description);
-  }
-  return addColumnOptions(
+  addRows(cmd, JOIN_OPTION_TABLE);
+  return addRows(
     cmd
       .option('--db <path>', 'SQLite database', DEFAULT_DB)
       .option('--chunk-size <size>', 'bytes per chunk, e.g. 4MiB, 512KiB (default: 4MiB)')
@@ -126,43 +80,8 @@ function addRunOptions(cmd: Command): Command {
       )
       .option('--quiet', 'no progress or info lines')
       .option('--json', 'print the end-of-run summary as JSON'),
+    COLUMN_OPTION_TABLE,
   );
-}
-
-/** Installs SIGINT/SIGTERM handlers that call `stop`; a second signal exits at once. */
-function onSignals(stop: (signal: NodeJS.Signals) => void): () => void {
-  let count = 0;
-  const handler = (signal: NodeJS.Signals) => {
-    count++;
-    if (count > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
-    stop(signal);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
-}
-
-const signalExit = (signal: NodeJS.Signals | null) => (signal === 'SIGTERM' ? 143 : 130);
-
-async function ensureDataset(file: string, quiet: boolean): Promise<void> {
-  if (fs.existsSync(file)) return;
-  if (!quiet)
-    process.stderr.write(`${file} is missing; generating the default dataset (5,000,000 rows, seed 42)\n`);
-  const { generateCsv } = await load.generate();
-  await generateCsv({
-    rows: 5_000_000,
-    seed: 42,
-    out: file,
-    onProgress: quiet
-      ? undefined
-      : (rows: number) => {
-          if (process.stderr.isTTY) process.stderr.write(`\r  ${rows.toLocaleString('en-US')} rows`);
-        },
-  });
-  if (!quiet && process.stderr.isTTY) process.stderr.write('\n');
 }
 
 export function buildProgram(): Command {
@@ -237,27 +156,7 @@ export function buildProgram(): Command {
       ),
   ).action(async (csv: string, o: RawCoordinatorFlags) => {
     const opts = parseCoordinatorOptions(csv, o);
-    const [{ Coordinator }, { consoleCoordinatorUi }] = await Promise.all([load.coordinator(), load.ui()]);
-    const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
-    if (opts.token === null && !opts.quiet) ui.info('no token set: accepting loopback workers only');
-    const coordinator = new Coordinator(opts, ui);
-    let signal: NodeJS.Signals | null = null;
-    const off = onSignals((s) => {
-      signal = s;
-      coordinator.interrupt();
-    });
-    try {
-      const summary = await coordinator.run();
-      ui.close();
-      await printSummary(summary, opts.json, 'coordinator');
-      if (summary.status === 'interrupted') process.exitCode = signalExit(signal);
-    } catch (err) {
-      ui.close();
-      printFailedSummary(err, opts.json);
-      throw err;
-    } finally {
-      off();
-    }
+    await (await load.coordinator()).coordinatorCommand(opts);
   });
 
   program
@@ -287,17 +186,7 @@ export function buildProgram(): Command {
     )
     .action(async (o: RawWorkerFlags) => {
       const opts = parseWorkerOptions(o);
-      const [{ runWorker }, { consoleWorkerUi }] = await Promise.all([load.worker(), load.ui()]);
-      const ui = consoleWorkerUi(opts.quiet);
-      const off = onSignals((s) => {
-        if (!opts.quiet) ui.warn(`${opts.id}: stopped by ${s}`);
-        process.exit(signalExit(s));
-      });
-      try {
-        await runWorker(opts, ui);
-      } finally {
-        off();
-      }
+      await (await load.worker()).workerCommand(opts);
     });
 
   addRunOptions(
@@ -318,96 +207,16 @@ export function buildProgram(): Command {
           .choices(['bytes', 'range'])
           .default('range'),
       ),
-  ).action(
-    async (
-      csv: string,
-      o: RawCoordinatorFlags & {
-        workers: string;
-        slots?: string;
-        generate?: boolean;
-        ui?: boolean;
-        uiPort?: string;
-      },
-    ) => {
-      const workers = parseIntOption('--workers', o.workers, 1, 256);
-      const slotsGiven = o.slots === undefined ? null : parseIntOption('--slots', o.slots, 1, 64);
-      // Its own children: no one reconnects after the end, and their slots are its own choice.
-      const opts = parseCoordinatorOptions(csv, {
-        ...o,
-        host: DEFAULT_HOST,
-        port: '0',
-        linger: '0',
-      });
-      const uiOpts = parseUiOptions(opts.db, o.ui, o.uiPort, o.token);
-      if (o.generate) await ensureDataset(csv, opts.quiet);
-      const dashboard = uiOpts === null ? null : await (await load.serve()).openRunDashboard(uiOpts);
-      let finished = false;
-      // Bind the port and start the workers before loading the coordinator: they boot meanwhile.
-      const [{ listen }, { serverSecurity }, { LocalWorkers }, { randomBytes }] = await Promise.all([
-        import('./protocol/socket-channel.js'),
-        import('./protocol/tls-security.js'),
-        import('./local-workers.js'),
-        import('node:crypto'),
-      ]);
-      const token = opts.token ?? randomBytes(24).toString('hex');
-      const listener = await listen(
-        DEFAULT_HOST,
-        0,
-        undefined,
-        serverSecurity(token, opts.handshakeTimeoutMs),
-      );
-      const pool = new LocalWorkers();
-      const onExit = () => pool.killAll();
-      process.on('exit', onExit);
-      let local: InstanceType<Awaited<ReturnType<typeof load.local>>['LocalRun']> | null = null;
-      let early: NodeJS.Signals | null = null;
-      const off = onSignals((s) => {
-        early = s;
-        local?.interrupt(s);
-      });
-      const c = opts.columns;
-      const customers = mayHaveCustomers(firstLine(opts.file), c);
-      const keyed =
-        c.marts !== undefined ||
-        c.dimensions !== undefined ||
-        c.item !== undefined ||
-        c.basket === true ||
-        customers;
-      // A chunk of a customers run leaves ~6 MB of results per chunk in flight: with one slot a
-      // worker's peak at 1M customers fell from 151–159 to 138–147 MB, at the same wall time.
-      const slots = slotsGiven ?? (customers ? 1 : 2);
-      pool.spawn(workers, listener.host, listener.port, token, slots, opts.file, keyed);
-      const [{ LocalRun }, { consoleCoordinatorUi }] = await Promise.all([load.local(), load.ui()]);
-      const ui = consoleCoordinatorUi({ quiet: opts.quiet || opts.json });
-      local = new LocalRun(pool);
-      if (early) local.interrupt(early);
-      try {
-        const summary = await local.run(
-          { ...opts, maxSlots: slots, token, port: listener.port },
-          listener,
-          ui,
-        );
-        ui.close();
-        await printSummary(summary, opts.json, 'run');
-        finished = true;
-        if (summary.status === 'interrupted') process.exitCode = signalExit(local.signal);
-      } catch (err) {
-        ui.close();
-        printFailedSummary(err, opts.json);
-        throw err;
-      } finally {
-        off();
-        process.off('exit', onExit);
-        // The dashboard stays up after a run that ended by itself; a failure is reported at once.
-        if (dashboard !== null) await dashboard.keepUntilSignal(!finished || local?.signal !== null);
-      }
-    },
-  );
+  ).action(async (csv: string, o: RawRunFlags) => {
+    const opts = parseRunOptions(csv, o);
+    const uiOpts = parseUiOptions(opts.coordinator.db, o.ui, o.uiPort, o.token);
+    await (await load.run()).runCommand(csv, opts, uiOpts);
+  });
 
   const serve = program
     .command('serve')
     .description('the dashboard: runs, live progress and an explorer in the browser, over --db (read-only)');
-  for (const o of SERVE_OPTION_TABLE) serve.option(o.flags, o.description, o.default);
+  addRows(serve, SERVE_OPTION_TABLE);
   serve.action(async (o: RawServeFlags) => {
     const opts = parseServeOptions(o);
     process.exitCode = await (await load.serve()).runServe(opts);
@@ -419,20 +228,9 @@ export function buildProgram(): Command {
     .option('--db <path>', 'SQLite database', DEFAULT_DB)
     .option('--run <id>', 'run id (default: the latest)')
     .option('--json', 'machine-readable output')
-    .action(async (o: { db: string; run?: string; json?: boolean }) => {
-      const runId =
-        o.run === undefined ? undefined : parseIntOption('--run', o.run, 1, Number.MAX_SAFE_INTEGER);
-      const [{ Store }, { buildReport, formatReport, pickRun }] = await Promise.all([
-        load.store(),
-        load.report(),
-      ]);
-      const store = Store.openReadOnly(o.db);
-      try {
-        const data = buildReport(store, pickRun(store, runId));
-        process.stdout.write(o.json ? `${JSON.stringify(data, null, 2)}\n` : `${formatReport(data)}\n`);
-      } finally {
-        store.close();
-      }
+    .action(async (o: RawReportFlags) => {
+      const opts = parseReportOptions(o);
+      await (await load.read()).reportCommand(opts);
     });
 
   const basket = program
@@ -440,16 +238,10 @@ export function buildProgram(): Command {
     .description(
       'market-basket rules A → B (support, confidence, lift) of a run counted with --order and --item',
     );
-  for (const o of BASKET_OPTION_TABLE) basket.option(o.flags, o.description, o.default);
+  addRows(basket, BASKET_OPTION_TABLE);
   basket.action(async (o: RawBasketFlags) => {
     const opts = parseBasketOptions(o);
-    const [{ Store }, { runBasket }] = await Promise.all([load.store(), load.basket()]);
-    const store = Store.openReadOnly(opts.db);
-    try {
-      process.stdout.write(runBasket(store, opts));
-    } finally {
-      store.close();
-    }
+    await (await load.read()).basketCommand(opts);
   });
 
   program
@@ -465,32 +257,10 @@ export function buildProgram(): Command {
     )
     .option('--top <n>', 'keys shown per dimension chart', '10')
     .option('--quiet', 'print nothing on success')
-    .action(
-      async (o: {
-        db: string;
-        run?: string;
-        out: string;
-        format: 'png' | 'svg';
-        top: string;
-        quiet?: boolean;
-      }) => {
-        const runId =
-          o.run === undefined ? undefined : parseIntOption('--run', o.run, 1, Number.MAX_SAFE_INTEGER);
-        const topN = parseIntOption('--top', o.top, 1, 100);
-        const { runEda } = await load.eda();
-        const result = await runEda({ db: o.db, runId, out: o.out, svg: o.format === 'svg', topN });
-        if (o.quiet) return;
-        const pngs = result.files.filter((f) => f.endsWith('.png'));
-        const lines = [
-          `run ${result.runId}: ${pngs.length} chart(s) in ${o.out}`,
-          ...pngs.map((f) => `  ${f}`),
-        ];
-        for (const why of result.skipped) lines.push(`  skipped ${why}`);
-        const html = result.files.find((f) => f.endsWith('index.html'));
-        if (html) lines.push(`open ${html} in a browser to see them all with the run's headline numbers`);
-        process.stdout.write(`${lines.join('\n')}\n`);
-      },
-    );
+    .action(async (o: RawEdaFlags) => {
+      const opts = parseEdaOptions(o);
+      await (await load.read()).edaCommand(opts);
+    });
 
   program
     .command('top')
@@ -511,62 +281,20 @@ export function buildProgram(): Command {
     .option('--run <id>', 'run id (default: the latest)')
     .option('--json', 'machine-readable output')
     .option('--csv', 'CSV output')
-    .action(
-      async (
-        column: string,
-        o: {
-          per: 'month' | 'year' | 'all';
-          by: 'revenue' | 'units' | 'rows';
-          limit: string;
-          db: string;
-          run?: string;
-          json?: boolean;
-          csv?: boolean;
-          label?: string;
-        },
-      ) => {
-        const limit = parseIntOption('--limit', o.limit, 1, 1_000_000);
-        const runId =
-          o.run === undefined ? undefined : parseIntOption('--run', o.run, 1, Number.MAX_SAFE_INTEGER);
-        if (o.json && o.csv) throw new UsageError('choose one of --json and --csv');
-        const [{ Store }, { pickRun }, { topRows, formatTop, topCsv }] = await Promise.all([
-          load.store(),
-          load.report(),
-          load.top(),
-        ]);
-        const store = Store.openReadOnly(o.db);
-        try {
-          const run = pickRun(store, runId);
-          const opts = { column, per: o.per, by: o.by, limit, label: o.label };
-          const rows = topRows(store, run, opts);
-          if (o.json) process.stdout.write(`${JSON.stringify({ runId: run.id, ...opts, rows }, null, 2)}\n`);
-          else if (o.csv) process.stdout.write(topCsv(rows));
-          else process.stdout.write(`${formatTop(rows, opts, run.id)}\n`);
-        } finally {
-          store.close();
-        }
-      },
-    );
+    .action(async (column: string, o: RawTopFlags) => {
+      const opts = parseTopOptions(column, o);
+      await (await load.read()).topCommand(opts);
+    });
 
   const segment = program
     .command('segment')
     .description(
       "segment a run's customers: KMeans after PCA, RFM segments and lifetime-value deciles (needs a run with a customer column)",
     );
-  for (const o of SEGMENT_OPTION_TABLE) segment.option(o.flags, o.description, o.default);
+  addRows(segment, SEGMENT_OPTION_TABLE);
   segment.action(async (o: RawSegmentFlags) => {
     const opts = parseSegmentOptions(o);
-    // `segment --csv | head`: a closed pipe ends the output, not the process with a stack trace.
-    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(0);
-      throw err;
-    });
-    const { runSegmentCommand } = await load.segment();
-    runSegmentCommand(
-      opts,
-      (t) => process.stdout.write(t),
-      (t) => process.stderr.write(`${t}\n`),
-    );
+    await (await load.read()).segmentCommand(opts);
   });
 
   return program;

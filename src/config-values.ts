@@ -1,7 +1,7 @@
 /**
  * Parsers of single option values (sizes, counts, seconds, ports, date formats, delimiters), each
  * throwing a UsageError that names the option. The option tables and their validation are in
- * config.ts and config-views.ts.
+ * config.ts, config-columns.ts and config-views.ts.
  */
 import { UsageError } from './errors.js';
 import type { DateFormat } from './scan-spec.js';

@@ -1,6 +1,7 @@
 /**
- * Options of the commands that read a finished run's database (`basket`, `segment`, `serve` and
- * `run --ui`), validated and frozen like the rest of config.ts, whose helpers they use.
+ * Options of the commands that read a finished run's database (`report`, `basket`, `eda`, `top`,
+ * `segment`, `serve` and `run --ui`), validated and frozen like the rest of config.ts, whose
+ * helpers they use.
  */
 import { DEFAULT_DB, DEFAULT_HOST, isLoopbackHost, tokenFrom } from './config.js';
 import { parseIntOption, parsePort } from './config-values.js';
@@ -185,5 +186,102 @@ export function parseSegmentOptions(raw: RawSegmentFlags): SegmentCommandOptions
     k: raw.k === undefined ? null : parseIntOption('--k', raw.k, 2, 50),
     seed: raw.seed === undefined ? 42 : parseIntOption('--seed', raw.seed, 0, 2 ** 31 - 1),
     format: raw.json === true ? 'json' : raw.csv === true ? 'csv' : 'human',
+  });
+}
+
+function parseRunId(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : parseIntOption('--run', value, 1, Number.MAX_SAFE_INTEGER);
+}
+
+/** `report` flags as commander hands them over. */
+export interface RawReportFlags {
+  db: string;
+  run?: string;
+  json?: boolean;
+}
+
+/** `report`: one run's totals, months, workers and rejects. */
+export interface ReportCommandOptions {
+  db: string;
+  /** Run id; undefined: the latest. */
+  runId: number | undefined;
+  json: boolean;
+}
+
+export function parseReportOptions(raw: RawReportFlags): ReportCommandOptions {
+  return Object.freeze({ db: raw.db, runId: parseRunId(raw.run), json: raw.json === true });
+}
+
+/** `eda` flags as commander hands them over (`--format` already one of its choices). */
+export interface RawEdaFlags {
+  db: string;
+  run?: string;
+  out: string;
+  format: 'png' | 'svg';
+  top: string;
+  quiet?: boolean;
+}
+
+/** `eda`: a finished run's charts. */
+export interface EdaCommandOptions {
+  db: string;
+  /** Run id; undefined: the latest finished run. */
+  runId: number | undefined;
+  out: string;
+  svg: boolean;
+  topN: number;
+  quiet: boolean;
+}
+
+export function parseEdaOptions(raw: RawEdaFlags): EdaCommandOptions {
+  const runId = parseRunId(raw.run);
+  return Object.freeze({
+    db: raw.db,
+    runId,
+    out: raw.out,
+    svg: raw.format === 'svg',
+    topN: parseIntOption('--top', raw.top, 1, 100),
+    quiet: raw.quiet === true,
+  });
+}
+
+/** `top` flags as commander hands them over (`--per` and `--by` already one of their choices). */
+export interface RawTopFlags {
+  per: 'month' | 'year' | 'all';
+  by: 'revenue' | 'units' | 'rows';
+  limit: string;
+  db: string;
+  run?: string;
+  json?: boolean;
+  csv?: boolean;
+  label?: string;
+}
+
+/** `top`: the best keys of one mart. */
+export interface TopCommandOptions {
+  column: string;
+  per: 'month' | 'year' | 'all';
+  by: 'revenue' | 'units' | 'rows';
+  limit: number;
+  label: string | undefined;
+  db: string;
+  /** Run id; undefined: the latest. */
+  runId: number | undefined;
+  format: 'table' | 'json' | 'csv';
+}
+
+export function parseTopOptions(column: string, raw: RawTopFlags): TopCommandOptions {
+  const limit = parseIntOption('--limit', raw.limit, 1, 1_000_000);
+  const runId = parseRunId(raw.run);
+  if (raw.json && raw.csv) throw new UsageError('choose one of --json and --csv');
+  return Object.freeze({
+    column,
+    per: raw.per,
+    by: raw.by,
+    limit,
+    label: raw.label,
+    db: raw.db,
+    runId,
+    format: raw.json ? 'json' : raw.csv ? 'csv' : 'table',
   });
 }

@@ -1,6 +1,6 @@
 /**
  * `run`: the coordinator in this process plus N worker child processes on loopback, with a random
- * token. The caller binds the port and starts the workers first (see cli.ts), so their start-up
+ * token. The caller binds the port and starts the workers first (see commands/run-command.ts), so their start-up
  * overlaps the coordinator's. Children are cleaned up on success, failure and signals.
  */
 import type { CoordinatorOptions } from './config.js';

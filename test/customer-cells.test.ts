@@ -3,7 +3,7 @@
 // kept in test/helpers/customer-cells-v1.ts: the coordinator, spill and merge rely on the bytes.
 import { describe, expect, it } from 'vitest';
 import type { KeyedRun } from '../src/aggregate/keyed-cells.js';
-import { parseColumnOptions } from '../src/config.js';
+import { parseColumnOptions } from '../src/config-columns.js';
 import { detectLayout } from '../src/coordinator/layout.js';
 import { TooManyKeysError } from '../src/errors.js';
 import type { ScanSpec } from '../src/scan-spec.js';

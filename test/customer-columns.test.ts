@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseColumnOptions } from '../src/config.js';
+import { parseColumnOptions } from '../src/config-columns.js';
 import { customerColumns, detectByName, mayHaveCustomers } from '../src/coordinator/customer-columns.js';
 
 const opts = (raw: Parameters<typeof parseColumnOptions>[0] = {}) => parseColumnOptions(raw);

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as csvParse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import type { JoinOption } from '../src/config.js';
-import { parseJoinOption } from '../src/config.js';
+import type { JoinOption } from '../src/config-columns.js';
+import { parseJoinOption } from '../src/config-columns.js';
 import { applyJoins, loadJoin } from '../src/coordinator/join-load.js';
 import {
   decodeJoinTable,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ColumnOptions } from '../src/config.js';
+import type { ColumnOptions } from '../src/config-columns.js';
 import { detectLayout } from '../src/coordinator/layout.js';
 import { InputError } from '../src/errors.js';
 

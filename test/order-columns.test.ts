@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ORDER_ALIASES, parseColumnOptions } from '../src/config.js';
+import { ORDER_ALIASES, parseColumnOptions } from '../src/config-columns.js';
 import { parseBasketOptions } from '../src/config-views.js';
 import { basketColumns, detectNamed, resolveOrderColumns } from '../src/coordinator/order-columns.js';
 

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseColumnOptions } from '../src/config.js';
+import { parseColumnOptions } from '../src/config-columns.js';
 import { lastRecordCut } from '../src/coordinator/chunker.js';
 import { UsageError } from '../src/errors.js';
 import { openQuotesBroken } from '../src/quote-limit.js';

@@ -3,7 +3,7 @@
  * (`--customer`, `--order`, `--category`) or detected by name. Detection tries each name of the
  * list as an exact, case-sensitive header first, then the same list case-insensitively. Pure.
  */
-import { type ColumnOptions, ORDER_ALIASES } from '../config.js';
+import { type ColumnOptions, ORDER_ALIASES } from '../config-columns.js';
 import { InputError } from '../errors.js';
 
 export const CUSTOMER_NAMES = ['customer_id', 'Customer ID', 'CustomerID', 'customer'] as const;

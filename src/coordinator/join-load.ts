@@ -8,7 +8,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type { JoinOption } from '../config.js';
+import type { JoinOption } from '../config-columns.js';
 import { JoinError } from '../errors.js';
 import {
   encodeJoinTable,

@@ -5,7 +5,7 @@
  */
 
 import { parse } from 'csv-parse/sync';
-import type { ColumnOptions } from '../config.js';
+import type { ColumnOptions } from '../config-columns.js';
 import { InputError } from '../errors.js';
 import { DEFAULT_MAX_FIELD_BYTES } from '../quote-limit.js';
 import { type DateFormat, MAX_SCALE, type ScanSpec } from '../scan-spec.js';

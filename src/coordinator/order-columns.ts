@@ -4,7 +4,7 @@
  * are counted only when an item column is asked for (`--item` or `--basket`), so a plain run pays
  * nothing for them.
  */
-import { type ColumnOptions, DEFAULT_BASKET_ITEMS, ITEM_ALIASES, ORDER_ALIASES } from '../config.js';
+import { type ColumnOptions, DEFAULT_BASKET_ITEMS, ITEM_ALIASES, ORDER_ALIASES } from '../config-columns.js';
 import type { BasketColumns } from '../db/baskets.js';
 import { InputError } from '../errors.js';
 import type { ScanSpec } from '../scan-spec.js';

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import { Packr } from 'msgpackr';
 import { type Agg, aggFromWire, emptyAgg, mergeInto, type WirePartial } from '../aggregate/partial.js';
-import { type ColumnOptions, type CoordinatorOptions, DEFAULT_MAX_KEYS, type JoinOption } from '../config.js';
+import type { CoordinatorOptions } from '../config.js';
+import { type ColumnOptions, DEFAULT_MAX_KEYS, type JoinOption } from '../config-columns.js';
 import { chunksWithLostSpill, deleteChunkRuns } from '../db/cell-runs.js';
 import type { RunRow, Store } from '../db/store.js';
 import { SalesgridError } from '../errors.js';

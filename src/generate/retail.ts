@@ -63,7 +63,7 @@ const NEWLINE = 10;
 export function validateRetail(opts: RetailOptions): void {
   const int = (name: string, v: number, min: number, max: number) => {
     if (!Number.isSafeInteger(v) || v < min || v > max)
-      throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+      throw new UsageError(`${name} must be an integer from ${min} to ${max}, got "${v}"`);
   };
   int('--customers', opts.customers, 1, RETAIL_LIMITS.customers);
   int('--products', opts.products, 1, RETAIL_LIMITS.products);

@@ -6,7 +6,7 @@
 
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { mulberry32, seedState } from './generate/random.js';
+import { mulberry32, pickWeighted, seedState } from './generate/random.js';
 import {
   buildMonthTable,
   CHANNELS,
@@ -19,7 +19,6 @@ import {
   ORDER_ID_MIN,
   ORDER_ID_SPAN,
   PRIORITIES,
-  pickWeighted,
   REFERENCE_HEADER,
   REGIONS,
   UNITS_MAX,

@@ -1,5 +1,5 @@
-// Owns the seeded PRNG every generator (and the segmentation's sampling) draws from: the same seed
-// gives the same sequence on every machine.
+// The seeded PRNG that every generator (and the segmentation's sampling) draws from, and the
+// weighted pick they share: the same seed gives the same sequence on every machine.
 
 /** mulberry32: a 32-bit-state PRNG, returning floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -17,4 +17,16 @@ export function seedState(seed: number): number {
   const lo = seed >>> 0;
   const hi = Math.floor(seed / 4_294_967_296) >>> 0;
   return (Math.imul(hi ^ 0x9e3779b9, 0x85ebca6b) ^ lo) >>> 0;
+}
+
+/** First index whose cumulative weight exceeds r (r in [0, 1)). */
+export function pickWeighted(cumulative: Float64Array, r: number): number {
+  let lo = 0;
+  let hi = cumulative.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cumulative[mid] > r) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }

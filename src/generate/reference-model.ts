@@ -299,15 +299,3 @@ export function buildMonthTable(): { slots: MonthSlot[]; cumulative: Float64Arra
   for (let i = 0; i < cumulative.length; i++) cumulative[i] /= sum;
   return { slots, cumulative };
 }
-
-/** First index whose cumulative weight exceeds r (r in [0, 1)). */
-export function pickWeighted(cumulative: Float64Array, r: number): number {
-  let lo = 0;
-  let hi = cumulative.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cumulative[mid] > r) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}

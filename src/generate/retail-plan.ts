@@ -3,7 +3,7 @@
 // count, in chronological order. Pure and deterministic; the writer in retail.ts turns it into
 // bytes. Memory is O(customers + orders) in typed arrays, never O(rows) objects.
 
-import { mulberry32, seedState } from './random.js';
+import { mulberry32, pickWeighted, seedState } from './random.js';
 
 /** Customer behaviours planted for segmentation to find. */
 export const PERSONAS = ['big-spender', 'regular', 'single-category', 'lapsed', 'one-time'] as const;
@@ -162,18 +162,6 @@ export interface RetailPlan {
   orderDay: Uint16Array;
   orderLines: Uint16Array;
   rand: () => number;
-}
-
-/** Picks the first index whose cumulative weight exceeds r (r in [0, 1)). */
-export function pickCumulative(cumulative: Float64Array, r: number): number {
-  let lo = 0;
-  let hi = cumulative.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cumulative[mid] > r) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
 }
 
 function cumulate(weights: ArrayLike<number>): Float64Array {
@@ -343,7 +331,7 @@ export function planRetail(opts: RetailPlanOptions): RetailPlan {
   const homeStore = new Uint16Array(n);
   const favoriteCategory = new Uint8Array(n);
   for (let c = 0; c < n; c++) {
-    persona[c] = pickCumulative(shares, rand());
+    persona[c] = pickWeighted(shares, rand());
     homeStore[c] = Math.floor(rand() * stores);
     favoriteCategory[c] = Math.floor(rand() * categoryCount);
   }

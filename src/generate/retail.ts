@@ -7,14 +7,13 @@ import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RETAIL_LIMITS } from '../config.js';
 import { UsageError } from '../errors.js';
-import { mulberry32, seedState } from './random.js';
+import { mulberry32, pickWeighted, seedState } from './random.js';
 import {
   AFFINITY_PROBABILITY,
   BIG_SPENDER,
   CITIES,
   orderStore,
   PERSONAS,
-  pickCumulative,
   planRetail,
   RETAIL_DAYS,
   RETAIL_FIRST_DAY,
@@ -114,7 +113,7 @@ class OrderWriter {
       const pool = plan.productsByCategory[plan.favoriteCategory[customer]];
       return pool[Math.floor(plan.rand() * pool.length)];
     }
-    return pickCumulative(plan.popularity, plan.rand());
+    return pickWeighted(plan.popularity, plan.rand());
   }
 
   private quantity(customer: number): number {

@@ -23,6 +23,48 @@ import type { DimensionKey, MartKey, MartTop } from './data.js';
 
 // --- revenue by dimension ----------------------------------------------------------------------
 
+/**
+ * Horizontal revenue bars, one per row of the data (field `y` names the bar), each labelled with its
+ * revenue and share (the data's `revenue` and `share`).
+ */
+function labelledBars(
+  y: string,
+  yTitle: string,
+  xTitle: string,
+  bars: number,
+  max: number,
+): Pick<Extract<TopLevelSpec, { layer: unknown }>, 'transform' | 'encoding' | 'layer'> {
+  return {
+    transform: [
+      {
+        calculate: `${moneyExpr('datum.revenue')} + '  (' + format(datum.share * 100, '.3~r') + '%)'`,
+        as: 'label',
+      },
+    ],
+    encoding: {
+      y: {
+        field: y,
+        type: 'nominal',
+        sort: null,
+        axis: { title: yTitle, labelLimit: 260, labelFontSize: 13 },
+      },
+      x: {
+        field: 'revenue',
+        type: 'quantitative',
+        scale: { domainMax: max * 1.18 },
+        axis: { title: xTitle, labelExpr: moneyExpr('datum.value') },
+      },
+    },
+    layer: [
+      { mark: { type: 'bar', color: BLUE, height: { band: bars > 4 ? 0.7 : 0.45 } } },
+      {
+        mark: { type: 'text', align: 'left', dx: 6, fontSize: 12 },
+        encoding: { text: { field: 'label', type: 'nominal' } },
+      },
+    ],
+  };
+}
+
 export function revenueByDimensionSpec(dimension: string, keys: DimensionKey[], topN: number): TopLevelSpec {
   const total = keys.reduce((s, k) => s + k.revenue, 0);
   const top = [...keys].sort((a, b) => b.revenue - a.revenue).slice(0, Math.max(1, topN));
@@ -45,33 +87,7 @@ export function revenueByDimensionSpec(dimension: string, keys: DimensionKey[], 
         share: total > 0 ? k.revenue / total : 0,
       })),
     },
-    transform: [
-      {
-        calculate: `${moneyExpr('datum.revenue')} + '  (' + format(datum.share * 100, '.3~r') + '%)'`,
-        as: 'label',
-      },
-    ],
-    encoding: {
-      y: {
-        field: 'key',
-        type: 'nominal',
-        sort: null,
-        axis: { title: dimension, labelLimit: 260, labelFontSize: 13 },
-      },
-      x: {
-        field: 'revenue',
-        type: 'quantitative',
-        scale: { domainMax: max * 1.18 },
-        axis: { title: 'revenue ($)', labelExpr: moneyExpr('datum.value') },
-      },
-    },
-    layer: [
-      { mark: { type: 'bar', color: BLUE, height: { band: top.length > 4 ? 0.7 : 0.45 } } },
-      {
-        mark: { type: 'text', align: 'left', dx: 6, fontSize: 12 },
-        encoding: { text: { field: 'label', type: 'nominal' } },
-      },
-    ],
+    ...labelledBars('key', dimension, 'revenue ($)', top.length, max),
   };
 }
 
@@ -247,32 +263,6 @@ function martBarsSpec(mart: MartTop, topN: number): TopLevelSpec {
         share: mart.total > 0 ? k.revenue / mart.total : 0,
       })),
     },
-    transform: [
-      {
-        calculate: `${moneyExpr('datum.revenue')} + '  (' + format(datum.share * 100, '.3~r') + '%)'`,
-        as: 'label',
-      },
-    ],
-    encoding: {
-      y: {
-        field: 'name',
-        type: 'nominal',
-        sort: null,
-        axis: { title: mart.mart, labelLimit: 260, labelFontSize: 13 },
-      },
-      x: {
-        field: 'revenue',
-        type: 'quantitative',
-        scale: { domainMax: max * 1.18 },
-        axis: { title: 'total revenue ($)', labelExpr: moneyExpr('datum.value') },
-      },
-    },
-    layer: [
-      { mark: { type: 'bar', color: BLUE, height: { band: keys.length > 4 ? 0.7 : 0.45 } } },
-      {
-        mark: { type: 'text', align: 'left', dx: 6, fontSize: 12 },
-        encoding: { text: { field: 'label', type: 'nominal' } },
-      },
-    ],
+    ...labelledBars('name', mart.mart, 'total revenue ($)', keys.length, max),
   };
 }

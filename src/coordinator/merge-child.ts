@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import { mergeToBlocks, partToJson } from '../aggregate/mart-part.js';
+import { packBlock } from '../aggregate/packed-cells.js';
 import { runSources } from '../db/cell-runs.js';
 import { Store } from '../db/store.js';
 import { processUsage } from '../protocol/messages.js';
@@ -26,7 +27,7 @@ try {
   const fd = fs.openSync(`${job.out}.part`, 'w');
   const head = Buffer.alloc(4);
   const part = mergeToBlocks(job.name, merge, job.depths, (blocks) => {
-    for (const b of blocks) {
+    for (const b of blocks.map(packBlock)) {
       head.writeUInt32LE(b.length);
       fs.writevSync(fd, [head, b]);
     }

@@ -1,6 +1,6 @@
 /**
  * A mart's merged cells as stored: the end-of-run merge's own output, sorted columnar blocks (the
- * keyed-cell codec, a key's cells never split between blocks) in `mart_blocks`; the best keys per
+ * keyed-cell codec, a key's cells never split between blocks), packed (packed-cells.ts) in `mart_blocks`; the best keys per
  * month, year and overall by revenue, units and rows in `mart_rank`, ranked during the same pass;
  * one summary row in `mart_info`. No SQLite row per cell: writing 2.4M cells costs a few hundred
  * block rows. The readers (`top`, `eda`, the dashboard) answer from `mart_rank`, from one block
@@ -20,6 +20,7 @@ import {
   type RankEntry,
   TopN,
 } from '../aggregate/mart-ranking.js';
+import { packBlock, unpackBlock } from '../aggregate/packed-cells.js';
 import type { KeyedMerge } from '../coordinator/keyed-merge.js';
 
 /** The slice of a prepared statement the readers use (better-sqlite3). */
@@ -65,7 +66,7 @@ export function insertMartBlocks(
   blocks: Iterable<Uint8Array>,
 ): number {
   const ins = prep('INSERT INTO mart_blocks (run_id, mart, seq, first_key, data) VALUES (?, ?, ?, ?, ?)');
-  for (const b of blocks) ins.run(runId, name, seq++, firstKey(b), b);
+  for (const b of blocks) ins.run(runId, name, seq++, firstKey(b), packBlock(b));
   return seq;
 }
 
@@ -172,7 +173,7 @@ export function* martBlocks(prep: ReadPrepare, runId: number, mart: string): Gen
   for (let seq = 0; seq < n; seq++) {
     const row = get.get(runId, mart, seq) as { data: Uint8Array } | undefined;
     if (row === undefined) throw new Error(`mart "${mart}" of run ${runId} lost block ${seq}`);
-    yield new CellBlock(row.data, true, true);
+    yield new CellBlock(unpackBlock(row.data), true, true);
   }
 }
 
@@ -210,7 +211,7 @@ export function martKeyCells(prep: ReadPrepare, runId: number, mart: string, key
      ORDER BY first_key DESC LIMIT 1`,
   ).get(runId, mart, key) as { data: Uint8Array } | undefined;
   if (row === undefined) return [];
-  const b = new CellBlock(row.data, true, true);
+  const b = new CellBlock(unpackBlock(row.data), true, true);
   const want = Buffer.from(key, 'utf8');
   let lo = 0;
   let hi = b.nKeys - 1;

@@ -15,6 +15,8 @@
  *    kind 'cust'.
  * 7: baskets: orders_summary, order_sizes, basket_items, basket_pairs; cell_runs kind 'basket'.
  * 8: cell_runs rows point into the run's spill file (off, len, crc) instead of holding the blocks.
+ *    Later in 8, mart_blocks.data became packed (SGK2, aggregate/packed-cells.ts); SGK1 blocks of
+ *    older databases still read.
  */
 export const SCHEMA_VERSION = 8;
 

@@ -1,0 +1,131 @@
+/**
+ * The stored form of a mart's blocks (`mart_blocks`): an SGK1 block (keyed-cells.ts) whose cell
+ * columns are each written at the narrowest width that holds every value of the column in that
+ * block: 0 (all zero), 1, 2 or 4 bytes. A 1M-customer mart's high words are zero, its rows and
+ * units fit a byte and its key numbers two, so a cell takes ~10 bytes instead of 26.
+ *
+ * Layout, little-endian: the SGK1 header with magic "SGK2", the same key offsets and key bytes
+ * (so a block's first key reads the same in both forms), then u8 widths[8] (cellKey, rows,
+ * unitsLo, unitsHi, revenueLo, revenueHi, month, 0), then each column's values at its width,
+ * zero-padded to 4, then the SGK1 wide section unchanged. Signed words are stored as their
+ * 32-bit patterns. Pure: bytes in, bytes out.
+ */
+import { ProtocolError } from '../errors.js';
+import { HEADER_BYTES, MAGIC } from './keyed-cells.js';
+
+export const PACKED_MAGIC = 0x324b4753; // "SGK2" read as a little-endian u32
+/** The SGK1 u32 columns in order, then the u16 month column. */
+const U32_COLUMNS = 6;
+const WIDTHS_BYTES = 8;
+
+const pad4 = (n: number) => (n + 3) & ~3;
+
+function bad(what: string): never {
+  throw new ProtocolError(`malformed packed cells: ${what}`);
+}
+
+const widthOf = (max: number): number => (max === 0 ? 0 : max < 0x100 ? 1 : max < 0x10000 ? 2 : 4);
+
+/** Where an SGK1 block's sections start, from its header. */
+function layout(v: DataView) {
+  const nKeys = v.getUint32(8, true);
+  const n = v.getUint32(12, true);
+  const keyBytes = v.getUint32(16, true);
+  const wideBytes = v.getUint32(20, true);
+  const cells = HEADER_BYTES + 4 * (nKeys + 1) + pad4(keyBytes);
+  return { n, wideBytes, cells };
+}
+
+/** The bytes at a 4-aligned offset in memory (a copy only when they are not). */
+function aligned(b: Uint8Array): Uint8Array {
+  if (b.byteOffset % 4 === 0) return b;
+  const c = new Uint8Array(b.byteLength);
+  c.set(b);
+  return c;
+}
+
+/** A column's n values at width w (1, 2 or 4) starting at byte p of buf (4-aligned). */
+function view(buf: Uint8Array, p: number, w: number, n: number): Uint8Array | Uint16Array | Uint32Array {
+  const at = buf.byteOffset + p;
+  return w === 1
+    ? new Uint8Array(buf.buffer, at, n)
+    : w === 2
+      ? new Uint16Array(buf.buffer, at, n)
+      : new Uint32Array(buf.buffer, at, n);
+}
+
+/**
+ * Packs an SGK1 block this process wrote (trusted: only its header and size are read); a block
+ * already packed (by the merge child) is returned as it is.
+ */
+export function packBlock(sgk1: Uint8Array): Uint8Array {
+  const block = aligned(sgk1);
+  const v = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  const magic = v.getUint32(0, true);
+  if (magic === PACKED_MAGIC) return sgk1;
+  if (magic !== MAGIC) bad('not an SGK1 block');
+  const { n, wideBytes, cells } = layout(v);
+  const monthAt = cells + 4 * U32_COLUMNS * n;
+  if (monthAt + pad4(2 * n) + pad4(wideBytes) !== block.byteLength) bad('SGK1 size');
+  const columns: (Uint32Array | Uint16Array)[] = [];
+  for (let c = 0; c < U32_COLUMNS; c++) columns.push(view(block, cells + 4 * c * n, 4, n) as Uint32Array);
+  columns.push(view(block, monthAt, 2, n) as Uint16Array);
+  const widths = columns.map((col) => {
+    let max = 0;
+    for (let i = 0; i < n; i++) if (col[i] > max) max = col[i];
+    return widthOf(max);
+  });
+
+  const size = cells + WIDTHS_BYTES + widths.reduce((s, w) => s + pad4(w * n), 0) + pad4(wideBytes);
+  const out = new Uint8Array(size);
+  out.set(block.subarray(0, cells));
+  new DataView(out.buffer).setUint32(0, PACKED_MAGIC, true);
+  out.set(widths, cells);
+  let p = cells + WIDTHS_BYTES;
+  columns.forEach((col, c) => {
+    const w = widths[c];
+    if (w > 0) view(out, p, w, n).set(col);
+    p += pad4(w * n);
+  });
+  const wideAt = monthAt + pad4(2 * n);
+  out.set(block.subarray(wideAt, wideAt + wideBytes), p);
+  return out;
+}
+
+/**
+ * The SGK1 block behind stored bytes: SGK2 is unpacked into a fresh buffer; SGK1 (a database
+ * written before packing) is returned as it is.
+ */
+export function unpackBlock(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength < HEADER_BYTES) bad('short block');
+  const stored = aligned(bytes);
+  const v = new DataView(stored.buffer, stored.byteOffset, stored.byteLength);
+  const magic = v.getUint32(0, true);
+  if (magic === MAGIC) return bytes;
+  if (magic !== PACKED_MAGIC) bad('magic');
+  const { n, wideBytes, cells } = layout(v);
+  if (cells + WIDTHS_BYTES > stored.byteLength) bad('size');
+  const widths = stored.subarray(cells, cells + WIDTHS_BYTES);
+  for (let c = 0; c <= U32_COLUMNS; c++) {
+    const w = widths[c];
+    if (w !== 0 && w !== 1 && w !== 2 && w !== 4) bad('column width');
+  }
+  if (widths[U32_COLUMNS] === 4 || widths[U32_COLUMNS + 1] !== 0) bad('column width');
+  let size = cells + WIDTHS_BYTES + pad4(wideBytes);
+  for (let c = 0; c <= U32_COLUMNS; c++) size += pad4(widths[c] * n);
+  if (size !== stored.byteLength) bad('size');
+
+  const monthAt = cells + 4 * U32_COLUMNS * n;
+  const out = new Uint8Array(monthAt + pad4(2 * n) + pad4(wideBytes));
+  out.set(stored.subarray(0, cells));
+  new DataView(out.buffer).setUint32(0, MAGIC, true);
+  let p = cells + WIDTHS_BYTES;
+  for (let c = 0; c <= U32_COLUMNS; c++) {
+    const w = widths[c];
+    const to = c < U32_COLUMNS ? view(out, cells + 4 * c * n, 4, n) : view(out, monthAt, 2, n);
+    if (w > 0) to.set(view(stored, p, w, n));
+    p += pad4(w * n);
+  }
+  out.set(stored.subarray(p, p + wideBytes), monthAt + pad4(2 * n));
+  return out;
+}

@@ -161,6 +161,15 @@ describe('packed mart blocks', () => {
         },
       ],
       [
+        'a billion cells in columns of width 0 (their size does not bound the count)',
+        (b) => {
+          const c = Uint8Array.from(b.subarray(0, widthsAt + 8));
+          c.fill(0, widthsAt, widthsAt + 8);
+          c[15] = 0x40;
+          return c;
+        },
+      ],
+      [
         'another magic',
         (b) => {
           const c = Uint8Array.from(b);

@@ -17,6 +17,8 @@ export const PACKED_MAGIC = 0x324b4753; // "SGK2" read as a little-endian u32
 /** The SGK1 u32 columns in order, then the u16 month column. */
 const U32_COLUMNS = 6;
 const WIDTHS_BYTES = 8;
+/** More cells than any writer puts in one block (a mart's hold 8,192 plus a key's months). */
+const MAX_CELLS = 1 << 20;
 
 const pad4 = (n: number) => (n + 3) & ~3;
 
@@ -104,6 +106,8 @@ export function unpackBlock(bytes: Uint8Array): Uint8Array {
   if (magic === MAGIC) return bytes;
   if (magic !== PACKED_MAGIC) bad('magic');
   const { n, wideBytes, cells } = layout(v);
+  // Columns of width 0 take no bytes, so the size alone does not bound n.
+  if (n > MAX_CELLS) bad('counts');
   if (cells + WIDTHS_BYTES > stored.byteLength) bad('size');
   const widths = stored.subarray(cells, cells + WIDTHS_BYTES);
   for (let c = 0; c <= U32_COLUMNS; c++) {

@@ -19,6 +19,18 @@ export function seedState(seed: number): number {
   return (Math.imul(hi ^ 0x9e3779b9, 0x85ebca6b) ^ lo) >>> 0;
 }
 
+/** Running sums of the weights, divided by their total: the last is 1, for pickWeighted. */
+export function cumulate(weights: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(weights.length);
+  let sum = 0;
+  for (let i = 0; i < weights.length; i++) {
+    sum += weights[i];
+    out[i] = sum;
+  }
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
 /** First index whose cumulative weight exceeds r (r in [0, 1)). */
 export function pickWeighted(cumulative: Float64Array, r: number): number {
   let lo = 0;

@@ -2,6 +2,8 @@
 // their countries, item types with their fixed prices and costs, channels, priorities, the order
 // and ship date range with its monthly weights, and the ranges of units and order ids.
 
+import { cumulate } from './random.js';
+
 export const REFERENCE_HEADER =
   'Region,Country,Item Type,Sales Channel,Order Priority,Order Date,Order ID,Ship Date,' +
   'Units Sold,Unit Price,Unit Cost,Total Revenue,Total Cost,Total Profit';
@@ -290,12 +292,5 @@ export function buildMonthTable(): { slots: MonthSlot[]; cumulative: Float64Arra
     slots.push({ firstDay, days });
     weights.push((MONTH_WEIGHTS[m] * trend * days) / monthDays);
   }
-  const cumulative = new Float64Array(weights.length);
-  let sum = 0;
-  for (let i = 0; i < weights.length; i++) {
-    sum += weights[i];
-    cumulative[i] = sum;
-  }
-  for (let i = 0; i < cumulative.length; i++) cumulative[i] /= sum;
-  return { slots, cumulative };
+  return { slots, cumulative: cumulate(weights) };
 }

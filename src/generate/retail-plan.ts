@@ -3,7 +3,7 @@
 // count, in chronological order. Pure and deterministic; the writer in retail.ts turns it into
 // bytes. Memory is O(customers + orders) in typed arrays, never O(rows) objects.
 
-import { mulberry32, pickWeighted, seedState } from './random.js';
+import { cumulate, mulberry32, pickWeighted, seedState } from './random.js';
 
 /** Customer behaviours planted for segmentation to find. */
 export const PERSONAS = ['big-spender', 'regular', 'single-category', 'lapsed', 'one-time'] as const;
@@ -162,17 +162,6 @@ export interface RetailPlan {
   orderDay: Uint16Array;
   orderLines: Uint16Array;
   rand: () => number;
-}
-
-function cumulate(weights: ArrayLike<number>): Float64Array {
-  const out = new Float64Array(weights.length);
-  let sum = 0;
-  for (let i = 0; i < weights.length; i++) {
-    sum += weights[i];
-    out[i] = sum;
-  }
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
 }
 
 /** Approximately normal (Irwin–Hall of 4), mean 0, sd 1. */

@@ -28,14 +28,16 @@ function bad(what: string): never {
 
 const widthOf = (max: number): number => (max === 0 ? 0 : max < 0x100 ? 1 : max < 0x10000 ? 2 : 4);
 
-/** Where an SGK1 block's sections start, from its header. */
+/** Where an SGK1 block's sections start (cells: its first column), and its size, from its header. */
 function layout(v: DataView) {
   const nKeys = v.getUint32(8, true);
   const n = v.getUint32(12, true);
   const keyBytes = v.getUint32(16, true);
   const wideBytes = v.getUint32(20, true);
   const cells = HEADER_BYTES + 4 * (nKeys + 1) + pad4(keyBytes);
-  return { n, wideBytes, cells };
+  const monthAt = cells + 4 * U32_COLUMNS * n;
+  const wideAt = monthAt + pad4(2 * n);
+  return { n, wideBytes, cells, monthAt, wideAt, size: wideAt + pad4(wideBytes) };
 }
 
 /** The bytes at a 4-aligned offset in memory (a copy only when they are not). */
@@ -56,6 +58,21 @@ function view(buf: Uint8Array, p: number, w: number, n: number): Uint8Array | Ui
       : new Uint32Array(buf.buffer, at, n);
 }
 
+/** The seven cell columns of an SGK1 block laid out as `l` in buf: six of u32, then the u16 month. */
+function columnsOf(buf: Uint8Array, l: ReturnType<typeof layout>): (Uint32Array | Uint16Array)[] {
+  const out: (Uint32Array | Uint16Array)[] = [];
+  for (let c = 0; c < U32_COLUMNS; c++) out.push(view(buf, l.cells + 4 * c * l.n, 4, l.n) as Uint32Array);
+  out.push(view(buf, l.monthAt, 2, l.n) as Uint16Array);
+  return out;
+}
+
+/** Bytes of the packed form of a block laid out as `l`, its columns at `widths`. */
+function packedSize(l: ReturnType<typeof layout>, widths: ArrayLike<number>): number {
+  let size = l.cells + WIDTHS_BYTES + pad4(l.wideBytes);
+  for (let c = 0; c <= U32_COLUMNS; c++) size += pad4(widths[c] * l.n);
+  return size;
+}
+
 /**
  * Packs an SGK1 block this process wrote (trusted: only its header and size are read); a block
  * already packed (by the merge child) is returned as it is.
@@ -66,20 +83,17 @@ export function packBlock(sgk1: Uint8Array): Uint8Array {
   const magic = v.getUint32(0, true);
   if (magic === PACKED_MAGIC) return sgk1;
   if (magic !== MAGIC) bad('not an SGK1 block');
-  const { n, wideBytes, cells } = layout(v);
-  const monthAt = cells + 4 * U32_COLUMNS * n;
-  if (monthAt + pad4(2 * n) + pad4(wideBytes) !== block.byteLength) bad('SGK1 size');
-  const columns: (Uint32Array | Uint16Array)[] = [];
-  for (let c = 0; c < U32_COLUMNS; c++) columns.push(view(block, cells + 4 * c * n, 4, n) as Uint32Array);
-  columns.push(view(block, monthAt, 2, n) as Uint16Array);
+  const l = layout(v);
+  const { n, wideBytes, cells } = l;
+  if (l.size !== block.byteLength) bad('SGK1 size');
+  const columns = columnsOf(block, l);
   const widths = columns.map((col) => {
     let max = 0;
     for (let i = 0; i < n; i++) if (col[i] > max) max = col[i];
     return widthOf(max);
   });
 
-  const size = cells + WIDTHS_BYTES + widths.reduce((s, w) => s + pad4(w * n), 0) + pad4(wideBytes);
-  const out = new Uint8Array(size);
+  const out = new Uint8Array(packedSize(l, widths));
   out.set(block.subarray(0, cells));
   new DataView(out.buffer).setUint32(0, PACKED_MAGIC, true);
   out.set(widths, cells);
@@ -89,8 +103,7 @@ export function packBlock(sgk1: Uint8Array): Uint8Array {
     if (w > 0) view(out, p, w, n).set(col);
     p += pad4(w * n);
   });
-  const wideAt = monthAt + pad4(2 * n);
-  out.set(block.subarray(wideAt, wideAt + wideBytes), p);
+  out.set(block.subarray(l.wideAt, l.wideAt + wideBytes), p);
   return out;
 }
 
@@ -105,7 +118,8 @@ export function unpackBlock(bytes: Uint8Array): Uint8Array {
   const magic = v.getUint32(0, true);
   if (magic === MAGIC) return bytes;
   if (magic !== PACKED_MAGIC) bad('magic');
-  const { n, wideBytes, cells } = layout(v);
+  const l = layout(v);
+  const { n, wideBytes, cells } = l;
   // Columns of width 0 take no bytes, so the size alone does not bound n.
   if (n > MAX_CELLS) bad('counts');
   if (cells + WIDTHS_BYTES > stored.byteLength) bad('size');
@@ -115,21 +129,17 @@ export function unpackBlock(bytes: Uint8Array): Uint8Array {
     if (w !== 0 && w !== 1 && w !== 2 && w !== 4) bad('column width');
   }
   if (widths[U32_COLUMNS] === 4 || widths[U32_COLUMNS + 1] !== 0) bad('column width');
-  let size = cells + WIDTHS_BYTES + pad4(wideBytes);
-  for (let c = 0; c <= U32_COLUMNS; c++) size += pad4(widths[c] * n);
-  if (size !== stored.byteLength) bad('size');
+  if (packedSize(l, widths) !== stored.byteLength) bad('size');
 
-  const monthAt = cells + 4 * U32_COLUMNS * n;
-  const out = new Uint8Array(monthAt + pad4(2 * n) + pad4(wideBytes));
+  const out = new Uint8Array(l.size);
   out.set(stored.subarray(0, cells));
   new DataView(out.buffer).setUint32(0, MAGIC, true);
   let p = cells + WIDTHS_BYTES;
-  for (let c = 0; c <= U32_COLUMNS; c++) {
+  columnsOf(out, l).forEach((to, c) => {
     const w = widths[c];
-    const to = c < U32_COLUMNS ? view(out, cells + 4 * c * n, 4, n) : view(out, monthAt, 2, n);
     if (w > 0) to.set(view(stored, p, w, n));
     p += pad4(w * n);
-  }
-  out.set(stored.subarray(p, p + wideBytes), monthAt + pad4(2 * n));
+  });
+  out.set(stored.subarray(p, p + wideBytes), l.wideAt);
   return out;
 }
